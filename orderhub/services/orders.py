@@ -1,0 +1,387 @@
+"""Order services: the one place orders are created, moved and edited.
+
+Every function takes an explicit ``actor``: a user, or a string
+``"system:<name>"`` for automation (a task, a connector, a command). Each runs
+in a transaction, writes its audit rows, and enqueues follow-up work with
+``transaction.on_commit`` so nothing leaves the process for a change that
+rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, has_transition_perm
+
+from orderhub.models import (
+    EDITABLE,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderNumberSequence,
+    OrderStatus,
+    OrderTransitionLog,
+    Tag,
+    normalize_phone,
+)
+from orderhub.signals import order_status_changed
+
+Actor = AbstractBaseUser | str
+
+# Transitions a person may trigger from the order page, in button order.
+USER_TRANSITIONS = [
+    "pay", "approve", "hold_review", "restock", "claim", "finish", "ship",
+    "deliver", "complete", "hold", "release", "cancel", "intercept",
+]
+TRANSITIONS = [*USER_TRANSITIONS, "mark_ready", "mark_out_of_stock"]
+REASON_REQUIRED = {"hold", "cancel", "intercept", "hold_review"}
+
+# Fields an order edit may change (before picking starts).
+EDITABLE_FIELDS = [
+    "buyer_name", "buyer_phone", "buyer_email", "buyer_message",
+    "ship_name", "ship_phone", "ship_country", "ship_province", "ship_city",
+    "ship_district", "ship_street", "ship_postcode",
+    "priority", "kind", "carrier", "tracking_number", "warehouse",
+]
+
+ORDER_COUNTS_GENERATION_KEY = "orderhub:order-counts-generation"
+
+
+class OrderServiceError(Exception):
+    """A failure the user should read; ``status`` is the HTTP status a view returns."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class OrderNotFound(OrderServiceError):
+    status = 404
+
+
+class TransitionNotPermitted(OrderServiceError):
+    status = 403
+
+
+class TransitionRefused(OrderServiceError):
+    """The transition does not exist from the order's current state."""
+
+    status = 409
+
+
+class OrderConflict(OrderServiceError):
+    """Someone else changed the order between reading and writing it."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class ActorInfo:
+    user: AbstractBaseUser | None
+    label: str
+
+
+def actor_info(actor: Actor) -> ActorInfo:
+    if isinstance(actor, str):
+        if not actor.startswith("system:") or len(actor) <= len("system:"):
+            raise ValueError(f"A system actor looks like 'system:<name>', not {actor!r}")
+        return ActorInfo(user=None, label=actor)
+    if not getattr(actor, "is_authenticated", False):
+        raise ValueError("An anonymous user cannot act on orders")
+    return ActorInfo(user=actor, label=actor.get_username())
+
+
+def _conflict() -> OrderConflict:
+    return OrderConflict(
+        _("Someone else changed this order meanwhile. Reload the page and try again.")
+    )
+
+
+def _get_order(order: Order | int) -> Order:
+    if isinstance(order, Order):
+        return order
+    try:
+        return Order.objects.get(pk=order)
+    except (Order.DoesNotExist, ValueError, TypeError) as exc:
+        raise OrderNotFound(_("There is no order %(id)s.") % {"id": order}) from exc
+
+
+def _bump_counts_generation() -> None:
+    # Status-tab counts are cached per generation; a new generation makes every
+    # cached count stale at once, so the tabs never lag behind a real change.
+    try:
+        cache.incr(ORDER_COUNTS_GENERATION_KEY)
+    except ValueError:
+        cache.set(ORDER_COUNTS_GENERATION_KEY, 1, None)
+
+
+def order_counts_generation() -> int:
+    return cache.get_or_set(ORDER_COUNTS_GENERATION_KEY, 1, None)
+
+
+def available_transitions(order: Order, user) -> list[str]:
+    """Names of the transitions ``user`` may take on ``order`` now, in button order."""
+    names = {t.name for t in order.get_available_user_status_transitions(user)}
+    return [n for n in USER_TRANSITIONS if n in names]
+
+
+def order_transition(
+    *,
+    order: Order | int,
+    name: str,
+    actor: Actor,
+    reason: str = "",
+    expected_status: str | None = None,
+) -> Order:
+    """Move an order through one transition of the state machine.
+
+    ``expected_status`` is the status the caller saw (a page's hidden field):
+    if the order moved on meanwhile, the call fails with ``OrderConflict``
+    instead of acting on a state the person never saw. Two concurrent calls
+    can never both win: the save is conditional on the status it read.
+    """
+    if name not in TRANSITIONS:
+        raise TransitionRefused(_("“%(name)s” is not an order action.") % {"name": name})
+    who = actor_info(actor)
+    reason = (reason or "").strip()
+    if name in REASON_REQUIRED and not reason:
+        raise OrderServiceError(_("Please give a reason."))
+
+    with transaction.atomic():
+        order = _get_order(order)
+        if isinstance(order, Order) and order.pk:
+            # A stale in-memory object must not decide anything: re-read it.
+            order.refresh_from_db()
+        from_status = order.status
+        if expected_status is not None and expected_status != from_status:
+            raise _conflict()
+        method = getattr(order, name)
+        if who.user is not None and not has_transition_perm(method, who.user):
+            raise TransitionNotPermitted(_("You are not allowed to do that."))
+        try:
+            method(reason=reason)
+        except TransitionNotAllowed as exc:
+            raise TransitionRefused(
+                _("This order is %(status)s; that action is no longer possible.")
+                % {"status": order.get_status_display()}
+            ) from exc
+        if name == "release":
+            order.held_from = ""
+        order._change_reason = f"{name}: {reason}" if reason else name
+        try:
+            order.save()
+        except ConcurrentTransition as exc:
+            raise _conflict() from exc
+        OrderTransitionLog.objects.create(
+            order=order,
+            transition=name,
+            from_status=from_status,
+            to_status=order.status,
+            actor_user=who.user,
+            actor=who.label,
+            reason=reason,
+        )
+        order_id, to_status = order.pk, order.status
+        transaction.on_commit(_bump_counts_generation)
+        transaction.on_commit(
+            lambda: order_status_changed.send(
+                sender=Order,
+                order_id=order_id,
+                transition=name,
+                from_status=from_status,
+                to_status=to_status,
+                actor=who.label,
+            )
+        )
+    return order
+
+
+def reserve_order_numbers(count: int = 1, *, day: dt.date | None = None) -> list[str]:
+    """Hand out ``count`` consecutive hub order numbers for ``day`` (local date).
+
+    Call inside a transaction: the day's sequence row stays locked until commit,
+    so two writers can never hand out the same number.
+    """
+    day = day or timezone.localdate()
+    OrderNumberSequence.objects.get_or_create(day=day)
+    OrderNumberSequence.objects.filter(day=day).update(last=F("last") + count)
+    last = OrderNumberSequence.objects.select_for_update().get(day=day).last
+    return [f"OH{day:%Y%m%d}{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+def _clean_text(value: str) -> str:
+    # Control characters (a newline in an address) break label printing.
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+
+
+def _normalized_fields(fields: dict) -> dict:
+    out = {}
+    for key, value in fields.items():
+        if isinstance(value, str) and key != "buyer_message":
+            value = _clean_text(value)
+        if key in ("buyer_phone", "ship_phone") and value:
+            country = fields.get("ship_country") or "CN"
+            value = normalize_phone(value, country)
+        out[key] = value
+    return out
+
+
+def order_create(
+    *,
+    channel,
+    actor: Actor,
+    lines: Iterable[dict],
+    tags: Iterable[str] = (),
+    **fields,
+) -> Order:
+    """Create an order in ``pending_payment`` with its lines.
+
+    ``lines`` are dicts of OrderLine fields (sku_code, name, quantity,
+    unit_price, is_gift). Totals are computed from the lines when not given.
+    Raises ValidationError for a bad phone number or an order without lines.
+    """
+    who = actor_info(actor)
+    lines = list(lines)
+    if not lines:
+        raise ValidationError(_("An order needs at least one line."))
+    fields = _normalized_fields(fields)
+    with transaction.atomic():
+        order = Order(channel=channel, **fields)
+        order.number = reserve_order_numbers(1, day=timezone.localdate(order.placed_at))[0]
+        line_objs = [OrderLine(order=order, **_line_fields(line)) for line in lines]
+        if "subtotal" not in fields:
+            order.subtotal = sum((line.line_total for line in line_objs if not line.is_gift), 0)
+        if "total" not in fields:
+            order.total = order.subtotal + order.shipping_fee - order.discount
+        order._change_reason = "created"
+        order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
+        order.save()
+        for line in line_objs:
+            line.order = order
+            line.save()
+        if tags:
+            order.tags.set([Tag.objects.get_or_create(name=t)[0] for t in tags])
+        OrderEvent.objects.create(
+            order=order, kind=OrderEvent.Kind.CREATED, actor_user=who.user, actor=who.label,
+            message=_("Order created"),
+        )
+        transaction.on_commit(_bump_counts_generation)
+    return order
+
+
+def order_update(
+    *,
+    order: Order | int,
+    actor: Actor,
+    changes: dict,
+    reason: str = "",
+    expected_status: str | None = None,
+) -> Order:
+    """Edit an order's details; a new version is recorded with the diff.
+
+    Only the fields in ``EDITABLE_FIELDS`` and only before picking starts (or
+    while on hold): later changes go through change requests.
+    """
+    who = actor_info(actor)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise OrderServiceError(
+            _("These fields cannot be edited: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        )
+    if who.user is not None and not who.user.has_perm("orderhub.change_order"):
+        raise TransitionNotPermitted(_("You are not allowed to do that."))
+    with transaction.atomic():
+        order = _get_order(order)
+        order.refresh_from_db()
+        if expected_status is not None and expected_status != order.status:
+            raise _conflict()
+        if order.status not in EDITABLE:
+            raise TransitionRefused(
+                _("This order is %(status)s; it can no longer be edited directly.")
+                % {"status": order.get_status_display()}
+            )
+        changes = _normalized_fields(changes)
+        diff = {}
+        for key, new in changes.items():
+            attr = "warehouse_id" if key == "warehouse" else key
+            new_value = new.pk if key == "warehouse" and new is not None else new
+            old = getattr(order, attr)
+            if old != new_value:
+                diff[key] = [_jsonable(old), _jsonable(new_value)]
+                setattr(order, attr, new_value)
+        if not diff:
+            return order
+        order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
+        order._change_reason = reason or "edited"
+        try:
+            order.save()
+        except ConcurrentTransition as exc:
+            raise _conflict() from exc
+        OrderEvent.objects.create(
+            order=order, kind=OrderEvent.Kind.EDITED, actor_user=who.user, actor=who.label,
+            message=reason, data={"changes": diff},
+        )
+        transaction.on_commit(_bump_counts_generation)
+    return order
+
+
+def order_add_note(*, order: Order | int, actor: Actor, text: str) -> OrderEvent:
+    who = actor_info(actor)
+    text = (text or "").strip()
+    if not text:
+        raise OrderServiceError(_("A note cannot be empty."))
+    order = _get_order(order)
+    return OrderEvent.objects.create(
+        order=order, kind=OrderEvent.Kind.NOTE, actor_user=who.user, actor=who.label, message=text
+    )
+
+
+def _line_fields(line: dict) -> dict:
+    fields = dict(line)
+    try:
+        fields["quantity"] = int(fields["quantity"])
+        fields["unit_price"] = Decimal(str(fields.get("unit_price", "0")))
+    except (KeyError, ValueError, InvalidOperation) as exc:
+        raise ValidationError(_("A line needs a whole quantity and a price.")) from exc
+    if fields["quantity"] < 1:
+        raise ValidationError(_("A line's quantity must be at least 1."))
+    fields["name"] = _clean_text(fields.get("name", ""))
+    return fields
+
+
+def _jsonable(value):
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+__all__ = [
+    "Actor",
+    "OrderConflict",
+    "OrderNotFound",
+    "OrderServiceError",
+    "OrderStatus",
+    "TransitionNotPermitted",
+    "TransitionRefused",
+    "available_transitions",
+    "order_add_note",
+    "order_counts_generation",
+    "order_create",
+    "order_transition",
+    "order_update",
+    "reserve_order_numbers",
+]

@@ -1,0 +1,19 @@
+"""Core Celery tasks. Tasks are thin: they take ids and call a service."""
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+BEAT_KEY = "orderhub:last-beat"
+
+
+@shared_task(name="orderhub.tasks.heartbeat", ignore_result=True)
+def heartbeat() -> None:
+    """Record that beat and a worker are alive; /healthz reports the age."""
+    cache.set(BEAT_KEY, timezone.now().isoformat(), None)
+
+
+@shared_task(name="orderhub.tasks.echo")
+def echo(value):
+    """Return what it was given: proves a round trip through broker and worker."""
+    return value

@@ -1,0 +1,53 @@
+"""``/healthz``: is the database reachable, is the broker reachable."""
+
+import datetime as dt
+import logging
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from orderhub.celery import app as celery_app
+from orderhub.tasks import BEAT_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        # Opening a channel proves the broker answers, not just that a socket opened.
+        conn.default_channel  # noqa: B018
+    return "ok"
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    checks = {}
+    healthy = True
+    for name, check in (("database", _check_database), ("broker", _check_broker)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # any failure means "not healthy"; the reason is reported
+            logger.warning("healthz: %s unreachable: %s", name, exc)
+            checks[name] = f"error: {exc.__class__.__name__}"
+            healthy = False
+    last_beat = cache.get(BEAT_KEY)
+    body = {
+        "status": "ok" if healthy else "error",
+        "checks": checks,
+        "broker": celery_app.connection_for_write().transport_cls,
+        "last_beat": last_beat,
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

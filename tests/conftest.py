@@ -1,0 +1,94 @@
+"""Shared fixtures: channels, warehouses, users per role, and orders in any state.
+
+Orders are built through the real services, so their logs and versions are
+the ones production would write.
+"""
+
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
+from orderhub.models import OrderStatus
+from orderhub.services.orders import order_create, order_transition
+
+S = OrderStatus
+
+# The transitions (as system:test) that bring a new order to each state.
+PATH_TO = {
+    S.PENDING_PAYMENT: [],
+    S.PAID: ["pay"],
+    S.REVIEW: ["pay", "hold_review"],
+    S.OUT_OF_STOCK: ["pay", "mark_out_of_stock"],
+    S.READY_TO_PICK: ["pay", "mark_ready"],
+    S.PICKING: ["pay", "mark_ready", "claim"],
+    S.PICKED: ["pay", "mark_ready", "claim", "finish"],
+    S.SHIPPED: ["pay", "mark_ready", "claim", "finish", "ship"],
+    S.DELIVERED: ["pay", "mark_ready", "claim", "finish", "ship", "deliver"],
+    S.COMPLETED: ["pay", "mark_ready", "claim", "finish", "ship", "deliver", "complete"],
+    S.CANCELLED: ["cancel"],
+    S.ON_HOLD: ["pay", "hold"],
+}
+
+_seq = itertools.count(1)
+
+requires_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL)"
+)
+
+
+@pytest.fixture
+def channel(db):
+    from channels.models import Channel
+
+    return Channel.objects.create(code="shop", name="Test shop", platform="manual")
+
+
+@pytest.fixture
+def warehouse(db):
+    from warehouse.models import Warehouse
+
+    return Warehouse.objects.create(code="sh", name="Shanghai DC")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role: str | None = None, username: str | None = None, **extra) -> User:
+        username = username or f"{role or 'user'}{next(_seq)}"
+        user = User.objects.create_user(username=username, password="pw-Secret-123", **extra)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        # A fresh instance: permission caches are per object.
+        return User.objects.get(pk=user.pk)
+
+    return make
+
+
+@pytest.fixture
+def make_order(db, channel):
+    def make(status: str = S.PENDING_PAYMENT, *, lines=None, tags=(), **fields):
+        n = next(_seq)
+        fields.setdefault("external_id", f"EXT{n:06d}")
+        fields.setdefault("buyer_name", "张三")
+        fields.setdefault("buyer_phone", "13800138000")
+        fields.setdefault("ship_province", "上海市")
+        fields.setdefault("ship_city", "上海市")
+        fields.setdefault("ship_district", "浦东新区")
+        fields.setdefault("ship_street", "世纪大道100号")
+        lines = lines or [
+            {"sku_code": "SKU-1", "name": "保温杯", "quantity": 2, "unit_price": "59.00"},
+            {"sku_code": "GIFT-1", "name": "杯套", "quantity": 1, "unit_price": "0",
+             "is_gift": True},
+        ]
+        order = order_create(
+            channel=fields.pop("channel", channel), actor="system:test", lines=lines, tags=tags,
+            **fields,
+        )
+        for name in PATH_TO[status]:
+            reason = "test" if name in ("hold", "cancel", "hold_review") else ""
+            order = order_transition(order=order.pk, name=name, actor="system:test", reason=reason)
+        assert order.status == status
+        return order
+
+    return make
