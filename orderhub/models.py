@@ -34,9 +34,13 @@ def normalize_phone(raw: str, region: str = "CN") -> str:
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(_("“%(phone)s” is not a phone number."), params={"phone": raw}) from exc
+        raise ValidationError(
+            _("“%(phone)s” is not a phone number."), params={"phone": raw}
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError(_("“%(phone)s” is not a valid phone number."), params={"phone": raw})
+        raise ValidationError(
+            _("“%(phone)s” is not a valid phone number."), params={"phone": raw}
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -297,11 +301,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
         """The after-sales window passed: nothing more is expected."""
         self.completed_at = timezone.now()
 
+    def _effective_status(self):
+        # A held order counts as being in the state it was held from.
+        return self.held_from if self.status == S.ON_HOLD else self.status
+
     def _picking_not_started(self):
-        return self.status != S.ON_HOLD or self.held_from in BEFORE_PICKING
+        return self._effective_status() in BEFORE_PICKING
 
     def _picking_started(self):
-        return not self._picking_not_started()
+        return self._effective_status() in PICKING_STARTED
 
     @transition(field=status, source=[*BEFORE_PICKING, S.ON_HOLD], target=S.CANCELLED,
                 permission="orderhub.cancel_order", conditions=[_picking_not_started])
@@ -431,3 +439,6 @@ class OrderNumberSequence(models.Model):
 
     class Meta:
         verbose_name = _("order number sequence")
+
+    def __str__(self):
+        return f"{self.day}: {self.last}"
