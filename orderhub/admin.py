@@ -7,7 +7,6 @@ through ``order_update`` so they are versioned and logged like any other edit.
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -152,15 +151,10 @@ class OrderAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
         try:
-            with transaction.atomic():
-                order_update(order=obj.pk, actor=request.user, changes=changes,
-                             reason=_("edited in admin"))
+            order_update(order=obj.pk, actor=request.user, changes=changes,
+                         reason="edited in admin")
         except OrderServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
-
-    def save_related(self, request, form, formsets, change):
-        # Lines and log rows are read-only here; nothing related to save.
-        pass
 
 
 @admin.register(OrderTransitionLog)
