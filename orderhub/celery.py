@@ -51,6 +51,44 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "channels-poll-due": {
+        "task": "channels.tasks.poll_due_channels",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "channels-shipment-push-sweep": {
+        "task": "channels.tasks.deliver_due_shipment_pushes",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "channels-gap-check": {
+        "task": "channels.tasks.check_gaps",
+        # Daily; compares yesterday's per-channel counts, so the hour does not matter.
+        "schedule": 24 * 3600.0,
+    },
+    # Each source has its own interval; this only enqueues the ones that are due.
+    "warehouse-import-external-stock": {
+        "task": "warehouse.tasks.import_all_external_stock",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "warehouse-retry-out-of-stock": {
+        "task": "warehouse.tasks.retry_out_of_stock",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
+    # Safety net for cancel/ship stock updates whose receiver failed.
+    "warehouse-sweep-reservations": {
+        "task": "warehouse.tasks.sweep_reservations",
+        "schedule": 900.0,
+        "options": {"expires": 890},
+    },
+    "reporting-check-spikes": {
+        "task": "reporting.tasks.check_spikes",
+        # Daily; judges yesterday (local) and raises each alert once, so the hour does not matter.
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
 }
 
 app.autodiscover_tasks()

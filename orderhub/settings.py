@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "simple_history",
+    # For manage.py graph_transitions (README: the state machine picture); no models.
+    "django_fsm",
     "orderhub",
     "channels",
     "warehouse",
@@ -129,13 +131,16 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    for sub in ("queue", "processed", "results"):
+    for sub in ("queue", "processed", "results", "control"):
         (CELERY_FILESYSTEM_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
         "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
         "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
+        # Exchange bindings; kombu's default is "control" in the working directory.
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_FILESYSTEM_DIR / 'results'}"
@@ -162,7 +167,8 @@ USE_TZ = True
 
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# The Docker image bakes collected files in; var/ is a volume there.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
@@ -178,10 +184,11 @@ STORAGES = {
 }
 
 # --- Security (production) --------------------------------------------------------
+# Health probes (load balancer, container healthcheck) speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -200,7 +207,9 @@ LOGGING = {
 
 # --- OrderHub -----------------------------------------------------------------------
 ORDERS_PER_PAGE = 25
-# Status-tab counts are cached this many seconds: counting a million orders on
-# every list request would break the list's 100 ms budget.
-ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=15)
+# Status-tab counts are cached: counting a million orders on every list request
+# would break the list's 100 ms budget. An entry is exact until the next order
+# change, and may lag a change by at most ORDER_COUNTS_MAX_STALE_SECONDS.
+ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
+ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)

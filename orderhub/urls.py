@@ -13,4 +13,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orderhub.urls_orders")),
     path("admin/", admin.site.urls),
+    path("", include("warehouse.urls")),
+    path("hooks/", include("channels.urls_hooks")),
+    path("channels/", include("channels.urls")),
+    path("", include("reporting.urls")),
+    path("sandbox/", include("channels.urls_sandbox")),
 ]

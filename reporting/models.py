@@ -1,1 +1,241 @@
-# Models arrive with the Reporting issue.
+"""Reporting: KPI thresholds, export jobs, reconciliation runs and spike alerts.
+
+The numbers themselves are never stored here except where a file or a run
+must be re-opened later: every KPI is computed from the orders on request
+(``reporting.selectors``), so it cannot drift from the order list it links to.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Kpi(models.TextChoices):
+    AWAITING_SHIPMENT = "awaiting_shipment", _("Orders awaiting shipment")
+    PAID_TO_SHIPPED = "paid_to_shipped_hours", _("Average paid → shipped (hours)")
+    TRACKING_RETURN_RATE = "tracking_return_rate", _("Tracking return rate (%)")
+    COMPLAINT_RATIO = "complaint_ratio", _("Complaint ratio (%)")
+    OUT_OF_STOCK = "out_of_stock", _("Out-of-stock orders")
+    IN_REVIEW = "in_review", _("Orders in review")
+    STALLED_PARCELS = "stalled_parcels", _("Stalled parcels")
+    CHANNEL_SYNC_PROBLEMS = "channel_sync_problems", _("Channels with sync problems")
+    URGENT_NOT_PICKED = "urgent_not_picked", _("Urgent orders not yet picked")
+
+
+class KpiThreshold(models.Model):
+    """When a KPI card turns amber or red. One row per KPI, seeded with the issue's defaults."""
+
+    class Direction(models.TextChoices):
+        HIGHER_IS_WORSE = "higher", _("Higher is worse (alert above the threshold)")
+        LOWER_IS_WORSE = "lower", _("Lower is worse (alert below the threshold)")
+
+    kpi = models.CharField(_("KPI"), max_length=40, choices=Kpi.choices, unique=True)
+    direction = models.CharField(_("direction"), max_length=6, choices=Direction.choices,
+                                 default=Direction.HIGHER_IS_WORSE)
+    amber = models.DecimalField(_("amber threshold"), max_digits=12, decimal_places=2,
+                                null=True, blank=True,
+                                help_text=_("Empty: the card never turns amber."))
+    red = models.DecimalField(_("red threshold"), max_digits=12, decimal_places=2,
+                              null=True, blank=True,
+                              help_text=_("Empty: the card never turns red."))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["kpi"]
+        verbose_name = _("KPI threshold")
+        verbose_name_plural = _("KPI thresholds")
+        permissions = [
+            ("view_dashboard", _("Can see the health dashboard")),
+            ("export_orders", _("Can export the order list")),
+            ("export_reports", _("Can export dashboard summaries")),
+            ("reconcile", _("Can run and read settlement reconciliations")),
+        ]
+
+    def __str__(self):
+        return Kpi(self.kpi).label if self.kpi in Kpi.values else self.kpi
+
+    def state(self, value) -> str:
+        """``"na"`` (no value), ``"red"``, ``"amber"`` or ``"ok"``; thresholds are exclusive."""
+        if value is None:
+            return "na"
+        value = Decimal(str(value))
+        if self.direction == self.Direction.HIGHER_IS_WORSE:
+            crossed = lambda limit: limit is not None and value > limit  # noqa: E731
+        else:
+            crossed = lambda limit: limit is not None and value < limit  # noqa: E731
+        if crossed(self.red):
+            return "red"
+        if crossed(self.amber):
+            return "amber"
+        return "ok"
+
+
+class ExportJob(models.Model):
+    """An export too long for one request: built by a task, downloaded when ready."""
+
+    class Kind(models.TextChoices):
+        ORDERS = "orders", _("Order list")
+        DAILY = "daily", _("Summary by day")
+        PLATFORMS = "platforms", _("Summary by platform")
+        SALES = "sales", _("Daily sales summary")
+        RECONCILIATION = "reconciliation", _("Reconciliation differences")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    format = models.CharField(_("format"), max_length=4, choices=Format.choices)
+    params = models.JSONField(_("filters"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.PENDING)
+    rows_total = models.PositiveIntegerField(_("rows to write"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows written"), default=0)
+    file = models.FileField(_("file"), upload_to="exports/", blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.format}) #{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(self.rows_done * 100 / self.rows_total))
+
+
+class ReconciliationRun(models.Model):
+    """One settlement file compared with the hub's orders; kept so it can be re-opened."""
+
+    channel = models.ForeignKey("channels.Channel", verbose_name=_("channel"),
+                                on_delete=models.PROTECT, related_name="+")
+    template = models.CharField(_("column template"), max_length=30)
+    period_from = models.DateField(_("period from"))
+    period_to = models.DateField(_("period to"))
+    file_name = models.CharField(_("file"), max_length=255)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    matched = models.PositiveIntegerField(_("matched"), default=0)
+    # {"CNY": {"platform": "1.00", "hub": "1.00", "difference": "0.00"}, ...}
+    totals = models.JSONField(_("totals per currency"), default=dict)
+    counts = models.JSONField(_("differences per kind"), default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+
+    def __str__(self):
+        return f"{self.channel} {self.period_from}–{self.period_to} #{self.pk}"
+
+
+class ReconciliationDifference(models.Model):
+    class Kind(models.TextChoices):
+        MISSING_IN_HUB = "missing_in_hub", _("On the platform, not in the hub")
+        MISSING_ON_PLATFORM = "missing_on_platform", _("In the hub, not on the platform")
+        AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs")
+        STATUS_MISMATCH = "status_mismatch", _("Status differs")
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE,
+                            related_name="differences")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    external_id = models.CharField(_("platform order id"), max_length=64)
+    order = models.ForeignKey("orderhub.Order", null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    row_number = models.PositiveIntegerField(_("file row"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    platform_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
+    hub_amount = models.DecimalField(_("hub amount"), null=True, blank=True, **MONEY)
+    platform_status = models.CharField(_("platform status"), max_length=40, blank=True)
+    hub_status = models.CharField(_("hub status"), max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["run", "kind", "external_id", "id"]
+        verbose_name = _("reconciliation difference")
+        verbose_name_plural = _("reconciliation differences")
+
+    def __str__(self):
+        return f"{self.external_id}: {self.kind}"
+
+
+class SpikeRule(models.Model):
+    """Bestseller / regional spike: a SKU's paid orders in a province grow for N days running."""
+
+    name = models.CharField(_("name"), max_length=80, default="default")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    growth_percent = models.DecimalField(
+        _("growth vs previous period (%)"), max_digits=6, decimal_places=2, default=Decimal("50"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    consecutive_days = models.PositiveSmallIntegerField(
+        _("consecutive days"), default=3, validators=[MinValueValidator(1)],
+    )
+    min_payment_success_percent = models.DecimalField(
+        _("payment success above (%)"), max_digits=5, decimal_places=2, default=Decimal("92"),
+    )
+    min_orders = models.PositiveIntegerField(
+        _("minimum orders per day"), default=5,
+        help_text=_("Ignore SKUs/regions below this many paid orders a day: noise, not a spike."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("spike rule")
+        verbose_name_plural = _("spike rules")
+
+    def __str__(self):
+        return self.name
+
+
+class SpikeAlert(models.Model):
+    rule = models.ForeignKey(SpikeRule, on_delete=models.CASCADE, related_name="alerts")
+    day = models.DateField(_("day"))
+    sku_code = models.CharField(_("SKU"), max_length=64)
+    province = models.CharField(_("province / state"), max_length=64)
+    # [{"day": "2026-11-20", "orders": 12, "previous": 7, "growth": "71.43"}, ...]
+    series = models.JSONField(_("series"), default=list)
+    payment_success_percent = models.DecimalField(_("payment success (%)"), max_digits=5,
+                                                  decimal_places=2)
+    created_at = models.DateTimeField(_("raised"), default=timezone.now)
+    acknowledged = models.BooleanField(_("acknowledged"), default=False)
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        verbose_name = _("spike alert")
+        verbose_name_plural = _("spike alerts")
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "day", "sku_code", "province"],
+                                    name="spikealert_unique_per_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.sku_code} {self.province}"

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class WarehouseConfig(AppConfig):
     name = "warehouse"
     verbose_name = _("Warehouse")
+
+    def ready(self):
+        from orderhub.signals import order_status_changed
+        from warehouse import receivers
+
+        order_status_changed.connect(
+            receivers.on_order_status_changed, dispatch_uid="warehouse.stock_on_status"
+        )

@@ -1,0 +1,145 @@
+"""Admin for channels: credentials are write-only and shown masked."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from channels import services
+from channels.models import (
+    Channel,
+    GapAlert,
+    RawPayload,
+    ShipmentPush,
+    ShipmentPushAttempt,
+    SkuMapping,
+)
+
+CREDENTIAL_HELP = _(
+    "Paste a JSON object, e.g. Shopify {\"access_token\": …, \"webhook_secret\": …}; "
+    "WooCommerce {\"consumer_key\": …, \"consumer_secret\": …, \"webhook_secret\": …}; "
+    "Amazon {\"refresh_token\": …, \"client_id\": …, \"client_secret\": …}. "
+    "Leave empty to keep the stored credentials. Stored encrypted, never shown again."
+)
+
+
+class ChannelForm(forms.ModelForm):
+    new_credentials = forms.CharField(
+        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["code", "name", "platform", "enabled", "owner", "config", "poll_interval",
+                  "overlap_seconds", "backfill_days", "paused", "paused_reason"]
+
+    def clean_new_credentials(self):
+        raw = self.cleaned_data.get("new_credentials", "").strip()
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(_("This is not valid JSON.")) from exc
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            raise forms.ValidationError(_("Give a JSON object of names and values."))
+        return data
+
+    def save(self, commit=True):
+        channel = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials") is not None:
+            channel.credentials = self.cleaned_data["new_credentials"]
+        if commit:
+            channel.save()
+            self.save_m2m()
+        return channel
+
+
+class SkuMappingInline(admin.TabularInline):
+    model = SkuMapping
+    extra = 1
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "code", "platform", "enabled", "paused", "last_success_at",
+                    "consecutive_failures"]
+    list_filter = ["platform", "enabled", "paused"]
+    search_fields = ["name", "code"]
+    readonly_fields = ["stored_credentials", "cursor_at", "cursor_token", "last_poll_at",
+                       "last_success_at", "last_error", "last_error_at", "consecutive_failures",
+                       "next_poll_at", "paused_at"]
+    inlines = [SkuMappingInline]
+    actions = ["pause_channels", "resume_channels"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "platform", "enabled", "owner", "config"]}),
+        (_("Credentials"), {"fields": ["stored_credentials", "new_credentials"]}),
+        (_("Sync"), {"fields": ["poll_interval", "overlap_seconds", "backfill_days",
+                                "cursor_at", "cursor_token", "next_poll_at"]}),
+        (_("Health"), {"fields": ["paused", "paused_reason", "paused_at", "last_poll_at",
+                                  "last_success_at", "last_error", "last_error_at",
+                                  "consecutive_failures"]}),
+    ]
+
+    @admin.display(description=_("stored credentials"))
+    def stored_credentials(self, obj):
+        if not obj or not obj.credentials_encrypted:
+            return "—"
+        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
+
+    @admin.action(description=_("Pause the selected channels"), permissions=["change"])
+    def pause_channels(self, request, queryset):
+        for channel in queryset:
+            services.channel_pause(channel=channel, reason=_("paused by %(user)s") % {
+                "user": request.user.get_username()}, actor=request.user.get_username())
+        messages.success(request, _("Paused."))
+
+    @admin.action(description=_("Resume the selected channels"), permissions=["change"])
+    def resume_channels(self, request, queryset):
+        for channel in queryset:
+            services.channel_resume(channel=channel, actor=request.user.get_username())
+        messages.success(request, _("Resumed."))
+
+
+@admin.register(SkuMapping)
+class SkuMappingAdmin(admin.ModelAdmin):
+    list_display = ["channel", "platform_sku", "hub_sku", "note"]
+    list_filter = ["channel"]
+    search_fields = ["platform_sku", "hub_sku"]
+
+
+@admin.register(RawPayload)
+class RawPayloadAdmin(admin.ModelAdmin):
+    list_display = ["id", "channel", "source", "external_id", "status", "attempts", "received_at"]
+    list_filter = ["status", "source", "channel"]
+    search_fields = ["external_id", "content_hash"]
+    readonly_fields = [f.name for f in RawPayload._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ShipmentPushAttemptInline(admin.TabularInline):
+    model = ShipmentPushAttempt
+    extra = 0
+    readonly_fields = ["started_at", "ok", "status_code", "error"]
+    can_delete = False
+
+
+@admin.register(ShipmentPush)
+class ShipmentPushAdmin(admin.ModelAdmin):
+    list_display = ["order", "channel", "tracking_number", "status", "attempts", "created_at"]
+    list_filter = ["status", "channel"]
+    raw_id_fields = ["order"]
+    inlines = [ShipmentPushAttemptInline]
+
+
+@admin.register(GapAlert)
+class GapAlertAdmin(admin.ModelAdmin):
+    list_display = ["channel", "day", "platform_count", "hub_count", "resolved"]
+    list_filter = ["resolved", "channel"]

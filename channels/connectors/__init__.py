@@ -1,0 +1,50 @@
+"""Connectors: one class per platform, chosen by the channel's ``platform``."""
+
+from __future__ import annotations
+
+from channels.connectors.base import (
+    AuthError,
+    Connector,
+    ConnectorError,
+    FetchedPage,
+    NormalizationError,
+    NormalizedLine,
+    NormalizedOrder,
+    PermanentError,
+    ShipmentResult,
+)
+
+CONNECTORS = {
+    "shopify": "channels.connectors.shopify.ShopifyConnector",
+    "woocommerce": "channels.connectors.woocommerce.WooCommerceConnector",
+    "amazon": "channels.connectors.amazon.AmazonConnector",
+}
+
+
+class NoConnector(Exception):
+    pass
+
+
+def get_connector(channel, **kwargs) -> Connector:
+    """The connector for ``channel``'s platform (kwargs: client, sleep... for tests)."""
+    from django.utils.module_loading import import_string
+
+    path = CONNECTORS.get(channel.platform)
+    if not path:
+        raise NoConnector(f"No API connector for platform “{channel.platform}”.")
+    return import_string(path)(channel, **kwargs)
+
+
+__all__ = [
+    "AuthError",
+    "Connector",
+    "ConnectorError",
+    "FetchedPage",
+    "NoConnector",
+    "NormalizationError",
+    "NormalizedLine",
+    "NormalizedOrder",
+    "PermanentError",
+    "ShipmentResult",
+    "get_connector",
+]

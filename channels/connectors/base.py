@@ -1,0 +1,338 @@
+"""The connector interface every sales platform implements, and shared HTTP plumbing.
+
+A connector knows one platform: how to authenticate and sign, page through
+orders changed since a cursor, respect the platform's rate limits, turn one
+platform order into a ``NormalizedOrder``, verify a webhook and push a
+shipment back. Nothing platform-specific leaks out of its module: the pipeline
+only sees ``FetchedPage``, ``NormalizedOrder`` and the errors below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+
+import httpx
+from django.utils.dateparse import parse_datetime
+
+logger = logging.getLogger(__name__)
+
+# Platform status, reduced to what the hub's state machine cares about.
+UNPAID = "unpaid"
+PAID = "paid"
+CANCELLED = "cancelled"
+
+
+class ConnectorError(Exception):
+    """A call to the platform failed; ``retryable`` says whether trying later may help."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class AuthError(ConnectorError):
+    """Credentials are missing, wrong, expired or lack a scope: a person must act."""
+
+    retryable = False
+
+
+class PermanentError(ConnectorError):
+    """The platform refused the request itself (4xx other than auth/rate limit)."""
+
+    retryable = False
+
+
+class NormalizationError(Exception):
+    """A payload does not have the shape the connector needs; the message says what is wrong."""
+
+
+@dataclass
+class NormalizedLine:
+    external_line_id: str
+    platform_sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    listing_id: str = ""
+    is_gift: bool = False
+
+
+@dataclass
+class NormalizedOrder:
+    external_id: str
+    status: str  # UNPAID, PAID or CANCELLED
+    updated_at: dt.datetime | None
+    placed_at: dt.datetime
+    lines: list[NormalizedLine]
+    paid_at: dt.datetime | None = None
+    currency: str = "CNY"
+    total: Decimal | None = None
+    shipping_fee: Decimal = Decimal("0.00")
+    discount: Decimal = Decimal("0.00")
+    buyer_name: str = ""
+    buyer_phone: str = ""
+    buyer_email: str = ""
+    buyer_message: str = ""
+    ship_name: str = ""
+    ship_phone: str = ""
+    ship_country: str = ""
+    ship_province: str = ""
+    ship_city: str = ""
+    ship_district: str = ""
+    ship_street: str = ""
+    ship_postcode: str = ""
+    legacy_id: str = ""
+    cancel_reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class FetchedPage:
+    """One page of platform orders, as parsed JSON objects."""
+
+    orders: list[dict]
+    # The platform's own "consistent up to" watermark when it returns one (Amazon).
+    watermark: dt.datetime | None = None
+
+
+@dataclass
+class ShipmentResult:
+    ok: bool
+    detail: str = ""
+    status_code: int | None = None
+
+
+# --- small parsing helpers shared by connectors ---------------------------------------
+
+def require(data: Mapping, key: str, what: str = "order"):
+    if not isinstance(data, Mapping):
+        raise NormalizationError(f"{what} is not an object")
+    value = data.get(key)
+    if value is None or value == "":
+        raise NormalizationError(f"{what} has no “{key}”")
+    return value
+
+
+def money(value, what: str) -> Decimal:
+    if value is None or value == "":
+        return Decimal("0.00")
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise NormalizationError(f"{what} is not an amount: {value!r}"[:200])
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise NormalizationError(f"{what} is not an amount: {value!r}"[:200]) from exc
+    if not amount.is_finite():
+        raise NormalizationError(f"{what} is not an amount: {value!r}"[:200])
+    return amount.quantize(Decimal("0.01"))
+
+
+def quantity(value, what: str) -> int:
+    if isinstance(value, bool):
+        raise NormalizationError(f"{what} is not a quantity: {value!r}")
+    try:
+        qty = int(str(value))
+    except (TypeError, ValueError) as exc:
+        raise NormalizationError(f"{what} is not a quantity: {value!r}"[:200]) from exc
+    if qty < 1:
+        raise NormalizationError(f"{what} must be at least 1, not {qty}")
+    return qty
+
+
+def timestamp(value, what: str, *, naive_tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise NormalizationError(f"{what} is not a date: {value!r}"[:200])
+    try:
+        parsed = parse_datetime(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise NormalizationError(f"{what} is not a date: {value!r}"[:200])
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=naive_tz)
+    return parsed.astimezone(dt.UTC)
+
+
+def text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise NormalizationError(f"expected text, got {type(value).__name__}")
+
+
+def iso_utc(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+class Connector:
+    """Base class: one subclass per platform, chosen by ``Channel.platform``.
+
+    Subclasses override the hooks below. HTTP goes through ``request`` so every
+    connector gets the same retry policy: 429 and 5xx and timeouts are retried
+    with exponential backoff and jitter (honouring ``Retry-After``), 401/403
+    raise ``AuthError``, other 4xx ``PermanentError``.
+    """
+
+    platform = ""
+    max_attempts = 5
+    backoff_base = 1.0
+    backoff_cap = 60.0
+    supports_webhooks = False
+
+    def __init__(self, channel, *, client: httpx.Client | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.channel = channel
+        self.config = dict(channel.config or {})
+        self._credentials: dict | None = None
+        self.client = client or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0),
+                                             headers={"User-Agent": "OrderHub/0.1"})
+        self.sleep = sleep
+
+    @property
+    def credentials(self) -> dict:
+        if self._credentials is None:
+            self._credentials = self.channel.credentials
+        return self._credentials
+
+    def credential(self, key: str) -> str:
+        value = self.credentials.get(key)
+        if not value:
+            raise AuthError(f"The channel has no “{key}” credential.")
+        return str(value)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- hooks --------------------------------------------------------------------
+
+    def fetch_orders(self, *, since: dt.datetime | None) -> Iterator[FetchedPage]:
+        """Yield pages of orders updated at or after ``since`` (all of them if None)."""
+        raise NotImplementedError
+
+    def external_id(self, raw: dict) -> str:
+        raise NotImplementedError
+
+    def updated_at(self, raw: dict) -> dt.datetime | None:
+        raise NotImplementedError
+
+    def normalize(self, raw: dict) -> NormalizedOrder:
+        """Turn one platform order into the hub's shape or raise NormalizationError."""
+        raise NotImplementedError
+
+    def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """True only when the request carries a valid signature for ``body``."""
+        return False
+
+    def webhook_orders(self, *, data, headers: Mapping[str, str]) -> list[dict]:
+        """The platform orders inside a verified webhook body."""
+        return [data] if isinstance(data, dict) else []
+
+    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
+                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
+        raise PermanentError(f"{self.platform or 'this channel'} does not accept shipments")
+
+    def count_orders(self, *, start: dt.datetime, end: dt.datetime) -> int | None:
+        """Orders the platform says were created in [start, end); None if it cannot tell."""
+        return None
+
+    def orders_from_file(self, data) -> list[dict]:
+        """The orders inside a file: a JSON list, or the platform's own list response."""
+        if isinstance(data, list):
+            return data
+        raise NormalizationError("expected a JSON list of orders")
+
+    # --- HTTP --------------------------------------------------------------------
+
+    def before_request(self, request_kwargs: dict) -> None:
+        """Adjust headers/auth before each attempt (tokens, pacing)."""
+
+    def after_response(self, response: httpx.Response) -> None:
+        """Look at rate-limit headers of any response."""
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.before_request(kwargs)
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except httpx.TimeoutException as exc:
+                if attempt >= self.max_attempts:
+                    raise ConnectorError(
+                        f"{self.platform}: timed out after {attempt} tries") from exc
+                self._backoff(attempt, None)
+                continue
+            except httpx.TransportError as exc:
+                if attempt >= self.max_attempts:
+                    raise ConnectorError(
+                        f"{self.platform}: cannot connect ({type(exc).__name__})") from exc
+                self._backoff(attempt, None)
+                continue
+            self.after_response(response)
+            status = response.status_code
+            if status == 429 or status >= 500:
+                if attempt >= self.max_attempts:
+                    raise ConnectorError(
+                        f"{self.platform}: HTTP {status} after {attempt} tries "
+                        f"({self.error_text(response)})", status_code=status)
+                self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                continue
+            if status in (401, 403):
+                raise AuthError(
+                    f"{self.platform}: access refused (HTTP {status}: {self.error_text(response)})",
+                    status_code=status)
+            if status >= 400:
+                raise PermanentError(
+                    f"{self.platform}: HTTP {status}: {self.error_text(response)}",
+                    status_code=status)
+            return response
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, self.backoff_cap * 5)
+        else:
+            delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+            delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        logger.info("%s: backing off %.1fs (attempt %s)", self.platform, delay, attempt)
+        self.sleep(delay)
+
+    def error_text(self, response: httpx.Response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            return response.text[:200]
+        return str(data)[:300]
+
+    def json(self, response: httpx.Response):
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PermanentError(
+                f"{self.platform}: the response is not JSON ({response.text[:100]!r})") from exc

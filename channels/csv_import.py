@@ -1,0 +1,269 @@
+"""CSV / XLSX channels: per-channel column mapping, grouping rows into orders, row errors.
+
+The channel's ``config["csv"]`` is its template::
+
+    {"columns": {"order_id": "订单号", "buyer_name": "买家", "phone": "手机号",
+                 "province": "省", "city": "市", "district": "区", "address": "详细地址",
+                 "sku": "商家编码", "name": "商品名称", "quantity": "数量", "price": "单价",
+                 "placed_at": "下单时间", "status": "订单状态", "message": "买家留言",
+                 "postcode": "邮编", "shipping_fee": "运费", "total": "实付金额"},
+     "unpaid_values": ["待付款"], "cancelled_values": ["已取消", "交易关闭"],
+     "legacy": false}
+
+Keys missing from ``columns`` default to the key itself as the column title.
+One order spans several rows (one per line) sharing the order id. Each order's
+rows are stored as one raw payload, so a broken row costs only its own order.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels.connectors.base import (
+    CANCELLED,
+    PAID,
+    UNPAID,
+    NormalizationError,
+    NormalizedLine,
+    NormalizedOrder,
+    money,
+    quantity,
+)
+from channels.models import Channel, RawPayload
+from channels.pipeline import (
+    REJECTED,
+    IngestResult,
+    canonical_json,
+    ingest_items,
+    quarantine,
+    store_raw,
+)
+
+REQUIRED = ["order_id", "sku", "quantity"]
+FIELDS = ["order_id", "buyer_name", "phone", "province", "city", "district", "address",
+          "postcode", "sku", "name", "quantity", "price", "placed_at", "status", "message",
+          "shipping_fee", "total", "gift", "country"]
+GIFT_VALUES = ("1", "y", "yes", "true", "是", "赠品")
+DEFAULT_UNPAID = ["unpaid", "pending", "待付款", "等待买家付款"]
+DEFAULT_CANCELLED = ["cancelled", "canceled", "refunded", "已取消", "交易关闭", "已退款"]
+
+
+class FileError(Exception):
+    """The file as a whole cannot be read (encoding, format, missing columns)."""
+
+
+def template(channel: Channel) -> dict:
+    return dict((channel.config or {}).get("csv") or {})
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030, the superset of the GBK Chinese sites export."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileError(_("The file is neither UTF-8 nor GBK text. Save it as CSV (UTF-8) and "
+                      "try again."))
+
+
+def read_rows(name: str, data: bytes) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of a CSV or XLSX file, as text."""
+    if name.lower().endswith((".xlsx", ".xlsm")):
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file
+            raise FileError(_("This is not a readable Excel file (%(error)s).")
+                            % {"error": type(exc).__name__}) from exc
+        rows = [["" if v is None else (v.isoformat() if isinstance(v, dt.datetime) else str(v))
+                 for v in row] for row in book.active.iter_rows(values_only=True)]
+    else:
+        text = decode(data)
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    rows = [r for r in rows if any(str(c).strip() for c in r)]
+    if not rows:
+        raise FileError(_("The file is empty."))
+    return [str(c).strip() for c in rows[0]], rows[1:]
+
+
+@dataclass
+class CsvOutcome:
+    result: IngestResult
+    row_errors: list[tuple[int, str]] = field(default_factory=list)
+    orders: list[dict] = field(default_factory=list)
+
+
+def group_orders(channel: Channel, header: list[str], rows: list[list[str]]
+                 ) -> tuple[list[dict], list[tuple[int, str]]]:
+    """Rows → order payloads ({"order_id", "rows": [...]}) plus whole-row errors."""
+    columns = {key: (template(channel).get("columns") or {}).get(key, key) for key in FIELDS}
+    index = {title: i for i, title in enumerate(header)}
+    missing = [columns[k] for k in REQUIRED if columns[k] not in index]
+    if missing:
+        raise FileError(_("These columns are missing: %(cols)s. The file has: %(have)s.")
+                        % {"cols": ", ".join(missing), "have": ", ".join(header)})
+    orders: dict[str, dict] = {}
+    errors = []
+    for n, row in enumerate(rows, start=2):
+        values = {key: (row[index[title]].strip() if title in index and index[title] < len(row)
+                        else "") for key, title in columns.items()}
+        values["_row"] = n
+        if not values["order_id"]:
+            errors.append((n, _("Row %(n)s has no order id.") % {"n": n}))
+            continue
+        orders.setdefault(values["order_id"], {"order_id": values["order_id"], "rows": []})
+        orders[values["order_id"]]["rows"].append(values)
+    return list(orders.values()), errors
+
+
+class CsvNormalizer:
+    """Turns one grouped CSV order into a NormalizedOrder (errors name the row)."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        tpl = template(channel)
+        self.unpaid = {v.lower() for v in tpl.get("unpaid_values", DEFAULT_UNPAID)}
+        self.cancelled = {v.lower() for v in tpl.get("cancelled_values", DEFAULT_CANCELLED)}
+        self.legacy = bool(tpl.get("legacy"))
+
+    def external_id(self, raw: dict) -> str:
+        return str(raw.get("order_id", ""))
+
+    def updated_at(self, raw: dict):
+        return None
+
+    def _placed(self, value: str, row: int) -> dt.datetime:
+        if not value:
+            return timezone.now()
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+                    "%Y-%m-%d", "%Y/%m/%d", "%Y-%m-%dT%H:%M:%S"):
+            try:
+                naive = dt.datetime.strptime(value, fmt)
+            except ValueError:
+                continue
+            # Chinese platforms export local (Asia/Shanghai) times without an offset.
+            return timezone.make_aware(naive, timezone.get_current_timezone())
+        raise NormalizationError(_("row %(n)s: “%(v)s” is not a date") % {"n": row, "v": value})
+
+    def normalize(self, raw: dict) -> NormalizedOrder:
+        rows = raw.get("rows") if isinstance(raw, dict) else None
+        if not rows:
+            raise NormalizationError("no rows")
+        first = rows[0]
+        lines = []
+        for i, row in enumerate(rows):
+            n = row.get("_row", i + 2)
+            if not row.get("sku"):
+                raise NormalizationError(_("row %(n)s: no SKU") % {"n": n})
+            qty = quantity(row.get("quantity"), f"row {n}: quantity")
+            price = money(row.get("price") or "0", f"row {n}: price")
+            gift = str(row.get("gift", "")).strip().lower() in GIFT_VALUES
+            lines.append(NormalizedLine(
+                external_line_id=f"{raw['order_id']}-{i + 1}", platform_sku=row["sku"],
+                name=row.get("name") or row["sku"], quantity=qty, unit_price=price,
+                is_gift=gift or price == 0,
+            ))
+        status_text = str(first.get("status", "")).strip().lower()
+        status = (UNPAID if status_text in self.unpaid
+                  else CANCELLED if status_text in self.cancelled else PAID)
+        total = first.get("total")
+        return NormalizedOrder(
+            external_id=str(raw["order_id"])[:64],
+            legacy_id=str(raw["order_id"])[:64] if self.legacy else "",
+            status=status,
+            updated_at=None,
+            placed_at=self._placed(first.get("placed_at", ""), first.get("_row", 2)),
+            lines=lines,
+            currency=(self.channel.config or {}).get("currency", "CNY"),
+            total=money(total, f"row {first.get('_row')}: total") if total else None,
+            shipping_fee=money(first.get("shipping_fee") or "0",
+                               f"row {first.get('_row')}: shipping fee"),
+            buyer_name=first.get("buyer_name", ""),
+            buyer_phone=first.get("phone", ""),
+            buyer_message=first.get("message", ""),
+            ship_name=first.get("buyer_name", ""),
+            ship_phone=first.get("phone", ""),
+            ship_country=first.get("country", "") or "CN",
+            ship_province=first.get("province", ""),
+            ship_city=first.get("city", ""),
+            ship_district=first.get("district", ""),
+            ship_street=first.get("address", ""),
+            ship_postcode=first.get("postcode", ""),
+        )
+
+
+def csv_preview(*, channel: Channel, name: str, data: bytes, limit: int = 20) -> dict:
+    """What an import would do, without storing anything: orders, and errors by row."""
+    header, rows = read_rows(name, data)
+    orders, row_errors = group_orders(channel, header, rows)
+    normalizer = CsvNormalizer(channel)
+    preview, errors = [], list(row_errors)
+    for order in orders:
+        try:
+            norm = normalizer.normalize(order)
+        except NormalizationError as exc:
+            errors.append((order["rows"][0]["_row"], f"{order['order_id']}: {exc}"))
+            continue
+        if len(preview) < limit:
+            preview.append(norm)
+    return {"header": header, "orders": preview, "order_count": len(orders),
+            "errors": sorted(errors)}
+
+
+def csv_import(*, channel: Channel, path: Path | None = None, name: str = "",
+               data: bytes | None = None, all_or_nothing: bool = False) -> CsvOutcome:
+    """Import a CSV/XLSX file; broken rows/orders are quarantined, the rest imported.
+
+    With ``all_or_nothing`` a file with any error imports nothing (the broken
+    orders are still kept in quarantine so a person sees why).
+    """
+    if data is None:
+        data = path.read_bytes()
+        name = path.name
+    try:
+        header, rows = read_rows(name, data)
+        orders, row_errors = group_orders(channel, header, rows)
+    except FileError as exc:
+        raw, _created = store_raw(channel=channel, body=data, source=RawPayload.Source.IMPORT)
+        if raw.status != RawPayload.Status.PROCESSED:
+            quarantine(raw, f"{name}: {exc}")
+        result = IngestResult()
+        result.add(REJECTED, raw=raw)
+        return CsvOutcome(result=result, row_errors=[(0, str(exc))])
+    result = IngestResult()
+    for n, message in row_errors:
+        raw, _created = store_raw(channel=channel, body=canonical_json({"row": n, "file": name}),
+                                  source=RawPayload.Source.IMPORT)
+        quarantine(raw, message)
+        result.add(REJECTED, raw=raw)
+    normalizer = CsvNormalizer(channel)
+    if all_or_nothing:
+        bad = []
+        for order in orders:
+            try:
+                normalizer.normalize(order)
+            except NormalizationError as exc:
+                bad.append((order, str(exc)))
+        if bad or row_errors:
+            for order, _message in bad:
+                sub = ingest_items(channel=channel, items=[order],
+                                   source=RawPayload.Source.IMPORT, normalizer=normalizer)
+                result.merge(sub)
+            return CsvOutcome(result=result, row_errors=row_errors + [
+                (o["rows"][0]["_row"], m) for o, m in bad])
+    result.merge(ingest_items(channel=channel, items=orders, source=RawPayload.Source.IMPORT,
+                              normalizer=normalizer))
+    return CsvOutcome(result=result, row_errors=row_errors)

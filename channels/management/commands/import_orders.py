@@ -1,0 +1,35 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from channels.models import Channel
+from channels.services import import_file
+
+
+class Command(BaseCommand):
+    help = ("Import a file of platform-native orders into a channel: a JSON list or the "
+            "platform's list response, JSON lines (.jsonl, streamed), or CSV/XLSX for a CSV "
+            "channel. Prints created/updated/unchanged/rejected; exits 1 if any was rejected.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("code")
+        parser.add_argument("file")
+        parser.add_argument("--all-or-nothing", action="store_true",
+                            help="CSV/XLSX: import nothing if any row has an error")
+
+    def handle(self, code, file, all_or_nothing=False, **options):
+        try:
+            channel = Channel.objects.get(code=code)
+        except Channel.DoesNotExist as exc:
+            raise CommandError(f"No channel with code “{code}”.") from exc
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"No such file: {file}")
+        result = import_file(channel=channel, path=path, all_or_nothing=all_or_nothing)
+        self.stdout.write(f"created={result.created} updated={result.updated} "
+                          f"unchanged={result.unchanged} rejected={result.rejected}")
+        for raw_id, error in result.errors[:20]:
+            self.stderr.write(f"rejected #{raw_id}: {error}")
+        if result.rejected:
+            raise CommandError(f"{result.rejected} rejected (quarantined with reasons)",
+                               returncode=1)

@@ -1,0 +1,454 @@
+"""The ingestion pipeline: raw payload first, then normalize, then upsert.
+
+Every platform payload (polled, webhook, imported file) takes the same path:
+
+1. ``store_raw`` keeps the exact payload with a content hash before anything
+   parses it. The hash makes a replay of the same payload a no-op.
+2. The connector normalizes it into a ``NormalizedOrder``; a payload that does
+   not normalize is quarantined with the reason (and can be replayed later).
+3. ``upsert_order`` creates the order or applies what changed, through the
+   order services only: ``order_create``, ``order_transition``, ``order_update``.
+
+Status mapping: unpaid stays ``pending_payment``; paid → ``pay`` (then
+``hold_review`` when a line's SKU is unknown); cancelled/refunded → ``cancel``,
+or, once picking started, ``hold`` plus an "intercept" tag for a person to stop
+the parcel. Address/line changes are applied (versioned) before picking, and
+put the order on hold with the reason after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels.connectors.base import CANCELLED, PAID, NormalizationError, NormalizedOrder
+from channels.models import Channel, RawPayload
+from channels.skus import SkuResolver
+from orderhub.models import (
+    BEFORE_PICKING,
+    PICKING_STARTED,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Tag,
+    normalize_phone,
+)
+from orderhub.models import OrderStatus as S
+from orderhub.services.orders import (
+    OrderServiceError,
+    order_add_note,
+    order_create,
+    order_transition,
+    order_update,
+)
+
+logger = logging.getLogger(__name__)
+
+CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+INTERCEPT_TAG = "intercept"
+# A single order payload bigger than this is refused (kept, quarantined) rather than parsed.
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+
+ADDRESS_FIELDS = [
+    "buyer_name", "buyer_phone", "buyer_email", "buyer_message", "ship_name", "ship_phone",
+    "ship_country", "ship_province", "ship_city", "ship_district", "ship_street", "ship_postcode",
+]
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    order_ids: list[int] = field(default_factory=list)
+
+    def add(self, outcome: str, *, raw: RawPayload | None = None, order_id=None) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        if outcome == REJECTED and raw is not None:
+            self.errors.append((raw.pk, raw.error))
+        if order_id and outcome in (CREATED, UPDATED):
+            self.order_ids.append(order_id)
+
+    def merge(self, other: IngestResult) -> None:
+        for name in (CREATED, UPDATED, UNCHANGED, REJECTED):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+        self.order_ids.extend(other.order_ids)
+
+    def as_dict(self) -> dict:
+        return {CREATED: self.created, UPDATED: self.updated, UNCHANGED: self.unchanged,
+                REJECTED: self.rejected}
+
+
+def actor_for(channel: Channel) -> str:
+    return f"system:ingest:{channel.code}"
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def clean_text(value: str) -> str:
+    """Control characters become spaces and runs of whitespace one space.
+
+    A newline or tab in a name or address breaks label printing and search.
+    """
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value or "").split())
+
+
+# --- 1. raw first ------------------------------------------------------------------------
+
+def store_raw(*, channel: Channel, body: str | bytes, source: str,
+              external_id: str = "") -> tuple[RawPayload, bool]:
+    """Keep a payload exactly as received; return (row, created).
+
+    The same content (same hash) for the same channel is stored once; the
+    second call returns the existing row with ``created=False``.
+    """
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    body = body.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+    digest = content_hash(body)
+    existing = RawPayload.objects.filter(channel=channel, content_hash=digest).first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return RawPayload.objects.create(
+                channel=channel, source=source, content_hash=digest, body=body,
+                external_id=(external_id or "")[:64],
+            ), True
+    except IntegrityError:
+        # A concurrent poll/webhook stored the same payload a moment ago.
+        return RawPayload.objects.get(channel=channel, content_hash=digest), False
+
+
+def quarantine(raw: RawPayload, error: str) -> None:
+    raw.status = RawPayload.Status.QUARANTINED
+    raw.error = error[:4000]
+    raw.attempts += 1
+    raw.processed_at = timezone.now()
+    raw.save(update_fields=["status", "error", "attempts", "processed_at"])
+    logger.warning("channel %s: payload %s quarantined: %s", raw.channel_id, raw.pk, error[:300])
+
+
+# --- 2 + 3. normalize and upsert --------------------------------------------------------
+
+def ingest_items(*, channel: Channel, items: Iterable, source: str, normalizer,
+                 resolver: SkuResolver | None = None) -> IngestResult:
+    """Store and process platform orders (parsed objects or raw text) one by one."""
+    result = IngestResult()
+    resolver = resolver or SkuResolver(channel)
+    for item in items:
+        body = item if isinstance(item, str | bytes) else canonical_json(item)
+        external_id = ""
+        if isinstance(item, dict):
+            try:
+                external_id = normalizer.external_id(item)
+            except (NormalizationError, NotImplementedError, AttributeError):
+                external_id = ""
+        raw, created = store_raw(channel=channel, body=body, source=source,
+                                 external_id=external_id)
+        if not created and raw.status in (RawPayload.Status.PROCESSED, RawPayload.Status.RESOLVED):
+            result.add(UNCHANGED)
+            continue
+        outcome, order_id = process_raw(raw=raw, normalizer=normalizer, resolver=resolver)
+        result.add(outcome, raw=raw, order_id=order_id)
+    return result
+
+
+def process_raw(*, raw: RawPayload, normalizer, resolver: SkuResolver | None = None
+                ) -> tuple[str, int | None]:
+    """Normalize and upsert one stored payload; quarantine it when that fails."""
+    channel = raw.channel
+    resolver = resolver or SkuResolver(channel)
+    if len(raw.body) > MAX_PAYLOAD_BYTES:
+        quarantine(raw, _("The payload is too large (%(size)s bytes).") % {"size": len(raw.body)})
+        return REJECTED, None
+    try:
+        data = json.loads(raw.body)
+    except ValueError as exc:
+        quarantine(raw, _("The payload is not valid JSON: %(error)s") % {"error": exc})
+        return REJECTED, None
+    try:
+        norm = normalizer.normalize(data)
+    except NormalizationError as exc:
+        quarantine(raw, _("Cannot read the order: %(error)s") % {"error": exc})
+        return REJECTED, None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # A shape the connector did not foresee (a list where an object was expected...).
+        quarantine(raw, _("Cannot read the order: unexpected %(kind)s (%(error)s)")
+                   % {"kind": type(exc).__name__, "error": exc})
+        return REJECTED, None
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                outcome, order = upsert_order(channel=channel, norm=norm, resolver=resolver)
+                raw.status = RawPayload.Status.PROCESSED
+                raw.error = ""
+                raw.attempts += 1
+                raw.order = order
+                raw.external_id = norm.external_id[:64]
+                raw.processed_at = timezone.now()
+                raw.save(update_fields=["status", "error", "attempts", "order", "external_id",
+                                        "processed_at"])
+            return outcome, order.pk
+        except IntegrityError as exc:
+            # Two writers created the same (channel, external id) at once: the
+            # second pass finds the order and updates it instead.
+            if attempt == 2:
+                quarantine(raw, _("Database refused the order: %(error)s") % {"error": exc})
+                return REJECTED, None
+        except ValidationError as exc:
+            quarantine(raw, _("The order is not valid: %(error)s") % {"error": "; ".join(
+                exc.messages)})
+            return REJECTED, None
+        except OrderServiceError as exc:
+            quarantine(raw, exc.message)
+            return REJECTED, None
+        except DatabaseError as exc:
+            quarantine(raw, _("Database refused the order: %(error)s") % {"error": exc})
+            return REJECTED, None
+    raise AssertionError("unreachable")
+
+
+def _order_fields(channel: Channel, norm: NormalizedOrder) -> tuple[dict, list[str]]:
+    """The order's address/buyer fields, cleaned; plus warnings for values left out."""
+    warnings = []
+    country = clean_text(norm.ship_country).upper() or channel.config.get("default_country", "CN")
+    if len(country) != 2 or not country.isalpha():
+        warnings.append(_("Country “%(value)s” is not a two-letter code; CN used.")
+                        % {"value": country})
+        country = "CN"
+    fields = {key: clean_text(getattr(norm, key)) for key in ADDRESS_FIELDS}
+    fields["buyer_message"] = (norm.buyer_message or "").replace("\x00", "").strip()
+    fields["ship_country"] = country
+    for key in ("buyer_phone", "ship_phone"):
+        if fields[key]:
+            try:
+                fields[key] = normalize_phone(fields[key], country)
+            except ValidationError:
+                warnings.append(_("The platform's %(field)s “%(value)s” is not a valid phone "
+                                  "number; it was left blank.")
+                                % {"field": key.replace("_", " "), "value": fields[key]})
+                fields[key] = ""
+    if fields["buyer_email"]:
+        try:
+            validate_email(fields["buyer_email"])
+        except ValidationError:
+            warnings.append(_("The e-mail “%(value)s” is not valid; it was left blank.")
+                            % {"value": fields["buyer_email"]})
+            fields["buyer_email"] = ""
+    return fields, warnings
+
+
+def _line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict], list[str]]:
+    resolver.prefetch(norm.lines)
+    lines, unknown = [], []
+    for line in norm.lines:
+        hub_sku = resolver.resolve(line)
+        if hub_sku is None:
+            unknown.append(resolver.label(line))
+        lines.append({
+            "sku_code": (hub_sku or resolver.label(line))[:64],
+            "name": clean_text(line.name)[:255] or resolver.label(line),
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "is_gift": line.is_gift,
+            "external_line_id": line.external_line_id[:64],
+        })
+    return lines, unknown
+
+
+def _money_fields(norm: NormalizedOrder) -> dict:
+    fields = {"currency": (norm.currency or "CNY").upper()[:3],
+              "shipping_fee": norm.shipping_fee, "discount": norm.discount}
+    if norm.total is not None:
+        fields["total"] = norm.total
+    return fields
+
+
+def upsert_order(*, channel: Channel, norm: NormalizedOrder,
+                 resolver: SkuResolver) -> tuple[str, Order]:
+    """Create the order or apply what changed. Call inside a transaction."""
+    actor = actor_for(channel)
+    fields, warnings = _order_fields(channel, norm)
+    lines, unknown = _line_dicts(norm, resolver)
+    order = (Order.objects.select_for_update()
+             .filter(channel=channel, external_id=norm.external_id).first())
+    if order is None:
+        create_fields = {**fields, **_money_fields(norm), "placed_at": norm.placed_at}
+        if norm.legacy_id:
+            create_fields["legacy_id"] = norm.legacy_id[:64]
+        if norm.status == PAID and norm.paid_at:
+            create_fields["paid_at"] = norm.paid_at
+        order = order_create(channel=channel, actor=actor, lines=lines,
+                             external_id=norm.external_id, **create_fields)
+        for warning in warnings:
+            order_add_note(order=order, actor=actor, text=warning)
+        _apply_status(order, norm, unknown, actor)
+        return CREATED, order
+
+    changed = _apply_changes(order, fields, lines, norm, actor, warnings)
+    changed = _apply_status(order, norm, unknown, actor) or changed
+    return (UPDATED if changed else UNCHANGED), order
+
+
+def _picking_started(order: Order) -> bool:
+    return order.status in PICKING_STARTED or (
+        order.status == S.ON_HOLD and order.held_from in PICKING_STARTED
+    )
+
+
+def _apply_status(order: Order, norm: NormalizedOrder, unknown: list[str], actor: str) -> bool:
+    order.refresh_from_db()
+    if norm.status == PAID and order.status == S.PENDING_PAYMENT:
+        order_transition(order=order, name="pay", actor=actor, reason=_("paid on the platform"))
+        if unknown:
+            order_transition(order=order, name="hold_review", actor=actor,
+                             reason="unknown SKU: " + ", ".join(sorted(set(unknown))))
+        return True
+    if norm.status != CANCELLED or order.status == S.CANCELLED:
+        return False
+    reason = _("cancelled on the platform")
+    if norm.cancel_reason:
+        reason = f"{reason} ({clean_text(norm.cancel_reason)[:100]})"
+    if order.status in BEFORE_PICKING or (order.status == S.ON_HOLD
+                                           and order.held_from in BEFORE_PICKING):
+        order_transition(order=order, name="cancel", actor=actor, reason=reason)
+        return True
+    if order.tags.filter(name=INTERCEPT_TAG).exists():
+        return False  # a person was already asked to intercept it
+    if order.status in PICKING_STARTED:
+        order_transition(order=order, name="hold", actor=actor,
+                         reason=_("Cancelled on the platform after picking started: intercept"))
+    order.tags.add(Tag.objects.get_or_create(name=INTERCEPT_TAG)[0])
+    OrderEvent.objects.create(
+        order=order, kind="intercept_requested", actor=actor,
+        message=_("The platform cancelled this order after picking started (%(status)s). "
+                  "Stop the parcel and cancel it with “intercept”.")
+        % {"status": order.get_status_display()},
+        data={"platform_reason": norm.cancel_reason},
+    )
+    return True
+
+
+def _line_key(line: dict) -> tuple:
+    return (line["external_line_id"], line["sku_code"], line["name"], int(line["quantity"]),
+            Decimal(line["unit_price"]).quantize(Decimal("0.01")), bool(line["is_gift"]))
+
+
+def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: NormalizedOrder,
+                   actor: str, warnings: list[str]) -> bool:
+    field_diff = {k: v for k, v in fields.items() if getattr(order, k) != v}
+    # A phone the platform sent but we could not read must not wipe a good one.
+    for key in ("buyer_phone", "ship_phone", "buyer_email"):
+        if key in field_diff and not field_diff[key] and warnings:
+            del field_diff[key]
+    current_lines = sorted(
+        _line_key({"external_line_id": ln.external_line_id, "sku_code": ln.sku_code,
+                   "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,
+                   "is_gift": ln.is_gift})
+        for ln in order.lines.all()
+    )
+    new_lines = sorted(_line_key(ln) for ln in lines)
+    money = _money_fields(norm)
+    money_diff = {k: v for k, v in money.items() if getattr(order, k) != v}
+    lines_changed = current_lines != new_lines
+    if not field_diff and not lines_changed and not money_diff:
+        return False
+
+    summary = sorted(field_diff) + (["lines"] if lines_changed else []) + sorted(money_diff)
+    if order.status in (S.SHIPPED, S.DELIVERED, S.COMPLETED, S.CANCELLED) or _picking_started(
+            order):
+        return _record_late_change(order, field_diff, lines, money_diff, summary, actor)
+
+    reason = _("updated on the platform: %(fields)s") % {"fields": ", ".join(summary)}
+    if field_diff:
+        order_update(order=order, actor=actor, changes=field_diff, reason=reason)
+        order.refresh_from_db()
+    if lines_changed or money_diff:
+        _replace_lines(order, lines, money_diff, actor, reason)
+    return True
+
+
+def _replace_lines(order: Order, lines: list[dict], money_diff: dict, actor: str,
+                   reason: str) -> None:
+    """Apply the platform's lines and totals; each touched row gets a history version."""
+    existing = {ln.external_line_id: ln for ln in order.lines.all() if ln.external_line_id}
+    keep = set()
+    before = [[ln.sku_code, ln.quantity, str(ln.unit_price)] for ln in order.lines.all()]
+    for data in lines:
+        line = existing.get(data["external_line_id"])
+        if line is None:
+            line = OrderLine(order=order)
+        changed = False
+        for key, value in data.items():
+            if getattr(line, key) != value:
+                setattr(line, key, value)
+                changed = True
+        if changed or line.pk is None:
+            line._change_reason = reason
+            line.save()
+        keep.add(line.pk)
+    for line in order.lines.exclude(pk__in=keep):
+        line._change_reason = reason
+        line.delete()
+    order.refresh_from_db()
+    for key, value in money_diff.items():
+        setattr(order, key, value)
+    if "total" not in money_diff:
+        subtotal = sum((ln.line_total for ln in order.lines.all() if not ln.is_gift), Decimal(0))
+        order.subtotal = subtotal
+    order._change_reason = reason
+    order.save()
+    OrderEvent.objects.create(
+        order=order, kind=OrderEvent.Kind.EDITED, actor=actor, message=reason,
+        data={"lines_before": before,
+              "lines_after": [[d["sku_code"], d["quantity"], str(d["unit_price"])]
+                              for d in lines],
+              "money": {k: str(v) for k, v in money_diff.items()}},
+    )
+
+
+def _record_late_change(order, field_diff, lines, money_diff, summary, actor) -> bool:
+    """The platform changed an order the warehouse already works on: hold it, don't apply."""
+    data = {"fields": field_diff,
+            "lines": [[d["sku_code"], d["quantity"], str(d["unit_price"])] for d in lines],
+            "money": {k: str(v) for k, v in money_diff.items()}}
+    last = order.events.filter(kind="platform_change_pending").order_by("-id").first()
+    if last and last.data == data:
+        return False
+    message = _("The platform changed %(fields)s after picking started; not applied.") % {
+        "fields": ", ".join(summary)}
+    OrderEvent.objects.create(order=order, kind="platform_change_pending", actor=actor,
+                              message=message, data=data)
+    if order.status in PICKING_STARTED:
+        order_transition(order=order, name="hold", actor=actor, reason=message[:250])
+    return True
+
+
+def replay(*, raw: RawPayload, normalizer=None) -> str:
+    """Process a stored payload again (after a fix or a mapping change)."""
+    if normalizer is None:
+        from channels.services import normalizer_for
+
+        normalizer = normalizer_for(raw.channel)
+    outcome, _order_id = process_raw(raw=raw, normalizer=normalizer)
+    return outcome

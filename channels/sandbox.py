@@ -1,0 +1,349 @@
+"""Sandbox platform APIs under /sandbox/ (only when settings.SANDBOX_ENABLED).
+
+Shopify-, WooCommerce- and Amazon-shaped endpoints serving generated orders,
+so the demo's channels run the real connectors over HTTP. One order exists per
+15-minute slot of the last two days; each slot's order is derived from the slot
+number, so every poll sees the same orders, new ones appear as time passes,
+and some are cancelled an hour after they were placed. About one request in
+fifteen is refused with 429 + Retry-After to exercise the backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import random
+from decimal import Decimal
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+SLOT = dt.timedelta(minutes=15)
+WINDOW = dt.timedelta(days=2)
+CATALOGUE = [
+    ("CUP-1", "保温杯 500ml", "59.00"), ("SLEEVE-1", "杯套", "0.00"),
+    ("TEA-250", "龙井茶 250g", "128.00"), ("MUG-BLK", "Ceramic mug, black", "39.90"),
+    ("SCARF-RED", "Silk scarf, red", "199.00"), ("PEN-GLD", "钢笔 金色", "88.00"),
+]
+PEOPLE = [
+    ("张伟", "13800138000", "上海市", "上海市", "浦东新区", "世纪大道100号", "CN"),
+    ("王芳", "13912345678", "北京市", "北京市", "朝阳区", "建国路88号 SOHO 3期", "CN"),
+    ("李娜", "15800001111", "广东省", "深圳市", "南山区", "科技园南区 8栋\n1201", "CN"),
+    ("Emily Clark", "+14155550123", "CA", "San Francisco", "", "969 Market St", "US"),
+    ("Oliver Smith", "+447911123456", "England", "London", "", "10 Downing St", "GB"),
+]
+
+
+def _enabled():
+    if not getattr(settings, "SANDBOX_ENABLED", False):
+        raise Http404("sandbox disabled")
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generate(now: dt.datetime | None = None) -> list[dict]:
+    """The sandbox's orders, in a platform-neutral shape, oldest first."""
+    now = now or timezone.now()
+    first_slot = int((now - WINDOW).timestamp() // SLOT.total_seconds()) + 1
+    last_slot = int(now.timestamp() // SLOT.total_seconds())
+    orders = []
+    for slot in range(first_slot, last_slot + 1):
+        rnd = random.Random(slot)  # noqa: S311 - demo data, not crypto
+        placed = dt.datetime.fromtimestamp(slot * SLOT.total_seconds(), dt.UTC)
+        person = rnd.choice(PEOPLE)
+        lines = []
+        for i, (sku, name, price) in enumerate(rnd.sample(CATALOGUE[::2] + CATALOGUE[3:],
+                                                          rnd.randint(1, 3))):
+            lines.append({"id": slot * 10 + i, "sku": sku, "name": name,
+                          "quantity": rnd.randint(1, 3), "price": price})
+        if rnd.random() < 0.3:  # a gift sleeve with the cup
+            lines.append({"id": slot * 10 + 9, "sku": "SLEEVE-1", "name": "杯套 (赠品)",
+                          "quantity": 1, "price": "0.00"})
+        status = "paid"
+        updated = placed
+        roll = rnd.random()
+        if roll < 0.1:
+            status = "unpaid"
+        elif roll < 0.16 and now >= placed + dt.timedelta(hours=1):
+            status, updated = "cancelled", placed + dt.timedelta(hours=1)
+        total = sum(Decimal(ln["price"]) * ln["quantity"] for ln in lines) + Decimal("10.00")
+        orders.append({"slot": slot, "placed": placed, "updated": updated, "status": status,
+                       "person": person, "lines": lines, "total": f"{total:.2f}",
+                       "currency": "CNY" if person[6] == "CN" else "USD"})
+    return orders
+
+
+def _throttled(request) -> HttpResponse | None:
+    if request.GET.get("no429"):
+        return None
+    if random.random() < 1 / 15:  # noqa: S311
+        return JsonResponse({"errors": "Exceeded 2 calls per second for api client."},
+                            status=429, headers={"Retry-After": "1.0"})
+    return None
+
+
+# --- Shopify ------------------------------------------------------------------------------
+
+def _shopify_order(o: dict) -> dict:
+    name, phone, province, city, district, street, country = o["person"]
+    return {
+        "id": 5_000_000_000 + o["slot"], "name": f"#S{o['slot'] % 100000}",
+        "created_at": _iso(o["placed"]), "updated_at": _iso(o["updated"]),
+        "processed_at": _iso(o["placed"]),
+        "cancelled_at": _iso(o["updated"]) if o["status"] == "cancelled" else None,
+        "cancel_reason": "customer" if o["status"] == "cancelled" else None,
+        "financial_status": {"paid": "paid", "unpaid": "pending",
+                             "cancelled": "voided"}[o["status"]],
+        "currency": o["currency"], "total_price": o["total"], "total_discounts": "0.00",
+        "email": "buyer@example.com", "note": "",
+        "customer": {"first_name": name, "last_name": ""},
+        "shipping_address": {"name": name, "phone": phone, "province": province, "city": city,
+                             "address1": f"{district} {street}".strip(), "address2": "",
+                             "zip": "200000", "country_code": country},
+        "shipping_lines": [{"price": "10.00"}],
+        "line_items": [{"id": ln["id"], "sku": ln["sku"], "name": ln["name"],
+                        "quantity": ln["quantity"], "price": ln["price"],
+                        "variant_id": ln["id"]} for ln in o["lines"]],
+    }
+
+
+def _shopify_auth(request):
+    if not request.headers.get("X-Shopify-Access-Token"):
+        return JsonResponse({"errors": "[API] Invalid API key or access token"}, status=401)
+    return None
+
+
+@csrf_exempt
+def shopify_orders(request, version: str):
+    _enabled()
+    refused = _shopify_auth(request) or _throttled(request)
+    if refused:
+        return refused
+    page_info = request.GET.get("page_info")
+    limit = min(250, int(request.GET.get("limit", 50)))
+    if page_info:
+        if set(request.GET) - {"page_info", "limit", "fields"}:
+            return JsonResponse({"errors": {"page_info": [
+                "status cannot be passed when page_info is present"]}}, status=400)
+        state = json.loads(base64.urlsafe_b64decode(page_info))
+        since, offset = state["since"], state["offset"]
+    else:
+        since, offset = request.GET.get("updated_at_min", ""), 0
+    orders = generate()
+    if since:
+        since_dt = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        orders = [o for o in orders if o["updated"] >= since_dt]
+    orders.sort(key=lambda o: o["updated"])
+    chunk = orders[offset:offset + limit]
+    headers = {"X-Shopify-Shop-Api-Call-Limit": f"{random.randint(1, 20)}/40"}  # noqa: S311
+    if offset + limit < len(orders):
+        token = base64.urlsafe_b64encode(json.dumps(
+            {"since": since, "offset": offset + limit}).encode()).decode()
+        headers["Link"] = f'<{request.build_absolute_uri(request.path)}?limit={limit}' \
+                          f'&page_info={token}>; rel="next"'
+    return JsonResponse({"orders": [_shopify_order(o) for o in chunk]}, headers=headers)
+
+
+@csrf_exempt
+def shopify_fulfillment_orders(request, version: str, order_id: int):
+    _enabled()
+    refused = _shopify_auth(request)
+    if refused:
+        return refused
+    return JsonResponse({"fulfillment_orders": [{
+        "id": order_id * 10, "order_id": order_id, "status": "open",
+        "supported_actions": ["create_fulfillment"], "line_items": []}]})
+
+
+@csrf_exempt
+def shopify_fulfillments(request, version: str):
+    _enabled()
+    refused = _shopify_auth(request)
+    if refused:
+        return refused
+    body = json.loads(request.body or b"{}")
+    tracking = (body.get("fulfillment") or {}).get("tracking_info") or {}
+    return JsonResponse({"fulfillment": {"id": random.randint(1, 10**9),  # noqa: S311
+                                         "status": "success",
+                                         "tracking_number": tracking.get("number")}}, status=201)
+
+
+# --- WooCommerce --------------------------------------------------------------------------
+
+def _woo_order(o: dict) -> dict:
+    name, phone, province, city, district, street, country = o["person"]
+    address = {"first_name": name, "last_name": "", "address_1": f"{district} {street}".strip(),
+               "address_2": "", "city": city, "state": province, "postcode": "100000",
+               "country": country}
+    return {
+        "id": 10_000 + o["slot"] % 1_000_000, "number": str(o["slot"]),
+        "status": {"paid": "processing", "unpaid": "pending", "cancelled": "cancelled"}[
+            o["status"]],
+        "currency": o["currency"],
+        "date_created_gmt": o["placed"].strftime("%Y-%m-%dT%H:%M:%S"),
+        "date_modified_gmt": o["updated"].strftime("%Y-%m-%dT%H:%M:%S"),
+        "date_paid_gmt": (o["placed"].strftime("%Y-%m-%dT%H:%M:%S")
+                          if o["status"] == "paid" else None),
+        "total": o["total"], "shipping_total": "10.00", "discount_total": "0.00",
+        "customer_note": "",
+        "billing": {**address, "email": "buyer@example.com", "phone": phone},
+        "shipping": address,
+        "line_items": [{"id": ln["id"], "name": ln["name"], "product_id": ln["id"],
+                        "variation_id": 0, "quantity": ln["quantity"], "sku": ln["sku"],
+                        "price": float(ln["price"]),
+                        "total": f"{Decimal(ln['price']) * ln['quantity']:.2f}"}
+                       for ln in o["lines"]],
+    }
+
+
+def _woo_auth(request):
+    if not request.headers.get("Authorization", "").startswith("Basic "):
+        return JsonResponse({"code": "woocommerce_rest_cannot_view",
+                             "message": "Sorry, you cannot list resources.",
+                             "data": {"status": 401}}, status=401)
+    return None
+
+
+@csrf_exempt
+def woo_orders(request):
+    _enabled()
+    refused = _woo_auth(request) or _throttled(request)
+    if refused:
+        return refused
+    orders = generate()
+    since = request.GET.get("modified_after")
+    if since:
+        since_dt = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
+        orders = [o for o in orders if o["updated"] > since_dt]
+    orders.sort(key=lambda o: o["updated"])
+    per_page = min(100, int(request.GET.get("per_page", 10)))
+    page = max(1, int(request.GET.get("page", 1)))
+    chunk = orders[(page - 1) * per_page:page * per_page]
+    pages = max(1, -(-len(orders) // per_page))
+    return JsonResponse([_woo_order(o) for o in chunk], safe=False,
+                        headers={"X-WP-Total": str(len(orders)), "X-WP-TotalPages": str(pages)})
+
+
+@csrf_exempt
+def woo_order(request, order_id: int):
+    _enabled()
+    refused = _woo_auth(request)
+    if refused:
+        return refused
+    return JsonResponse({"id": order_id, "status": json.loads(request.body or b"{}").get(
+        "status", "processing")})
+
+
+@csrf_exempt
+def woo_notes(request, order_id: int):
+    _enabled()
+    refused = _woo_auth(request)
+    if refused:
+        return refused
+    return JsonResponse({"id": random.randint(1, 10**6), **json.loads(  # noqa: S311
+        request.body or b"{}")}, status=201)
+
+
+# --- Amazon -------------------------------------------------------------------------------
+
+def _amazon_id(slot: int) -> str:
+    return f"902-{slot % 10**7:07d}-{(slot * 7919) % 10**7:07d}"
+
+
+def _amazon_order(o: dict) -> dict:
+    name, phone, province, city, district, street, country = o["person"]
+    return {
+        "AmazonOrderId": _amazon_id(o["slot"]), "PurchaseDate": _iso(o["placed"]),
+        "LastUpdateDate": _iso(o["updated"]),
+        "OrderStatus": {"paid": "Unshipped", "unpaid": "Pending", "cancelled": "Canceled"}[
+            o["status"]],
+        "FulfillmentChannel": "MFN", "MarketplaceId": "ATVPDKIKX0DER",
+        "OrderTotal": {"CurrencyCode": o["currency"], "Amount": o["total"]},
+        "ShippingAddress": {"Name": name, "AddressLine1": street, "City": city,
+                            "StateOrRegion": province, "District": district,
+                            "PostalCode": "10001", "CountryCode": country, "Phone": phone},
+        "BuyerInfo": {"BuyerEmail": "buyer@example.com", "BuyerName": name},
+    }
+
+
+def _amazon_auth(request):
+    if not request.headers.get("x-amz-access-token", "").startswith("Atza|"):
+        return JsonResponse({"errors": [{"code": "Unauthorized",
+                                         "message": "Access to requested resource is denied."}]},
+                            status=403)
+    return None
+
+
+@csrf_exempt
+def amazon_token(request):
+    _enabled()
+    if request.POST.get("grant_type") != "refresh_token" or not request.POST.get("refresh_token"):
+        return JsonResponse({"error": "invalid_grant",
+                             "error_description": "The request has an invalid grant"}, status=400)
+    return JsonResponse({"access_token": "Atza|sandbox", "token_type": "bearer",
+                         "expires_in": 3600})
+
+
+@csrf_exempt
+def amazon_orders(request):
+    _enabled()
+    refused = _amazon_auth(request) or _throttled(request)
+    if refused:
+        return refused
+    if not request.GET.get("MarketplaceIds"):
+        return JsonResponse({"errors": [{"code": "InvalidInput",
+                                         "message": "MarketplaceIds is required"}]}, status=400)
+    token = request.GET.get("NextToken")
+    if token:
+        state = json.loads(base64.urlsafe_b64decode(token))
+        since, offset = state["since"], state["offset"]
+    else:
+        since, offset = request.GET.get("LastUpdatedAfter", ""), 0
+    orders = sorted(generate(), key=lambda o: o["updated"])
+    if since:
+        since_dt = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        orders = [o for o in orders if o["updated"] >= since_dt]
+    chunk = orders[offset:offset + 50]
+    payload = {"Orders": [_amazon_order(o) for o in chunk],
+               "LastUpdatedBefore": _iso(timezone.now() - dt.timedelta(minutes=2))}
+    if offset + 50 < len(orders):
+        payload["NextToken"] = base64.urlsafe_b64encode(json.dumps(
+            {"since": since, "offset": offset + 50}).encode()).decode()
+    return JsonResponse({"payload": payload})
+
+
+@csrf_exempt
+def amazon_order_items(request, order_id: str):
+    _enabled()
+    refused = _amazon_auth(request)
+    if refused:
+        return refused
+    by_id = {_amazon_id(o["slot"]): o for o in generate()}
+    order = by_id.get(order_id)
+    if order is None:
+        return JsonResponse({"errors": [{"code": "NotFound", "message": "no such order"}]},
+                            status=404)
+    items = [{"OrderItemId": str(ln["id"]), "SellerSKU": ln["sku"], "ASIN": f"B0{ln['id']:08d}",
+              "Title": ln["name"], "QuantityOrdered": ln["quantity"],
+              "ItemPrice": {"CurrencyCode": order["currency"],
+                            "Amount": f"{Decimal(ln['price']) * ln['quantity']:.2f}"}}
+             for ln in order["lines"]]
+    return JsonResponse({"payload": {"AmazonOrderId": order_id, "OrderItems": items}})
+
+
+@csrf_exempt
+def amazon_confirm_shipment(request, order_id: str):
+    _enabled()
+    refused = _amazon_auth(request)
+    if refused:
+        return refused
+    body = json.loads(request.body or b"{}")
+    if not (body.get("packageDetail") or {}).get("trackingNumber"):
+        return JsonResponse({"errors": [{"code": "InvalidInput",
+                                         "message": "trackingNumber is required"}]}, status=400)
+    return HttpResponse(status=204)

@@ -1,0 +1,414 @@
+"""Channel services: polling, health (pause/resume), webhooks, file imports, write-back.
+
+Views, tasks, admin actions and commands call these; they hold the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import mail_admins, send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels.connectors import AuthError, ConnectorError, NormalizationError, get_connector
+from channels.models import Channel, GapAlert, RawPayload, ShipmentPush, ShipmentPushAttempt
+from channels.pipeline import (
+    REJECTED,
+    IngestResult,
+    canonical_json,
+    ingest_items,
+    process_raw,
+    quarantine,
+    store_raw,
+)
+from channels.skus import SkuResolver
+from orderhub.models import Order, OrderEvent
+
+logger = logging.getLogger(__name__)
+
+POLL_LOCK_SECONDS = 15 * 60
+MAX_BACKOFF_SECONDS = 3600
+SHIPMENT_PUSH_MAX_ATTEMPTS = 8
+
+
+def max_failures() -> int:
+    return int(getattr(settings, "CHANNEL_MAX_FAILURES", 5))
+
+
+def normalizer_for(channel: Channel):
+    """The object that turns this channel's payloads into NormalizedOrders."""
+    if channel.platform == Channel.Platform.CSV:
+        from channels.csv_import import CsvNormalizer
+
+        return CsvNormalizer(channel)
+    return get_connector(channel)
+
+
+# --- people are told -------------------------------------------------------------------
+
+def notify_owner(channel: Channel, subject: str, message: str) -> None:
+    """Tell the channel's owner (or the site admins) that something needs a person."""
+    subject = f"[OrderHub] {channel.name}: {subject}"
+    try:
+        if channel.owner and channel.owner.email:
+            send_mail(subject, message, None, [channel.owner.email])
+        else:
+            mail_admins(subject, message)
+    except Exception:  # noqa: BLE001 - a mail outage must not break the sync; it is logged
+        logger.exception("channel %s: could not send notification %r", channel.code, subject)
+
+
+# --- health -----------------------------------------------------------------------------
+
+def channel_pause(*, channel: Channel, reason: str, actor: str = "system:channels") -> Channel:
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        if channel.paused:
+            return channel
+        channel.paused = True
+        channel.paused_reason = (reason or _("paused"))[:255]
+        channel.paused_at = timezone.now()
+        channel.save(update_fields=["paused", "paused_reason", "paused_at"])
+    logger.warning("channel %s paused by %s: %s", channel.code, actor, channel.paused_reason)
+    notify_owner(channel, _("sync paused"), _(
+        "Orders from %(name)s are no longer being pulled.\n\nReason: %(reason)s\n\n"
+        "Fix the cause, then press “Resume” on the channel health page; the sync "
+        "continues from where it stopped, nothing is lost."
+    ) % {"name": channel.name, "reason": channel.paused_reason})
+    return channel
+
+
+def channel_resume(*, channel: Channel, actor: str = "system:channels") -> Channel:
+    """Resume polling from the stored cursor (minus the overlap): nothing is skipped."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        channel.paused = False
+        channel.paused_reason = ""
+        channel.paused_at = None
+        channel.consecutive_failures = 0
+        channel.next_poll_at = timezone.now()
+        channel.save(update_fields=["paused", "paused_reason", "paused_at",
+                                    "consecutive_failures", "next_poll_at"])
+    logger.info("channel %s resumed by %s", channel.code, actor)
+    return channel
+
+
+def _record_failure(channel: Channel, exc: ConnectorError) -> None:
+    now = timezone.now()
+    channel.refresh_from_db()
+    channel.consecutive_failures += 1
+    channel.last_error = exc.message[:2000]
+    channel.last_error_at = now
+    delay = min(MAX_BACKOFF_SECONDS,
+                channel.poll_interval * 2 ** (channel.consecutive_failures - 1))
+    channel.next_poll_at = now + dt.timedelta(seconds=delay)
+    channel.save(update_fields=["consecutive_failures", "last_error", "last_error_at",
+                                "next_poll_at", "last_poll_at"])
+    if isinstance(exc, AuthError):
+        channel_pause(channel=channel, reason=_("Authentication failed: %(error)s")
+                      % {"error": exc.message[:200]})
+    elif channel.consecutive_failures >= max_failures():
+        channel_pause(channel=channel, reason=_("%(n)s polls in a row failed. Last error: "
+                                                "%(error)s") % {"n": channel.consecutive_failures,
+                                                                "error": exc.message[:150]})
+
+
+# --- polling -----------------------------------------------------------------------------
+
+@dataclass
+class PollOutcome:
+    status: str  # "ok", "busy", "skipped", "failed"
+    result: IngestResult | None = None
+    error: str = ""
+
+
+def _lock_key(channel_id: int) -> str:
+    return f"channels:poll-lock:{channel_id}"
+
+
+def channel_poll(*, channel: Channel | int, connector=None, force: bool = False) -> PollOutcome:
+    """Pull what changed since the channel's cursor, once; never two polls of one channel.
+
+    The cursor moves (to the newest platform ``updated_at`` seen) only after
+    every page was stored and committed; the next poll starts ``overlap_seconds``
+    before it, so an order updated while this poll ran is read next time.
+    """
+    channel_id = channel.pk if isinstance(channel, Channel) else int(channel)
+    token = uuid.uuid4().hex
+    if not cache.add(_lock_key(channel_id), token, POLL_LOCK_SECONDS):
+        return PollOutcome(status="busy")
+    try:
+        channel = Channel.objects.get(pk=channel_id)
+        if not channel.is_api or not channel.enabled or (channel.paused and not force):
+            return PollOutcome(status="skipped")
+        started = timezone.now()
+        Channel.objects.filter(pk=channel.pk).update(last_poll_at=started)
+        channel.last_poll_at = started
+        if channel.cursor_at:
+            since = channel.cursor_at - dt.timedelta(seconds=channel.overlap_seconds)
+        else:
+            since = started - dt.timedelta(days=channel.backfill_days)
+        result = IngestResult()
+        newest = None
+        own_connector = connector is None
+        try:
+            connector = connector or get_connector(channel)
+            resolver = SkuResolver(channel)
+            for page in connector.fetch_orders(since=since):
+                result.merge(ingest_items(channel=channel, items=page.orders,
+                                          source=RawPayload.Source.POLL, normalizer=connector,
+                                          resolver=resolver))
+                for raw in page.orders:
+                    try:
+                        seen = connector.updated_at(raw)
+                    except (NormalizationError, TypeError, ValueError, AttributeError):
+                        seen = None
+                    if seen and (newest is None or seen > newest):
+                        newest = seen
+                if page.watermark and (newest is None or page.watermark > newest):
+                    newest = page.watermark
+        except ConnectorError as exc:
+            _record_failure(channel, exc)
+            return PollOutcome(status="failed", result=result, error=exc.message)
+        finally:
+            if own_connector and connector is not None:
+                connector.close()
+        # Every page is committed now: only here may the cursor move.
+        cursor = channel.cursor_at
+        if newest is not None:
+            newest = min(newest, started)
+            if cursor is None or newest > cursor:
+                cursor = newest
+        elif cursor is None:
+            cursor = started
+        Channel.objects.filter(pk=channel.pk).update(
+            cursor_at=cursor, last_success_at=timezone.now(), consecutive_failures=0,
+            next_poll_at=timezone.now() + dt.timedelta(seconds=channel.poll_interval),
+        )
+        return PollOutcome(status="ok", result=result)
+    finally:
+        if cache.get(_lock_key(channel_id)) == token:
+            cache.delete(_lock_key(channel_id))
+
+
+def channels_due(now: dt.datetime | None = None):
+    now = now or timezone.now()
+    from django.db.models import Q
+
+    return (Channel.objects.filter(enabled=True, paused=False,
+                                   platform__in=("shopify", "woocommerce", "amazon"))
+            .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)))
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+@dataclass
+class WebhookOutcome:
+    status_code: int
+    message: str
+    raw_ids: list[int]
+
+
+def webhook_receive(*, channel: Channel, body: bytes, headers: Mapping[str, str]
+                    ) -> WebhookOutcome:
+    """Verify the signature on the raw bytes, then store each order payload.
+
+    Processing happens in a task (enqueued on commit by the caller's view) so
+    the platform gets its 2xx within its few-second budget.
+    """
+    from channels.connectors.woocommerce import WooCommerceConnector
+
+    connector = get_connector(channel)
+    if not connector.supports_webhooks:
+        return WebhookOutcome(404, "this channel takes no webhooks", [])
+    if isinstance(connector, WooCommerceConnector) and connector.is_ping(body=body,
+                                                                        headers=headers):
+        return WebhookOutcome(200, "ping", [])
+    if len(body) > 5 * 1024 * 1024:
+        return WebhookOutcome(413, "payload too large", [])
+    if not connector.verify_webhook(body=body, headers=headers):
+        logger.warning("channel %s: webhook with a missing or wrong signature refused",
+                       channel.code)
+        return WebhookOutcome(401, "invalid signature", [])
+    # Only now is the body trusted enough to be read.
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raw, _created = store_raw(channel=channel, body=body, source=RawPayload.Source.WEBHOOK)
+        if raw.status == RawPayload.Status.PENDING:
+            quarantine(raw, _("The webhook body is not valid JSON."))
+        return WebhookOutcome(200, "kept for review", [])
+    raw_ids = []
+    for order in connector.webhook_orders(data=data, headers=headers):
+        try:
+            external_id = connector.external_id(order)
+        except NormalizationError:
+            external_id = ""
+        raw, created = store_raw(channel=channel, body=canonical_json(order),
+                                 source=RawPayload.Source.WEBHOOK, external_id=external_id)
+        if created or raw.status == RawPayload.Status.PENDING:
+            raw_ids.append(raw.pk)
+    return WebhookOutcome(200, "ok", raw_ids)
+
+
+def raw_payload_process(*, raw_id: int) -> str:
+    """Process one stored payload (a webhook's), unless already done."""
+    raw = RawPayload.objects.select_related("channel").get(pk=raw_id)
+    if raw.status != RawPayload.Status.PENDING:
+        return "done"
+    outcome, _order_id = process_raw(raw=raw, normalizer=normalizer_for(raw.channel))
+    return outcome
+
+
+def raw_payload_replay(*, raw: RawPayload, actor: str) -> str:
+    """Replay a quarantined payload after a fix or a mapping change."""
+    logger.info("payload %s replayed by %s", raw.pk, actor)
+    outcome, _order_id = process_raw(raw=raw, normalizer=normalizer_for(raw.channel))
+    return outcome
+
+
+def raw_payload_dismiss(*, raw: RawPayload, actor: str) -> None:
+    raw.status = RawPayload.Status.RESOLVED
+    raw.error = f"{raw.error}\n[dismissed by {actor}]"[:4000]
+    raw.save(update_fields=["status", "error"])
+
+
+# --- file import -------------------------------------------------------------------------
+
+def _jsonl_items(path: Path) -> Iterator[str]:
+    with path.open("rb") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                yield line.decode("utf-8", errors="replace")
+
+
+def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False) -> IngestResult:
+    """Import a file of platform-native orders (JSON list / list response / JSON lines)."""
+    if channel.platform == Channel.Platform.CSV:
+        from channels.csv_import import csv_import
+
+        return csv_import(channel=channel, path=path, all_or_nothing=all_or_nothing).result
+    normalizer = normalizer_for(channel)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        # Streamed line by line: memory stays flat however big the file is.
+        return ingest_items(channel=channel, items=_jsonl_items(path),
+                            source=RawPayload.Source.IMPORT, normalizer=normalizer)
+    body = path.read_bytes()
+    try:
+        data = json.loads(body)
+        orders = normalizer.orders_from_file(data)
+    except (ValueError, NormalizationError) as exc:
+        raw, _created = store_raw(channel=channel, body=body, source=RawPayload.Source.IMPORT)
+        if raw.status != RawPayload.Status.PROCESSED:
+            quarantine(raw, _("The file %(name)s cannot be read: %(error)s")
+                       % {"name": path.name, "error": exc})
+        result = IngestResult()
+        result.add(REJECTED, raw=raw)
+        return result
+    return ingest_items(channel=channel, items=orders, source=RawPayload.Source.IMPORT,
+                        normalizer=normalizer)
+
+
+# --- write-back outbox ------------------------------------------------------------------
+
+def shipment_push_create(*, order: Order) -> ShipmentPush | None:
+    """Queue telling the platform this order shipped. Call inside the ship transaction."""
+    channel = order.channel
+    if not channel.is_api or not order.external_id:
+        return None
+    push = ShipmentPush.objects.create(order=order, channel=channel, carrier=order.carrier,
+                                       tracking_number=order.tracking_number)
+    from channels.tasks import deliver_shipment_push
+
+    transaction.on_commit(lambda: deliver_shipment_push.delay(push.pk))
+    return push
+
+
+def shipment_push_deliver(*, push_id: int, connector=None) -> str:
+    """One delivery attempt; returns "sent", "retry", "failed" or the push's final status."""
+    with transaction.atomic():
+        push = ShipmentPush.objects.select_for_update().select_related("order", "channel").get(
+            pk=push_id)
+        if push.status != ShipmentPush.Status.PENDING:
+            return push.status
+        push.attempts += 1
+        attempt = ShipmentPushAttempt(push=push)
+        order = push.order
+        lines = [{"external_line_id": ln.external_line_id, "quantity": ln.quantity}
+                 for ln in order.lines.all()]
+        try:
+            connector = connector or get_connector(push.channel)
+            outcome = connector.push_shipment(
+                external_id=order.external_id, carrier=push.carrier or order.carrier,
+                tracking_number=push.tracking_number or order.tracking_number, lines=lines)
+        except ConnectorError as exc:
+            attempt.error = exc.message[:2000]
+            attempt.status_code = exc.status_code
+            attempt.save()
+            push.last_error = exc.message[:2000]
+            if exc.retryable and push.attempts < SHIPMENT_PUSH_MAX_ATTEMPTS:
+                push.next_attempt_at = timezone.now() + dt.timedelta(
+                    seconds=min(MAX_BACKOFF_SECONDS, 30 * 2 ** (push.attempts - 1)))
+                push.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+                return "retry"
+            error = exc.message[:300]
+            push.status = ShipmentPush.Status.FAILED
+            push.save(update_fields=["attempts", "last_error", "status"])
+            OrderEvent.objects.create(
+                order=order, kind="shipment_push_failed", actor="system:channels",
+                message=_("The platform could not be told about the shipment: %(error)s")
+                % {"error": exc.message[:300]})
+            transaction.on_commit(lambda: notify_owner(
+                push.channel, _("shipment not confirmed"),
+                _("Order %(number)s (%(ext)s) shipped, but the platform refused the tracking "
+                  "number after %(n)s tries: %(error)s") % {
+                    "number": order.number, "ext": order.external_id, "n": push.attempts,
+                    "error": error}))
+            return "failed"
+        attempt.ok = True
+        attempt.status_code = outcome.status_code
+        attempt.save()
+        push.status = ShipmentPush.Status.SENT
+        push.sent_at = timezone.now()
+        push.last_error = ""
+        push.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+        OrderEvent.objects.create(order=order, kind="shipment_pushed", actor="system:channels",
+                                  message=_("Tracking number sent to the platform."))
+        return "sent"
+
+
+# --- gap detection ------------------------------------------------------------------------
+
+def gap_check(*, channel: Channel, day: dt.date, connector=None) -> GapAlert | None:
+    """Compare the platform's order count for ``day`` (local date) with the hub's."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    end = start + dt.timedelta(days=1)
+    connector = connector or get_connector(channel)
+    platform_count = connector.count_orders(start=start, end=end)
+    if platform_count is None:
+        return None
+    hub_count = Order.objects.filter(channel=channel, placed_at__gte=start,
+                                     placed_at__lt=end).count()
+    if platform_count <= hub_count:
+        GapAlert.objects.filter(channel=channel, day=day, resolved=False).update(resolved=True)
+        return None
+    alert, _created = GapAlert.objects.update_or_create(
+        channel=channel, day=day,
+        defaults={"platform_count": platform_count, "hub_count": hub_count, "resolved": False})
+    notify_owner(channel, _("possible missing orders"), _(
+        "On %(day)s the platform reports %(platform)s orders but the hub holds %(hub)s: "
+        "%(missing)s possibly missing. Check the channel's sync problems and run a poll."
+    ) % {"day": day, "platform": platform_count, "hub": hub_count, "missing": alert.missing})
+    return alert

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from channels import sandbox
+
+urlpatterns = [
+    path("shopify/admin/api/<str:version>/orders.json", sandbox.shopify_orders),
+    path("shopify/admin/api/<str:version>/orders/<int:order_id>/fulfillment_orders.json",
+         sandbox.shopify_fulfillment_orders),
+    path("shopify/admin/api/<str:version>/fulfillments.json", sandbox.shopify_fulfillments),
+    path("woocommerce/wp-json/wc/v3/orders", sandbox.woo_orders),
+    path("woocommerce/wp-json/wc/v3/orders/<int:order_id>", sandbox.woo_order),
+    path("woocommerce/wp-json/wc/v3/orders/<int:order_id>/notes", sandbox.woo_notes),
+    path("amazon/auth/o2/token", sandbox.amazon_token),
+    path("amazon/orders/v0/orders", sandbox.amazon_orders),
+    path("amazon/orders/v0/orders/<str:order_id>/orderItems", sandbox.amazon_order_items),
+    path("amazon/orders/v0/orders/<str:order_id>/shipmentConfirmation",
+         sandbox.amazon_confirm_shipment),
+]

@@ -1,0 +1,202 @@
+"""Channel pages (health, sync problems) and the inbound webhook endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from channels import services
+from channels.models import Channel, GapAlert, RawPayload
+from orderhub.models import Order
+
+
+@csrf_exempt
+@require_POST
+def webhook(request, channel_code: str):
+    """Inbound platform webhook: signature first, on the raw bytes; then store and queue."""
+    channel = Channel.objects.filter(code=channel_code, enabled=True).first()
+    if channel is None or not channel.is_api:
+        return HttpResponse("unknown channel", status=404, content_type="text/plain")
+    outcome = services.webhook_receive(channel=channel, body=request.body,
+                                       headers=request.headers)
+    if outcome.raw_ids:
+        from channels.tasks import process_raw_payload
+
+        for raw_id in outcome.raw_ids:
+            transaction.on_commit(lambda raw_id=raw_id: process_raw_payload.delay(raw_id))
+    return HttpResponse(outcome.message, status=outcome.status_code, content_type="text/plain")
+
+
+def _health_rows(channels):
+    tz = timezone.get_current_timezone()
+    today = dt.datetime.combine(timezone.localdate(), dt.time.min, tzinfo=tz)
+    counts = dict(Order.objects.filter(channel__in=channels, created_at__gte=today)
+                  .values_list("channel").annotate(n=Count("id")).values_list("channel", "n"))
+    problems = dict(RawPayload.objects.filter(channel__in=channels,
+                                              status=RawPayload.Status.QUARANTINED)
+                    .values_list("channel").annotate(n=Count("id")).values_list("channel", "n"))
+    gaps = dict(GapAlert.objects.filter(channel__in=channels, resolved=False)
+                .values_list("channel").annotate(n=Count("id")).values_list("channel", "n"))
+    return [{"channel": c, "orders_today": counts.get(c.pk, 0),
+             "problems": problems.get(c.pk, 0), "gaps": gaps.get(c.pk, 0)} for c in channels]
+
+
+@login_required
+@permission_required("channels.view_channel", raise_exception=True)
+def health(request):
+    channels = list(Channel.objects.select_related("owner").order_by("name"))
+    context = {"rows": _health_rows(channels),
+               "can_poll": request.user.has_perm("channels.poll_channel"),
+               "can_pause": request.user.has_perm("channels.pause_channel")}
+    return render(request, "channels/health.html", context)
+
+
+def _row_response(request, channel, message=""):
+    channel.refresh_from_db()
+    context = {"row": _health_rows([channel])[0], "message": message,
+               "can_poll": request.user.has_perm("channels.poll_channel"),
+               "can_pause": request.user.has_perm("channels.pause_channel")}
+    if request.htmx:
+        return render(request, "channels/_health_row.html", context)
+    return redirect("channels:health")
+
+
+@login_required
+@require_POST
+@permission_required("channels.poll_channel", raise_exception=True)
+def poll_now(request, channel_id: int):
+    channel = get_object_or_404(Channel, pk=channel_id)
+    if not channel.is_api:
+        return _row_response(request, channel, _("This channel is fed by files, not polled."))
+    from channels.tasks import poll_channel
+
+    transaction.on_commit(lambda: poll_channel.delay(channel.pk))
+    return _row_response(request, channel, _("Poll queued."))
+
+
+@login_required
+@require_POST
+@permission_required("channels.pause_channel", raise_exception=True)
+def pause(request, channel_id: int):
+    channel = get_object_or_404(Channel, pk=channel_id)
+    reason = request.POST.get("reason", "").strip() or _("paused by %(user)s") % {
+        "user": request.user.get_username()}
+    services.channel_pause(channel=channel, reason=reason, actor=request.user.get_username())
+    return _row_response(request, channel, _("Paused."))
+
+
+@login_required
+@require_POST
+@permission_required("channels.pause_channel", raise_exception=True)
+def resume(request, channel_id: int):
+    channel = get_object_or_404(Channel, pk=channel_id)
+    services.channel_resume(channel=channel, actor=request.user.get_username())
+    return _row_response(request, channel, _("Resumed: the next poll continues from the cursor."))
+
+
+@login_required
+@permission_required("channels.view_rawpayload", raise_exception=True)
+def problems(request):
+    qs = (RawPayload.objects.filter(status=RawPayload.Status.QUARANTINED)
+          .select_related("channel").order_by("-received_at", "-id"))
+    channel_code = request.GET.get("channel", "")
+    if channel_code:
+        qs = qs.filter(channel__code=channel_code)
+    query = request.GET.get("q", "").strip()
+    if query:
+        qs = qs.filter(Q(external_id__icontains=query) | Q(error__icontains=query))
+    page = Paginator(qs.defer("body"), 50).get_page(request.GET.get("page"))
+    context = {"page": page, "channels": Channel.objects.order_by("name"),
+               "channel_code": channel_code, "q": query,
+               "can_replay": request.user.has_perm("channels.replay_payload")}
+    return render(request, "channels/problems.html", context)
+
+
+@login_required
+@permission_required("channels.view_rawpayload", raise_exception=True)
+def problem_detail(request, raw_id: int):
+    raw = get_object_or_404(RawPayload.objects.select_related("channel", "order"), pk=raw_id)
+    return render(request, "channels/problem_detail.html", {
+        "raw": raw, "body": raw.body[:20000], "truncated": len(raw.body) > 20000,
+        "can_replay": request.user.has_perm("channels.replay_payload")})
+
+
+@login_required
+@require_POST
+@permission_required("channels.replay_payload", raise_exception=True)
+def replay(request, raw_id: int):
+    raw = get_object_or_404(RawPayload, pk=raw_id)
+    if request.POST.get("action") == "dismiss":
+        services.raw_payload_dismiss(raw=raw, actor=request.user.get_username())
+        message, ok = _("Dismissed."), True
+    else:
+        outcome = services.raw_payload_replay(raw=raw, actor=request.user.get_username())
+        raw.refresh_from_db()
+        ok = outcome != "rejected"
+        message = (_("Replayed: order %(outcome)s.") % {"outcome": outcome} if ok
+                   else _("Still failing: %(error)s") % {"error": raw.error})
+    if request.htmx:
+        return render(request, "channels/_problem_row.html",
+                      {"raw": raw, "message": message, "ok": ok, "can_replay": True})
+    return redirect("channels:problems")
+
+
+UPLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def _upload_dir():
+    from django.conf import settings
+
+    path = settings.VAR_DIR / "channel-uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@login_required
+@permission_required("channels.replay_payload", raise_exception=True)
+def upload(request, channel_id: int):
+    """Upload a CSV/XLSX export: preview first (orders, row errors), then import."""
+    import uuid
+
+    from channels.csv_import import FileError, csv_import, csv_preview
+
+    channel = get_object_or_404(Channel, pk=channel_id, platform=Channel.Platform.CSV)
+    context = {"channel": channel}
+    if request.method == "POST" and request.POST.get("token"):
+        token = request.POST["token"]
+        name = request.POST.get("name", "upload.csv")
+        path = _upload_dir() / token
+        if not token.isalnum() or not path.is_file():
+            context["error"] = _("The uploaded file expired; upload it again.")
+        else:
+            outcome = csv_import(channel=channel, name=name, data=path.read_bytes(),
+                                 all_or_nothing=bool(request.POST.get("all_or_nothing")))
+            path.unlink(missing_ok=True)
+            context.update(result=outcome.result, row_errors=outcome.row_errors)
+    elif request.method == "POST":
+        upload_file = request.FILES.get("file")
+        if upload_file is None:
+            context["error"] = _("Choose a file.")
+        elif upload_file.size > UPLOAD_LIMIT:
+            context["error"] = _("The file is larger than 20 MB; split it or use import_orders.")
+        else:
+            data = upload_file.read()
+            try:
+                context["preview"] = csv_preview(channel=channel, name=upload_file.name, data=data)
+            except FileError as exc:
+                context["error"] = str(exc)
+            else:
+                token = uuid.uuid4().hex
+                (_upload_dir() / token).write_bytes(data)
+                context.update(token=token, name=upload_file.name)
+    return render(request, "channels/upload.html", context)

@@ -1,0 +1,254 @@
+"""Read-side queries for the staff pages.
+
+``filters`` is the dict from ``OrderFilterForm.filters()``: already validated,
+only the keys that were given. Every lookup here hits an index: search is an
+exact match on indexed columns (never ``LIKE '%..%'``), so the list stays fast
+on millions of orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from orderhub.models import Order, OrderEvent, OrderStatus, OrderTransitionLog, normalize_phone
+from orderhub.services.orders import order_counts_generation
+
+# URL sort key -> ORDER BY. The id tie-breaker keeps pages stable when values repeat.
+SORTS = {
+    "placed": [F("placed_at").asc(), F("id").asc()],
+    "-placed": [F("placed_at").desc(), F("id").desc()],
+    "paid": [F("paid_at").asc(nulls_last=True), F("id").asc()],
+    "-paid": [F("paid_at").desc(nulls_last=True), F("id").desc()],
+    "total": [F("total").asc(), F("id").asc()],
+    "-total": [F("total").desc(), F("id").desc()],
+    "priority": [F("priority").asc(), F("placed_at").asc(), F("id").asc()],
+    "-priority": [F("priority").desc(), F("placed_at").desc(), F("id").desc()],
+}
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _search_q(text: str) -> Q:
+    """Exact match on each key a person might paste; each is an indexed column."""
+    text = text.strip()
+    q = (
+        Q(number=text.upper())
+        | Q(external_id=text)
+        | Q(legacy_id=text)
+        | Q(tracking_number=text)
+    )
+    try:
+        phone = normalize_phone(text)
+    except ValidationError:
+        phone = ""
+    if phone:
+        q |= Q(buyer_phone=phone)
+    return q
+
+
+def _filtered(filters: dict, *, with_status: bool = True) -> QuerySet[Order]:
+    qs = Order.objects.all()
+    if with_status and filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("channel"):
+        qs = qs.filter(channel=filters["channel"])
+    if filters.get("warehouse"):
+        qs = qs.filter(warehouse=filters["warehouse"])
+    if filters.get("priority") is not None:
+        qs = qs.filter(priority=filters["priority"])
+    if filters.get("kind"):
+        qs = qs.filter(kind=filters["kind"])
+    if filters.get("tag"):
+        # One tag only, so the join cannot repeat an order.
+        qs = qs.filter(tags=filters["tag"])
+    if filters.get("date_from"):
+        qs = qs.filter(placed_at__gte=_local_midnight(filters["date_from"]))
+    if filters.get("date_to"):
+        qs = qs.filter(placed_at__lt=_local_midnight(filters["date_to"] + dt.timedelta(days=1)))
+    if filters.get("q"):
+        qs = qs.filter(_search_q(filters["q"]))
+    return qs
+
+
+def order_list_queryset(filters: dict) -> QuerySet[Order]:
+    """The orders matching ``filters``, sorted, with channel and warehouse joined."""
+    order_by = SORTS.get(filters.get("sort") or "-placed", SORTS["-placed"])
+    return _filtered(filters).select_related("channel", "warehouse").order_by(*order_by)
+
+
+def _counts_cache_key(filters: dict) -> str:
+    def plain(value):
+        return getattr(value, "pk", value)
+
+    relevant = {
+        k: plain(v) for k, v in sorted(filters.items()) if k not in ("status", "sort", "page")
+    }
+    digest = hashlib.sha256(
+        json.dumps(relevant, sort_keys=True, default=str).encode()
+    ).hexdigest()[:32]
+    return f"orderhub:status-counts:{digest}"
+
+
+def order_status_counts(filters: dict) -> dict[str, int]:
+    """How many orders each status tab holds under the other filters, plus ``"all"``.
+
+    One GROUP BY query, cached per filter set. Each cached entry remembers the
+    counts generation it was computed in (every order change starts a new one):
+    an entry of the current generation is exact; an older one is still served
+    for ``ORDER_COUNTS_MAX_STALE_SECONDS``, so a busy ingest cannot force a
+    full recount on every page view (a million orders take ~0.5 s to count).
+    """
+    key = _counts_cache_key(filters)
+    generation = order_counts_generation()
+    entry = cache.get(key)
+    fresh = entry is not None and (
+        entry["generation"] == generation
+        or time.time() - entry["at"] < settings.ORDER_COUNTS_MAX_STALE_SECONDS
+    )
+    if not fresh:
+        rows = (
+            _filtered(filters, with_status=False)
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("id"))
+        )
+        counts = {status: 0 for status in OrderStatus.values}
+        counts.update(dict(rows))
+        entry = {"generation": generation, "at": time.time(), "counts": counts}
+        cache.set(key, entry, settings.ORDER_COUNTS_CACHE_SECONDS)
+    counts = dict(entry["counts"])
+    counts["all"] = sum(n for status, n in counts.items() if status != "all")
+    return counts
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its total, so listing a page costs no extra COUNT query."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+# --- order detail -----------------------------------------------------------------
+
+
+def order_detail(order_id: int) -> Order | None:
+    return (
+        Order.objects.select_related("channel", "warehouse", "customer")
+        .prefetch_related("lines", "tags")
+        .filter(pk=order_id)
+        .first()
+    )
+
+
+def order_timeline(order: Order) -> list[dict]:
+    """Transition log rows and events of ``order`` merged in time order (oldest first)."""
+    items = []
+    for log in OrderTransitionLog.objects.filter(order=order):
+        items.append({
+            "type": "transition",
+            "time": log.created_at,
+            "actor": log.actor,
+            "transition": log.transition,
+            "from_status": log.from_status,
+            "from_label": OrderStatus(log.from_status).label if log.from_status else "",
+            "to_status": log.to_status,
+            "to_label": OrderStatus(log.to_status).label if log.to_status else "",
+            "message": log.reason,
+            "sort": (log.created_at, 1, log.pk),
+        })
+    for event in OrderEvent.objects.filter(order=order):
+        items.append({
+            "type": "event",
+            "time": event.created_at,
+            "actor": event.actor,
+            "kind": event.kind,
+            "kind_label": _event_kind_label(event.kind),
+            "message": event.message,
+            "changes": _event_changes(event),
+            "sort": (event.created_at, 0, event.pk),
+        })
+    items.sort(key=lambda item: item["sort"])
+    return items
+
+
+def _event_changes(event: OrderEvent) -> list[tuple]:
+    """An edit event's ``{"field": [old, new]}`` as (verbose name, old, new) rows."""
+    changes = (event.data or {}).get("changes")
+    if not isinstance(changes, dict):
+        return []
+    rows = []
+    for name, pair in changes.items():
+        try:
+            field = Order._meta.get_field(name)
+        except FieldDoesNotExist:
+            label = name
+        else:
+            label = field.verbose_name
+        old, new = (list(pair) + [None, None])[:2] if isinstance(pair, list | tuple) else (None,
+                                                                                          pair)
+        rows.append((label, old, new))
+    return rows
+
+
+def _event_kind_label(kind: str) -> str:
+    try:
+        return OrderEvent.Kind(kind).label
+    except ValueError:
+        # Later apps add kinds the core does not know; show the raw kind.
+        return kind.replace("_", " ")
+
+
+def order_versions(order: Order) -> list:
+    """The recorded versions of ``order``, newest first."""
+    return list(order.history.select_related("history_user").order_by("-history_date", "-pk"))
+
+
+def order_version_diff(order: Order, older_id: int, newer_id: int) -> tuple | None:
+    """The two versions and the fields that differ, or None if either is not this order's.
+
+    Returns ``(older, newer, [(verbose name, old value, new value), ...])``;
+    the older of the two (by time) always comes first.
+    """
+    versions = {v.history_id: v for v in order.history.filter(history_id__in=[older_id,
+                                                                             newer_id])}
+    if older_id not in versions or newer_id not in versions:
+        return None
+    older, newer = versions[older_id], versions[newer_id]
+    if (older.history_date, older.history_id) > (newer.history_date, newer.history_id):
+        older, newer = newer, older
+    delta = newer.diff_against(older)
+    rows = []
+    for change in delta.changes:
+        field = Order._meta.get_field(change.field)
+        rows.append((field.verbose_name, _display(field, change.old), _display(field,
+                                                                              change.new)))
+    return older, newer, rows
+
+
+def _display(field, value):
+    if value in (None, ""):
+        return ""
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if field.is_relation:
+        target = field.related_model.objects.filter(pk=value).first()
+        return str(target) if target else value
+    return value

@@ -1,0 +1,71 @@
+"""Small template helpers for the staff pages: nav links, query strings, badges, masking."""
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
+
+register = template.Library()
+
+
+@register.simple_tag
+def optional_url(name: str) -> str:
+    """The URL of ``name``, or "" while the app that serves it is not installed yet."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return ""
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes) -> str:
+    """The current query string with ``changes`` applied; a value of None drops the key.
+
+    Changing any filter or the sort goes back to page 1, so ``page`` is dropped
+    unless it is the thing being set.
+    """
+    params = context["request"].GET.copy()
+    if "page" not in changes:
+        params.pop("page", None)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = urlencode(sorted(params.lists()), doseq=True)
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def mask_phone(phone: str) -> str:
+    """``+8613800138000`` -> ``138****8000``: enough to tell buyers apart, not to call them."""
+    if not phone:
+        return ""
+    digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    keep_head = 3 if len(digits) >= 10 else 0
+    return f"{digits[:keep_head]}****{digits[-4:]}"
+
+
+@register.filter
+def status_class(status: str) -> str:
+    groups = {
+        "pending_payment": "muted",
+        "paid": "info",
+        "review": "warn",
+        "out_of_stock": "danger",
+        "ready_to_pick": "info",
+        "picking": "progress",
+        "picked": "progress",
+        "shipped": "ok",
+        "delivered": "ok",
+        "completed": "done",
+        "cancelled": "muted",
+        "on_hold": "warn",
+    }
+    return groups.get(status, "muted")
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None

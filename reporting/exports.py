@@ -1,0 +1,316 @@
+"""Exports: the order list and the dashboard summaries as CSV or XLSX.
+
+Rows come from ``QuerySet.values_list(...).iterator(chunk_size=...)`` and are
+written as they arrive, so memory stays flat however many rows there are:
+CSV is streamed straight to the client; XLSX is written by openpyxl's
+write-only mode to a temporary file (a zip cannot be streamed before it is
+complete) and then sent in chunks. An XLSX of more than ``XLSX_SYNC_MAX_ROWS``
+rows, or any export asked for with ``background=1``, runs as a Celery task
+(``ExportJob``) with progress and a download link.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, QueryDict, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from reporting.models import ExportJob
+
+CHUNK_SIZE = 2000
+XLSX_SYNC_MAX_ROWS = 50_000
+# Progress is written every this many rows: one UPDATE per ~1 s of work.
+PROGRESS_EVERY = 10_000
+SUMMARY_KINDS = ("daily", "platforms", "sales")
+FORMATS = ("csv", "xlsx")
+
+
+class ExportError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class ExportPlan:
+    kind: str
+    fmt: str
+    header: list[str]
+    rows: Callable[[], Iterator[list]]
+    count: int
+    filename: str
+
+    @property
+    def background(self) -> bool:
+        return self.fmt == "xlsx" and self.count > XLSX_SYNC_MAX_ROWS
+
+
+def _local(value):
+    """Aware datetime → naive local time (XLSX cannot hold a zone; CSV readers want local)."""
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).replace(tzinfo=None, microsecond=0)
+    return value
+
+
+# --- order list ----------------------------------------------------------------------------
+
+ORDER_FIELDS = [
+    ("number", "Hub order number"),
+    ("external_id", "Platform order id"),
+    ("channel__code", "Channel"),
+    ("channel__platform", "Platform"),
+    ("status", "Status"),
+    ("kind", "Kind"),
+    ("priority", "Priority"),
+    ("placed_at", "Placed"),
+    ("paid_at", "Paid"),
+    ("shipped_at", "Shipped"),
+    ("warehouse__code", "Warehouse"),
+    ("buyer_name", "Buyer"),
+    ("ship_province", "Province / state"),
+    ("ship_city", "City"),
+    ("currency", "Currency"),
+    ("total", "Total"),
+    ("carrier", "Carrier"),
+    ("tracking_number", "Tracking number"),
+]
+
+
+def order_filters(params: QueryDict) -> dict:
+    """The order list's filters from ``params``, exactly as the list page reads them."""
+    from orderhub.forms import OrderFilterForm
+
+    form = OrderFilterForm(params)
+    if not form.is_valid():
+        messages = [f"{name}: {msg}" for name, errs in form.errors.items() for msg in errs]
+        raise ExportError(_("The filters are not valid: %(errors)s") % {
+            "errors": "; ".join(messages)})
+    return form.filters()
+
+
+def order_export_queryset(filters: dict):
+    from orderhub.selectors import order_list_queryset
+
+    return order_list_queryset(filters).values_list(*[name for name, _label in ORDER_FIELDS])
+
+
+def _order_rows(filters: dict) -> Iterator[list]:
+    for row in order_export_queryset(filters).iterator(chunk_size=CHUNK_SIZE):
+        yield [_local(value) for value in row]
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+
+def _dashboard_filters(params: QueryDict):
+    from reporting.forms import DashboardFilterForm
+
+    form = DashboardFilterForm(params)
+    if not form.is_valid():
+        messages = [str(msg) for errs in form.errors.values() for msg in errs]
+        raise ExportError(_("The filters are not valid: %(errors)s") % {
+            "errors": "; ".join(messages)})
+    return form.dashboard_filters()
+
+
+def _money_cells(sales: dict) -> str:
+    return "; ".join(f"{currency} {amount}" for currency, amount in sales.items())
+
+
+def _summary(kind: str, filters) -> tuple[list[str], list[list]]:
+    from reporting import selectors
+
+    if kind == "daily":
+        header = ["Day", "Placed", "Paid", "Shipped", "Cancelled", "Sales"]
+        rows = [[r["day"], r["placed"], r["paid"], r["shipped"], r["cancelled"],
+                 _money_cells(r["sales"])] for r in selectors.by_day(filters)]
+    elif kind == "platforms":
+        header = ["Platform", "Placed", "Paid", "Shipped", "Cancelled", "Sales"]
+        rows = [[r["platform"], r["placed"], r["paid"], r["shipped"], r["cancelled"],
+                 _money_cells(r["sales"])] for r in selectors.by_platform(filters)]
+    else:
+        header = ["Day", "Platform", "Currency", "Orders", "Total"]
+        rows = [[r["day"], r["platform"], r["currency"], r["orders"], r["total"]]
+                for r in selectors.sales_summary(filters)]
+    return header, rows
+
+
+# --- plan and write ----------------------------------------------------------------------------
+
+
+def plan_export(*, kind: str, fmt: str, params: QueryDict) -> ExportPlan:
+    """Validate the request and say what will be written; nothing is read row by row yet."""
+    if fmt not in FORMATS:
+        raise ExportError(_("Unknown format “%(fmt)s”; use csv or xlsx.") % {"fmt": fmt})
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    if kind == "orders":
+        filters = order_filters(params)
+        count = order_export_queryset(filters).count()
+        return ExportPlan(kind, fmt, [label for _name, label in ORDER_FIELDS],
+                          lambda: _order_rows(filters), count, f"orders-{stamp}.{fmt}")
+    if kind in SUMMARY_KINDS:
+        filters = _dashboard_filters(params)
+        header, rows = _summary(kind, filters)
+        return ExportPlan(kind, fmt, header, lambda: iter(rows), len(rows),
+                          f"{kind}-{filters.date_from}-{filters.date_to}.{fmt}")
+    if kind == "reconciliation":
+        from reporting.models import ReconciliationRun
+        from reporting.reconciliation import reconciliation_rows
+
+        run = ReconciliationRun.objects.filter(pk=_int(params.get("run"))).first()
+        if run is None:
+            raise ExportError(_("No such reconciliation run."))
+        header, rows = reconciliation_rows(run)
+        return ExportPlan(kind, fmt, header, rows, run.differences.count(),
+                          f"reconciliation-{run.pk}.{fmt}")
+    raise ExportError(_("Unknown export “%(kind)s”.") % {"kind": kind})
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def csv_chunks(header: list[str], rows: Iterable[list], rows_per_chunk: int = 500
+               ) -> Iterator[str]:
+    """CSV text in chunks of ``rows_per_chunk`` rows; a BOM first so Excel reads UTF-8."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(header)
+    n = 0
+    for row in rows:
+        writer.writerow(row)
+        n += 1
+        if n % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def write_xlsx(target, header: list[str], rows: Iterable[list],
+               progress: Callable[[int], None] | None = None) -> int:
+    """Write a one-sheet workbook to ``target`` (path or binary file) in write-only mode."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("export")
+    sheet.append(header)
+    n = 0
+    for row in rows:
+        sheet.append(row)
+        n += 1
+        if progress and n % PROGRESS_EVERY == 0:
+            progress(n)
+    workbook.save(target)
+    return n
+
+
+def write_csv(target: Path, header: list[str], rows: Iterable[list],
+              progress: Callable[[int], None] | None = None) -> int:
+    n = 0
+
+    def counted():
+        nonlocal n
+        for row in rows:
+            yield row
+            n += 1
+            if progress and n % PROGRESS_EVERY == 0:
+                progress(n)
+
+    with open(target, "w", encoding="utf-8", newline="") as handle:
+        for chunk in csv_chunks(header, counted()):
+            handle.write(chunk)
+    return n
+
+
+def export_response(plan: ExportPlan):
+    """The HTTP answer for a small enough export: streamed CSV or a chunked XLSX file."""
+    disposition = f'attachment; filename="{plan.filename}"'
+    if plan.fmt == "csv":
+        response = StreamingHttpResponse(csv_chunks(plan.header, plan.rows()),
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = disposition
+        return response
+    # Deleted by the OS as soon as FileResponse closes it.
+    handle = tempfile.TemporaryFile(dir=settings.VAR_DIR)
+    write_xlsx(handle, plan.header, plan.rows())
+    handle.seek(0)
+    return FileResponse(handle, as_attachment=True, filename=plan.filename,
+                        content_type=(
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                        ))
+
+
+# --- background jobs ------------------------------------------------------------------------
+
+
+def _params_dict(params) -> dict:
+    if isinstance(params, QueryDict):
+        return {key: params.getlist(key) for key in params if key != "background"}
+    return dict(params)
+
+
+def _params_querydict(params: dict) -> QueryDict:
+    query = QueryDict(mutable=True)
+    for key, values in params.items():
+        query.setlist(key, values if isinstance(values, list) else [values])
+    return query
+
+
+def export_job_start(*, kind: str, fmt: str, params, actor) -> ExportJob:
+    """Record the job and enqueue its task after commit; validates the filters first."""
+    from reporting.tasks import build_export
+
+    params = _params_dict(params)
+    plan = plan_export(kind=kind, fmt=fmt, params=_params_querydict(params))
+    job = ExportJob.objects.create(kind=kind, format=fmt, params=params,
+                                   rows_total=plan.count, created_by=actor)
+    transaction.on_commit(lambda: build_export.delay(job.pk))
+    return job
+
+
+def export_job_run(*, job_id: int) -> ExportJob:
+    """Build the job's file under MEDIA_ROOT/exports. Safe to call again: a finished job
+    is left alone, a half-written one is rebuilt from the start."""
+    job = ExportJob.objects.get(pk=job_id)
+    if job.status == ExportJob.Status.DONE:
+        return job
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, rows_done=0)
+    try:
+        plan = plan_export(kind=job.kind, fmt=job.format,
+                           params=_params_querydict(job.params))
+        folder = Path(settings.MEDIA_ROOT) / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{job.pk}-{plan.filename}"
+
+        def progress(n: int) -> None:
+            ExportJob.objects.filter(pk=job.pk).update(rows_done=n)
+
+        writer = write_xlsx if job.format == "xlsx" else write_csv
+        written = writer(folder / name, plan.header, plan.rows(), progress)
+    except ExportError as exc:
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED,
+                                                   error=exc.message,
+                                                   finished_at=timezone.now())
+        job.refresh_from_db()
+        return job
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportJob.Status.DONE, rows_done=written, rows_total=written,
+        file=f"exports/{name}", finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job

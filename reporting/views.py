@@ -1,0 +1,244 @@
+"""Dashboard, wall screen, exports and reconciliation pages.
+
+Views parse the query string or upload, call one selector or service and
+render; permissions are checked here because HTMX partials can be fetched
+directly.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from reporting import exports, selectors
+from reporting.forms import DashboardFilterForm
+
+
+def reporting_view(*perms: str):
+    """Login plus any one of ``perms``; refused users get a 403 page (or fragment)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if request.htmx:
+                    return HttpResponseClientRedirect(
+                        f"{reverse(settings.LOGIN_URL)}?next={request.get_full_path()}"
+                    )
+                return redirect_to_login(request.get_full_path())
+            if not any(request.user.has_perm(p) for p in perms):
+                return render(request, "error.html", {
+                    "message": _("You do not have permission to see this page."),
+                    "status": 403,
+                }, status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _dashboard_context(request) -> tuple[dict, int]:
+    form = DashboardFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return {"form": form, "errors": _form_errors(form)}, 400
+    if not request.GET:
+        form = DashboardFilterForm({})
+        form.is_valid()
+    filters = form.dashboard_filters()
+    return {
+        "form": form,
+        "filters": filters,
+        "cards": selectors.kpi_cards(filters),
+        "query": filters.query_string(),
+    }, 200
+
+
+def _form_errors(form) -> list[str]:
+    return [str(message) for messages in form.errors.values() for message in messages]
+
+
+@require_GET
+@reporting_view("reporting.view_dashboard")
+def dashboard(request):
+    context, status = _dashboard_context(request)
+    if status == 200 and not (request.htmx and request.GET.get("part") == "cards"):
+        filters = context["filters"]
+        context.update({
+            "by_day": selectors.by_day(filters),
+            "by_platform": selectors.by_platform(filters),
+            "sales": selectors.sales_summary(filters),
+            "charts": {
+                "per_channel": selectors.orders_per_day_per_channel(filters),
+                "ship_time": selectors.ship_time_histogram(filters),
+            },
+            "alerts": _recent_alerts(),
+            "can_export": request.user.has_perm("reporting.export_reports"),
+        })
+    template = "reporting/dashboard.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template = "reporting/_cards.html" if request.GET.get("part") == "cards" else (
+            "reporting/_dashboard_body.html")
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@reporting_view("reporting.view_dashboard")
+def dashboard_wall(request):
+    context, status = _dashboard_context(request)
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "reporting/_wall_cards.html" if partial else "reporting/wall.html"
+    if status == 200 and not partial:
+        context["alerts"] = _recent_alerts()
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _recent_alerts():
+    from reporting.models import SpikeAlert
+
+    return list(SpikeAlert.objects.filter(acknowledged=False).select_related("rule")[:10])
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+@require_GET
+@reporting_view("reporting.export_orders")
+def export_orders(request, fmt: str):
+    """The order list with the list page's own filters, streamed; long XLSX runs as a task."""
+    return _export(request, "orders", fmt)
+
+
+@require_GET
+@reporting_view("reporting.export_reports")
+def export_summary(request, kind: str, fmt: str):
+    if kind not in exports.SUMMARY_KINDS:
+        raise Http404
+    return _export(request, kind, fmt)
+
+
+def _export(request, kind: str, fmt: str):
+    try:
+        plan = exports.plan_export(kind=kind, fmt=fmt, params=request.GET)
+    except exports.ExportError as exc:
+        return render(request, "error.html", {"message": exc.message, "status": 400},
+                      status=400)
+    if plan.background or request.GET.get("background") == "1":
+        job = exports.export_job_start(kind=kind, fmt=fmt, params=request.GET,
+                                       actor=request.user)
+        return redirect("reporting-export-job", job_id=job.pk)
+    return exports.export_response(plan)
+
+
+@require_GET
+@reporting_view("reporting.export_orders", "reporting.export_reports")
+def export_job(request, job_id: int):
+    job = get_object_or_404(exports.ExportJob, pk=job_id, created_by=request.user)
+    template = "reporting/_export_job.html" if request.htmx else "reporting/export_job.html"
+    response = render(request, template, {"job": job})
+    if request.htmx and job.status in (job.Status.DONE, job.Status.FAILED):
+        # The poller's last answer: htmx stops polling on 286.
+        response.status_code = 286
+    return response
+
+
+@require_GET
+@reporting_view("reporting.export_orders", "reporting.export_reports")
+def export_download(request, job_id: int):
+    job = get_object_or_404(exports.ExportJob, pk=job_id, created_by=request.user,
+                            status=exports.ExportJob.Status.DONE)
+    if not job.file:
+        raise Http404
+    return FileResponse(job.file.open("rb"), as_attachment=True,
+                        filename=job.file.name.rsplit("/", 1)[-1])
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@reporting_view("reporting.reconcile")
+def reconciliation_list(request):
+    from reporting import reconciliation
+    from reporting.forms import ReconciliationUploadForm
+    from reporting.models import ReconciliationRun
+
+    status = 200
+    errors: list = []
+    if request.method == "POST":
+        form = ReconciliationUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                run = reconciliation.reconciliation_run_create(
+                    channel=form.cleaned_data["channel"],
+                    template=form.cleaned_data["template"],
+                    period_from=form.cleaned_data["period_from"],
+                    period_to=form.cleaned_data["period_to"],
+                    upload=form.cleaned_data["file"],
+                    actor=request.user,
+                )
+            except reconciliation.SettlementFileError as exc:
+                errors = exc.errors
+                status = 400
+            else:
+                return redirect("reporting-reconciliation-detail", run_id=run.pk)
+        else:
+            status = 400
+    else:
+        form = ReconciliationUploadForm()
+    runs = ReconciliationRun.objects.select_related("channel", "created_by")[:50]
+    return render(request, "reporting/reconciliation_list.html",
+                  {"form": form, "runs": runs, "row_errors": errors}, status=status)
+
+
+@require_GET
+@reporting_view("reporting.reconcile")
+def reconciliation_detail(request, run_id: int):
+    from reporting.models import ReconciliationDifference, ReconciliationRun
+
+    run = get_object_or_404(ReconciliationRun.objects.select_related("channel"), pk=run_id)
+    kind = request.GET.get("kind", "")
+    differences = run.differences.select_related("order")
+    if kind in ReconciliationDifference.Kind.values:
+        differences = differences.filter(kind=kind)
+    return render(request, "reporting/reconciliation_detail.html", {
+        "run": run, "differences": differences[:1000], "kind": kind,
+        "kinds": ReconciliationDifference.Kind.choices,
+    })
+
+
+@require_GET
+@reporting_view("reporting.reconcile")
+def reconciliation_export(request, run_id: int, fmt: str):
+    params = request.GET.copy()
+    params["run"] = str(run_id)
+    try:
+        plan = exports.plan_export(kind="reconciliation", fmt=fmt, params=params)
+    except exports.ExportError as exc:
+        return render(request, "error.html", {"message": exc.message, "status": 400},
+                      status=400)
+    return exports.export_response(plan)
+
+
+@require_POST
+@reporting_view("reporting.view_dashboard")
+def alert_acknowledge(request, alert_id: int):
+    from reporting.models import SpikeAlert
+
+    SpikeAlert.objects.filter(pk=alert_id).update(acknowledged=True)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("dashboard")

@@ -1,0 +1,53 @@
+"""Reporting fixtures: orders pinned to exact local times, users per role, drill-down checks."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.http import QueryDict
+
+from orderhub.models import Order
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(year, month, day, hour=12, minute=0) -> dt.datetime:
+    """An aware datetime at the given Asia/Shanghai wall-clock time."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def pin():
+    """Set an order's timestamps (not its status): ``pin(order, placed=..., paid=...)``."""
+
+    def pin(order, **times):
+        fields = {f"{name}_at": value for name, value in times.items()}
+        Order.objects.filter(pk=order.pk).update(**fields)
+        order.refresh_from_db()
+        return order
+
+    return pin
+
+
+@pytest.fixture
+def make_channel(db):
+    from channels.models import Channel
+
+    def make(code, platform, name=None):
+        return Channel.objects.create(code=code, platform=platform, name=name or code)
+
+    return make
+
+
+def drilldown_ids(link: str) -> set[int]:
+    """The ids the order list shows for ``link`` (its query string, parsed by the list's form)."""
+    from orderhub.forms import OrderFilterForm
+    from orderhub.selectors import order_list_queryset
+
+    query = QueryDict(link.split("?", 1)[1])
+    form = OrderFilterForm(query)
+    assert form.is_valid(), form.errors
+    # Every parameter we send must be understood, or the list would silently show more.
+    unknown = set(query) - set(form.fields) - {"from", "to"}
+    assert not unknown, f"order list ignores {unknown}"
+    return set(order_list_queryset(form.filters()).values_list("pk", flat=True))

@@ -1,0 +1,125 @@
+"""The dashboard and wall pages: login, permissions, filters, bad dates, HTMX partials."""
+
+import pytest
+from django.urls import reverse
+
+from orderhub.models import OrderStatus as S
+from reporting.models import SpikeAlert, SpikeRule
+from tests.reporting.conftest import local
+
+DASH = "/dashboard/"
+
+
+@pytest.fixture
+def manager_client(client, make_user):
+    client.force_login(make_user("manager"))
+    return client
+
+
+def test_dashboard_url_is_the_stable_one():
+    assert reverse("dashboard") == DASH
+    assert reverse("dashboard-wall") == "/dashboard/wall/"
+
+
+@pytest.mark.parametrize("url", [DASH, "/dashboard/wall/", "/reports/reconciliation/",
+                                 "/reports/export/orders.csv", "/reports/export/daily.csv"])
+def test_login_required_everywhere(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(("role", "status"), [("manager", 200), ("finance", 200),
+                                              ("admin", 200), ("ops", 403), ("picker", 403)])
+def test_dashboard_permission_by_role(client, make_user, role, status):
+    client.force_login(make_user(role))
+    assert client.get(DASH).status_code == status
+
+
+def test_dashboard_renders_cards_tables_and_links(manager_client, make_order, pin):
+    order = pin(make_order(S.SHIPPED), placed=local(2026, 11, 20, 9), paid=local(2026, 11, 20, 10),
+                shipped=local(2026, 11, 20, 12))
+    response = manager_client.get(DASH, {"from": "2026-11-19", "to": "2026-11-21"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="kpi-awaiting_shipment"' in html
+    assert 'id="kpi-paid_to_shipped_hours"' in html and 'data-value="2.0"' in html
+    assert 'data-day="2026-11-19"' in html and 'data-day="2026-11-21"' in html
+    assert "/orders/?shipped_from=2026-11-20&amp;shipped_to=2026-11-20" in html
+    assert 'data-platform="manual"' in html
+    assert order.currency in html
+    assert "chart.umd.min.js" in html
+
+
+def test_dashboard_defaults_to_today(manager_client):
+    from django.utils import timezone
+
+    response = manager_client.get(DASH)
+    today = timezone.localdate()
+    assert response.context["filters"].date_from == today
+    assert response.context["filters"].date_to == today
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"from": "2026-13-45"}, "“From” is not a date"),
+    ({"to": "yesterday"}, "“To” is not a date"),
+    ({"from": "2026-11-21", "to": "2026-11-01"}, "The end date is before the start date."),
+    ({"from": "2020-01-01", "to": "2026-11-01"}, "Pick at most"),
+    ({"channel": "no-such-channel"}, "Select a valid choice"),
+])
+def test_invalid_filters_give_a_clear_400(manager_client, params, message):
+    response = manager_client.get(DASH, params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    # The form stays on the page so the user can fix it.
+    assert 'name="from"' in response.content.decode()
+
+
+def test_invalid_filters_on_the_wall_and_htmx(manager_client):
+    assert manager_client.get("/dashboard/wall/", {"from": "x"}).status_code == 400
+    response = manager_client.get(DASH, {"from": "x", "part": "cards"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "is not a date" in response.content.decode()
+
+
+def test_htmx_cards_partial_is_only_the_cards(manager_client, make_order):
+    make_order(S.REVIEW)
+    response = manager_client.get(DASH, {"part": "cards"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="kpi-in_review"' in html
+    assert "<html" not in html and "by-day" not in html
+
+
+def test_htmx_filter_change_swaps_the_body(manager_client):
+    response = manager_client.get(DASH, {"from": "2026-11-01"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert 'id="by-day"' in html and "<html" not in html
+
+
+def test_wall_page_polls_only_while_visible(manager_client, make_order):
+    make_order(S.OUT_OF_STOCK)
+    response = manager_client.get("/dashboard/wall/", {"platform": "manual"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "every 30s [document.visibilityState === 'visible']" in html
+    assert 'hx-get="/dashboard/wall/?' in html and "platform=manual" in html
+    assert 'id="kpi-out_of_stock"' in html
+    assert "topbar" not in html  # standalone, full screen
+
+    partial = manager_client.get("/dashboard/wall/", HTTP_HX_REQUEST="true")
+    assert "<html" not in partial.content.decode()
+    assert 'id="wall-updated"' in partial.content.decode()
+
+
+def test_spike_alerts_show_and_can_be_acknowledged(manager_client):
+    alert = SpikeAlert.objects.create(rule=SpikeRule.objects.get(), day="2026-11-21",
+                                      sku_code="SKU-HOT", province="浙江省",
+                                      payment_success_percent="97.50")
+    assert "SKU-HOT" in manager_client.get(DASH).content.decode()
+    response = manager_client.post(f"/dashboard/alerts/{alert.pk}/ack/")
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged
+    assert "SKU-HOT" not in manager_client.get(DASH).content.decode()

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import httpx
+
+TIMEOUT = httpx.Timeout(10, connect=5)
+MAX_PAGES = 1000  # 2,000 rows a page: two million rows is far beyond any seller's catalogue
+
+
+class StockSourceError(Exception):
+    """The ERP could not be read; the message is safe to show (no secrets)."""
+
+
+class StockAdapter:
+    """Reads on-hand quantities per SKU code from an outside system.
+
+    Override ``fetch_on_hand``: return ``{sku_code: units}`` for the whole
+    warehouse (summed over lots and locations), or raise ``StockSourceError``.
+    Network errors must be turned into ``StockSourceError`` too.
+    """
+
+    def __init__(self, source, *, client: httpx.Client | None = None):
+        self.source = source
+        self.options = source.options or {}
+        self.client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+
+    def fetch_on_hand(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def to_units(value, *, where: str) -> int:
+    """ERP quantities come as floats or strings ("12.0"); stock is whole units."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise StockSourceError(f"{where}: quantity {value!r} is not a number") from exc
+    if number != number.to_integral_value():
+        raise StockSourceError(f"{where}: quantity {value!r} is not a whole number")
+    return int(number)
+
+
+def dig(data, path: str):
+    """Follow a dotted path (``data.items``, ``stock.0.qty``) into JSON."""
+    if not path:
+        return data
+    for part in path.split("."):
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None
+    return data

@@ -1,0 +1,293 @@
+"""Pick tasks: claiming the next order, scanning items, problems, finishing.
+
+Claiming locks candidate orders with ``SKIP LOCKED``: two pickers asking at
+the same instant each get a different order (or nothing), never the same one.
+A scan locks its task row, so scans of one task are applied one at a time and
+a retried scan (same idempotency key) is answered from the stored result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from orderhub.models import Order, OrderEvent, OrderStatus
+from orderhub.services.orders import OrderServiceError, actor_info, order_transition
+from warehouse.models import (
+    SKU,
+    Barcode,
+    PickList,
+    PickProblem,
+    PickTask,
+    PickTaskLine,
+    ScanEvent,
+    Warehouse,
+)
+from warehouse.services.picklists import bin_lookup, catalogue_for, expand_lines
+from warehouse.services.stock import StockError
+from warehouse.signals import pick_problem_reported
+
+R = ScanEvent.Result
+
+
+class PickingError(StockError):
+    pass
+
+
+class TaskNotYours(PickingError):
+    status = 409
+
+
+# --- claiming ---------------------------------------------------------------------
+
+
+def _open_task(picker) -> PickTask | None:
+    return PickTask.objects.filter(picker=picker, status=PickTask.Status.OPEN).first()
+
+
+def _start_task(order: Order, picker, pick_list: PickList | None = None) -> PickTask:
+    """Claim ``order`` (locked by the caller) and write its task lines."""
+    order_transition(order=order, name="claim", actor=picker)
+    task = PickTask.objects.create(order=order, warehouse_id=order.warehouse_id, picker=picker,
+                                   pick_list=pick_list)
+    items = expand_lines(order, catalogue_for([order]))
+    bins = bin_lookup(order.warehouse_id, {sku for sku, *_rest in items})
+    merged: dict[tuple[int, bool], PickTaskLine] = {}
+    for sku, qty, gift, _sold_as in items:
+        line = merged.get((sku.pk, gift))
+        if line is None:
+            bin_code, pick_order = bins.get(sku.pk, ("", 10**6))
+            line = merged[(sku.pk, gift)] = PickTaskLine(
+                task=task, sku=sku, name=sku.name, bin_code=bin_code, pick_order=pick_order,
+                quantity=0, is_gift=gift,
+            )
+        line.quantity += qty
+    PickTaskLine.objects.bulk_create(merged.values())
+    return task
+
+
+def task_claim_next(*, picker, warehouse: Warehouse) -> PickTask | None:
+    """The picker's open task, or the most urgent unclaimed order of ``warehouse``.
+
+    Urgent first (higher ``priority``), then the oldest paid. Returns None when
+    nothing is waiting.
+    """
+    actor_info(picker)
+    existing = _open_task(picker)
+    if existing is not None:
+        return existing
+    for _attempt in range(3):
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(status=OrderStatus.READY_TO_PICK, warehouse=warehouse)
+                .order_by("-priority", F("paid_at").asc(nulls_last=True), "pk")
+                .first()
+            )
+            if order is None:
+                return None
+            try:
+                return _start_task(order, picker)
+            except OrderServiceError:
+                # The order changed between the read and the lock (SQLite has no
+                # row locks): try the next one.
+                continue
+    return None
+
+
+def task_claim_code(*, picker, warehouse: Warehouse, code: str) -> PickTask:
+    """Start the task for a scanned order number or pick-list number."""
+    actor_info(picker)
+    code = (code or "").strip()
+    existing = _open_task(picker)
+    if existing is not None:
+        if code in (existing.order.number, getattr(existing.pick_list, "number", None)):
+            return existing
+        raise PickingError(_("Finish order %(number)s first.") % {"number": existing.order.number})
+    pick_list = PickList.objects.filter(number=code).first()
+    with transaction.atomic():
+        if pick_list is not None:
+            if pick_list.status != PickList.Status.ACTIVE:
+                raise PickingError(
+                    _("Pick list %(number)s was reprinted and is void; use the newest copy.")
+                    % {"number": code}
+                )
+            order = (Order.objects.select_for_update(skip_locked=True)
+                     .filter(pk__in=pick_list.slots.values("order_id"),
+                             status=OrderStatus.READY_TO_PICK)
+                     .order_by("pk").first())
+            if order is None:
+                raise PickingError(_("Every order of this pick list is taken or done."))
+        else:
+            order = Order.objects.select_for_update().filter(number=code).first()
+            if order is None:
+                raise PickingError(_("“%(code)s” is not an order or pick list.") % {"code": code})
+            if order.status != OrderStatus.READY_TO_PICK:
+                raise PickingError(
+                    _("Order %(number)s is %(status)s; it cannot be picked now.")
+                    % {"number": order.number, "status": order.get_status_display()}
+                )
+        if order.warehouse_id != warehouse.pk:
+            raise PickingError(_("This order is picked in another warehouse."))
+        return _start_task(order, picker, pick_list)
+
+
+# --- scanning --------------------------------------------------------------------------
+
+
+@dataclass
+class ScanOutcome:
+    result: str
+    message: str
+    task: PickTask
+    line_id: int | None = None
+    replay: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.result == R.OK
+
+
+def _lock_task(task_id, picker) -> PickTask:
+    task = (PickTask.objects.select_for_update().select_related("order")
+            .filter(pk=task_id).first())
+    if task is None:
+        raise PickingError(_("There is no such task."))
+    if task.picker_id != picker.pk:
+        raise TaskNotYours(_("This order is being picked by someone else."))
+    if task.status != PickTask.Status.OPEN:
+        raise TaskNotYours(_("This task is closed (%(status)s).")
+                           % {"status": task.get_status_display()})
+    return task
+
+
+def _sku_for_barcode(code: str) -> int | None:
+    sku_id = Barcode.objects.filter(code=code).values_list("sku_id", flat=True).first()
+    if sku_id is None:
+        sku_id = SKU.objects.filter(code=code).values_list("pk", flat=True).first()
+    return sku_id
+
+
+def task_scan(*, task_id: int, picker, barcode: str, key: str) -> ScanOutcome:
+    """Count one scanned item on the picker's task.
+
+    ``key`` is the client's idempotency key: the same key is answered with the
+    first result and never counts twice. A wrong item, an over-pick or an
+    unknown barcode is refused (recorded, nothing counted).
+    """
+    who = actor_info(picker)
+    barcode = (barcode or "").strip()
+    key = (key or "").strip()
+    if not barcode:
+        raise PickingError(_("Nothing was scanned."))
+    if not key or len(key) > 64:
+        raise PickingError(_("A scan needs an idempotency key of at most 64 characters."))
+    with transaction.atomic():
+        task = _lock_task(task_id, picker)
+        previous = ScanEvent.objects.filter(key=key).first()
+        if previous is not None:
+            if previous.task_id != task.pk:
+                raise PickingError(_("This scan key was used for another task."))
+            return ScanOutcome(previous.result, previous.message, task, previous.line_id,
+                               replay=True)
+        sku_id = _sku_for_barcode(barcode)
+        line = None
+        if sku_id is None:
+            result, message = R.UNKNOWN, _("Unknown barcode %(code)s.") % {"code": barcode}
+        else:
+            lines = [ln for ln in task.lines.all() if ln.sku_id == sku_id]
+            open_lines = [ln for ln in lines if ln.picked < ln.quantity]
+            if not lines:
+                result = R.WRONG_ITEM
+                message = _("Wrong item: %(code)s is not in this order.") % {"code": barcode}
+            elif not open_lines:
+                result, line = R.OVER_PICK, lines[0]
+                message = _("Too many: all %(n)s of %(name)s are already picked.") % {
+                    "n": sum(ln.quantity for ln in lines), "name": line.name}
+            else:
+                result, line = R.OK, open_lines[0]
+                PickTaskLine.objects.filter(pk=line.pk).update(picked=F("picked") + 1)
+                line.picked += 1
+                message = _("%(name)s %(picked)s/%(qty)s") % {
+                    "name": line.name, "picked": line.picked, "qty": line.quantity}
+        try:
+            with transaction.atomic():
+                ScanEvent.objects.create(key=key, task=task, barcode=barcode[:64], result=result,
+                                         line=line, message=message[:255], actor_user=who.user)
+        except IntegrityError as exc:  # same key on another task, raced in
+            raise PickingError(_("This scan key was already used.")) from exc
+    return ScanOutcome(result, message, task, line.pk if line else None)
+
+
+def task_state(task: PickTask) -> dict:
+    lines = list(task.lines.all())
+    total = sum(ln.quantity for ln in lines)
+    picked = sum(ln.picked for ln in lines)
+    return {
+        "id": task.pk,
+        "order": task.order.number,
+        "order_id": task.order_id,
+        "status": task.status,
+        "urgent": task.order.is_urgent,
+        "picked": picked,
+        "total": total,
+        "complete": picked == total,
+        "lines": [
+            {"id": ln.pk, "sku": ln.sku.code, "name": ln.name, "bin": ln.bin_code,
+             "quantity": ln.quantity, "picked": ln.picked, "gift": ln.is_gift}
+            for ln in sorted(lines, key=lambda ln: (ln.picked >= ln.quantity, ln.is_gift,
+                                                   ln.pick_order, ln.bin_code))
+        ],
+    }
+
+
+# --- problems and finishing --------------------------------------------------------
+
+
+def task_report_problem(*, task_id: int, picker, kind: str, note: str = "",
+                        photo=None) -> PickProblem:
+    """Record a problem on the order; ops hear about it through ``pick_problem_reported``."""
+    who = actor_info(picker)
+    if kind not in PickProblem.Kind.values:
+        raise PickingError(_("Choose what the problem is."))
+    note = (note or "").strip()
+    if kind == PickProblem.Kind.OTHER and not note:
+        raise PickingError(_("Please describe the problem."))
+    with transaction.atomic():
+        task = _lock_task(task_id, picker)
+        problem = PickProblem.objects.create(
+            order=task.order, task=task, warehouse_id=task.warehouse_id, kind=kind, note=note,
+            actor_user=who.user, actor=who.label, **({"photo": photo} if photo else {}),
+        )
+        label = PickProblem.Kind(kind).label
+        OrderEvent.objects.create(
+            order=task.order, kind="pick_problem", actor_user=who.user, actor=who.label,
+            message=f"{label}: {note}" if note else str(label),
+            data={"problem_id": problem.pk, "kind": kind, "task_id": task.pk},
+        )
+        payload = {"problem_id": problem.pk, "order_id": task.order_id,
+                   "warehouse_id": task.warehouse_id, "kind": kind, "note": note,
+                   "actor": who.label}
+        transaction.on_commit(lambda: pick_problem_reported.send(sender=PickProblem, **payload))
+    return problem
+
+
+def task_finish(*, task_id: int, picker) -> PickTask:
+    """Every line is picked: the order becomes ``picked`` and the task is done."""
+    with transaction.atomic():
+        task = _lock_task(task_id, picker)
+        short = [ln for ln in task.lines.all() if ln.picked < ln.quantity]
+        if short:
+            raise PickingError(
+                _("Still to pick: %(items)s")
+                % {"items": ", ".join(f"{ln.name} ×{ln.quantity - ln.picked}" for ln in short)}
+            )
+        order_transition(order=task.order, name="finish", actor=picker)
+        task.status = PickTask.Status.DONE
+        task.finished_at = timezone.now()
+        task.save(update_fields=["status", "finished_at"])
+    return task

@@ -1,0 +1,576 @@
+"""Stock services: the only code that changes stock numbers.
+
+Locking rules (read before adding a function here):
+
+- A function that touches an order's reservations first locks the order row
+  (``select_for_update``), then the ``StockLevel`` rows it needs, always with
+  ``.order_by("pk")``. Every writer takes locks in that same order, so two
+  writers can wait for each other but never deadlock.
+- Levels change only with ``F()`` arithmetic on a locked row, and each change
+  writes one ``StockMovement`` with the same deltas: the ledger and the levels
+  cannot drift (``manage.py check_stock`` verifies it).
+- The database refuses ``reserved > on_hand`` and negative numbers (check
+  constraints), so even a bug here cannot oversell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from orderhub.models import Order, OrderLine, OrderStatus
+from orderhub.services.orders import Actor, actor_info, order_transition, order_update
+from warehouse.models import SKU, Reservation, StockLevel, StockMovement, Warehouse
+from warehouse.signals import stock_insufficient, stock_low
+
+logger = logging.getLogger(__name__)
+
+Kind = StockMovement.Kind
+
+
+class StockError(Exception):
+    """A stock operation the user should read about; ``status`` is for views."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Shortage:
+    sku_code: str
+    requested: int
+    available: int
+
+    def as_dict(self) -> dict:
+        return {"sku_code": self.sku_code, "requested": self.requested,
+                "available": self.available}
+
+
+class InsufficientStock(StockError):
+    """Not every line of an order can be reserved in the warehouse."""
+
+    status = 409
+
+    def __init__(self, *, warehouse: Warehouse, shortages: list[Shortage]):
+        self.warehouse = warehouse
+        self.shortages = shortages
+        super().__init__(
+            _("Not enough stock in %(warehouse)s for: %(skus)s")
+            % {
+                "warehouse": warehouse.name,
+                "skus": ", ".join(
+                    f"{s.sku_code} ({s.available}/{s.requested})" for s in shortages
+                ),
+            }
+        )
+
+    @property
+    def sku_codes(self) -> list[str]:
+        return [s.sku_code for s in self.shortages]
+
+    @property
+    def purchasing_contact(self) -> dict:
+        return self.warehouse.purchasing_contact
+
+
+class UnknownSku(StockError):
+    def __init__(self, codes: list[str]):
+        self.codes = codes
+        super().__init__(
+            _("These SKUs are not in the catalogue: %(codes)s") % {"codes": ", ".join(codes)}
+        )
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def order_stock_needs(order: Order) -> dict[int, int]:
+    """Units per SKU id an order takes from the shelf: kits count as their components."""
+    lines = list(order.lines.values_list("sku_code", "quantity"))
+    codes = {code for code, _qty in lines}
+    skus = {
+        s.code: s
+        for s in SKU.objects.filter(code__in=codes).prefetch_related("components")
+    }
+    unknown = sorted(codes - skus.keys())
+    if unknown:
+        raise UnknownSku(unknown)
+    needs: dict[int, int] = defaultdict(int)
+    for code, qty in lines:
+        sku = skus[code]
+        if sku.is_kit:
+            components = list(sku.components.all())
+            if not components:
+                raise StockError(_("Kit %(code)s has no components.") % {"code": code})
+            for comp in components:
+                needs[comp.component_id] += comp.quantity * qty
+        else:
+            needs[sku.pk] += qty
+    return dict(needs)
+
+
+# --- internals ------------------------------------------------------------------------
+
+
+def _lock_levels(warehouse_id: int, sku_ids) -> dict[int, StockLevel]:
+    levels = StockLevel.objects.select_for_update().filter(
+        warehouse_id=warehouse_id, sku_id__in=list(sku_ids)
+    ).order_by("pk")
+    return {lvl.sku_id: lvl for lvl in levels}
+
+
+def _lock_order(order: Order | int) -> Order:
+    pk = order.pk if isinstance(order, Order) else order
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def _move(
+    level: StockLevel,
+    *,
+    kind: str,
+    on_hand: int = 0,
+    reserved: int = 0,
+    actor,
+    order_id: int | None = None,
+    reason: str = "",
+    low_alerts: list | None = None,
+) -> StockMovement:
+    """Apply deltas to a level the caller holds locked; return the unsaved movement."""
+    before_available = level.available
+    StockLevel.objects.filter(pk=level.pk).update(
+        on_hand=F("on_hand") + on_hand, reserved=F("reserved") + reserved,
+        updated_at=timezone.now(),
+    )
+    level.on_hand += on_hand
+    level.reserved += reserved
+    if low_alerts is not None and before_available > 0 >= level.available:
+        low_alerts.append(level)
+    return StockMovement(
+        warehouse_id=level.warehouse_id, sku_id=level.sku_id, kind=kind,
+        on_hand_delta=on_hand, reserved_delta=reserved,
+        on_hand_after=level.on_hand, reserved_after=level.reserved,
+        order_id=order_id, reason=reason[:255], actor_user=actor.user, actor=actor.label,
+    )
+
+
+def _announce_low(levels: list[StockLevel]) -> None:
+    for level in levels:
+        payload = {
+            "warehouse_id": level.warehouse_id, "sku_id": level.sku_id,
+            "sku_code": level.sku.code, "available": level.available, "safety": level.safety,
+        }
+        transaction.on_commit(lambda p=payload: stock_low.send(sender=StockLevel, **p))
+
+
+# --- reservations ---------------------------------------------------------------------
+
+
+def stock_reserve(*, order: Order | int, warehouse: Warehouse, actor: Actor) -> list[Reservation]:
+    """Reserve every line of ``order`` in ``warehouse``, or nothing.
+
+    Idempotent: an order that already holds its reservations in this warehouse
+    gets them back unchanged. An order holding stock in another warehouse must
+    be moved with ``stock_reroute``. Raises ``InsufficientStock`` naming every
+    short SKU, ``UnknownSku`` for lines not in the catalogue.
+    """
+    who = actor_info(actor)
+    with transaction.atomic():
+        order = _lock_order(order)
+        existing = list(order.reservations.filter(status=Reservation.Status.ACTIVE))
+        if existing:
+            if any(r.warehouse_id != warehouse.pk for r in existing):
+                raise StockError(
+                    _("Order %(number)s holds stock in another warehouse; re-route it instead.")
+                    % {"number": order.number}
+                )
+            return existing
+        needs = order_stock_needs(order)
+        levels = _lock_levels(warehouse.pk, needs)
+        skus = SKU.objects.in_bulk(needs)
+        shortages = []
+        for sku_id, qty in sorted(needs.items()):
+            level = levels.get(sku_id)
+            sku = skus[sku_id]
+            if level is None:
+                free = 0
+            else:
+                free = level.on_hand - level.reserved
+                if sku.stop_selling_at_safety:
+                    free -= level.safety
+            if free < qty:
+                shortages.append(Shortage(sku.code, qty, max(free, 0)))
+        if shortages:
+            raise InsufficientStock(warehouse=warehouse, shortages=shortages)
+        movements, reservations, low = [], [], []
+        reason = _("order %(number)s") % {"number": order.number}
+        for sku_id, qty in sorted(needs.items()):
+            level = levels[sku_id]
+            level.sku = skus[sku_id]
+            movements.append(_move(level, kind=Kind.RESERVATION, reserved=qty, actor=who,
+                                   order_id=order.pk, reason=reason, low_alerts=low))
+            reservations.append(Reservation(order=order, warehouse=warehouse, sku_id=sku_id,
+                                            quantity=qty))
+        StockMovement.objects.bulk_create(movements)
+        Reservation.objects.bulk_create(reservations)
+        _announce_low(low)
+    return reservations
+
+
+def stock_reserve_batch(
+    *, orders, warehouse: Warehouse, actor: Actor
+) -> dict[int, list[Reservation] | StockError]:
+    """Reserve many orders in ``warehouse`` in one transaction (bulk allocation).
+
+    Each order is still all lines or nothing; orders are served in the order
+    given, so earlier ones win scarce stock. Returns, per order id, its
+    reservations or the error (``InsufficientStock``, ``UnknownSku``, or a
+    ``StockError`` for an order holding stock elsewhere). Same locks, same
+    order, as ``stock_reserve``: orders by pk, then levels by pk.
+    """
+    who = actor_info(actor)
+    ids = list(dict.fromkeys(o.pk if isinstance(o, Order) else int(o) for o in orders))
+    results: dict[int, list[Reservation] | StockError] = {}
+    with transaction.atomic():
+        locked = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=ids)
+                  .order_by("pk").only("pk", "number")}
+        active: dict[int, list[Reservation]] = defaultdict(list)
+        for res in Reservation.objects.filter(order_id__in=ids, status=Reservation.Status.ACTIVE):
+            active[res.order_id].append(res)
+        lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for order_id, code, qty in OrderLine.objects.filter(order_id__in=ids).values_list(
+            "order_id", "sku_code", "quantity"
+        ):
+            lines[order_id].append((code, qty))
+        codes = {code for ls in lines.values() for code, _q in ls}
+        skus_by_code = {s.code: s for s in
+                        SKU.objects.filter(code__in=codes).prefetch_related("components")}
+        needs_by_order: dict[int, dict[int, int]] = {}
+        for order_id in ids:
+            if order_id not in locked:
+                results[order_id] = StockError(_("There is no order %(id)s.") % {"id": order_id})
+            elif active.get(order_id):
+                if any(r.warehouse_id != warehouse.pk for r in active[order_id]):
+                    results[order_id] = StockError(_("Order holds stock in another warehouse."))
+                else:
+                    results[order_id] = active[order_id]
+            else:
+                unknown = sorted({c for c, _q in lines[order_id]} - skus_by_code.keys())
+                if unknown:
+                    results[order_id] = UnknownSku(unknown)
+                    continue
+                needs: dict[int, int] = defaultdict(int)
+                for code, qty in lines[order_id]:
+                    sku = skus_by_code[code]
+                    if sku.is_kit:
+                        for comp in sku.components.all():
+                            needs[comp.component_id] += comp.quantity * qty
+                    else:
+                        needs[sku.pk] += qty
+                needs_by_order[order_id] = needs
+        all_skus = {sku_id for needs in needs_by_order.values() for sku_id in needs}
+        levels = _lock_levels(warehouse.pk, all_skus)
+        skus = SKU.objects.in_bulk(all_skus)
+        start = {sku_id: (lvl.on_hand, lvl.reserved) for sku_id, lvl in levels.items()}
+        movements, reservations, low = [], [], []
+        for order_id in ids:
+            needs = needs_by_order.get(order_id)
+            if needs is None:
+                continue
+            shortages = []
+            for sku_id, qty in sorted(needs.items()):
+                level, sku = levels.get(sku_id), skus[sku_id]
+                free = 0 if level is None else level.on_hand - level.reserved - (
+                    level.safety if sku.stop_selling_at_safety else 0)
+                if free < qty:
+                    shortages.append(Shortage(sku.code, qty, max(free, 0)))
+            if shortages:
+                results[order_id] = InsufficientStock(warehouse=warehouse, shortages=shortages)
+                continue
+            mine = []
+            reason = _("order %(number)s") % {"number": locked[order_id].number}
+            for sku_id, qty in sorted(needs.items()):
+                level = levels[sku_id]
+                level.sku = skus[sku_id]
+                before = level.available
+                level.reserved += qty
+                if before > 0 >= level.available:
+                    low.append(level)
+                movements.append(StockMovement(
+                    warehouse_id=warehouse.pk, sku_id=sku_id, kind=Kind.RESERVATION,
+                    reserved_delta=qty, on_hand_after=level.on_hand,
+                    reserved_after=level.reserved, order_id=order_id, reason=reason,
+                    actor_user=who.user, actor=who.label,
+                ))
+                mine.append(Reservation(order_id=order_id, warehouse=warehouse, sku_id=sku_id,
+                                        quantity=qty))
+            reservations += mine
+            results[order_id] = mine
+        now = timezone.now()
+        for sku_id, level in levels.items():
+            delta = level.reserved - start[sku_id][1]
+            if delta:
+                # Still F(): the row is locked, but the arithmetic stays relative.
+                StockLevel.objects.filter(pk=level.pk).update(
+                    reserved=F("reserved") + delta, updated_at=now)
+        StockMovement.objects.bulk_create(movements, batch_size=2000)
+        Reservation.objects.bulk_create(reservations, batch_size=2000)
+        _announce_low(low)
+    return results
+
+
+def _close_reservations(*, order: Order | int, actor: Actor, consume: bool, reason: str) -> int:
+    who = actor_info(actor)
+    status = Reservation.Status.CONSUMED if consume else Reservation.Status.RELEASED
+    with transaction.atomic():
+        order = _lock_order(order)
+        active = list(
+            order.reservations.select_for_update().filter(status=Reservation.Status.ACTIVE)
+            .order_by("pk")
+        )
+        if not active:
+            return 0
+        by_wh: dict[int, list[Reservation]] = defaultdict(list)
+        for res in active:
+            by_wh[res.warehouse_id].append(res)
+        movements, units = [], 0
+        for wh_id in sorted(by_wh):
+            levels = _lock_levels(wh_id, {r.sku_id for r in by_wh[wh_id]})
+            for res in by_wh[wh_id]:
+                level = levels[res.sku_id]
+                if consume:
+                    movements.append(_move(level, kind=Kind.SHIP, on_hand=-res.quantity,
+                                           reserved=-res.quantity, actor=who,
+                                           order_id=order.pk, reason=reason))
+                else:
+                    movements.append(_move(level, kind=Kind.RELEASE, reserved=-res.quantity,
+                                           actor=who, order_id=order.pk, reason=reason))
+                units += res.quantity
+        StockMovement.objects.bulk_create(movements)
+        Reservation.objects.filter(pk__in=[r.pk for r in active]).update(
+            status=status, closed_at=timezone.now()
+        )
+    return units
+
+
+def stock_release(*, order: Order | int, actor: Actor, reason: str = "") -> int:
+    """Give back everything ``order`` holds. Returns the units released (0 if none)."""
+    return _close_reservations(order=order, actor=actor, consume=False, reason=reason)
+
+
+def stock_consume(*, order: Order | int, actor: Actor, reason: str = "") -> int:
+    """The order shipped: its reserved units leave the shelf. Returns the units."""
+    return _close_reservations(order=order, actor=actor, consume=True, reason=reason)
+
+
+def stock_reroute(*, order: Order | int, warehouse: Warehouse, actor: Actor,
+                  reason: str = "") -> list[Reservation]:
+    """Move an order's reservation (and the order) to ``warehouse``, all or nothing.
+
+    If the new warehouse is short, ``InsufficientStock`` is raised and the old
+    reservation stays exactly as it was.
+    """
+    with transaction.atomic():
+        order = _lock_order(order)
+        if order.warehouse_id == warehouse.pk and order.reservations.filter(
+            status=Reservation.Status.ACTIVE, warehouse=warehouse
+        ).exists():
+            return list(order.reservations.filter(status=Reservation.Status.ACTIVE))
+        note = reason or _("re-routed to %(warehouse)s") % {"warehouse": warehouse.code}
+        stock_release(order=order, actor=actor, reason=note)
+        reservations = stock_reserve(order=order, warehouse=warehouse, actor=actor)
+        order_update(order=order, actor=actor, changes={"warehouse": warehouse}, reason=note)
+    return reservations
+
+
+@dataclass
+class AllocationResult:
+    ok: bool
+    order: Order
+    reservations: list[Reservation] = field(default_factory=list)
+    error: InsufficientStock | None = None
+
+
+def order_allocate(*, order: Order | int, warehouse: Warehouse, actor: Actor) -> AllocationResult:
+    """Reserve a paid (or out-of-stock) order in ``warehouse`` and move it on.
+
+    Success: ``paid`` → ``ready_to_pick`` (``out_of_stock`` → ``restock``).
+    Short: ``paid`` → ``out_of_stock``, and ``stock_insufficient`` tells the
+    warehouse's purchasing contact which SKUs are missing. Unknown SKUs and
+    other errors propagate (the order stays where it was).
+    """
+    order_id = order.pk if isinstance(order, Order) else order
+    try:
+        with transaction.atomic():
+            order = _lock_order(order_id)
+            if order.status not in (OrderStatus.PAID, OrderStatus.OUT_OF_STOCK):
+                raise StockError(
+                    _("Order %(number)s is %(status)s; only paid orders are allocated.")
+                    % {"number": order.number, "status": order.get_status_display()}
+                )
+            if order.warehouse_id != warehouse.pk:
+                order = order_update(order=order, actor=actor,
+                                     changes={"warehouse": warehouse}, reason="allocate")
+            reservations = stock_reserve(order=order, warehouse=warehouse, actor=actor)
+            name = "mark_ready" if order.status == OrderStatus.PAID else "restock"
+            order = order_transition(order=order, name=name, actor=actor)
+        return AllocationResult(ok=True, order=order, reservations=reservations)
+    except InsufficientStock as exc:
+        order = Order.objects.get(pk=order_id)
+        if order.status == OrderStatus.PAID:
+            with transaction.atomic():
+                if order.warehouse_id != warehouse.pk:
+                    order = order_update(order=order, actor=actor,
+                                         changes={"warehouse": warehouse}, reason="allocate")
+                order = order_transition(order=order, name="mark_out_of_stock", actor=actor,
+                                         reason=exc.message)
+        payload = {
+            "order_id": order.pk, "warehouse_id": warehouse.pk,
+            "shortages": [s.as_dict() for s in exc.shortages],
+            "purchasing_contact": exc.purchasing_contact,
+        }
+        transaction.on_commit(lambda: stock_insufficient.send(sender=Order, **payload))
+        return AllocationResult(ok=False, order=order, error=exc)
+
+
+# --- adjustments ------------------------------------------------------------------
+
+
+def _parse_quantity(value, *, allow_negative: bool) -> int:
+    if isinstance(value, bool):
+        raise StockError(_("“%(value)s” is not a whole number.") % {"value": value})
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError) as exc:
+        raise StockError(_("“%(value)s” is not a whole number.") % {"value": value}) from exc
+    if not allow_negative and number < 0:
+        raise StockError(_("The quantity cannot be negative."))
+    return number
+
+
+def _level_for_update(warehouse: Warehouse, sku: SKU) -> StockLevel:
+    StockLevel.objects.get_or_create(warehouse=warehouse, sku=sku)
+    level = StockLevel.objects.select_for_update().get(warehouse=warehouse, sku=sku)
+    level.sku = sku
+    return level
+
+
+def stock_adjust(*, warehouse: Warehouse, sku: SKU, delta, actor: Actor, reason: str,
+                 kind: str = Kind.ADJUSTMENT, order: Order | None = None) -> StockMovement:
+    """Add (or, for adjustments, remove) units on hand with a reason.
+
+    Receipts and returns only add. The shelf can never go below what is
+    already promised to orders.
+    """
+    who = actor_info(actor)
+    if kind not in (Kind.ADJUSTMENT, Kind.RECEIPT, Kind.RETURN, Kind.COUNT, Kind.SYNC):
+        raise StockError(_("%(kind)s is not an adjustment.") % {"kind": kind})
+    delta = _parse_quantity(delta, allow_negative=kind in (Kind.ADJUSTMENT, Kind.COUNT, Kind.SYNC))
+    reason = (reason or "").strip()
+    if kind == Kind.ADJUSTMENT and not reason:
+        raise StockError(_("Please give a reason for the adjustment."))
+    if delta == 0 and kind not in (Kind.COUNT, Kind.SYNC):
+        raise StockError(_("An adjustment of zero changes nothing."))
+    with transaction.atomic():
+        level = _level_for_update(warehouse, sku)
+        if level.on_hand + delta < level.reserved:
+            raise StockError(
+                _("%(sku)s: %(reserved)s units are promised to orders; on hand cannot go "
+                  "below that (now %(on_hand)s, change %(delta)+d).")
+                % {"sku": sku.code, "reserved": level.reserved, "on_hand": level.on_hand,
+                   "delta": delta}
+            )
+        low: list[StockLevel] = []
+        movement = _move(level, kind=kind, on_hand=delta, actor=who,
+                         order_id=order.pk if order else None, reason=reason, low_alerts=low)
+        movement.save()
+        _announce_low(low)
+    return movement
+
+
+def stock_count(*, warehouse: Warehouse, sku: SKU, counted, actor: Actor, reason: str = "",
+                kind: str = Kind.COUNT) -> StockMovement | None:
+    """Set on hand to a counted (or ERP-reported) figure, as a ledger adjustment.
+
+    Returns None when the figure already matches.
+    """
+    counted = _parse_quantity(counted, allow_negative=False)
+    with transaction.atomic():
+        level = _level_for_update(warehouse, sku)
+        delta = counted - level.on_hand
+        if delta == 0:
+            return None
+        return stock_adjust(warehouse=warehouse, sku=sku, delta=delta, actor=actor,
+                            reason=reason, kind=kind)
+
+
+def stock_set_safety(*, warehouse: Warehouse, sku: SKU, safety, actor: Actor) -> StockLevel:
+    safety = _parse_quantity(safety, allow_negative=False)
+    with transaction.atomic():
+        level = _level_for_update(warehouse, sku)
+        was_available = level.available
+        level.safety = safety
+        level.save(update_fields=["safety", "updated_at"])
+        if was_available > 0 >= level.available:
+            _announce_low([level])
+    return level
+
+
+# --- checking ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    warehouse_code: str
+    sku_code: str
+    on_hand_level: int
+    on_hand_ledger: int
+    reserved_level: int
+    reserved_ledger: int
+    reserved_active: int
+
+
+def stock_drift(warehouse: Warehouse | None = None) -> list[Drift]:
+    """Every (warehouse, SKU) whose level differs from its ledger or its open reservations."""
+    movements = StockMovement.objects.all()
+    levels = StockLevel.objects.select_related("warehouse", "sku")
+    reservations = Reservation.objects.filter(status=Reservation.Status.ACTIVE)
+    if warehouse is not None:
+        movements = movements.filter(warehouse=warehouse)
+        levels = levels.filter(warehouse=warehouse)
+        reservations = reservations.filter(warehouse=warehouse)
+    ledger = {
+        (r["warehouse_id"], r["sku_id"]): (r["oh"] or 0, r["rs"] or 0)
+        for r in movements.values("warehouse_id", "sku_id").annotate(
+            oh=Sum("on_hand_delta"), rs=Sum("reserved_delta"))
+    }
+    active = {
+        (r["warehouse_id"], r["sku_id"]): r["q"] or 0
+        for r in reservations.values("warehouse_id", "sku_id").annotate(q=Sum("quantity"))
+    }
+    seen, drifts = set(), []
+    for level in levels:
+        key = (level.warehouse_id, level.sku_id)
+        seen.add(key)
+        oh, rs = ledger.get(key, (0, 0))
+        act = active.get(key, 0)
+        if (level.on_hand, level.reserved) != (oh, rs) or level.reserved != act:
+            drifts.append(Drift(level.warehouse.code, level.sku.code, level.on_hand, oh,
+                                level.reserved, rs, act))
+    orphan_keys = (set(ledger) | set(active)) - seen
+    if orphan_keys:
+        whs = Warehouse.objects.in_bulk({k[0] for k in orphan_keys})
+        skus = SKU.objects.in_bulk({k[1] for k in orphan_keys})
+        for key in sorted(orphan_keys):
+            oh, rs = ledger.get(key, (0, 0))
+            drifts.append(Drift(whs[key[0]].code, skus[key[1]].code, 0, oh, 0, rs,
+                                active.get(key, 0)))
+    return drifts

@@ -1,0 +1,17 @@
+"""Signals the warehouse sends; notifications (fulfillment) listen to them.
+
+All are sent after the transaction that caused them commits.
+"""
+
+from django.dispatch import Signal
+
+# A SKU's available stock (on hand − reserved − safety) dropped to zero or below,
+# i.e. to its safety level. kwargs: warehouse_id, sku_id, sku_code, available, safety
+stock_low = Signal()
+
+# An order could not get its stock. kwargs: order_id, warehouse_id, shortages (list of
+# dicts sku_code/requested/available), purchasing_contact (dict name/phone/email)
+stock_insufficient = Signal()
+
+# A picker reported a problem. kwargs: problem_id, order_id, warehouse_id, kind, note, actor
+pick_problem_reported = Signal()

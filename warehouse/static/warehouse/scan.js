@@ -1,0 +1,222 @@
+/* Phone scanning screen. No framework, no CDN.
+ *
+ * Scans go into a queue kept in localStorage, each with its own idempotency
+ * key, and are sent one at a time: a few seconds of bad Wi-Fi delays them but
+ * loses none, and a retried request never counts twice (the server answers a
+ * known key with its first result).
+ */
+(function () {
+  "use strict";
+  var app = document.getElementById("app");
+  if (!app) return;
+  var $ = function (id) { return document.getElementById(id); };
+  var strings = $("t-strings").dataset;
+  var csrf = app.dataset.csrf;
+  var QUEUE_KEY = "orderhub-scan-queue";
+  var task = JSON.parse($("task-state").textContent || "null");
+  var sending = false;
+  var retryDelay = 500;
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+  function loadQueue() {
+    try { return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]"); } catch (e) { return []; }
+  }
+  function saveQueue(q) { localStorage.setItem(QUEUE_KEY, JSON.stringify(q)); showNet(q.length); }
+  function taskUrl(id, suffix) { return app.dataset.taskUrl.replace("/0/", "/" + id + "/") + (suffix || ""); }
+
+  function post(url, data) {
+    var body = data instanceof FormData ? data : new URLSearchParams(data || {});
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "Accept": "application/json"}
+    }).then(function (r) {
+      return r.json().catch(function () { return {error: r.statusText}; }).then(function (json) {
+        json._status = r.status; return json;
+      });
+    });
+  }
+
+  // --- feedback ---------------------------------------------------------------
+  var audio;
+  function beep(ok) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = ok ? "sine" : "square";
+      osc.frequency.value = ok ? 1200 : 220;
+      gain.gain.value = ok ? 0.15 : 0.4;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + (ok ? 0.08 : 0.45));
+    } catch (e) { /* no audio: the flash and the message still show */ }
+  }
+  function refuse(message) {
+    var flash = $("flash");
+    flash.textContent = message;
+    flash.hidden = false;
+    flash.classList.remove("on"); void flash.offsetWidth; flash.classList.add("on");
+    beep(false);
+    if (navigator.vibrate) navigator.vibrate([200, 80, 200]);
+    setMessage(message, "bad");
+    clearTimeout(refuse.t);
+    refuse.t = setTimeout(function () { flash.hidden = true; }, 1400);
+  }
+  function setMessage(text, kind) {
+    var el = task ? $("msg") : $("idle-msg");
+    el.textContent = text || "";
+    el.className = "msg " + (kind || "");
+  }
+  function showNet(n) {
+    var net = $("net");
+    net.hidden = !n;
+    net.textContent = n ? strings.offline.replace("%(n)s", n) : "";
+  }
+
+  // --- rendering ---------------------------------------------------------------
+  function render() {
+    $("idle").hidden = !!task;
+    $("task").hidden = !task;
+    if (!task) return;
+    $("order-no").textContent = task.order;
+    $("urgent").hidden = !task.urgent;
+    var pct = task.total ? Math.round(100 * task.picked / task.total) : 0;
+    $("progress-fill").style.width = pct + "%";
+    $("progressbar").setAttribute("aria-valuenow", task.picked);
+    $("progressbar").setAttribute("aria-valuemax", task.total);
+    $("progress-text").textContent = task.picked + " / " + task.total;
+    var ul = $("lines");
+    ul.textContent = "";
+    task.lines.forEach(function (ln) {
+      var li = document.createElement("li");
+      li.className = "line" + (ln.picked >= ln.quantity ? " done" : "") + (ln.gift ? " gift" : "");
+      li.dataset.sku = ln.sku;
+      var bin = document.createElement("span"); bin.className = "bin"; bin.textContent = ln.bin || "—";
+      var name = document.createElement("span"); name.className = "name";
+      name.textContent = (ln.gift ? strings.gift + " · " : "") + ln.name;
+      var sku = document.createElement("small"); sku.textContent = ln.sku; name.appendChild(sku);
+      var qty = document.createElement("span"); qty.className = "qty"; qty.textContent = ln.picked + "/" + ln.quantity;
+      li.appendChild(bin); li.appendChild(name); li.appendChild(qty);
+      ul.appendChild(li);
+    });
+    $("finish").disabled = !task.complete;
+    if (task.complete) setMessage(strings.pickedAll, "good");
+  }
+
+  // --- scanning --------------------------------------------------------------
+  function flush() {
+    if (sending) return;
+    var queue = loadQueue();
+    if (!queue.length) return;
+    var item = queue[0];
+    sending = true;
+    post(taskUrl(item.task, "scan/"), {barcode: item.barcode, key: item.key}).then(function (res) {
+      sending = false;
+      if (res._status >= 500) throw new Error("server");
+      saveQueue(loadQueue().filter(function (q) { return q.key !== item.key; }));
+      retryDelay = 500;
+      if (res.error) {
+        refuse(res.error);
+        if (res._status === 409) { task = null; render(); }
+      } else {
+        if (res.task && task && res.task.id === task.id) task = res.task;
+        if (res.ok) { beep(true); setMessage(res.message, "good"); if (navigator.vibrate) navigator.vibrate(40); }
+        else refuse(res.message);
+        render();
+      }
+      flush();
+    }).catch(function () {
+      sending = false;
+      showNet(loadQueue().length);
+      setTimeout(flush, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 5000);
+    });
+  }
+
+  function claim(url, data) {
+    return post(url, data).then(function (res) {
+      if (res.error) { refuse(res.error); return; }
+      task = res.task;
+      render();
+      if (!task && res.message) setMessage(res.message, "");
+    }).catch(function () { refuse(strings.network); });
+  }
+
+  function onScan(code) {
+    code = (code || "").trim();
+    if (!code) return;
+    if (!task) { claim(app.dataset.claimUrl, {code: code}); return; }
+    var queue = loadQueue();
+    queue.push({task: task.id, barcode: code, key: uuid()});
+    saveQueue(queue);
+    flush();
+  }
+
+  var input = $("scan-input");
+  $("scan-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    onScan(input.value);
+    input.value = "";
+    input.focus();
+  });
+  // A hardware scanner types into whatever has focus: keep it on the input.
+  document.addEventListener("click", function (ev) {
+    if (!ev.target.closest("dialog, button, input, textarea, label, a")) input.focus();
+  });
+
+  $("take").addEventListener("click", function () { claim(app.dataset.nextUrl, {}); });
+
+  $("finish").addEventListener("click", function () {
+    if (!task) return;
+    post(taskUrl(task.id, "finish/")).then(function (res) {
+      if (res.error) { refuse(res.error); return; }
+      task = null; render(); setMessage(res.message, "good"); beep(true);
+    }).catch(function () { refuse(strings.network); });
+  });
+
+  // --- problems ------------------------------------------------------------------
+  var dialog = $("problem");
+  $("problem-open").addEventListener("click", function () { dialog.showModal(); });
+  $("problem-form").addEventListener("submit", function (ev) {
+    if (ev.submitter && ev.submitter.value === "cancel") return;
+    ev.preventDefault();
+    var data = new FormData(ev.target);
+    post(taskUrl(task.id, "problem/"), data).then(function (res) {
+      if (res.error) { refuse(res.error); return; }
+      dialog.close(); ev.target.reset();
+      setMessage(res.message, "good");
+      input.focus();
+    }).catch(function () { refuse(strings.network); });
+  });
+
+  // --- camera (where the browser has a barcode detector) ---------------------------
+  if ("BarcodeDetector" in window && navigator.mediaDevices) {
+    var camBtn = $("camera"), video = $("camera-view"), stream = null;
+    camBtn.hidden = false;
+    camBtn.addEventListener("click", function () {
+      if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; video.hidden = true; return; }
+      var detector = new window.BarcodeDetector({formats: ["code_128", "ean_13", "upc_a", "qr_code"]});
+      navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}}).then(function (s) {
+        stream = s; video.srcObject = s; video.hidden = false; video.play();
+        var last = "", lastAt = 0;
+        (function loop() {
+          if (!stream) return;
+          detector.detect(video).then(function (codes) {
+            var now = Date.now();
+            if (codes.length && (codes[0].rawValue !== last || now - lastAt > 1500)) {
+              last = codes[0].rawValue; lastAt = now; onScan(last);
+            }
+          }).catch(function () {}).then(function () { setTimeout(loop, 200); });
+        })();
+      }).catch(function (e) { refuse(String(e)); });
+    });
+  }
+
+  window.addEventListener("online", flush);
+  setInterval(flush, 3000);
+  render();
+  showNet(loadQueue().length);
+  flush();
+  input.focus();
+})();

@@ -1,0 +1,90 @@
+"""Warehouse Celery tasks: thin wrappers that take ids and call a service."""
+
+import logging
+
+from celery import shared_task
+
+from orderhub.models import Order, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": 5, "retry_backoff_max": 600,
+         "retry_jitter": True, "max_retries": 8}
+
+
+@shared_task(name="warehouse.tasks.release_order_stock", ignore_result=True, **RETRY)
+def release_order_stock(order_id: int) -> int:
+    """Release a cancelled order's reservation (a no-op when nothing is held)."""
+    from warehouse.services.stock import stock_release
+
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status != OrderStatus.CANCELLED:
+        return 0
+    return stock_release(order=order_id, actor="system:cancel", reason="order cancelled")
+
+
+@shared_task(name="warehouse.tasks.consume_order_stock", ignore_result=True, **RETRY)
+def consume_order_stock(order_id: int) -> int:
+    """Take a shipped order's reserved units off the shelf (a no-op if already done)."""
+    from warehouse.services.stock import stock_consume
+
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+        return 0
+    return stock_consume(order=order_id, actor="system:ship", reason="order shipped")
+
+
+@shared_task(name="warehouse.tasks.sweep_reservations", ignore_result=True)
+def sweep_reservations() -> int:
+    """Catch reservations left behind when a cancel or ship receiver failed.
+
+    Cheap: one indexed query over active reservations joined to their orders.
+    """
+    from warehouse.models import Reservation
+
+    done = 0
+    stale = Reservation.objects.filter(status=Reservation.Status.ACTIVE).filter(
+        order__status__in=[OrderStatus.CANCELLED, OrderStatus.SHIPPED,
+                           OrderStatus.DELIVERED, OrderStatus.COMPLETED]
+    ).values_list("order_id", "order__status").distinct()
+    for order_id, status in stale:
+        job = release_order_stock if status == OrderStatus.CANCELLED else consume_order_stock
+        done += job.run(order_id)
+    return done
+
+
+@shared_task(name="warehouse.tasks.retry_out_of_stock", ignore_result=True)
+def retry_out_of_stock(limit: int = 200) -> int:
+    """Try again to allocate out-of-stock orders in their warehouse (oldest first)."""
+    from warehouse.services.stock import StockError, order_allocate
+
+    restocked = 0
+    orders = (Order.objects.filter(status=OrderStatus.OUT_OF_STOCK, warehouse__isnull=False)
+              .select_related("warehouse").order_by("paid_at", "pk")[:limit])
+    for order in orders:
+        try:
+            result = order_allocate(order=order.pk, warehouse=order.warehouse,
+                                    actor="system:restock")
+        except StockError:
+            logger.warning("order %s cannot be allocated", order.pk, exc_info=True)
+            continue
+        restocked += result.ok
+    return restocked
+
+
+@shared_task(name="warehouse.tasks.import_external_stock", ignore_result=True)
+def import_external_stock(warehouse_id: int) -> None:
+    from warehouse.services.external import external_stock_import
+
+    external_stock_import(warehouse_id=warehouse_id, actor="system:erp-import")
+
+
+@shared_task(name="warehouse.tasks.import_all_external_stock", ignore_result=True)
+def import_all_external_stock() -> int:
+    """Enqueue one import per enabled source that is due."""
+    from warehouse.services.external import sources_due
+
+    ids = sources_due()
+    for wh_id in ids:
+        import_external_stock.delay(wh_id)
+    return len(ids)

@@ -1,0 +1,70 @@
+"""Pick-list and seal-label PDFs."""
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from orderhub.models import Order
+from warehouse.models import PickList
+from warehouse.services.picklists import (
+    PickListError,
+    picklist_create,
+    picklist_pdf,
+    picklist_reprint,
+    seal_label_pdf,
+)
+
+print_permission = permission_required("warehouse.print_picklist", raise_exception=True)
+
+
+def _pdf(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+@login_required
+@print_permission
+@require_POST
+def picklist_create_view(request):
+    ids = request.POST.getlist("order")
+    try:
+        pick_list = picklist_create(orders=[int(i) for i in ids], actor=request.user)
+    except ValueError:
+        return HttpResponseBadRequest("order ids must be numbers")
+    except PickListError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    return redirect("warehouse-picklist-pdf", pick_list.pk)
+
+
+@login_required
+@print_permission
+def picklist_pdf_view(request, pk):
+    pick_list = get_object_or_404(PickList, pk=pk)
+    try:
+        content = picklist_pdf(pick_list, page=request.GET.get("format", "a4"))
+    except PickListError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    return _pdf(content, f"{pick_list.number}.pdf")
+
+
+@login_required
+@print_permission
+@require_POST
+def picklist_reprint_view(request, pk):
+    pick_list = get_object_or_404(PickList, pk=pk)
+    copy = picklist_reprint(pick_list=pick_list, actor=request.user)
+    return redirect("warehouse-picklist-pdf", copy.pk)
+
+
+@login_required
+@print_permission
+def seal_label_view(request, order_id):
+    order = get_object_or_404(Order, pk=order_id)
+    try:
+        url = request.build_absolute_uri(f"/orders/{order.pk}/")
+        content = seal_label_pdf(order, order_url=url)
+    except PickListError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    return _pdf(content, f"seal-{order.number}.pdf")
