@@ -55,8 +55,10 @@ ROLE_NAMES = list(ROLE_PERMISSIONS)
 
 
 def sync_roles(apps) -> None:
-    """Create or update the role groups with exactly the matrix's permissions.
+    """Create or update the role groups so they hold the matrix's permissions.
 
+    Order-core permissions a role is not given are removed; other apps'
+    permissions are left alone, since each app grants its own in its migrations.
     ``apps`` is a migration's app registry (or ``django.apps.apps``).
     """
     from django.contrib.auth.management import create_permissions
@@ -81,4 +83,8 @@ def sync_roles(apps) -> None:
                 wanted.append(
                     Permission.objects.get(content_type__app_label=app_label, codename=codename)
                 )
-        group.permissions.set(wanted)
+        stale = group.permissions.filter(content_type__app_label="orderhub").exclude(
+            pk__in=[p.pk for p in wanted]
+        )
+        group.permissions.remove(*stale)
+        group.permissions.add(*wanted)

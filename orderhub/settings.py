@@ -138,7 +138,6 @@ else:
         "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
         "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
         "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
-        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
         # Exchange bindings; kombu's default is "control" in the working directory.
         "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
         "store_processed": False,

@@ -3,7 +3,8 @@
 Default rule (editable in the admin, ``SpikeRule``): a SKU's paid orders in one
 province grow by at least 50% day over day for 3 consecutive days, and over
 those days more than 92% of the orders placed for it were paid (a spike of
-unpaid orders is more likely fraud or a pricing error than demand).
+unpaid orders is more likely fraud or a pricing error than demand). A day
+after a day with no orders counts as growth once it reaches ``min_orders``.
 
 Each new alert is saved once per (rule, day, SKU, province) and announced
 with the ``spike_alert_raised`` signal after commit: the Fulfillment issue's

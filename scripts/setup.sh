@@ -31,9 +31,10 @@ _APT_UPDATED=0
 
 # missing_packages PKG...: print the Debian packages that are not installed.
 missing_packages() {
-    local pkg
+    local pkg status
     for pkg in "$@"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+        if [ "$status" != "install ok installed" ]; then
             printf '%s\n' "$pkg"
         fi
     done

@@ -211,13 +211,14 @@ def order_transition(
 def reserve_order_numbers(count: int = 1, *, day: dt.date | None = None) -> list[str]:
     """Hand out ``count`` consecutive hub order numbers for ``day`` (local date).
 
-    Call inside a transaction: the day's sequence row stays locked until commit,
-    so two writers can never hand out the same number.
+    The day's sequence row stays locked until the outermost transaction
+    commits, so two writers can never hand out the same number.
     """
     day = day or timezone.localdate()
-    OrderNumberSequence.objects.get_or_create(day=day)
-    OrderNumberSequence.objects.filter(day=day).update(last=F("last") + count)
-    last = OrderNumberSequence.objects.select_for_update().get(day=day).last
+    with transaction.atomic():
+        OrderNumberSequence.objects.get_or_create(day=day)
+        OrderNumberSequence.objects.filter(day=day).update(last=F("last") + count)
+        last = OrderNumberSequence.objects.select_for_update().get(day=day).last
     return [f"OH{day:%Y%m%d}{n:06d}" for n in range(last - count + 1, last + 1)]
 
 

@@ -20,6 +20,7 @@ from tests.reporting.conftest import local
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reporting"
 K = ReconciliationDifference.Kind
 NOV_1, NOV_30 = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
+IN_PERIOD = local(2026, 11, 10, 9)
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def tmall(make_channel):
 
 @pytest.fixture
 def hub_orders(make_order, pin, tmall):
-    def order(external_id, status, paid=local(2026, 11, 10, 9)):
+    def order(external_id, status, paid=IN_PERIOD):
         return pin(make_order(status, channel=tmall, external_id=external_id), paid=paid)
 
     made = {

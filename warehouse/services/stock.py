@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -240,8 +240,9 @@ def stock_reserve_batch(
     ids = list(dict.fromkeys(o.pk if isinstance(o, Order) else int(o) for o in orders))
     results: dict[int, list[Reservation] | StockError] = {}
     with transaction.atomic():
-        locked = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=ids)
-                  .order_by("pk").only("pk", "number")}
+        # values_list: model instances would cost django-fsm a query each (deferred status).
+        locked = dict(Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+                      .values_list("pk", "number"))
         active: dict[int, list[Reservation]] = defaultdict(list)
         for res in Reservation.objects.filter(order_id__in=ids, status=Reservation.Status.ACTIVE):
             active[res.order_id].append(res)
@@ -296,7 +297,7 @@ def stock_reserve_batch(
                 results[order_id] = InsufficientStock(warehouse=warehouse, shortages=shortages)
                 continue
             mine = []
-            reason = _("order %(number)s") % {"number": locked[order_id].number}
+            reason = _("order %(number)s") % {"number": locked[order_id]}
             for sku_id, qty in sorted(needs.items()):
                 level = levels[sku_id]
                 level.sku = skus[sku_id]
@@ -314,13 +315,17 @@ def stock_reserve_batch(
                                         quantity=qty))
             reservations += mine
             results[order_id] = mine
-        now = timezone.now()
-        for sku_id, level in levels.items():
-            delta = level.reserved - start[sku_id][1]
-            if delta:
-                # Still F(): the row is locked, but the arithmetic stays relative.
-                StockLevel.objects.filter(pk=level.pk).update(
-                    reserved=F("reserved") + delta, updated_at=now)
+        deltas = {lvl.pk: lvl.reserved - start[sku_id][1] for sku_id, lvl in levels.items()
+                  if lvl.reserved != start[sku_id][1]}
+        if deltas:
+            # One UPDATE for every level, still relative (F() + delta) on locked rows.
+            StockLevel.objects.filter(pk__in=deltas).update(
+                reserved=F("reserved") + Case(
+                    *[When(pk=pk, then=Value(d)) for pk, d in deltas.items()],
+                    output_field=IntegerField(),
+                ),
+                updated_at=timezone.now(),
+            )
         StockMovement.objects.bulk_create(movements, batch_size=2000)
         Reservation.objects.bulk_create(reservations, batch_size=2000)
         _announce_low(low)

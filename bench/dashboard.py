@@ -1,0 +1,130 @@
+"""Benchmark: the health dashboard (/dashboard/) on a million orders in PostgreSQL.
+
+Fills the database with ``--orders`` orders through COPY (the order-list
+benchmark's generator; later runs reuse them) and one line per order, then
+measures the server time of the full dashboard page for today, the last 7
+days and the last 30 days, and of the wall screen's card refresh. Prints
+p50/p95 per case and the query count. Goal: p95 < 300 ms.
+
+Tracking events and tickets come with the Fulfillment issue; the cards that
+need them show "—" until then, so they cost nothing here yet.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderhub_bench_reporting \\
+        .venv/bin/python bench/dashboard.py --orders 1000000
+
+Not part of the test run. The database named in DATABASE_URL is created if missing.
+"""
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orderhub.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
+os.environ.setdefault("DATABASE_URL",
+                      "postgres://postgres@127.0.0.1:5432/orderhub_bench_reporting")
+
+GOAL_MS = 300
+
+
+def fill_lines() -> None:
+    """One line per order (SKU by id), written in SQL; skipped when lines exist."""
+    from django.db import connection
+
+    from orderhub.models import OrderLine
+
+    if OrderLine.objects.exists():
+        return
+    print("adding one line per order ...", flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO orderhub_orderline "
+            "(order_id, sku_code, name, quantity, unit_price, is_gift, external_line_id) "
+            "SELECT id, 'SKU-' || (id % 500), 'bench item', 1 + id % 3, total, false, '' "
+            "FROM orderhub_order"
+        )
+        cursor.execute("ANALYZE orderhub_orderline")
+    print(f"lines added in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def measure(cases, repeat: int) -> bool:
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    user, _ = User.objects.get_or_create(username="bench-dashboard")
+    user.groups.add(Group.objects.get(name="manager"))
+    client = Client()
+    client.force_login(user)
+    ok = True
+    print(f"{'case':<30}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'queries':>9}")
+    for label, url, params, headers in cases:
+        response = client.get(url, params, headers=headers)  # warm-up
+        if response.status_code != 200:
+            raise SystemExit(f"{label}: HTTP {response.status_code}")
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url, params, headers=headers)
+        timings = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            client.get(url, params, headers=headers)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
+        ok &= p95 < GOAL_MS
+        print(f"{label:<30}{statistics.median(timings):>10.1f}{p95:>10.1f}"
+              f"{timings[-1]:>10.1f}{len(queries):>9}", flush=True)
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        raise SystemExit("This benchmark needs PostgreSQL: set DATABASE_URL.")
+    from bench.order_list import ensure_database, fill
+
+    ensure_database(url)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    fill(args.orders)
+    fill_lines()
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+
+    def days(n):
+        return {"from": (today - dt.timedelta(days=n - 1)).isoformat(), "to": today.isoformat()}
+
+    htmx = {"HX-Request": "true"}
+    ok = measure([
+        ("dashboard today", "/dashboard/", days(1), {}),
+        ("dashboard last 7 days", "/dashboard/", days(7), {}),
+        ("dashboard last 30 days", "/dashboard/", days(30), {}),
+        ("dashboard 30 days, 1 platform", "/dashboard/",
+         {**days(30), "platform": "shopify"}, {}),
+        ("wall cards refresh", "/dashboard/wall/", days(1), htmx),
+    ], args.repeat)
+    print(f"goal: p95 < {GOAL_MS} ms: {'ok' if ok else 'FAILED'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
