@@ -1,14 +1,27 @@
 """Ingestion benchmark: the real pipeline vs a naive ORM loop vs PostgreSQL COPY.
 
-    DATABASE_URL=postgres://... python bench/ingest.py --orders 100000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderhub_ingestbench \\
+        .venv/bin/python bench/ingest.py --orders 100000 [--naive 20000] [--format json]
 
-Generates Shopify-shaped orders (about 3 lines each) into a JSON-lines file,
-then, each into a fresh channel:
-  pipeline : ``import_file`` (raw payload stored + normalized + order services),
-             streamed line by line;
-  naive    : Order/OrderLine ``objects.create`` one by one (no raw, no log);
+Generates Shopify-shaped orders (2-4 lines each, ~3 on average; all paid) into a
+JSON-lines file (``--format json``: one JSON list, streamed item by item), then
+runs each phase into a fresh channel, each in its own process so its peak RSS is
+its own:
+
+  pipeline : ``import_file``, the real path: raw payload stored (hash), normalized,
+             new orders created in bulk with their lines, "created" events,
+             pay transition logs and history versions, raw rows marked processed;
+  naive    : Order/OrderLine ``objects.create`` one by one, one transaction per
+             order (history rows via simple_history, no raw, no log, no event);
+  pipeline-quiet : the same with the other apps' ``order_status_changed``
+             receivers disconnected (warehouse stock, reporting rollups: they
+             cost queries per order that are theirs), to see the ingest's own cost;
   copy     : ``COPY`` of the same order and line rows (the physical limit).
-Prints orders/s and peak RSS after each phase. Not part of the test run.
+
+Prints orders/s and peak RSS per phase, the pipeline's RSS as the import goes on
+(flat = streaming), and checks the rows the pipeline wrote. The goal (Channels
+issue): pipeline >= 3,000 orders/s, >= 10x naive, peak RSS < 500 MB. The
+database is created and migrated if missing. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -18,57 +31,87 @@ import json
 import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orderhub.settings")
-os.environ.setdefault("DEBUG", "1")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from channels.models import Channel, SkuMapping  # noqa: E402
-from channels.services import import_file  # noqa: E402
-from orderhub.models import Order, OrderLine  # noqa: E402
-from orderhub.services.orders import reserve_order_numbers  # noqa: E402
+# DEBUG would keep every query's SQL in memory: not what production measures.
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 SKUS = [f"SKU-{n:03d}" for n in range(50)]
+PHASES = ("pipeline", "pipeline-quiet", "naive", "copy")
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def generate(path: Path, count: int, seed: int = 1) -> None:
-    rnd = random.Random(seed)  # noqa: S311
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def order_payload(n: int, rnd: random.Random) -> dict:
+    lines = [{"id": n * 10 + i, "sku": rnd.choice(SKUS), "name": "商品 " + str(i),
+              "quantity": rnd.randint(1, 3), "price": f"{rnd.randint(5, 300)}.00",
+              "variant_id": 5000 + i}
+             for i in range(rnd.randint(2, 4))]
+    total = sum(Decimal(ln["price"]) * ln["quantity"] for ln in lines)
+    return {
+        "id": 10_000_000 + n, "name": f"#{100_000 + n}",
+        "created_at": "2026-11-20T10:00:00+08:00", "updated_at": "2026-11-20T10:00:00+08:00",
+        "processed_at": "2026-11-20T10:00:05+08:00", "financial_status": "paid",
+        "currency": "CNY", "total_price": f"{total:.2f}", "total_discounts": "0.00",
+        "email": f"buyer{n}@example.com", "note": "",
+        "customer": {"first_name": "买家", "last_name": str(n)},
+        "shipping_address": {"name": f"收件人{n}", "phone": f"138{n % 100_000_000:08d}",
+                             "province": "上海市", "city": "上海市",
+                             "address1": f"世纪大道{n}号", "address2": "", "zip": "200120",
+                             "country_code": "CN"},
+        "shipping_lines": [], "line_items": lines,
+    }
+
+
+def generate(path: Path, count: int, fmt: str, seed: int = 1) -> None:
+    rnd = random.Random(seed)  # noqa: S311 - test data
     with path.open("w") as fh:
+        if fmt == "json":
+            fh.write("[\n")
         for n in range(count):
-            lines = [{"id": n * 10 + i, "sku": rnd.choice(SKUS), "name": "商品 " + str(i),
-                      "quantity": rnd.randint(1, 3), "price": f"{rnd.randint(5, 300)}.00"}
-                     for i in range(rnd.randint(2, 4))]
-            total = sum(Decimal(ln["price"]) * ln["quantity"] for ln in lines)
-            fh.write(json.dumps({
-                "id": 10_000_000 + n, "created_at": "2026-11-20T10:00:00+08:00",
-                "updated_at": "2026-11-20T10:00:00+08:00", "financial_status": "paid",
-                "currency": "CNY", "total_price": f"{total:.2f}",
-                "customer": {"first_name": "买家", "last_name": str(n)},
-                "shipping_address": {"name": f"收件人{n}", "phone": "13800138000",
-                                     "province": "上海市", "city": "上海市",
-                                     "address1": f"世纪大道{n}号", "zip": "200120",
-                                     "country_code": "CN"},
-                "line_items": lines,
-            }, ensure_ascii=False) + "\n")
+            text = json.dumps(order_payload(n, rnd), ensure_ascii=False)
+            if fmt == "json":
+                fh.write(("," if n else "") + text + "\n")
+            else:
+                fh.write(text + "\n")
+        if fmt == "json":
+            fh.write("]\n")
 
 
-def fresh_channel(code: str) -> Channel:
+def iter_orders(path: Path):
+    if path.suffix == ".json":
+        from channels.services import StreamFailure, json_list_items
+
+        yield from json_list_items(path, StreamFailure())
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+# --- phases (each runs in a child process) ---------------------------------------------
+
+def fresh_channel(code: str):
+    from channels.models import Channel, SkuMapping
+
     channel, _ = Channel.objects.update_or_create(
         code=code, defaults={"name": code, "platform": "shopify",
                              "config": {"shop_url": "https://bench.myshopify.com"}})
@@ -78,89 +121,241 @@ def fresh_channel(code: str) -> Channel:
     return channel
 
 
-def run_pipeline(path: Path, code: str) -> int:
-    return import_file(channel=fresh_channel(code), path=path).created
+def run_pipeline(path: Path, code: str, batch: int) -> dict:
+    from channels import pipeline
+    from channels.services import import_file
+
+    pipeline.BATCH_SIZE = batch
+    channel = fresh_channel(code)
+    result = import_file(channel=channel, path=path)
+    return {"count": result.created, "rejected": result.rejected, "channel_id": channel.pk}
 
 
-def run_naive(path: Path, code: str) -> int:
+def run_naive(path: Path, code: str, batch: int) -> dict:
+    from django.db import transaction
+
+    from orderhub.models import Order, OrderLine
+    from orderhub.services.orders import reserve_order_numbers
+
     channel = fresh_channel(code)
     count = 0
-    with path.open() as fh:
-        for line in fh:
-            data = json.loads(line)
-            with transaction.atomic():
-                number = reserve_order_numbers(1)[0]
-                order = Order.objects.create(
-                    number=number, channel=channel, external_id=str(data["id"]),
-                    buyer_name="x", total=Decimal(data["total_price"]))
-                for item in data["line_items"]:
-                    OrderLine.objects.create(order=order, sku_code=item["sku"],
-                                             name=item["name"], quantity=item["quantity"],
-                                             unit_price=Decimal(item["price"]))
-            count += 1
-    return count
+    for data in iter_orders(path):
+        with transaction.atomic():
+            number = reserve_order_numbers(1)[0]
+            order = Order.objects.create(
+                number=number, channel=channel, external_id=str(data["id"]),
+                buyer_name="x", total=Decimal(data["total_price"]))
+            for item in data["line_items"]:
+                OrderLine.objects.create(order=order, sku_code=item["sku"],
+                                         name=item["name"], quantity=item["quantity"],
+                                         unit_price=Decimal(item["price"]))
+        count += 1
+    return {"count": count}
 
 
-def run_copy(path: Path, code: str) -> int:
+def _copy_row(fields, values: dict) -> tuple:
+    # Every NOT NULL column gets a value: the given one, else the model's default, else ''.
+    row = []
+    for f in fields:
+        if f.attname in values:
+            row.append(values[f.attname])
+        elif f.has_default():
+            row.append(f.get_default())
+        elif f.null:
+            row.append(None)
+        else:
+            row.append("")
+    return tuple(row)
+
+
+def run_copy(path: Path, code: str, batch: int) -> dict:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from orderhub.models import Order, OrderLine
+    from orderhub.services.orders import reserve_order_numbers
+
     if connection.vendor != "postgresql":
-        return 0
+        return {"count": 0}
     channel = fresh_channel(code)
     now = timezone.now()
-    count = 0
-    with path.open() as fh, connection.cursor() as cursor:
-        rows = [json.loads(line) for line in fh]
-        numbers = reserve_order_numbers(len(rows))
-        with cursor.copy(
-            "COPY orderhub_order (number, channel_id, external_id, legacy_id, kind, priority, "
-            "status, held_from, hold_reason, cancel_reason, buyer_name, buyer_phone, "
-            "buyer_email, buyer_message, ship_name, ship_phone, ship_country, ship_province, "
-            "ship_city, ship_district, ship_street, ship_postcode, currency, subtotal, "
-            "shipping_fee, discount, total, placed_at, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for number, data in zip(numbers, rows, strict=True):
-                copy.write_row((number, channel.pk, str(data["id"]), "", "b2c", 0, "paid", "",
-                                "", "", "x", "", "", "", "", "", "CN", "", "", "", "", "",
-                                "CNY", data["total_price"], "0", "0", data["total_price"],
-                                now, now, now))
-                count += 1
-        cursor.execute("SELECT id, external_id FROM orderhub_order WHERE channel_id = %s",
+    order_fields = [f for f in Order._meta.concrete_fields if not f.primary_key]
+    line_fields = [f for f in OrderLine._meta.concrete_fields if not f.primary_key]
+    count = sum(1 for _ in iter_orders(path)) if path.suffix == ".json" else sum(
+        1 for _ in path.open("rb"))
+    with transaction.atomic(), connection.cursor() as cursor:
+        numbers = iter(reserve_order_numbers(count))
+        columns = ", ".join(f.column for f in order_fields)
+        with cursor.copy(f"COPY orderhub_order ({columns}) FROM STDIN") as copy:
+            for data in iter_orders(path):
+                total = data["total_price"]
+                copy.write_row(_copy_row(order_fields, {
+                    "number": next(numbers), "channel_id": channel.pk,
+                    "external_id": str(data["id"]), "status": "paid",
+                    "buyer_name": data["customer"]["first_name"] + data["customer"]["last_name"],
+                    "ship_name": data["shipping_address"]["name"],
+                    "ship_street": data["shipping_address"]["address1"],
+                    "subtotal": total, "total": total, "placed_at": now, "paid_at": now,
+                    "created_at": now, "updated_at": now}))
+        cursor.execute("SELECT external_id, id FROM orderhub_order WHERE channel_id = %s",
                        [channel.pk])
-        ids = dict((ext, pk) for pk, ext in cursor.fetchall())
-        with cursor.copy("COPY orderhub_orderline (order_id, sku_code, name, quantity, "
-                         "unit_price, is_gift, external_line_id) FROM STDIN") as copy:
-            for data in rows:
+        ids = dict(cursor.fetchall())
+        columns = ", ".join(f.column for f in line_fields)
+        with cursor.copy(f"COPY orderhub_orderline ({columns}) FROM STDIN") as copy:
+            for data in iter_orders(path):
+                order_id = ids[str(data["id"])]
                 for item in data["line_items"]:
-                    copy.write_row((ids[str(data["id"])], item["sku"], item["name"],
-                                    item["quantity"], item["price"], False, str(item["id"])))
-    return count
+                    copy.write_row(_copy_row(line_fields, {
+                        "order_id": order_id, "sku_code": item["sku"], "name": item["name"],
+                        "quantity": item["quantity"], "unit_price": item["price"],
+                        "is_gift": False, "external_line_id": str(item["id"])}))
+    return {"count": count}
+
+
+def pipeline_check(channel_id: int) -> dict:
+    """What the pipeline wrote, counted: every order must have its full audit trail."""
+    from channels.models import RawPayload
+    from orderhub.models import Order, OrderEvent, OrderLine, OrderTransitionLog
+
+    orders = Order.objects.filter(channel_id=channel_id)
+    return {
+        "orders": orders.count(),
+        "paid": orders.filter(status="paid").count(),
+        "lines": OrderLine.objects.filter(order__channel_id=channel_id).count(),
+        "order_versions": Order.history.filter(channel_id=channel_id).count(),
+        "line_versions": OrderLine.history.filter(
+            order_id__in=orders.values("pk")).count(),
+        "created_events": OrderEvent.objects.filter(order__channel_id=channel_id,
+                                                    kind="created").count(),
+        "pay_logs": OrderTransitionLog.objects.filter(order__channel_id=channel_id,
+                                                      transition="pay").count(),
+        "raw_processed": RawPayload.objects.filter(channel_id=channel_id,
+                                                   status="processed").count(),
+    }
+
+
+def child(args) -> None:
+    import django
+
+    django.setup()
+    if args.quiet_receivers:
+        from orderhub.signals import order_status_changed
+
+        # Only to see the ingest's own cost: other apps' per-order reactions
+        # (stock release, reporting rollups) are theirs, and run in production.
+        order_status_changed.receivers.clear()
+        order_status_changed.sender_receivers_cache.clear()
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def sample():
+        while not stop.wait(0.5):
+            samples.append((time.perf_counter() - started, current_rss_mb()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    func = {"pipeline": run_pipeline, "naive": run_naive, "copy": run_copy}[args.phase]
+    t = time.perf_counter()
+    out = func(Path(args.file), args.code, args.batch)
+    out["seconds"] = time.perf_counter() - t
+    stop.set()
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["rss_samples"] = samples
+    if args.phase == "pipeline":
+        out["check"] = pipeline_check(out["channel_id"])
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def ensure_database() -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        print("DATABASE_URL is not PostgreSQL: the copy phase is skipped.", file=sys.stderr)
+    else:
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s",
+                                [name]).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--file", str(path), "--code", code,
+         "--batch", str(batch), *(["--quiet-receivers"] if quiet else [])],
+        capture_output=True, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise SystemExit(f"phase {phase} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=None,
-                        help="orders for the naive loop (default: same)")
+                        help="orders for the naive loop (default: same as --orders)")
+    parser.add_argument("--batch", type=int, default=500, help="pipeline batch size")
+    parser.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help="comma-separated; pipeline-quiet = the pipeline with other "
+                             "apps' order_status_changed receivers disconnected")
+    parser.add_argument("--quiet-receivers", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--code", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase:
+        child(args)
+        return
+
+    ensure_database()
     tag = str(int(time.time()))
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} CPUs); cache: "
+          f"{'redis' if os.environ.get('REDIS_URL') else 'file'}")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "orders.jsonl"
+        path = Path(tmp) / f"orders.{args.format}"
         t = time.perf_counter()
-        generate(path, args.orders)
-        print(f"generated {args.orders} orders ({path.stat().st_size / 1e6:.1f} MB) in "
-              f"{time.perf_counter() - t:.1f}s")
+        generate(path, args.orders, args.format)
+        print(f"generated {args.orders} orders ({path.stat().st_size / 1e6:.1f} MB, "
+              f"{args.format}) in {time.perf_counter() - t:.1f}s")
         naive_path = path
         if args.naive and args.naive != args.orders:
-            naive_path = Path(tmp) / "naive.jsonl"
-            generate(naive_path, args.naive)
-        for name, func, source in (("pipeline", run_pipeline, path),
-                                   ("naive", run_naive, naive_path),
-                                   ("copy", run_copy, path)):
-            t = time.perf_counter()
-            count = func(source, f"bench-{name}-{tag}")
-            elapsed = time.perf_counter() - t
-            rate = count / elapsed if elapsed and count else 0
-            print(f"{name:9s} {count:7d} orders  {elapsed:7.1f}s  {rate:8.0f} orders/s  "
-                  f"peak RSS {peak_rss_mb():.0f} MB")
+            naive_path = Path(tmp) / f"naive.{args.format}"
+            generate(naive_path, args.naive, args.format)
+        rates = {}
+        for phase in args.phases.split(","):
+            source = naive_path if phase == "naive" else path
+            quiet = phase == "pipeline-quiet"
+            out = run_phase(phase.removesuffix("-quiet"), source, f"bench-{phase}-{tag}",
+                            args.batch, quiet)
+            count, seconds = out["count"], out["seconds"]
+            rates[phase] = count / seconds if count and seconds else 0
+            print(f"{phase:14s} {count:7d} orders  {seconds:7.1f}s  {rates[phase]:8.0f} orders/s"
+                  f"  peak RSS {out['peak_rss_mb']:.0f} MB")
+            if phase.startswith("pipeline"):
+                samples = out["rss_samples"]
+                if samples:
+                    picks = [samples[min(len(samples) - 1, int(len(samples) * q))]
+                             for q in (0.1, 0.25, 0.5, 0.75, 1.0)]
+                    print("          RSS during the import: " + ", ".join(
+                        f"{s:.0f}s {mb:.0f} MB" for s, mb in picks))
+                print(f"          rejected {out['rejected']}; wrote {out['check']}")
+        for name in ("pipeline", "pipeline-quiet"):
+            if rates.get(name) and rates.get("naive"):
+                print(f"{name} / naive: {rates[name] / rates['naive']:.1f}x")
+            if rates.get(name) and rates.get("copy"):
+                print(f"{name} / copy:  {rates[name] / rates['copy']:.2f}")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

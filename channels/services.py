@@ -293,29 +293,130 @@ def _jsonl_items(path: Path) -> Iterator[str]:
                 yield line.decode("utf-8", errors="replace")
 
 
+def _first_byte(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        while chunk := fh.read(4096):
+            chunk = chunk.lstrip(b" \t\r\n\xef\xbb\xbf")  # a BOM is common from Windows tools
+            if chunk:
+                return chunk[:1]
+    return b""
+
+
+@dataclass
+class StreamFailure:
+    error: Exception | None = None
+
+
+# Read this much of a file at a time when streaming a JSON list.
+STREAM_CHUNK_CHARS = 1 << 20
+
+
+def json_list_items(path: Path, failure: StreamFailure) -> Iterator:
+    """The items of a file holding one JSON list, decoded one at a time.
+
+    Each item goes through the standard library's decoder, so it comes out
+    exactly as ``json.loads`` gives it (numbers of any size, floats...) and a
+    payload's stored text and hash are the same as when it arrives by poll.
+    Memory holds one chunk of the file and the item being read, never the
+    whole file. A syntax error (a truncated file) ends the stream and is kept
+    in ``failure``; the items before it were yielded.
+    """
+    decoder = json.JSONDecoder()
+    with path.open("r", encoding="utf-8-sig") as fh:
+        buf, pos, eof = "", 0, False
+
+        def more() -> bool:
+            nonlocal buf, pos, eof
+            chunk = "" if eof else fh.read(STREAM_CHUNK_CHARS)
+            eof = not chunk
+            buf, pos = buf[pos:] + chunk, 0
+            return bool(chunk)
+
+        def next_char() -> str:
+            # The next non-blank character (not consumed), or "" at the end of the file.
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buf) or not more():
+                    return buf[pos:pos + 1]
+
+        count = 0
+        try:
+            if next_char() != "[":
+                raise ValueError("the file does not start with a JSON list")
+            pos += 1
+            if next_char() == "]":
+                pos += 1
+            else:
+                while True:
+                    next_char()
+                    while True:
+                        try:
+                            item, end = decoder.raw_decode(buf, pos)
+                        except json.JSONDecodeError:
+                            if more():
+                                continue  # the item goes on in the next chunk
+                            raise
+                        if not buf[end:].strip("0123456789.eE+-") and more():
+                            continue  # the chunk may have cut a number: "12" of "12.5"
+                        break
+                    pos = end
+                    count += 1
+                    yield item
+                    separator = next_char()
+                    pos += 1
+                    if separator == "]":
+                        break
+                    if separator != ",":
+                        raise ValueError(f"expected “,” or “]” after an item, not {separator!r}"
+                                         if separator else "the file ends inside the list")
+            if next_char():
+                raise ValueError("extra data after the list")
+        except (ValueError, UnicodeDecodeError) as exc:
+            failure.error = ValueError(f"{exc} (orders read before it: {count})")
+
+
+def _reject_file(channel: Channel, path: Path, error) -> IngestResult:
+    # Kept whole, so a person can see (and replay after a fix) what the file held.
+    raw, _created = store_raw(channel=channel, body=path.read_bytes(),
+                              source=RawPayload.Source.IMPORT)
+    if raw.status != RawPayload.Status.PROCESSED:
+        quarantine(raw, _("The file %(name)s cannot be read: %(error)s")
+                   % {"name": path.name, "error": error})
+    result = IngestResult()
+    result.add(REJECTED, raw=raw)
+    return result
+
+
 def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False) -> IngestResult:
-    """Import a file of platform-native orders (JSON list / list response / JSON lines)."""
+    """Import a file of platform-native orders (JSON list / list response / JSON lines).
+
+    JSON lines and a top-level JSON list are streamed, a batch of orders at a
+    time, so memory stays flat however big the file is. A platform list
+    response (an object holding one page of orders) is read whole.
+    """
     if channel.platform == Channel.Platform.CSV:
         from channels.csv_import import csv_import
 
         return csv_import(channel=channel, path=path, all_or_nothing=all_or_nothing).result
     normalizer = normalizer_for(channel)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        # Streamed line by line: memory stays flat however big the file is.
         return ingest_items(channel=channel, items=_jsonl_items(path),
                             source=RawPayload.Source.IMPORT, normalizer=normalizer)
+    if _first_byte(path) == b"[":
+        failure = StreamFailure()
+        result = ingest_items(channel=channel, items=json_list_items(path, failure),
+                              source=RawPayload.Source.IMPORT, normalizer=normalizer)
+        if failure.error is not None:
+            result.merge(_reject_file(channel, path, failure.error))
+        return result
     body = path.read_bytes()
     try:
         data = json.loads(body)
         orders = normalizer.orders_from_file(data)
     except (ValueError, NormalizationError) as exc:
-        raw, _created = store_raw(channel=channel, body=body, source=RawPayload.Source.IMPORT)
-        if raw.status != RawPayload.Status.PROCESSED:
-            quarantine(raw, _("The file %(name)s cannot be read: %(error)s")
-                       % {"name": path.name, "error": exc})
-        result = IngestResult()
-        result.add(REJECTED, raw=raw)
-        return result
+        return _reject_file(channel, path, exc)
     return ingest_items(channel=channel, items=orders, source=RawPayload.Source.IMPORT,
                         normalizer=normalizer)
 

@@ -83,6 +83,16 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 890},
     },
+    "reporting-refresh-rollup": {
+        "task": "reporting.tasks.refresh_rollup",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
+    "reporting-rebuild-rollup": {
+        "task": "reporting.tasks.refresh_rollup",
+        "schedule": 24 * 3600.0,
+        "kwargs": {"rebuild_all": True},
+    },
     "reporting-check-spikes": {
         "task": "reporting.tasks.check_spikes",
         # Daily; judges yesterday (local) and raises each alert once, so the hour does not matter.

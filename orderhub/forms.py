@@ -27,7 +27,19 @@ SORT_CHOICES = [
 
 # The filter keys that narrow the set of orders (not sorting or paging).
 FILTER_KEYS = ("status", "channel", "warehouse", "priority", "kind", "tag", "date_from",
-               "date_to", "q")
+               "date_to", "q", "priority_min", "paid_from", "paid_to", "shipped_from",
+               "shipped_to", "platform")
+# Filters that drill-down links (dashboard cards) use; the filter bar keeps them as
+# hidden fields so changing another filter does not drop them.
+DRILL_DOWN_KEYS = ("priority_min", "paid_from", "paid_to", "shipped_from", "shipped_to",
+                   "platform")
+
+
+class RepeatableChoiceField(forms.MultipleChoiceField):
+    """A choice that may be given once (``status=paid``) or repeated; always a list."""
+
+    def to_python(self, value):
+        return super().to_python([value] if isinstance(value, str) else value)
 
 
 class OrderFilterForm(forms.Form):
@@ -37,8 +49,9 @@ class OrderFilterForm(forms.Form):
     (``?channel=tmall&tag=vip``). ``from``/``to`` are local dates (TIME_ZONE).
     """
 
-    status = forms.ChoiceField(label=_("Status"), required=False,
-                               choices=[("", _("All"))] + list(OrderStatus.choices))
+    # Repeatable (``status=paid&status=review`` means any of them); a tab sets one.
+    status = RepeatableChoiceField(label=_("Status"), required=False,
+                                   choices=list(OrderStatus.choices))
     channel = forms.ModelChoiceField(
         label=_("Channel"), required=False, queryset=None, to_field_name="code",
         empty_label=_("All channels"),
@@ -69,6 +82,15 @@ class OrderFilterForm(forms.Form):
             "autocomplete": "off",
         }),
     )
+    priority_min = forms.TypedChoiceField(
+        label=_("At least priority"), required=False, coerce=int, empty_value=None,
+        choices=[("", _("Any priority"))] + list(Order.Priority.choices),
+    )
+    paid_from = forms.DateField(label=_("Paid from"), required=False)
+    paid_to = forms.DateField(label=_("Paid to"), required=False)
+    shipped_from = forms.DateField(label=_("Shipped from"), required=False)
+    shipped_to = forms.DateField(label=_("Shipped to"), required=False)
+    platform = forms.ChoiceField(label=_("Platform"), required=False, choices=[])
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
     page = forms.IntegerField(label=_("Page"), required=False, min_value=1)
 
@@ -83,6 +105,9 @@ class OrderFilterForm(forms.Form):
         self.fields["channel"].queryset = Channel.objects.all()
         self.fields["warehouse"].queryset = Warehouse.objects.all()
         self.fields["tag"].queryset = Tag.objects.all()
+        self.fields["platform"].choices = [("", _("Any platform"))] + list(
+            Channel.Platform.choices
+        )
         # The list page re-queries as soon as one of these changes (see orders/_list.html).
         for name in ("channel", "warehouse", "priority", "kind", "tag", "date_from", "date_to"):
             self.fields[name].widget.attrs["class"] = "js-auto"
@@ -93,15 +118,17 @@ class OrderFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
+        for start_key, end_key in (("date_from", "date_to"), ("paid_from", "paid_to"),
+                                   ("shipped_from", "shipped_to")):
+            start, end = cleaned.get(start_key), cleaned.get(end_key)
+            if start and end and start > end:
+                self.add_error(end_key, _("The end date is before the start date."))
         return cleaned
 
     def filters(self) -> dict:
         """The valid filter values, for the selectors; invalid fields are left out."""
         data = getattr(self, "cleaned_data", {})
-        out = {k: data.get(k) for k in FILTER_KEYS if data.get(k) not in (None, "")}
+        out = {k: data.get(k) for k in FILTER_KEYS if data.get(k) not in (None, "", [])}
         out["sort"] = data.get("sort") or DEFAULT_SORT
         return out
 

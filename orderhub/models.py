@@ -226,6 +226,13 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.Index(F("total").desc(), F("id").desc(), name="order_total_idx"),
             models.Index(F("priority").desc(), F("placed_at").desc(), F("id").desc(),
                          name="order_priority_placed_idx"),
+            # The dashboard: shipped in a period, and the open backlog's cards.
+            models.Index(fields=["shipped_at"], name="order_shipped_idx",
+                         condition=Q(shipped_at__isnull=False)),
+            models.Index(fields=["status", "priority", "channel", "warehouse"],
+                         name="order_backlog_idx",
+                         condition=Q(status__in=["paid", "review", "out_of_stock", "ready_to_pick",
+                                                 "picking", "picked", "on_hold"])),
             # Sorting by paid time puts unpaid orders last (NULLS LAST); SQLite cannot
             # index that, so those two indexes are made for PostgreSQL in migration 0004.
         ]

@@ -62,7 +62,17 @@ def _search_q(text: str) -> Q:
 def _filtered(filters: dict, *, with_status: bool = True) -> QuerySet[Order]:
     qs = Order.objects.all()
     if with_status and filters.get("status"):
-        qs = qs.filter(status=filters["status"])
+        qs = qs.filter(status__in=filters["status"])
+    if filters.get("priority_min") is not None:
+        qs = qs.filter(priority__gte=filters["priority_min"])
+    if filters.get("platform"):
+        qs = qs.filter(channel__platform=filters["platform"])
+    for field in ("paid", "shipped"):
+        if filters.get(f"{field}_from"):
+            qs = qs.filter(**{f"{field}_at__gte": _local_midnight(filters[f"{field}_from"])})
+        if filters.get(f"{field}_to"):
+            end = _local_midnight(filters[f"{field}_to"] + dt.timedelta(days=1))
+            qs = qs.filter(**{f"{field}_at__lt": end})
     if filters.get("channel"):
         qs = qs.filter(channel=filters["channel"])
     if filters.get("warehouse"):

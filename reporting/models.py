@@ -239,3 +239,58 @@ class SpikeAlert(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.sku_code} {self.province}"
+
+
+class DailyRollup(models.Model):
+    """Per closed local day: the dashboard's grouped order counts, kept so a 30-day view
+    reads ~30 × channels rows instead of every order.
+
+    One row per (day, kind, channel, warehouse, currency). ``kind`` says which
+    timestamp put the orders on that day: placed (``n``, ``cancelled``), paid
+    (``n``, ``kept`` = not cancelled, ``total`` of the kept) or shipped (``n``;
+    ``ship_n``/``ship_microseconds``/``b0..b5`` for the paid → shipped statistics).
+    Built by ``reporting.rollup.rollup_day_build``; see ``RollupDay`` for validity.
+    """
+
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=8)
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    warehouse = models.ForeignKey("warehouse.Warehouse", null=True, on_delete=models.CASCADE,
+                                  related_name="+")
+    currency = models.CharField(_("currency"), max_length=3)
+    n = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    kept = models.PositiveIntegerField(default=0)
+    total = models.DecimalField(null=True, **MONEY)
+    ship_n = models.PositiveIntegerField(default=0)
+    ship_microseconds = models.BigIntegerField(default=0)
+    b0 = models.PositiveIntegerField(default=0)
+    b1 = models.PositiveIntegerField(default=0)
+    b2 = models.PositiveIntegerField(default=0)
+    b3 = models.PositiveIntegerField(default=0)
+    b4 = models.PositiveIntegerField(default=0)
+    b5 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily rollup row")
+        verbose_name_plural = _("daily rollup")
+        indexes = [models.Index(fields=["day", "kind"], name="rollup_day_kind_idx")]
+
+    def __str__(self):
+        return f"{self.day} {self.kind} {self.channel_id}/{self.warehouse_id} {self.currency}"
+
+
+class RollupDay(models.Model):
+    """A day whose rollup rows exist. They are used only while valid: never marked
+    changed since the build started (``dirty_at`` is empty or before ``built_at``)."""
+
+    day = models.DateField(_("day"), primary_key=True)
+    built_at = models.DateTimeField(_("built"))
+    dirty_at = models.DateTimeField(_("changed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("rolled-up day")
+        verbose_name_plural = _("rolled-up days")
+
+    def __str__(self):
+        return str(self.day)

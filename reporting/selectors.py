@@ -11,6 +11,10 @@ Two kinds of card:
   the channel/platform/warehouse filters do.
 - "range" cards (paid → shipped time) look at what happened in the date range.
 
+Speed: the views read ``dashboard_numbers`` (cached per order-counts
+generation, so never stale), and the range tables read closed days from the
+daily rollup (``reporting.rollup``) and only today and changed days live.
+
 Metrics that need the Fulfillment issue (tracking events, tickets) are the
 ``*_not_available`` functions at the end: each returns None today, and the
 card then shows "—" with a hint. Fill them in there, in one place.
@@ -20,16 +24,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from orderhub.models import Order, OrderStatus
@@ -43,6 +49,10 @@ AWAITING_SHIPMENT = [S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK, S.PICKIN
 # someone stopped them, so they are not late work for the pickers.
 NOT_YET_PICKED = [S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK, S.PICKING]
 URGENT_MIN_PRIORITY = Order.Priority.H4
+
+# A cached dashboard is keyed by the order-counts generation, so this only bounds
+# how long an unused entry lingers.
+DASHBOARD_CACHE_SECONDS = 300
 
 # Upper bounds (hours) of the paid → shipped histogram buckets; the last is open.
 SHIP_TIME_BUCKETS = [4, 8, 24, 48, 72]
@@ -148,13 +158,6 @@ class Card:
         return f"{self.value}"
 
 
-def _hours(delta: dt.timedelta | None) -> Decimal | None:
-    if delta is None:
-        return None
-    hours = Decimal(delta.total_seconds()) / Decimal(3600)
-    return hours.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
 def snapshot_counts(filters: DashboardFilters) -> dict[str, int]:
     """The "now" counts in one query over the backlog statuses (an indexed column)."""
     urgent = Q(priority__gte=URGENT_MIN_PRIORITY, status__in=NOT_YET_PICKED)
@@ -173,17 +176,10 @@ def shipped_in_range(filters: DashboardFilters) -> QuerySet[Order]:
 _SHIP_TIME = ExpressionWrapper(F("shipped_at") - F("paid_at"), output_field=DurationField())
 
 
-def paid_to_shipped(filters: DashboardFilters) -> dict:
-    """Average paid → shipped time of the orders shipped in the range, and how many."""
-    row = shipped_in_range(filters).aggregate(avg=Avg(_SHIP_TIME), n=Count("id"))
-    return {"hours": _hours(row["avg"]), "orders": row["n"]}
-
-
-def ship_time_histogram(filters: DashboardFilters) -> list[dict]:
-    """How many orders shipped in the range took ≤ 4 h, ≤ 8 h, ... (one query)."""
+def _bucket_aggregates() -> tuple[dict, list[str]]:
     aggregates, labels, lower = {}, [], None
     for i, upper in enumerate([*SHIP_TIME_BUCKETS, None]):
-        q = Q()
+        q = Q(ship_time__isnull=False)
         if lower is not None:
             q &= Q(ship_time__gt=dt.timedelta(hours=lower))
         if upper is not None:
@@ -191,8 +187,71 @@ def ship_time_histogram(filters: DashboardFilters) -> list[dict]:
         aggregates[f"b{i}"] = Count("id", filter=q)
         labels.append(f"≤ {upper} h" if upper is not None else f"> {lower} h")
         lower = upper
-    row = shipped_in_range(filters).annotate(ship_time=_SHIP_TIME).aggregate(**aggregates)
-    return [{"label": label, "orders": row[f"b{i}"]} for i, label in enumerate(labels)]
+    return aggregates, labels
+
+
+def _microseconds(delta) -> int:
+    if delta is None:
+        return 0
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def ship_groups(filters: DashboardFilters) -> list[dict]:
+    """Orders shipped in the range per (channel, warehouse, currency), live: count, and
+    for those with a payment time the paid → shipped total and histogram (rollup input)."""
+    aggregates, _labels = _bucket_aggregates()
+    rows = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+            .annotate(ship_time=_SHIP_TIME)
+            .values("channel_id", "warehouse_id", "currency")
+            .annotate(n=Count("id"), ship_n=Count("id", filter=Q(paid_at__isnull=False)),
+                      ship_sum=Sum("ship_time"), **aggregates))
+    return [{**row, "ship_microseconds": _microseconds(row.pop("ship_sum"))} for row in rows]
+
+
+def ship_time_stats(filters: DashboardFilters, *, use_rollup: bool = True) -> dict:
+    """Average paid → shipped time, count and histogram of the orders shipped in the range:
+    ``{"hours", "orders", "buckets": [{"label", "orders"}, ...]}``. Rolled-up days are
+    read from the rollup, the others (today, changed days) live, one query each."""
+    aggregates, labels = _bucket_aggregates()
+    rolled, live_runs = _split_days(filters, use_rollup)
+    total_us, n, buckets = 0, 0, [0] * len(labels)
+    for start, end in live_runs:
+        part = replace(filters, date_from=start, date_to=end)
+        row = shipped_in_range(part).annotate(ship_time=_SHIP_TIME).aggregate(
+            total=Sum("ship_time"), n=Count("id"), **aggregates)
+        total_us += _microseconds(row["total"])
+        n += row["n"]
+        buckets = [b + row[f"b{i}"] for i, b in enumerate(buckets)]
+    if rolled:
+        from reporting.models import DailyRollup
+
+        sums = {f"b{i}": Sum(f"b{i}") for i in range(len(labels))}
+        row = _scoped_rollup(DailyRollup.objects.filter(kind="shipped", day__in=rolled),
+                             filters).aggregate(us=Sum("ship_microseconds"), n=Sum("ship_n"),
+                                                **sums)
+        total_us += row["us"] or 0
+        n += row["n"] or 0
+        buckets = [b + (row[f"b{i}"] or 0) for i, b in enumerate(buckets)]
+    hours = None
+    if n:
+        hours = (Decimal(total_us) / Decimal(n) / Decimal(3_600_000_000)).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return {
+        "hours": hours,
+        "orders": n,
+        "buckets": [{"label": label, "orders": buckets[i]} for i, label in enumerate(labels)],
+    }
+
+
+def paid_to_shipped(filters: DashboardFilters) -> dict:
+    """Average paid → shipped time of the orders shipped in the range, and how many."""
+    stats = ship_time_stats(filters)
+    return {"hours": stats["hours"], "orders": stats["orders"]}
+
+
+def ship_time_histogram(filters: DashboardFilters) -> list[dict]:
+    """How many orders shipped in the range took ≤ 4 h, ≤ 8 h, ..."""
+    return ship_time_stats(filters)["buckets"]
 
 
 def channels_with_sync_problems(filters: DashboardFilters) -> int:
@@ -221,14 +280,18 @@ def _state(limits: dict, key: str, value) -> str:
     return threshold.state(value)
 
 
-def kpi_cards(filters: DashboardFilters) -> list[Card]:
-    """Every card, in display order, with its value, state and drill-down link."""
+def kpi_cards(filters: DashboardFilters, numbers: dict | None = None) -> list[Card]:
+    """Every card, in display order, with its value, state and drill-down link.
+
+    ``numbers`` are ``dashboard_numbers(filters)`` when the caller has them already;
+    thresholds and channel health are always read fresh (both are tiny).
+    """
     from reporting.models import Kpi
 
     limits = thresholds()
-    counts = snapshot_counts(filters)
+    counts = numbers["snapshot"] if numbers else snapshot_counts(filters)
     scope = filters.scope_params()
-    ship = paid_to_shipped(filters)
+    ship = numbers["ship"] if numbers else ship_time_stats(filters)
     not_available = _("Available once tracking events and tickets exist (Fulfillment).")
 
     def card(key, value, link="", scope_kind="now", unit="", hint="", **extra):
@@ -270,44 +333,139 @@ def kpi_cards(filters: DashboardFilters) -> list[Card]:
     ]
 
 
+def _cache_key(filters: DashboardFilters, part: str) -> str:
+    from orderhub.services.orders import order_counts_generation
+
+    parts = [filters.date_from.isoformat(), filters.date_to.isoformat(),
+             str(getattr(filters.channel, "pk", "")), filters.platform,
+             str(getattr(filters.warehouse, "pk", "")), settings.TIME_ZONE,
+             get_language() or ""]
+    return f"reporting:dashboard:{order_counts_generation()}:{part}:{'|'.join(parts)}"
+
+
+def dashboard_numbers(filters: DashboardFilters, *, full: bool = True) -> dict:
+    """Every order aggregate the dashboard shows, cached per order-counts generation.
+
+    Any order create, transition or edit starts a new generation (on commit), so a
+    cached answer is never stale; repeated views and the wall's 30 s polling of
+    an unchanged hub cost one cache read. ``full=False``: only what the cards need.
+    """
+    key = _cache_key(filters, "full" if full else "cards")
+    numbers = cache.get(key)
+    if numbers is None:
+        numbers = {"snapshot": snapshot_counts(filters), "ship": ship_time_stats(filters)}
+        if full:
+            groups = range_groups(filters)
+            numbers.update({
+                "by_day": by_day(filters, groups),
+                "by_platform": by_platform(filters, groups),
+                "sales": sales_summary(filters, groups),
+                "per_channel": orders_per_day_per_channel(filters, groups),
+            })
+        cache.set(key, numbers, DASHBOARD_CACHE_SECONDS)
+    return numbers
+
+
 # --- breakdowns ------------------------------------------------------------------------------
+# Every table and chart below is derived from three GROUP BY queries, one per
+# timestamp (placed, paid, shipped), each grouped by local day, channel and
+# currency and each using that timestamp's index: no query scans all orders.
 
 
 def _money(amount) -> Decimal:
     return (amount or Decimal("0")).quantize(Decimal("0.01"))
 
 
-def _sales_q(filters: DashboardFilters) -> Q:
+def _split_days(filters: DashboardFilters, use_rollup: bool) -> tuple[set, list[tuple]]:
+    """The range's days with a valid rollup, and the other days as contiguous (from, to) runs."""
+    rolled: set = set()
+    if use_rollup:
+        from reporting.rollup import valid_days
+
+        rolled = valid_days(filters.date_from, filters.date_to)
+    runs: list[list] = []
+    for day in filters.days:
+        if day in rolled:
+            continue
+        if runs and runs[-1][1] == day - dt.timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return rolled, [tuple(run) for run in runs]
+
+
+def _scoped_rollup(qs, filters: DashboardFilters):
+    if filters.channel is not None:
+        qs = qs.filter(channel=filters.channel)
+    if filters.platform:
+        qs = qs.filter(channel__platform=filters.platform)
+    if filters.warehouse is not None:
+        qs = qs.filter(warehouse=filters.warehouse)
+    return qs
+
+
+def range_groups(filters: DashboardFilters, *, by_warehouse: bool = False,
+                 use_rollup: bool = True) -> dict[str, list[dict]]:
+    """``{"placed": [...], "paid": [...], "shipped": [...]}``: rows of ``d`` (local day),
+    ``channel_id``, ``currency`` (and ``warehouse_id`` with ``by_warehouse``) and the
+    counts/sums for that day. Rolled-up days come from the rollup, the rest live."""
+    tz = local_tz()
     # Sales are what was paid in the range and not cancelled since.
-    return filters.in_range("paid_at") & ~Q(status=S.CANCELLED)
+    not_cancelled = ~Q(status=S.CANCELLED)
+    keys = ["d", "channel_id", "currency", *(["warehouse_id"] if by_warehouse else [])]
+    rolled, live_runs = _split_days(filters, use_rollup and not by_warehouse)
+    out: dict[str, list[dict]] = {"placed": [], "paid": [], "shipped": []}
+
+    for start, end in live_runs:
+        base = scoped_orders(replace(filters, date_from=start, date_to=end))
+        part = replace(filters, date_from=start, date_to=end)
+
+        def grouped(field_name, _base=base, _part=part, **aggregates):
+            return list(_base.filter(_part.in_range(field_name))
+                        .annotate(d=TruncDate(field_name, tzinfo=tz))
+                        .values(*keys).annotate(**aggregates))
+
+        out["placed"] += grouped("placed_at", n=Count("id"),
+                                 cancelled=Count("id", filter=Q(status=S.CANCELLED)))
+        out["paid"] += grouped("paid_at", n=Count("id"), kept=Count("id", filter=not_cancelled),
+                               total=Sum("total", filter=not_cancelled))
+        out["shipped"] += grouped("shipped_at", n=Count("id"))
+
+    if rolled:
+        from reporting.models import DailyRollup
+
+        rows = (_scoped_rollup(DailyRollup.objects.filter(day__in=rolled), filters)
+                .values("day", "kind", "channel_id", "currency")
+                .annotate(n=Sum("n"), cancelled=Sum("cancelled"), kept=Sum("kept"),
+                          total=Sum("total")).order_by())
+        for row in rows:
+            row["d"] = row.pop("day")
+            out[row.pop("kind")].append(row)
+    return out
 
 
-def by_day(filters: DashboardFilters) -> list[dict]:
+def _channels() -> dict[int, tuple[str, str]]:
+    from channels.models import Channel
+
+    return {pk: (platform, name)
+            for pk, platform, name in Channel.objects.values_list("pk", "platform", "name")}
+
+
+def by_day(filters: DashboardFilters, groups: dict | None = None) -> list[dict]:
     """One row per local day of the range (empty days included): placed, paid, shipped,
     cancelled, and sales per currency, each count with its drill-down link."""
-    tz = local_tz()
-    base = scoped_orders(filters)
+    groups = groups or range_groups(filters)
     rows = {day: {"day": day, "placed": 0, "paid": 0, "shipped": 0, "cancelled": 0,
-                  "sales": {}} for day in filters.days}
-
-    placed = (base.filter(filters.in_range("placed_at"))
-              .annotate(d=TruncDate("placed_at", tzinfo=tz)).values("d")
-              .annotate(n=Count("id"), c=Count("id", filter=Q(status=S.CANCELLED))))
-    for row in placed:
-        rows[row["d"]]["placed"] = row["n"]
-        rows[row["d"]]["cancelled"] = row["c"]
-    paid = (base.filter(filters.in_range("paid_at"))
-            .annotate(d=TruncDate("paid_at", tzinfo=tz)).values("d", "currency")
-            .annotate(n=Count("id"), total=Sum("total", filter=~Q(status=S.CANCELLED))))
-    for row in paid:
+                  "sales": defaultdict(Decimal)} for day in filters.days}
+    for row in groups["placed"]:
+        rows[row["d"]]["placed"] += row["n"]
+        rows[row["d"]]["cancelled"] += row["cancelled"]
+    for row in groups["paid"]:
         rows[row["d"]]["paid"] += row["n"]
         if row["total"] is not None:
-            rows[row["d"]]["sales"][row["currency"]] = _money(row["total"])
-    shipped = (base.filter(filters.in_range("shipped_at"))
-               .annotate(d=TruncDate("shipped_at", tzinfo=tz)).values("d")
-               .annotate(n=Count("id")))
-    for row in shipped:
-        rows[row["d"]]["shipped"] = row["n"]
+            rows[row["d"]]["sales"][row["currency"]] += row["total"]
+    for row in groups["shipped"]:
+        rows[row["d"]]["shipped"] += row["n"]
 
     scope = filters.scope_params()
     out = []
@@ -321,73 +479,78 @@ def by_day(filters: DashboardFilters) -> list[dict]:
             "cancelled": orders_url([("status", S.CANCELLED), ("from", iso), ("to", iso),
                                      *scope]),
         }
-        row["sales"] = dict(sorted(row["sales"].items()))
+        row["sales"] = {c: _money(v) for c, v in sorted(row["sales"].items())}
         out.append(row)
     return out
 
 
-def by_platform(filters: DashboardFilters) -> list[dict]:
+def by_platform(filters: DashboardFilters, groups: dict | None = None) -> list[dict]:
     """Placed / paid / shipped / cancelled in the range per platform, with sales per currency."""
     from channels.models import Channel
 
-    base = scoped_orders(filters)
-    placed_q, paid_q, shipped_q = (filters.in_range("placed_at"), filters.in_range("paid_at"),
-                                   filters.in_range("shipped_at"))
-    rows = (base.filter(placed_q | paid_q | shipped_q)
-            .values("channel__platform", "currency")
-            .annotate(placed=Count("id", filter=placed_q), paid=Count("id", filter=paid_q),
-                      shipped=Count("id", filter=shipped_q),
-                      cancelled=Count("id", filter=placed_q & Q(status=S.CANCELLED)),
-                      total=Sum("total", filter=_sales_q(filters))))
+    groups = groups or range_groups(filters)
+    channels = _channels()
     labels = dict(Channel.Platform.choices)
     merged: dict[str, dict] = {}
-    for row in rows:
-        platform = row["channel__platform"]
-        item = merged.setdefault(platform, {
-            "platform": platform, "label": labels.get(platform, platform), "placed": 0,
-            "paid": 0, "shipped": 0, "cancelled": 0, "sales": {},
+
+    def item(channel_id):
+        platform = channels[channel_id][0]
+        return merged.setdefault(platform, {
+            "platform": platform, "label": str(labels.get(platform, platform)), "placed": 0,
+            "paid": 0, "shipped": 0, "cancelled": 0, "sales": defaultdict(Decimal),
         })
-        for key in ("placed", "paid", "shipped", "cancelled"):
-            item[key] += row[key]
+
+    for row in groups["placed"]:
+        item(row["channel_id"])["placed"] += row["n"]
+        item(row["channel_id"])["cancelled"] += row["cancelled"]
+    for row in groups["paid"]:
+        entry = item(row["channel_id"])
+        entry["paid"] += row["n"]
         if row["total"] is not None:
-            item["sales"][row["currency"]] = _money(row["total"])
+            entry["sales"][row["currency"]] += row["total"]
+    for row in groups["shipped"]:
+        item(row["channel_id"])["shipped"] += row["n"]
+
     scope = [p for p in filters.scope_params() if p[0] != "platform"]
     out = []
     for platform in sorted(merged):
-        item = merged[platform]
+        entry = merged[platform]
         here = [("platform", platform), *scope]
-        item["links"] = {
+        entry["links"] = {
             "placed": orders_url([*filters.range_params(), *here]),
             "paid": orders_url([*filters.range_params("paid"), *here]),
             "shipped": orders_url([*filters.range_params("shipped"), *here]),
             "cancelled": orders_url([("status", S.CANCELLED), *filters.range_params(), *here]),
         }
-        item["sales"] = dict(sorted(item["sales"].items()))
-        out.append(item)
+        entry["sales"] = {c: _money(v) for c, v in sorted(entry["sales"].items())}
+        out.append(entry)
     return out
 
 
-def sales_summary(filters: DashboardFilters) -> list[dict]:
+def sales_summary(filters: DashboardFilters, groups: dict | None = None) -> list[dict]:
     """Daily sales per platform, day and currency: orders paid that day, not cancelled."""
-    tz = local_tz()
-    rows = (scoped_orders(filters).filter(_sales_q(filters))
-            .annotate(d=TruncDate("paid_at", tzinfo=tz))
-            .values("d", "channel__platform", "currency")
-            .annotate(orders=Count("id"), total=Sum("total"))
-            .order_by("d", "channel__platform", "currency"))
-    return [{"day": r["d"], "platform": r["channel__platform"], "currency": r["currency"],
-             "orders": r["orders"], "total": _money(r["total"])} for r in rows]
+    groups = groups or range_groups(filters)
+    channels = _channels()
+    merged: dict[tuple, list] = {}
+    for row in groups["paid"]:
+        if not row["kept"]:
+            continue
+        key = (row["d"], channels[row["channel_id"]][0], row["currency"])
+        entry = merged.setdefault(key, [0, Decimal("0")])
+        entry[0] += row["kept"]
+        entry[1] += row["total"]
+    return [{"day": day, "platform": platform, "currency": currency, "orders": n,
+             "total": _money(total)}
+            for (day, platform, currency), (n, total) in sorted(merged.items())]
 
 
-def orders_per_day_per_channel(filters: DashboardFilters) -> dict:
+def orders_per_day_per_channel(filters: DashboardFilters, groups: dict | None = None) -> dict:
     """Chart series: placed orders per local day, one series per channel."""
-    tz = local_tz()
-    rows = (scoped_orders(filters).filter(filters.in_range("placed_at"))
-            .annotate(d=TruncDate("placed_at", tzinfo=tz))
-            .values("d", "channel__name").annotate(n=Count("id")))
-    series: dict[str, dict] = defaultdict(dict)
-    for row in rows:
-        series[row["channel__name"]][row["d"]] = row["n"]
+    groups = groups or range_groups(filters)
+    channels = _channels()
+    series: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    for row in groups["placed"]:
+        series[channels[row["channel_id"]][1]][row["d"]] += row["n"]
     return {
         "labels": [d.isoformat() for d in filters.days],
         "series": [{"label": name, "data": [per_day.get(d, 0) for d in filters.days]}

@@ -23,3 +23,13 @@ def check_spikes() -> int:
     from reporting.spikes import spike_rules_evaluate
 
     return len(spike_rules_evaluate(actor="system:check_spikes"))
+
+
+@shared_task(name="reporting.tasks.refresh_rollup", ignore_result=True,
+             autoretry_for=(OperationalError,), max_retries=3, retry_backoff=True)
+def refresh_rollup(rebuild_all: bool = False) -> int:
+    """Every 10 min: build missing or changed closed days of the dashboard rollup;
+    nightly with ``rebuild_all`` to pick up edits that were not transitions."""
+    from reporting.rollup import rollup_refresh
+
+    return len(rollup_refresh(rebuild_all=rebuild_all))

@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -47,18 +48,22 @@ def reporting_view(*perms: str):
     return decorator
 
 
-def _dashboard_context(request) -> tuple[dict, int]:
+def _dashboard_context(request, *, full: bool) -> tuple[dict, int]:
     form = DashboardFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
         return {"form": form, "errors": _form_errors(form)}, 400
     if not request.GET:
-        form = DashboardFilterForm({})
+        # Show the default range (today) in the date inputs rather than empty fields.
+        today = timezone.localdate().isoformat()
+        form = DashboardFilterForm({"from": today, "to": today})
         form.is_valid()
     filters = form.dashboard_filters()
+    numbers = selectors.dashboard_numbers(filters, full=full)
     return {
         "form": form,
         "filters": filters,
-        "cards": selectors.kpi_cards(filters),
+        "numbers": numbers,
+        "cards": selectors.kpi_cards(filters, numbers),
         "query": filters.query_string(),
     }, 200
 
@@ -70,17 +75,16 @@ def _form_errors(form) -> list[str]:
 @require_GET
 @reporting_view("reporting.view_dashboard")
 def dashboard(request):
-    context, status = _dashboard_context(request)
-    if status == 200 and not (request.htmx and request.GET.get("part") == "cards"):
-        filters = context["filters"]
+    cards_only = bool(request.htmx) and request.GET.get("part") == "cards"
+    context, status = _dashboard_context(request, full=not cards_only)
+    if status == 200 and not cards_only:
+        numbers = context["numbers"]
         context.update({
-            "by_day": selectors.by_day(filters),
-            "by_platform": selectors.by_platform(filters),
-            "sales": selectors.sales_summary(filters),
-            "charts": {
-                "per_channel": selectors.orders_per_day_per_channel(filters),
-                "ship_time": selectors.ship_time_histogram(filters),
-            },
+            "by_day": numbers["by_day"],
+            "by_platform": numbers["by_platform"],
+            "sales": numbers["sales"],
+            "charts": {"per_channel": numbers["per_channel"],
+                       "ship_time": numbers["ship"]["buckets"]},
             "alerts": _recent_alerts(),
             "can_export": request.user.has_perm("reporting.export_reports"),
         })
@@ -96,7 +100,7 @@ def dashboard(request):
 @require_GET
 @reporting_view("reporting.view_dashboard")
 def dashboard_wall(request):
-    context, status = _dashboard_context(request)
+    context, status = _dashboard_context(request, full=False)
     partial = request.htmx and not request.htmx.history_restore_request
     template = "reporting/_wall_cards.html" if partial else "reporting/wall.html"
     if status == 200 and not partial:

@@ -118,6 +118,10 @@ def _get_order(order: Order | int) -> Order:
         raise OrderNotFound(_("There is no order %(id)s.") % {"id": order}) from exc
 
 
+def _pk(order: Order | int) -> int:
+    return order.pk if isinstance(order, Order) else order
+
+
 def _bump_counts_generation() -> None:
     # Status-tab counts are cached per generation; a new generation makes every
     # cached count stale at once, so the tabs never lag behind a real change.
@@ -160,10 +164,10 @@ def order_transition(
         raise OrderServiceError(_("Please give a reason."))
 
     with transaction.atomic():
-        order = _get_order(order)
-        if isinstance(order, Order) and order.pk:
-            # A stale in-memory object must not decide anything: re-read it.
-            order.refresh_from_db()
+        # A caller's in-memory object may be stale: always decide on a fresh row.
+        # (Not refresh_from_db: django-fsm's version flips the field's protection
+        # process-wide, which races under threaded servers.)
+        order = _get_order(_pk(order))
         from_status = order.status
         if expected_status is not None and expected_status != from_status:
             raise _conflict()
@@ -304,8 +308,7 @@ def order_update(
     if who.user is not None and not who.user.has_perm("orderhub.change_order"):
         raise TransitionNotPermitted(_("You are not allowed to do that."))
     with transaction.atomic():
-        order = _get_order(order)
-        order.refresh_from_db()
+        order = _get_order(_pk(order))
         if expected_status is not None and expected_status != order.status:
             raise _conflict()
         if order.status not in EDITABLE:

@@ -3,6 +3,7 @@
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
@@ -14,6 +15,34 @@ def optional_url(name: str) -> str:
         return reverse(name)
     except NoReverseMatch:
         return ""
+
+
+# The main navigation: (URL name, label, permission needed to see the link).
+# URL names of apps that are not installed are skipped, so the core never
+# imports them.
+NAV = [
+    ("orders:list", _("Orders"), "orderhub.view_order"),
+    ("scan", _("Scan"), "warehouse.scan_pick"),
+    ("warehouse-picklist-create", _("Pick lists"), "warehouse.print_picklist"),
+    ("warehouse-stock", _("Stock"), "warehouse.view_stocklevel"),
+    ("warehouse-dashboard", _("Warehouse"), "warehouse.view_warehouse_dashboard"),
+    ("channels:health", _("Channels"), "channels.view_channel"),
+    ("dashboard", _("Dashboard"), "reporting.view_dashboard"),
+    ("reporting-reconciliation", _("Reconciliation"), "reporting.reconcile"),
+]
+
+
+@register.simple_tag(takes_context=True)
+def nav_links(context) -> list[dict]:
+    """The navigation links this user may follow, with the current one marked."""
+    request = context["request"]
+    links = []
+    for name, label, perm in NAV:
+        url = optional_url(name)
+        if url and request.user.has_perm(perm):
+            links.append({"url": url, "label": label,
+                          "active": request.path.startswith(url)})
+    return links
 
 
 @register.simple_tag(takes_context=True)

@@ -22,7 +22,13 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from orderhub import selectors
-from orderhub.forms import SORT_FIELDS, NoteForm, OrderFilterForm, TransitionForm
+from orderhub.forms import (
+    DRILL_DOWN_KEYS,
+    SORT_FIELDS,
+    NoteForm,
+    OrderFilterForm,
+    TransitionForm,
+)
 from orderhub.models import Order, OrderStatus
 from orderhub.services.orders import (
     REASON_REQUIRED,
@@ -106,7 +112,8 @@ def order_list(request):
     status = 200 if form.is_valid() else 400
     filters = form.filters()
     counts = selectors.order_status_counts(filters)
-    total = counts[filters["status"]] if filters.get("status") else counts["all"]
+    statuses = filters.get("status") or []
+    total = sum(counts[s] for s in statuses) if statuses else counts["all"]
     paginator = selectors.KnownCountPaginator(
         selectors.order_list_queryset(filters), settings.ORDERS_PER_PAGE, count=total
     )
@@ -130,7 +137,11 @@ def order_list(request):
         "page": page,
         "orders": page.object_list,
         "tabs": tabs,
-        "current_status": filters.get("status", ""),
+        # A tab is active only when exactly one status is chosen.
+        "current_status": statuses[0] if len(statuses) == 1 else "",
+        "statuses": statuses,
+        "drill_down": [(key, request.GET.get(key)) for key in DRILL_DOWN_KEYS
+                       if request.GET.get(key)],
         "notice": notice,
         "sort": sort,
         "sort_columns": {

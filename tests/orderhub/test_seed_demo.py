@@ -144,3 +144,28 @@ def test_seed_demo_keeps_a_changed_password():
     user.refresh_from_db()
     assert user.check_password("my-own-Secret-42")
     assert "password unchanged" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_stock_reservations_and_sandbox_channels():
+    from channels.models import Channel, SkuMapping
+    from warehouse.models import SKU, Reservation, StockLevel
+    from warehouse.services.stock import stock_drift
+
+    call_command("seed_demo", "--orders", "40", stdout=StringIO())
+
+    # Every catalogue item is a SKU with a barcode and stock in every warehouse.
+    assert SKU.objects.count() >= 20
+    assert not SKU.objects.filter(barcodes__isnull=True).exists()
+    assert StockLevel.objects.filter(on_hand__gt=0).count() == SKU.objects.count() * 3
+    # Orders waiting to be picked hold their stock, and the ledger agrees with the levels.
+    for order in Order.objects.filter(status=OrderStatus.READY_TO_PICK):
+        assert order.warehouse_id
+        assert Reservation.objects.filter(order=order).exists()
+    assert stock_drift() == []
+    # The API channels poll the hub's own sandbox, with sandbox SKUs mapped to hub SKUs.
+    shopify = Channel.objects.get(platform="shopify")
+    assert shopify.config["shop_url"].endswith("/sandbox/shopify")
+    assert shopify.credentials["access_token"]
+    assert SkuMapping.objects.filter(channel=shopify, platform_sku="CUP-1",
+                                     hub_sku="CUP-500-WHT").exists()

@@ -211,7 +211,7 @@ def test_note(make_order, make_user):
 
 
 @requires_postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("names", [("hold", "hold"), ("hold", "cancel"), ("mark_ready", "hold")])
 @pytest.mark.parametrize("both_read_first", [False, True])
 def test_two_concurrent_transitions_exactly_one_wins(make_order, monkeypatch, names,

@@ -123,3 +123,28 @@ def test_spike_alerts_show_and_can_be_acknowledged(manager_client):
     alert.refresh_from_db()
     assert alert.acknowledged
     assert "SKU-HOT" not in manager_client.get(DASH).content.decode()
+
+
+def test_dashboard_numbers_are_cached_until_an_order_changes(
+    manager_client, make_order, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_order(S.REVIEW)
+    first = manager_client.get(DASH)
+    assert first.context["cards"][5].value == 1  # in review
+    with CaptureQueriesContext(connection) as queries:
+        again = manager_client.get(DASH)
+    assert again.context["cards"][5].value == 1
+    assert not [q for q in queries if "orderhub_order" in q["sql"]]
+
+    # A new order starts a new counts generation on commit: the next view is exact.
+    with django_capture_on_commit_callbacks(execute=True):
+        make_order(S.REVIEW)
+    assert manager_client.get(DASH).context["cards"][5].value == 2
+
+
+def test_dashboard_speaks_chinese(manager_client):
+    html = manager_client.get(DASH, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "待发货订单" in html and "运营看板" in html

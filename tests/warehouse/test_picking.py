@@ -167,7 +167,7 @@ def test_claim_by_order_or_pick_list_number(ready, picker, make_user, warehouse)
 
 @requires_postgres
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_pickers_asking_at_the_same_instant_never_share_an_order(
     make_order, warehouse, stocked, make_user, monkeypatch
 ):

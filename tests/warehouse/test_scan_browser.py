@@ -38,7 +38,7 @@ def browser():
         browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_pick_an_order_on_a_phone(browser, live_server, client, make_user, make_order,
                                   warehouse, stocked):
     # given a waiting order and a logged-in picker on a phone

@@ -67,3 +67,24 @@ def test_picklist_pdf_views(client, make_user, make_order, warehouse, stocked):
     assert client.post("/warehouse/picklists/", {"order": [order.pk]}).status_code == 400
     seal = client.get(f"/warehouse/orders/{order.pk}/seal.pdf")
     assert seal.status_code == 200 and seal.content.startswith(b"%PDF")
+
+
+def test_picklist_page_lists_waiting_orders_and_reprints(client, make_user, make_order,
+                                                         warehouse, stocked):
+    a = make_order(S.READY_TO_PICK, warehouse=warehouse)
+    b = make_order(S.READY_TO_PICK, warehouse=warehouse)
+    client.force_login(make_user("ops"))
+    page = client.get("/warehouse/picklists/").content.decode()
+    assert a.number in page and b.number in page
+    client.post("/warehouse/picklists/", {"order": [a.pk]})
+    page = client.get("/warehouse/picklists/").content.decode()
+    waiting = page[:page.index("Recent pick lists")]
+    assert a.number not in waiting and b.number in waiting  # a is on an active list now
+    from warehouse.models import PickList
+
+    first = PickList.objects.get()
+    res = client.post(f"/warehouse/picklists/{first.pk}/reprint/")
+    assert res.status_code == 302
+    first.refresh_from_db()
+    assert first.status == "void"
+    assert "REPRINT 1" in client.get("/warehouse/picklists/").content.decode()

@@ -272,7 +272,7 @@ def test_database_refuses_reserved_above_on_hand(stocked, warehouse):
 
 @requires_postgres
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_threads_race_for_the_last_five_units(warehouse, make_order, receive):
     from warehouse.models import SKU
 

@@ -2,11 +2,11 @@
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from orderhub.models import Order
-from warehouse.models import PickList
+from orderhub.models import Order, OrderStatus
+from warehouse.models import PickList, Warehouse
 from warehouse.services.picklists import (
     PickListError,
     picklist_create,
@@ -26,8 +26,22 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
 
 @login_required
 @print_permission
-@require_POST
 def picklist_create_view(request):
+    """GET: orders waiting to be picked and recent lists; POST: make a list of the ticked ones."""
+    if request.method != "POST":
+        warehouses = Warehouse.objects.filter(active=True)
+        wh_id = request.GET.get("warehouse", "")
+        warehouse = warehouses.filter(pk=wh_id).first() if wh_id.isdigit() else warehouses.first()
+        waiting, recent = [], []
+        if warehouse is not None:
+            waiting = (Order.objects.filter(warehouse=warehouse, status=OrderStatus.READY_TO_PICK)
+                       .exclude(pick_lists__status=PickList.Status.ACTIVE)
+                       .order_by("-priority", "paid_at", "pk")[:200])
+            recent = PickList.objects.filter(warehouse=warehouse)[:30]
+        return render(request, "warehouse/picklists.html", {
+            "warehouses": warehouses, "warehouse": warehouse, "waiting": waiting,
+            "recent": recent,
+        })
     ids = request.POST.getlist("order")
     try:
         pick_list = picklist_create(orders=[int(i) for i in ids], actor=request.user)

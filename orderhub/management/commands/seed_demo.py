@@ -15,6 +15,7 @@ again creates only what is missing and changes nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from orderhub.models import Customer, Order, OrderEvent, OrderLine, OrderStatus, OrderTransitionLog
 from orderhub.services.orders import order_create, order_transition, order_update
+from warehouse.services.stock import order_allocate
 
 S = OrderStatus
 ACTOR = "system:seed_demo"
@@ -86,6 +88,12 @@ GIFTS = [
     ("GIFT-STICKER", "贴纸（赠品）Sticker pack (gift)"),
     ("GIFT-TEA-5G", "试饮装 5g（赠品）Tea sample 5g (gift)"),
 ]
+
+# What the sandbox platforms sell, mapped to the hub's SKUs (a channel's SKU mapping).
+SANDBOX_SKU_MAP = {
+    "CUP-1": "CUP-500-WHT", "SLEEVE-1": "GIFT-SLEEVE", "TEA-250": "TEA-LJ-250",
+    "MUG-BLK": "BTL-GLS-400", "SCARF-RED": "SCF-SLK-90", "PEN-GLD": "PHN-CASE-15",
+}
 
 CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 CN_GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟",
@@ -215,6 +223,12 @@ def _path_to(state: str, rng: random.Random) -> list[str]:
                                [*to_ready, "cancel"],
                                [*to_ready, "claim", "hold", "intercept"]])
     raise ValueError(state)
+
+
+def _ean13(first12: int) -> str:
+    digits = f"{first12:012d}"
+    check = (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10
+    return f"{digits}{check}"
 
 
 def _phone(rng: random.Random, country: str, area: str = "") -> str:
@@ -365,6 +379,7 @@ class Command(BaseCommand):
         users = self._users()
         channels = self._channels()
         warehouses = self._warehouses()
+        self._catalogue(warehouses)
         customers = self._customers()
         created, skipped = self._orders(orders, channels, warehouses, customers)
         self.stdout.write(
@@ -398,14 +413,64 @@ class Command(BaseCommand):
         return created
 
     def _channels(self) -> dict:
-        from channels.models import Channel
+        """The demo channels; the API ones poll the hub's own /sandbox/ over HTTP."""
+        from channels.models import Channel, SkuMapping
 
+        base = os.environ.get(
+            "ORDERHUB_SANDBOX_URL", f"http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}"
+        ).rstrip("/")
+        sandbox = {
+            "shopify": ({"shop_url": f"{base}/sandbox/shopify"},
+                        {"access_token": "sandbox-token", "webhook_secret": "sandbox-secret"}),
+            "woocommerce": ({"site_url": f"{base}/sandbox/woocommerce"},
+                            {"consumer_key": "ck_sandbox", "consumer_secret": "cs_sandbox",
+                             "webhook_secret": "sandbox-secret"}),
+            "amazon": ({"endpoint": f"{base}/sandbox/amazon",
+                        "lwa_url": f"{base}/sandbox/amazon/auth/o2/token",
+                        "marketplace_ids": ["ATVPDKIKX0DER"]},
+                       {"refresh_token": "Atzr|sandbox", "client_id": "sandbox",
+                        "client_secret": "sandbox"}),
+        }
         out = {}
         for code, name, platform, *_rest in CHANNELS:
-            out[code], _ = Channel.objects.get_or_create(
+            channel, created = Channel.objects.get_or_create(
                 code=code, defaults={"name": name, "platform": platform}
             )
+            if created and platform in sandbox:
+                channel.config, channel.credentials = sandbox[platform]
+                channel.save()
+            if platform in sandbox:
+                for platform_sku, hub_sku in SANDBOX_SKU_MAP.items():
+                    SkuMapping.objects.get_or_create(
+                        channel=channel, platform_sku=platform_sku, defaults={"hub_sku": hub_sku}
+                    )
+            out[code] = channel
         return out
+
+    def _catalogue(self, warehouses) -> None:
+        """SKUs with barcodes, a bin each, and opening stock in every warehouse."""
+        from warehouse.models import SKU, Barcode, Bin, SkuLocation, StockLevel
+        from warehouse.services.stock import stock_adjust
+
+        items = [(code, name, False) for code, name, *_ in CATALOGUE]
+        items += [(code, name, True) for code, name in GIFTS]
+        for n, (code, name, is_gift) in enumerate(items):
+            sku, _ = SKU.objects.get_or_create(
+                code=code, defaults={"name": name, "is_gift": is_gift,
+                                     "category": code.split("-")[0]},
+            )
+            Barcode.objects.get_or_create(code=_ean13(690000000000 + n), defaults={"sku": sku})
+            Barcode.objects.get_or_create(code=code, defaults={"sku": sku})
+            for w, warehouse in enumerate(warehouses.values()):
+                bin_, _ = Bin.objects.get_or_create(
+                    warehouse=warehouse, code=f"A-{n // 8 + 1:02d}-{n % 8 + 1:02d}",
+                    defaults={"zone": "A", "pick_order": n},
+                )
+                SkuLocation.objects.get_or_create(warehouse=warehouse, sku=sku,
+                                                  defaults={"bin": bin_})
+                if not StockLevel.objects.filter(warehouse=warehouse, sku=sku).exists():
+                    stock_adjust(warehouse=warehouse, sku=sku, delta=300 + 50 * ((n + w) % 5),
+                                 actor=ACTOR, reason="opening stock (demo)", kind="receipt")
 
     def _warehouses(self) -> dict:
         from warehouse.models import Warehouse
@@ -461,8 +526,8 @@ class Command(BaseCommand):
         version_times = [spec.placed_at]
         edit_times = []
         for step, at in zip(spec.path, spec.step_times, strict=True):
-            if step == "claim" and not order.warehouse_id:
-                # Routing chose a warehouse and a carrier before the pick list printed.
+            if step in ("mark_ready", "restock"):
+                # Routing chose a warehouse and a carrier, then stock was reserved there.
                 changes = {"warehouse": warehouses[spec.warehouse_code], "carrier": spec.carrier}
                 if "ship" in spec.path:
                     changes["tracking_number"] = spec.tracking_number
@@ -471,8 +536,13 @@ class Command(BaseCommand):
                 edit_at = at - dt.timedelta(minutes=5)
                 version_times.append(edit_at)
                 edit_times.append(edit_at)
-            order = order_transition(order=order, name=step, actor=ACTOR,
-                                     reason=_reason(step, rng))
+                result = order_allocate(order=order, warehouse=changes["warehouse"], actor=ACTOR)
+                if not result.ok:
+                    raise CommandError(f"demo stock ran out for {order.number}: {result.error}")
+                order = result.order
+            else:
+                order = order_transition(order=order, name=step, actor=ACTOR,
+                                         reason=_reason(step, rng))
             version_times.append(at)
         self._backdate(order, spec, version_times, edit_times)
 

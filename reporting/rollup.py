@@ -1,0 +1,92 @@
+"""The daily rollup: the dashboard's grouped counts for closed days, kept in a table.
+
+A closed day (before today, local) is built once by ``rollup_day_build`` from
+the same grouped queries the dashboard runs live, so a rolled-up day and a
+fresh aggregate cannot disagree (``tests/reporting/test_rollup.py`` proves
+it). It stays in use only while valid: every order transition marks the
+days it touches (placed, paid and shipped day) as changed, and a changed day
+is read live again until ``rollup_refresh`` (every 10 minutes) rebuilds it.
+
+Edits that are not transitions (total, warehouse) of orders from past days
+are picked up by the nightly rebuild of the last ``REBUILD_DAYS`` days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from reporting.models import DailyRollup, RollupDay
+
+REBUILD_DAYS = 40
+
+
+def valid_days(first: dt.date, last: dt.date) -> set[dt.date]:
+    """The days in ``first..last`` whose rollup rows may be used now."""
+    last = min(last, timezone.localdate() - dt.timedelta(days=1))
+    if last < first:
+        return set()
+    return set(RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
+        Q(dirty_at__isnull=True) | Q(dirty_at__lt=F("built_at"))
+    ).values_list("day", flat=True))
+
+
+def rollup_day_build(*, day: dt.date) -> int:
+    """(Re)build one closed day's rows; returns how many. Safe to run any time, twice."""
+    from reporting.selectors import DashboardFilters, range_groups, ship_groups
+
+    if day >= timezone.localdate():
+        raise ValueError("only closed days (before today) are rolled up")
+    started = timezone.now()
+    filters = DashboardFilters(date_from=day, date_to=day)
+    groups = range_groups(filters, by_warehouse=True, use_rollup=False)
+    rows = []
+    for kind in ("placed", "paid"):
+        for g in groups[kind]:
+            rows.append(DailyRollup(
+                day=day, kind=kind, channel_id=g["channel_id"], warehouse_id=g["warehouse_id"],
+                currency=g["currency"], n=g["n"], cancelled=g.get("cancelled", 0),
+                kept=g.get("kept", 0), total=g.get("total"),
+            ))
+    for g in ship_groups(filters):
+        rows.append(DailyRollup(
+            day=day, kind="shipped", channel_id=g["channel_id"],
+            warehouse_id=g["warehouse_id"], currency=g["currency"], n=g["n"],
+            ship_n=g["ship_n"], ship_microseconds=g["ship_microseconds"],
+            **{f"b{i}": g[f"b{i}"] for i in range(6)},
+        ))
+    with transaction.atomic():
+        DailyRollup.objects.filter(day=day).delete()
+        DailyRollup.objects.bulk_create(rows, batch_size=1000)
+        RollupDay.objects.update_or_create(day=day, defaults={"built_at": started})
+    return len(rows)
+
+
+def rollup_days_mark_changed(*, days) -> int:
+    """Stop using these days' rows until rebuilt (an order on them changed)."""
+    return RollupDay.objects.filter(day__in=list(days)).update(dirty_at=timezone.now())
+
+
+def rollup_refresh(*, days_back: int = REBUILD_DAYS, rebuild_all: bool = False) -> list:
+    """Build the closed days of the last ``days_back`` days that are missing or changed
+    (or all of them with ``rebuild_all``). Cost: ~50 ms per day at 3,000 orders a day."""
+    today = timezone.localdate()
+    first = today - dt.timedelta(days=days_back)
+    wanted = {first + dt.timedelta(days=i) for i in range(days_back)}
+    todo = wanted if rebuild_all else wanted - valid_days(first, today)
+    for day in sorted(todo):
+        rollup_day_build(day=day)
+    return sorted(todo)
+
+
+def on_order_status_changed(sender, order_id, **kwargs):
+    """Receiver: the order's placed, paid and shipped days are no longer rolled up."""
+    from orderhub.models import Order
+
+    times = Order.objects.filter(pk=order_id).values_list("placed_at", "paid_at",
+                                                          "shipped_at").first()
+    if times:
+        rollup_days_mark_changed(days={timezone.localdate(t) for t in times if t})
