@@ -212,3 +212,9 @@ ORDERS_PER_PAGE = 25
 ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
 ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Other apps' cards on the order page (each gets ``order`` and ``request``), so the
+# order core shows their data without importing them.
+ORDER_PAGE_PANELS = [
+    "warehouse/order_panel.html",
+    "channels/order_panel.html",
+]

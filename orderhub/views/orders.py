@@ -203,6 +203,7 @@ def _detail_context(request, order: Order, compare_ids=None) -> dict:
         "lines": list(order.lines.all()),
         "tags": list(order.tags.all()),
         "timeline": selectors.order_timeline(order),
+        "order_panels": settings.ORDER_PAGE_PANELS,
         "transition_labels": TRANSITION_LABELS,
         "buttons": _transition_buttons(order, request.user),
         "can_note": request.user.has_perm("orderhub.add_orderevent"),

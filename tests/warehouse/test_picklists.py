@@ -1,7 +1,6 @@
 import re
 import shutil
 import subprocess
-import time
 
 import barcode
 import pytest
@@ -137,13 +136,10 @@ def test_code128_svg_draws_the_bars_of_the_value():
     assert code128_svg(value) != code128_svg("PL2611220002")
 
 
-def test_hundred_order_wave_renders_quickly(make_order, warehouse, stocked, receive):
+def test_hundred_order_wave_lists_every_order(make_order, warehouse, stocked, receive):
+    # How fast it renders is bench/picklist.py's job; here: nothing is left out.
     receive(warehouse, stocked["cup"], 500)
     orders = [make_order(S.READY_TO_PICK, warehouse=warehouse) for _ in range(100)]
     pick_list = picklist_create(orders=orders, actor="system:test")
-    started = time.monotonic()
-    pdf = picklist_pdf(pick_list)
-    elapsed = time.monotonic() - started
-    assert orders[-1].number in pdf_text(pdf)
-    print(f"100-order wave PDF: {elapsed:.2f} s")
-    assert elapsed < 10, elapsed  # goal 5 s; margin for a shared CI machine
+    text = pdf_text(picklist_pdf(pick_list))
+    assert all(order.number in text for order in orders)
