@@ -9,14 +9,15 @@ from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from orderhub.models import Order, OrderStatus
 from warehouse.models import PickProblem, PickTask, ScanEvent, StockLevel, Warehouse
 from warehouse.services.counts import count_apply, count_preview
 from warehouse.services.stock import StockError, stock_adjust
 
-ADJUST_KINDS = [("adjustment", _("Adjustment")), ("receipt", _("Receipt")),
-                ("return", _("Return"))]
+ADJUST_KINDS = [("adjustment", gettext_lazy("Adjustment")),
+                ("receipt", gettext_lazy("Receipt")), ("return", gettext_lazy("Return"))]
 
 
 @login_required
