@@ -155,6 +155,18 @@ class KnownCountPaginator(Paginator):
     def count(self):
         return self._known_count
 
+    def _get_page(self, object_list, number, paginator):
+        # Deferred join: page 500 means skipping 12,475 rows. Skipping them in an
+        # index-only scan of ids costs a few ms; skipping whole rows reads every
+        # one of them from the table (~60 ms on a million orders).
+        if isinstance(object_list, QuerySet) and object_list.query.low_mark:
+            query = object_list.query
+            ids = list(
+                self.object_list.values_list("pk", flat=True)[query.low_mark:query.high_mark]
+            )
+            object_list = list(self.object_list.filter(pk__in=ids))
+        return super()._get_page(object_list, number, paginator)
+
 
 # --- order detail -----------------------------------------------------------------
 
