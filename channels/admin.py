@@ -12,6 +12,7 @@ from channels import services
 from channels.models import (
     Channel,
     GapAlert,
+    LegacyOrder,
     RawPayload,
     ShipmentPush,
     ShipmentPushAttempt,
@@ -143,3 +144,40 @@ class ShipmentPushAdmin(admin.ModelAdmin):
 class GapAlertAdmin(admin.ModelAdmin):
     list_display = ["channel", "day", "platform_count", "hub_count", "resolved"]
     list_filter = ["resolved", "channel"]
+
+
+@admin.register(LegacyOrder)
+class LegacyOrderAdmin(admin.ModelAdmin):
+    """Archived history: looked at, never edited (re-import the file to add more)."""
+
+    list_display = ["legacy_id", "channel", "placed_at", "buyer_name", "buyer_phone", "total",
+                    "currency", "status_text"]
+    list_filter = ["channel"]
+    search_fields = ["=legacy_id", "buyer_name", "buyer_phone_raw"]
+    date_hierarchy = "placed_at"
+    readonly_fields = [f.name for f in LegacyOrder._meta.fields]
+    list_select_related = ["channel"]
+
+    def get_search_results(self, request, queryset, search_term):
+        from django.core.exceptions import ValidationError
+
+        from orderhub.models import normalize_phone
+
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = normalize_phone(search_term)
+        except ValidationError:
+            return results, may_have_duplicates
+        # A phone typed in any format finds the stored E.164 number.
+        if phone:
+            results |= queryset.filter(buyer_phone=phone)
+        return results, may_have_duplicates
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -8,11 +8,16 @@ The channel's ``config["csv"]`` is its template::
                  "placed_at": "下单时间", "status": "订单状态", "message": "买家留言",
                  "postcode": "邮编", "shipping_fee": "运费", "total": "实付金额"},
      "unpaid_values": ["待付款"], "cancelled_values": ["已取消", "交易关闭"],
-     "legacy": false}
+     "legacy": false, "legacy_window_days": 90}
 
 Keys missing from ``columns`` default to the key itself as the column title.
 One order spans several rows (one per line) sharing the order id. Each order's
 rows are stored as one raw payload, so a broken row costs only its own order.
+
+Legacy history (``"legacy": true``) keeps the legacy id. Only orders placed
+within ``legacy_window_days`` (default 90) become hub orders; older ones are
+archived as ``LegacyOrder`` rows, searchable by buyer phone, so years of
+finished orders do not flood the order list, the queues and the reports.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,15 +45,17 @@ from channels.connectors.base import (
     money,
     quantity,
 )
-from channels.models import Channel, RawPayload
+from channels.models import Channel, LegacyOrder, RawPayload
 from channels.pipeline import (
     REJECTED,
     IngestResult,
     canonical_json,
+    clean_text,
     ingest_items,
     quarantine,
     store_raw,
 )
+from orderhub.models import Order, normalize_phone
 
 REQUIRED = ["order_id", "sku", "quantity"]
 FIELDS = ["order_id", "buyer_name", "phone", "province", "city", "district", "address",
@@ -53,6 +64,10 @@ FIELDS = ["order_id", "buyer_name", "phone", "province", "city", "district", "ad
 GIFT_VALUES = ("1", "y", "yes", "true", "是", "赠品")
 DEFAULT_UNPAID = ["unpaid", "pending", "待付款", "等待买家付款"]
 DEFAULT_CANCELLED = ["cancelled", "canceled", "refunded", "已取消", "交易关闭", "已退款"]
+DEFAULT_LEGACY_WINDOW_DAYS = 90
+# Rows per query when checking and archiving legacy orders (well under SQLite's
+# bound-variable limit; ~500 archived orders ≈ 1 MB of JSON).
+LEGACY_CHUNK = 500
 
 
 class FileError(Exception):
@@ -61,6 +76,25 @@ class FileError(Exception):
 
 def template(channel: Channel) -> dict:
     return dict((channel.config or {}).get("csv") or {})
+
+
+def legacy_window_days(channel: Channel) -> int | None:
+    """Days of legacy history imported as live orders, or None for a non-legacy template."""
+    tpl = template(channel)
+    if not tpl.get("legacy"):
+        return None
+    value = tpl.get("legacy_window_days", DEFAULT_LEGACY_WINDOW_DAYS)
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise TypeError
+        days = int(value)
+        if days < 0:
+            raise ValueError
+    except (TypeError, ValueError) as exc:
+        raise FileError(
+            _("The channel's legacy_window_days setting must be a whole number of days, not "
+              "“%(value)s”. Fix it in the channel settings.") % {"value": value}) from exc
+    return days
 
 
 def decode(data: bytes) -> str:
@@ -104,6 +138,9 @@ class CsvOutcome:
     result: IngestResult
     row_errors: list[tuple[int, str]] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
+    # Legacy orders older than the window: newly archived / already in the archive.
+    archived: int = 0
+    archived_unchanged: int = 0
 
 
 def group_orders(channel: Channel, header: list[str], rows: list[list[str]]
@@ -205,22 +242,116 @@ class CsvNormalizer:
         )
 
 
+def _chunks(items: list, size: int = LEGACY_CHUNK):
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def legacy_split(*, channel: Channel, orders: list[dict], normalizer: CsvNormalizer,
+                 window_days: int | None, now: dt.datetime | None = None
+                 ) -> tuple[list[dict], list[tuple[dict, NormalizedOrder]]]:
+    """(orders for the pipeline, old legacy orders to archive with their normalized form).
+
+    An order goes to the archive only when it is legacy, normalizes, was placed
+    before the window and is not already a hub order (an order imported while it
+    was recent stays a hub order when the same file is imported again later).
+    Orders that do not normalize go to the pipeline, which quarantines them.
+    """
+    if window_days is None:
+        return orders, []
+    cutoff = (now or timezone.now()) - dt.timedelta(days=window_days)
+    live, old = [], []
+    for order in orders:
+        try:
+            norm = normalizer.normalize(order)
+        except NormalizationError:
+            live.append(order)
+            continue
+        if norm.placed_at < cutoff:
+            old.append((order, norm))
+        else:
+            live.append(order)
+    archive = []
+    for chunk in _chunks(old):
+        held = set(Order.objects.filter(
+            channel=channel, external_id__in=[n.external_id for _o, n in chunk],
+        ).values_list("external_id", flat=True))
+        for order, norm in chunk:
+            if norm.external_id in held:
+                live.append(order)
+            else:
+                archive.append((order, norm))
+    return live, archive
+
+
+def _legacy_row(channel: Channel, raw: dict, norm: NormalizedOrder) -> LegacyOrder:
+    phone_raw = (norm.buyer_phone or "").strip()
+    try:
+        phone = normalize_phone(phone_raw, norm.ship_country or "CN")
+    except ValidationError:
+        phone = ""  # kept as written in buyer_phone_raw; only valid numbers are searchable
+    total = norm.total
+    if total is None:
+        total = (sum((ln.unit_price * ln.quantity for ln in norm.lines), Decimal("0"))
+                 + norm.shipping_fee - norm.discount)
+    return LegacyOrder(
+        channel=channel, legacy_id=norm.legacy_id or norm.external_id,
+        buyer_name=clean_text(norm.buyer_name)[:120], buyer_phone=phone,
+        buyer_phone_raw=phone_raw[:64], placed_at=norm.placed_at, total=total,
+        currency=(norm.currency or "CNY")[:3],
+        status_text=clean_text(str(raw["rows"][0].get("status", "")))[:64],
+        lines=[{"sku": ln.platform_sku, "name": ln.name, "quantity": ln.quantity,
+                "unit_price": str(ln.unit_price), "gift": ln.is_gift} for ln in norm.lines],
+        raw=raw,
+    )
+
+
+def legacy_archive(*, channel: Channel, items: list[tuple[dict, NormalizedOrder]]
+                   ) -> tuple[int, int]:
+    """Store old legacy orders once per (channel, legacy id): (archived, already there).
+
+    Rows already archived are left exactly as they are, so re-importing a file
+    changes nothing.
+    """
+    archived = unchanged = 0
+    for chunk in _chunks(items):
+        rows = {}
+        for raw, norm in chunk:
+            row = _legacy_row(channel, raw, norm)
+            rows.setdefault(row.legacy_id, row)
+        with transaction.atomic():
+            held = set(LegacyOrder.objects.filter(channel=channel, legacy_id__in=list(rows))
+                       .values_list("legacy_id", flat=True))
+            new = [row for legacy_id, row in rows.items() if legacy_id not in held]
+            # ignore_conflicts: a concurrent import of the same file must not fail here.
+            LegacyOrder.objects.bulk_create(new, ignore_conflicts=True)
+        archived += len(new)
+        unchanged += len(chunk) - len(new)
+    return archived, unchanged
+
+
 def csv_preview(*, channel: Channel, name: str, data: bytes, limit: int = 20) -> dict:
     """What an import would do, without storing anything: orders, and errors by row."""
     header, rows = read_rows(name, data)
     orders, row_errors = group_orders(channel, header, rows)
+    window = legacy_window_days(channel)
     normalizer = CsvNormalizer(channel)
-    preview, errors = [], list(row_errors)
+    cutoff = timezone.now() - dt.timedelta(days=window) if window is not None else None
+    preview, errors, to_archive = [], list(row_errors), 0
     for order in orders:
         try:
             norm = normalizer.normalize(order)
         except NormalizationError as exc:
             errors.append((order["rows"][0]["_row"], f"{order['order_id']}: {exc}"))
             continue
+        if cutoff is not None and norm.placed_at < cutoff:
+            to_archive += 1
         if len(preview) < limit:
             preview.append(norm)
     return {"header": header, "orders": preview, "order_count": len(orders),
-            "errors": sorted(errors)}
+            "errors": sorted(errors), "legacy_window_days": window,
+            "archive_count": to_archive}
 
 
 def csv_import(*, channel: Channel, path: Path | None = None, name: str = "",
@@ -228,12 +359,15 @@ def csv_import(*, channel: Channel, path: Path | None = None, name: str = "",
     """Import a CSV/XLSX file; broken rows/orders are quarantined, the rest imported.
 
     With ``all_or_nothing`` a file with any error imports nothing (the broken
-    orders are still kept in quarantine so a person sees why).
+    orders are still kept in quarantine so a person sees why). Legacy orders
+    older than the channel's window are archived, not imported (see the module
+    docstring); ``archived`` / ``archived_unchanged`` count them.
     """
     if data is None:
         data = path.read_bytes()
         name = path.name
     try:
+        window = legacy_window_days(channel)
         header, rows = read_rows(name, data)
         orders, row_errors = group_orders(channel, header, rows)
     except FileError as exc:
@@ -264,6 +398,10 @@ def csv_import(*, channel: Channel, path: Path | None = None, name: str = "",
                 result.merge(sub)
             return CsvOutcome(result=result, row_errors=row_errors + [
                 (o["rows"][0]["_row"], m) for o, m in bad])
-    result.merge(ingest_items(channel=channel, items=orders, source=RawPayload.Source.IMPORT,
+    live, old = legacy_split(channel=channel, orders=orders, normalizer=normalizer,
+                             window_days=window)
+    archived, archived_unchanged = legacy_archive(channel=channel, items=old)
+    result.merge(ingest_items(channel=channel, items=live, source=RawPayload.Source.IMPORT,
                               normalizer=normalizer))
-    return CsvOutcome(result=result, row_errors=row_errors)
+    return CsvOutcome(result=result, row_errors=row_errors, archived=archived,
+                      archived_unchanged=archived_unchanged)

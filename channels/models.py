@@ -264,3 +264,41 @@ class GapAlert(models.Model):
     @property
     def missing(self) -> int:
         return self.platform_count - self.hub_count
+
+
+class LegacyOrder(models.Model):
+    """An order from before the hub, older than the channel's legacy import window.
+
+    Kept so staff can look up a buyer's history by phone; it is not a hub order
+    (no state machine, no stock, no fulfilment). Unique per (channel, legacy id)
+    so re-importing the same history changes nothing.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="legacy_orders")
+    legacy_id = models.CharField(_("legacy id"), max_length=64)
+    buyer_name = models.CharField(_("buyer"), max_length=120, blank=True)
+    # E.164 (``orderhub.models.normalize_phone``); empty when the file's number is not valid.
+    buyer_phone = models.CharField(_("buyer phone"), max_length=32, blank=True)
+    buyer_phone_raw = models.CharField(_("buyer phone as written"), max_length=64, blank=True)
+    placed_at = models.DateTimeField(_("placed"))
+    total = models.DecimalField(_("total"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    status_text = models.CharField(_("status (as exported)"), max_length=64, blank=True)
+    lines = models.JSONField(_("lines"), default=list, blank=True)
+    raw = models.JSONField(_("rows as imported"), default=dict, blank=True)
+    imported_at = models.DateTimeField(_("imported"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        verbose_name = _("legacy order")
+        verbose_name_plural = _("legacy orders")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "legacy_id"],
+                                    name="legacyorder_unique_channel_id"),
+        ]
+        indexes = [
+            models.Index(fields=["buyer_phone", "-placed_at"], name="legacyorder_phone_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel_id}:{self.legacy_id}"

@@ -13,4 +13,5 @@ urlpatterns = [
     path("problems/", views.problems, name="problems"),
     path("problems/<int:raw_id>/", views.problem_detail, name="problem"),
     path("problems/<int:raw_id>/replay/", views.replay, name="replay"),
+    path("legacy/", views.legacy_orders, name="legacy"),
 ]

@@ -200,3 +200,32 @@ def upload(request, channel_id: int):
                 (_upload_dir() / token).write_bytes(data)
                 context.update(token=token, name=upload_file.name)
     return render(request, "channels/upload.html", context)
+
+
+LEGACY_RESULTS_LIMIT = 200
+
+
+@login_required
+@permission_required("channels.view_legacyorder", raise_exception=True)
+def legacy_orders(request):
+    """Archived legacy orders of one buyer, found by phone in any format (exact number)."""
+    from django.core.exceptions import ValidationError
+
+    from channels.models import LegacyOrder
+    from orderhub.models import normalize_phone
+
+    phone = request.GET.get("phone", "").strip()[:64]
+    context = {"phone": phone, "orders": None, "normalized": "", "error": ""}
+    if phone:
+        try:
+            context["normalized"] = normalize_phone(phone)
+        except ValidationError as exc:
+            context["error"] = exc.messages[0]
+        else:
+            context["orders"] = list(
+                LegacyOrder.objects.filter(buyer_phone=context["normalized"])
+                .select_related("channel").order_by("-placed_at", "-id")
+                .defer("raw")[:LEGACY_RESULTS_LIMIT]
+            )
+            context["limited"] = len(context["orders"]) == LEGACY_RESULTS_LIMIT
+    return render(request, "channels/legacy_orders.html", context)

@@ -1,0 +1,56 @@
+"""Template tags for channel data shown on other apps' pages.
+
+The order page includes ``channels/order_panel.html`` by name (the order core
+never imports this app); the panel asks ``channels_order_panel`` for its data.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.db.models import Count, Max, Q
+
+from channels.models import RawPayload, ShipmentPush
+
+register = template.Library()
+
+
+def order_panel_data(*, order, user) -> dict | None:
+    """What ``user`` may see of ``order``'s platform sync, or None when nothing.
+
+    At most three queries whatever the number of pushes and attempts.
+    """
+    can_pushes = user.has_perm("channels.view_shipmentpush")
+    can_attempts = can_pushes and user.has_perm("channels.view_shipmentpushattempt")
+    can_payloads = user.has_perm("channels.view_rawpayload")
+    if not (can_pushes or can_payloads):
+        return None
+    data: dict = {"can_pushes": can_pushes, "can_attempts": can_attempts,
+                  "can_payloads": can_payloads}
+    if can_pushes:
+        pushes = ShipmentPush.objects.filter(order=order).select_related("channel")
+        if can_attempts:
+            pushes = pushes.prefetch_related("attempt_rows")
+        data["pushes"] = list(pushes)
+        data["any_failed"] = any(p.status == ShipmentPush.Status.FAILED for p in data["pushes"])
+    if can_payloads:
+        # A payload that never parsed has no order yet; it is still this order's
+        # when it carries the order's platform id.
+        mine = Q(order=order)
+        if order.external_id:
+            mine |= Q(channel_id=order.channel_id, external_id=order.external_id)
+        data["payloads"] = RawPayload.objects.filter(mine).aggregate(
+            count=Count("id"), last_received=Max("received_at"),
+            quarantined=Count("id", filter=Q(status=RawPayload.Status.QUARANTINED)),
+        )
+    return data
+
+
+@register.simple_tag(takes_context=True)
+def channels_order_panel(context, order=None):
+    """``{% channels_order_panel as panel %}``: the panel's data, or None to render nothing."""
+    order = order or context.get("order")
+    request = context.get("request")
+    user = getattr(request, "user", None) or context.get("user")
+    if order is None or user is None or not user.is_authenticated:
+        return None
+    return order_panel_data(order=order, user=user)
