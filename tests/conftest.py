@@ -5,6 +5,8 @@ the ones production would write.
 """
 
 import itertools
+import shutil
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -33,6 +35,11 @@ PATH_TO = {
 
 _seq = itertools.count(1)
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Debian's chromium, headless as root, with nothing that reaches for the network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL)"
 )
@@ -52,6 +59,20 @@ def isolated_cache(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian chromium driven by Playwright (its own browsers cannot be downloaded)."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("chromium is not on PATH")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -1,31 +1,13 @@
 """Smoke test in headless Chromium: log in, switch a status tab, the table updates via HTMX."""
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from tests.conftest import ARTIFACTS
 
 # live_server runs in a thread of this process; Playwright's sync API looks async to Django.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-def browser():
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("chromium is not on PATH")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -5,37 +5,23 @@ Screenshots of each step go to test-artifacts/scan/.
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from orderhub.models import Order, OrderStatus
+from tests.conftest import ARTIFACTS as SHARED_ARTIFACTS
 from warehouse.models import PickProblem
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "scan"
+ARTIFACTS = SHARED_ARTIFACTS / "scan"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian chromium"),
 ]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
