@@ -88,5 +88,9 @@ def on_order_status_changed(sender, order_id, **kwargs):
 
     times = Order.objects.filter(pk=order_id).values_list("placed_at", "paid_at",
                                                           "shipped_at").first()
-    if times:
-        rollup_days_mark_changed(days={timezone.localdate(t) for t in times if t})
+    # Only closed days are rolled up; today's figures are always read live, and most
+    # changes (every freshly ingested order) touch only today: skip the write then.
+    today = timezone.localdate()
+    days = {day for t in times or () if t and (day := timezone.localdate(t)) < today}
+    if days:
+        rollup_days_mark_changed(days=days)
