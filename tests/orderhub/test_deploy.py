@@ -70,6 +70,8 @@ def test_compose_app_services_get_their_settings(compose):
         assert env["REDIS_URL"] == "redis://redis:6379/0", name
         # Required from the operator, never a default baked into the file.
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
+        # Channel credentials are encrypted with this key; production has no fallback.
+        assert env["CHANNEL_CREDENTIALS_KEY"].startswith("${CHANNEL_CREDENTIALS_KEY:?"), name
         assert env["DEBUG"] == "0", name
         assert "127.0.0.1" in env["ALLOWED_HOSTS"], name
 
