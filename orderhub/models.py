@@ -6,6 +6,7 @@ change fields in memory and nothing else. The services in
 log row and enqueue follow-up work on commit.
 """
 
+import functools
 from decimal import Decimal
 
 import phonenumbers
@@ -22,6 +23,7 @@ from simple_history.models import HistoricalRecords
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": Decimal("0.00")}
 
 
+@functools.lru_cache(maxsize=10_000)
 def normalize_phone(raw: str, region: str = "CN") -> str:
     """Return the phone number in E.164 form, or raise ValidationError.
 

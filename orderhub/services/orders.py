@@ -228,6 +228,8 @@ def reserve_order_numbers(count: int = 1, *, day: dt.date | None = None) -> list
 
 def _clean_text(value: str) -> str:
     # Control characters (a newline in an address) break label printing.
+    if value.isprintable():
+        return " ".join(value.split())
     return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
 
 
