@@ -169,3 +169,8 @@ def test_seed_demo_stock_reservations_and_sandbox_channels():
     assert shopify.credentials["access_token"]
     assert SkuMapping.objects.filter(channel=shopify, platform_sku="CUP-1",
                                      hub_sku="CUP-500-WHT").exists()
+    # Seeded shipments count as already told to the platform: nothing to push to the sandbox.
+    from channels.models import ShipmentPush
+
+    assert ShipmentPush.objects.exists()
+    assert not ShipmentPush.objects.exclude(status=ShipmentPush.Status.SENT).exists()

@@ -545,6 +545,20 @@ class Command(BaseCommand):
                                          reason=_reason(step, rng))
             version_times.append(at)
         self._backdate(order, spec, version_times, edit_times)
+        if order.shipped_at:
+            self._history_was_written_back(order)
+
+    def _history_was_written_back(self, order: Order) -> None:
+        """Demo history predates the hub: the platform learnt of these shipments back then.
+
+        Without this every seeded shipment would be pushed to the sandbox, which
+        has never heard of the seeded orders, and show up as a failed write-back.
+        """
+        from channels.models import ShipmentPush
+
+        shipped_at = Order.objects.filter(pk=order.pk).values_list("shipped_at", flat=True).get()
+        ShipmentPush.objects.filter(order=order, status=ShipmentPush.Status.PENDING).update(
+            status=ShipmentPush.Status.SENT, sent_at=shipped_at)
 
     def _backdate(self, order: Order, spec: OrderSpec, version_times, edit_times) -> None:
         step_at = dict(zip(spec.path, spec.step_times, strict=True))
