@@ -87,6 +87,9 @@ class IngestResult:
     rejected: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     order_ids: list[int] = field(default_factory=list)
+    # Legacy imports only: orders older than the window, newly archived / already archived.
+    archived: int = 0
+    archived_unchanged: int = 0
 
     def add(self, outcome: str, *, raw: RawPayload | None = None, order_id=None) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)

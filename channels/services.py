@@ -399,7 +399,10 @@ def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False) -
     if channel.platform == Channel.Platform.CSV:
         from channels.csv_import import csv_import
 
-        return csv_import(channel=channel, path=path, all_or_nothing=all_or_nothing).result
+        outcome = csv_import(channel=channel, path=path, all_or_nothing=all_or_nothing)
+        outcome.result.archived = outcome.archived
+        outcome.result.archived_unchanged = outcome.archived_unchanged
+        return outcome.result
     normalizer = normalizer_for(channel)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return ingest_items(channel=channel, items=_jsonl_items(path),

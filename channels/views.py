@@ -182,7 +182,9 @@ def upload(request, channel_id: int):
             outcome = csv_import(channel=channel, name=name, data=path.read_bytes(),
                                  all_or_nothing=bool(request.POST.get("all_or_nothing")))
             path.unlink(missing_ok=True)
-            context.update(result=outcome.result, row_errors=outcome.row_errors)
+            context.update(result=outcome.result, row_errors=outcome.row_errors,
+                           archived=outcome.archived,
+                           archived_unchanged=outcome.archived_unchanged)
     elif request.method == "POST":
         upload_file = request.FILES.get("file")
         if upload_file is None:

@@ -204,3 +204,20 @@ def test_admin_is_read_only_and_searches_by_phone(client, archived):
     change = client.get(reverse("admin:channels_legacyorder_change", args=[legacy.pk]))
     assert change.status_code == 200 and 'name="buyer_name"' not in change.content.decode()
     assert client.get(reverse("admin:channels_legacyorder_add")).status_code == 403
+
+
+def test_import_orders_command_reports_the_archived_counts(legacy_channel, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    path = tmp_path / "history.csv"
+    path.write_text(history(), encoding="utf-8")
+    out = StringIO()
+    call_command("import_orders", "old-erp", str(path), stdout=out)
+    assert "created=1 updated=0 unchanged=0 rejected=0" in out.getvalue()
+    assert "archived=2 archived_unchanged=0" in out.getvalue()
+
+    again = StringIO()
+    call_command("import_orders", "old-erp", str(path), stdout=again)
+    assert "archived=0 archived_unchanged=2" in again.getvalue()

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         result = import_file(channel=channel, path=path, all_or_nothing=all_or_nothing)
         self.stdout.write(f"created={result.created} updated={result.updated} "
                           f"unchanged={result.unchanged} rejected={result.rejected}")
+        if result.archived or result.archived_unchanged:
+            self.stdout.write(f"archived={result.archived} "
+                              f"archived_unchanged={result.archived_unchanged}")
         for raw_id, error in result.errors[:20]:
             self.stderr.write(f"rejected #{raw_id}: {error}")
         if result.rejected:
