@@ -18,6 +18,7 @@ from channels.models import (
     ShipmentPushAttempt,
     SkuMapping,
 )
+from orderhub.admin_mixins import ReadOnlyAdmin
 
 CREDENTIAL_HELP = _(
     "Paste a JSON object, e.g. Shopify {\"access_token\": …, \"webhook_secret\": …}; "
@@ -147,7 +148,7 @@ class GapAlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(LegacyOrder)
-class LegacyOrderAdmin(admin.ModelAdmin):
+class LegacyOrderAdmin(ReadOnlyAdmin):
     """Archived history: looked at, never edited (re-import the file to add more)."""
 
     list_display = ["legacy_id", "channel", "placed_at", "buyer_name", "buyer_phone", "total",
@@ -172,12 +173,3 @@ class LegacyOrderAdmin(admin.ModelAdmin):
         if phone:
             results |= queryset.filter(buyer_phone=phone)
         return results, may_have_duplicates
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from orderhub.admin_mixins import ReadOnlyAdmin
 from orderhub.models import (
     Customer,
     Order,
@@ -158,21 +159,12 @@ class OrderAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(OrderTransitionLog)
-class OrderTransitionLogAdmin(admin.ModelAdmin):
+class OrderTransitionLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "order", "transition", "from_status", "to_status", "actor"]
     list_filter = ["transition", "to_status"]
     search_fields = ["=order__number", "actor"]
     list_select_related = ["order"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OrderEvent)

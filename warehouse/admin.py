@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from orderhub.admin_mixins import ReadOnlyAdmin
 from warehouse.models import (
     SKU,
     Barcode,
@@ -19,19 +20,6 @@ from warehouse.models import (
     StockSource,
     Warehouse,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Ledger-like rows are written by services only."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BinInline(admin.TabularInline):
