@@ -31,6 +31,7 @@ from channels.pipeline import (
     quarantine,
     store_raw,
 )
+from channels.signals import channel_paused
 from channels.skus import SkuResolver
 from orderhub.models import Order, OrderEvent
 
@@ -80,6 +81,11 @@ def channel_pause(*, channel: Channel, reason: str, actor: str = "system:channel
         channel.paused_at = timezone.now()
         channel.save(update_fields=["paused", "paused_reason", "paused_at"])
     logger.warning("channel %s paused by %s: %s", channel.code, actor, channel.paused_reason)
+    paused = channel
+    transaction.on_commit(lambda: channel_paused.send(
+        sender=Channel, channel_id=paused.pk, code=paused.code, name=paused.name,
+        reason=paused.paused_reason,
+    ))
     notify_owner(channel, _("sync paused"), _(
         "Orders from %(name)s are no longer being pulled.\n\nReason: %(reason)s\n\n"
         "Fix the cause, then press “Resume” on the channel health page; the sync "

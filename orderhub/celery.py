@@ -25,8 +25,8 @@ app.conf.update(
     task_routes={
         "channels.tasks.*": {"queue": "ingest"},
         "warehouse.tasks.*": {"queue": "fulfillment"},
-        "fulfillment.tasks.notify_*": {"queue": "notify"},
-        "fulfillment.tasks.*": {"queue": "fulfillment"},
+        "fulfillment.notifications.tasks.*": {"queue": "notify"},
+        "fulfillment.*": {"queue": "fulfillment"},
     },
     # Our tasks are idempotent, so a task whose worker died mid-way is safely redelivered.
     task_acks_late=True,
@@ -98,6 +98,42 @@ app.conf.beat_schedule = {
         # Daily; judges yesterday (local) and raises each alert once, so the hour does not matter.
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
+    },
+    "fulfillment-cancel-unpaid": {
+        "task": "fulfillment.tasks.cancel_unpaid_orders",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    # Safety net: paid orders whose automation task was lost (dead broker) are picked up.
+    "fulfillment-automate-stragglers": {
+        "task": "fulfillment.tasks.automate_stragglers",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "shipping-deliver-due-waybills": {
+        "task": "fulfillment.shipping.tasks.deliver_due_waybills",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "shipping-poll-tracking": {
+        "task": "fulfillment.shipping.tasks.poll_tracking",
+        "schedule": 1800.0,
+        "options": {"expires": 1790},
+    },
+    "shipping-flag-stalled": {
+        "task": "fulfillment.shipping.tasks.flag_stalled_parcels",
+        "schedule": 3600.0,
+        "options": {"expires": 3590},
+    },
+    "shipping-complete-delivered": {
+        "task": "fulfillment.shipping.tasks.complete_delivered_orders",
+        "schedule": 3600.0,
+        "options": {"expires": 3590},
+    },
+    "notifications-deliver-due": {
+        "task": "fulfillment.notifications.tasks.deliver_due_messages",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
 }
 

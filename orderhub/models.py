@@ -168,6 +168,12 @@ class Order(ConcurrentTransitionMixin, models.Model):
     )
     buyer_email = models.EmailField(_("buyer e-mail"), blank=True)
     buyer_message = models.TextField(_("buyer message"), blank=True)
+    # Risk rules count orders per buyer IP; platforms that send it fill it in.
+    buyer_ip = models.GenericIPAddressField(_("buyer IP"), null=True, blank=True)
+    presale = models.BooleanField(
+        _("presale"), default=False,
+        help_text=_("Sold before the goods are in stock; ships on the presale date."),
+    )
 
     ship_name = models.CharField(_("recipient"), max_length=120, blank=True)
     ship_phone = models.CharField(_("recipient phone"), max_length=32, blank=True)

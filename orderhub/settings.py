@@ -51,6 +51,10 @@ INSTALLED_APPS = [
     "channels",
     "warehouse",
     "fulfillment",
+    "fulfillment.shipping",
+    "fulfillment.notifications",
+    "fulfillment.tickets",
+    "fulfillment.changes",
     "reporting",
 ]
 
@@ -215,6 +219,11 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
 ORDER_PAGE_PANELS = [
+    "fulfillment/order_panel.html",
+    "changes/order_panel.html",
     "warehouse/order_panel.html",
+    "shipping/order_panel.html",
     "channels/order_panel.html",
+    "tickets/order_panel.html",
+    "notifications/order_panel.html",
 ]

@@ -17,5 +17,10 @@ urlpatterns = [
     path("hooks/", include("channels.urls_hooks")),
     path("channels/", include("channels.urls")),
     path("", include("reporting.urls")),
+    path("", include("fulfillment.urls")),
+    path("", include("fulfillment.shipping.urls")),
+    path("", include("fulfillment.notifications.urls")),
+    path("", include("fulfillment.tickets.urls")),
+    path("", include("fulfillment.changes.urls")),
     path("sandbox/", include("channels.urls_sandbox")),
 ]

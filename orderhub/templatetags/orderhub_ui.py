@@ -22,11 +22,16 @@ def optional_url(name: str) -> str:
 # imports them.
 NAV = [
     ("orders:list", _("Orders"), "orderhub.view_order"),
+    ("fulfillment:review-queue", _("Review"), "orderhub.review_order"),
+    ("changes:list", _("Changes"), "changes.view_changerequest"),
+    ("tickets:queue", _("Tickets"), "tickets.view_ticket"),
     ("scan", _("Scan"), "warehouse.scan_pick"),
     ("warehouse-picklist-create", _("Pick lists"), "warehouse.print_picklist"),
     ("warehouse-stock", _("Stock"), "warehouse.view_stocklevel"),
     ("warehouse-dashboard", _("Warehouse"), "warehouse.view_warehouse_dashboard"),
     ("channels:health", _("Channels"), "channels.view_channel"),
+    ("shipping:waybills", _("Shipping"), "shipping.view_waybill"),
+    ("notifications:log", _("Messages"), "notifications.view_message"),
     ("dashboard", _("Dashboard"), "reporting.view_dashboard"),
     ("reporting-reconciliation", _("Reconciliation"), "reporting.reconcile"),
 ]

@@ -15,6 +15,7 @@ again creates only what is missing and changes nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import random
 from dataclasses import dataclass, field
@@ -382,6 +383,7 @@ class Command(BaseCommand):
         self._catalogue(warehouses)
         customers = self._customers()
         created, skipped = self._orders(orders, channels, warehouses, customers)
+        self._app_demos()
         self.stdout.write(
             f"Demo data: {len(channels)} channels, {len(warehouses)} warehouses, "
             f"{created} orders created, {skipped} already there."
@@ -394,6 +396,19 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {username:<10} {password:<14} {role:<8} {'yes' if is_staff else 'no'}{note}"
             )
+
+    def _app_demos(self) -> None:
+        """Let each app add its own demo records (``<app>.demo.seed(stdout)``, idempotent)."""
+        from django.apps import apps
+
+        for config in apps.get_app_configs():
+            try:
+                module = importlib.import_module(f"{config.name}.demo")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{config.name}.demo":
+                    raise
+                continue
+            module.seed(self.stdout)
 
     def _users(self) -> set[str]:
         """Create the demo users; returns the usernames created now."""

@@ -1,0 +1,10 @@
+"""Carriers, waybills, labels and tracking (a part of fulfillment)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ShippingConfig(AppConfig):
+    name = "fulfillment.shipping"
+    label = "shipping"
+    verbose_name = _("Shipping")

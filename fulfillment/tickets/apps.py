@@ -1,0 +1,10 @@
+"""Customer-service tickets (a part of fulfillment)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TicketsConfig(AppConfig):
+    name = "fulfillment.tickets"
+    label = "tickets"
+    verbose_name = _("Tickets")
