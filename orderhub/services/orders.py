@@ -34,7 +34,7 @@ from orderhub.models import (
     Tag,
     normalize_phone,
 )
-from orderhub.signals import order_status_changed
+from orderhub.signals import order_edited, order_status_changed
 
 Actor = AbstractBaseUser | str
 
@@ -340,7 +340,16 @@ def order_update(
             message=reason, data={"changes": diff},
         )
         transaction.on_commit(_bump_counts_generation)
+        _announce_edit(order, sorted(diff), who.label)
     return order
+
+
+def _announce_edit(order: Order, fields: list[str], actor_label: str) -> None:
+    """Send ``order_edited`` once the edit commits (automation re-runs on it)."""
+    order_id, status = order.pk, order.status
+    transaction.on_commit(lambda: order_edited.send(
+        sender=Order, order_id=order_id, fields=fields, actor=actor_label, status=status,
+    ))
 
 
 def order_add_note(*, order: Order | int, actor: Actor, text: str) -> OrderEvent:

@@ -71,8 +71,9 @@ def test_workers_take_one_task_at_a_time_and_ack_late():
     [
         ("channels.tasks.poll_channel", "ingest"),
         ("warehouse.tasks.consume_order_stock", "fulfillment"),
-        ("fulfillment.tasks.notify_sms", "notify"),
-        ("fulfillment.tasks.book_waybill", "fulfillment"),
+        ("fulfillment.notifications.tasks.deliver_message", "notify"),
+        ("fulfillment.shipping.tasks.book_waybill", "fulfillment"),
+        ("fulfillment.tasks.automate_order", "fulfillment"),
         ("orderhub.tasks.echo", "default"),
     ],
 )
