@@ -121,13 +121,13 @@ def fresh_channel(code: str):
     return channel
 
 
-def run_pipeline(path: Path, code: str, batch: int) -> dict:
+def run_pipeline(path: Path, code: str, batch: int, workers: int = 1) -> dict:
     from channels import pipeline
     from channels.services import import_file
 
     pipeline.BATCH_SIZE = batch
     channel = fresh_channel(code)
-    result = import_file(channel=channel, path=path)
+    result = import_file(channel=channel, path=path, workers=workers)
     return {"count": result.created, "rejected": result.rejected, "channel_id": channel.pk}
 
 
@@ -257,10 +257,13 @@ def child(args) -> None:
     sampler.start()
     func = {"pipeline": run_pipeline, "naive": run_naive, "copy": run_copy}[args.phase]
     t = time.perf_counter()
-    out = func(Path(args.file), args.code, args.batch)
+    extra = {"workers": args.workers} if args.phase == "pipeline" else {}
+    out = func(Path(args.file), args.code, args.batch, **extra)
     out["seconds"] = time.perf_counter() - t
     stop.set()
     out["peak_rss_mb"] = peak_rss_mb()
+    # The largest worker process's peak (0 when the phase forked none).
+    out["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     out["rss_samples"] = samples
     if args.phase == "pipeline":
         out["check"] = pipeline_check(out["channel_id"])
@@ -287,10 +290,12 @@ def ensure_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool) -> dict:
+def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, workers: int
+              ) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--file", str(path), "--code", code,
-         "--batch", str(batch), *(["--quiet-receivers"] if quiet else [])],
+         "--batch", str(batch), "--workers", str(workers),
+         *(["--quiet-receivers"] if quiet else [])],
         capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -304,6 +309,8 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=None,
                         help="orders for the naive loop (default: same as --orders)")
     parser.add_argument("--batch", type=int, default=500, help="pipeline batch size")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="pipeline worker processes (import_orders --workers)")
     parser.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help="comma-separated; pipeline-quiet = the pipeline with other "
@@ -319,6 +326,7 @@ def main() -> None:
 
     ensure_database()
     tag = str(int(time.time()))
+    print(f"pipeline workers: {args.workers}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"({os.cpu_count()} CPUs); cache: "
           f"{'redis' if os.environ.get('REDIS_URL') else 'file'}")
@@ -337,11 +345,13 @@ def main() -> None:
             source = naive_path if phase == "naive" else path
             quiet = phase == "pipeline-quiet"
             out = run_phase(phase.removesuffix("-quiet"), source, f"bench-{phase}-{tag}",
-                            args.batch, quiet)
+                            args.batch, quiet, args.workers)
             count, seconds = out["count"], out["seconds"]
             rates[phase] = count / seconds if count and seconds else 0
+            workers = (f" + {args.workers} workers <= {out['worker_peak_rss_mb']:.0f} MB each"
+                       if out["worker_peak_rss_mb"] else "")
             print(f"{phase:14s} {count:7d} orders  {seconds:7.1f}s  {rates[phase]:8.0f} orders/s"
-                  f"  peak RSS {out['peak_rss_mb']:.0f} MB")
+                  f"  peak RSS {out['peak_rss_mb']:.0f} MB{workers}")
             if phase.startswith("pipeline"):
                 samples = out["rss_samples"]
                 if samples:

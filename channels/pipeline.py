@@ -169,15 +169,24 @@ def quarantine(raw: RawPayload, error: str) -> None:
 
 def ingest_items(*, channel: Channel, items: Iterable, source: str, normalizer,
                  resolver: SkuResolver | None = None,
-                 batch_size: int | None = None) -> IngestResult:
+                 batch_size: int | None = None, workers: int = 1) -> IngestResult:
     """Store and process platform orders (parsed objects or raw text), a batch at a time.
 
     ``items`` is consumed lazily: at most one batch is held in memory, so a
-    generator over a file of any size keeps memory flat.
+    generator over a file of any size keeps memory flat. With ``workers`` > 1
+    (and PostgreSQL, outside a transaction) the batches run in that many
+    forked processes: see ``channels.parallel``.
     """
     result = IngestResult()
     resolver = resolver or SkuResolver(channel)
     batch_size = batch_size or BATCH_SIZE
+    if workers > 1:
+        from channels import parallel
+
+        if parallel.can_fork():
+            return parallel.ingest_parallel(
+                channel=channel, items=items, source=source, normalizer=normalizer,
+                resolver=resolver, batch_size=batch_size, workers=workers)
     iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
         result.merge(ingest_batch(channel=channel, items=batch, source=source,
@@ -332,14 +341,18 @@ def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolv
                     result: IngestResult) -> None:
     resolver.prefetch([line for entry in entries for line in entry.norm.lines])
     specs = [_new_order_spec(channel, entry.norm, resolver) for entry in entries]
+    done, now = [], timezone.now()
+
+    def mark_processed(created) -> None:
+        # Inside the orders' transaction: a payload is "processed" exactly when its order exists.
+        done.extend((entry, order) for entry, order in zip(entries, created.orders, strict=True)
+                    if order is not None)
+        _mark_processed([(entry.raw.pk, order.pk, entry.norm.external_id[:64])
+                         for entry, order in done], now)
+
     try:
-        with transaction.atomic():
-            created = order_bulk_create(channel=channel, actor=actor_for(channel), orders=specs)
-            done = [(entry, order) for entry, order in zip(entries, created.orders, strict=True)
-                    if order is not None]
-            now = timezone.now()
-            _mark_processed([(entry.raw.pk, order.pk, entry.norm.external_id[:64])
-                             for entry, order in done], now)
+        created = order_bulk_create(channel=channel, actor=actor_for(channel), orders=specs,
+                                    in_same_transaction=mark_processed)
     except DatabaseError as exc:
         # Rolled back as a whole (a concurrent writer created one of these orders,
         # or the database refused a value): the per-order path sorts them out,

@@ -395,12 +395,14 @@ def _reject_file(channel: Channel, path: Path, error) -> IngestResult:
     return result
 
 
-def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False) -> IngestResult:
+def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False,
+                workers: int = 1) -> IngestResult:
     """Import a file of platform-native orders (JSON list / list response / JSON lines).
 
     JSON lines and a top-level JSON list are streamed, a batch of orders at a
     time, so memory stays flat however big the file is. A platform list
-    response (an object holding one page of orders) is read whole.
+    response (an object holding one page of orders) is read whole. ``workers``
+    > 1 ingests the batches in that many processes (PostgreSQL only).
     """
     if channel.platform == Channel.Platform.CSV:
         from channels.csv_import import csv_import
@@ -412,11 +414,13 @@ def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False) -
     normalizer = normalizer_for(channel)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return ingest_items(channel=channel, items=_jsonl_items(path),
-                            source=RawPayload.Source.IMPORT, normalizer=normalizer)
+                            source=RawPayload.Source.IMPORT, normalizer=normalizer,
+                            workers=workers)
     if _first_byte(path) == b"[":
         failure = StreamFailure()
         result = ingest_items(channel=channel, items=json_list_items(path, failure),
-                              source=RawPayload.Source.IMPORT, normalizer=normalizer)
+                              source=RawPayload.Source.IMPORT, normalizer=normalizer,
+                              workers=workers)
         if failure.error is not None:
             result.merge(_reject_file(channel, path, failure.error))
         return result

@@ -5,6 +5,7 @@ else is fixed here. With no ``DATABASE_URL`` the hub runs on SQLite under
 ``var/``; with no ``REDIS_URL`` Celery uses kombu's on-disk broker there too.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -215,6 +216,8 @@ ORDERS_PER_PAGE = 25
 # change, and may lag a change by at most ORDER_COUNTS_MAX_STALE_SECONDS.
 ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
 ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
+# Processes a large order import runs in parallel (import_orders --workers).
+INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.

@@ -5,7 +5,8 @@
 order at a time: the order and its lines, one "created" event, the notes, one
 transition log row per transition, a history version for the creation and one
 per transition, a history version per line; then, after commit, the counts
-generation bump and one ``order_status_changed`` per transition. It does so
+generation bump, one ``orders_status_changed`` for the batch and one
+``order_status_changed`` per transition. It does so
 with a handful of multi-row INSERTs per batch instead of ~40 queries per order.
 
 It only creates. Orders that already exist change through the per-order
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -37,7 +39,7 @@ from orderhub.services.orders import (
     actor_info,
     reserve_order_numbers,
 )
-from orderhub.signals import order_status_changed
+from orderhub.signals import StatusChange, announce_status_changes
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +109,9 @@ class _Prepared:
     steps: list[_Step]
 
 
-def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder]) -> BulkCreateResult:
+def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder],
+                      in_same_transaction: Callable[[BulkCreateResult], None] | None = None,
+                      ) -> BulkCreateResult:
     """Create new orders in bulk, writing what the per-order services would write.
 
     Caller's obligations:
@@ -123,6 +127,13 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder]) -> B
       (sent after commit, with the order id), as the rest of the hub does.
     - simple_history's ``pre/post_create_historical_record`` signals are not
       sent (history rows are bulk-inserted).
+
+    Order numbers are reserved in a short transaction of their own before the
+    rows are written (when the caller has no transaction open), so concurrent
+    batches do not queue on the day's number sequence; a batch that then fails
+    leaves a gap in the day's numbers, never a duplicate.
+    ``in_same_transaction(result)`` runs inside the writing transaction, for
+    the caller's own bookkeeping that must commit (or roll back) with the orders.
 
     An input that fails validation (bad phone, no lines, too long a field)
     is left out and reported in ``errors``; the others are created. A bad
@@ -155,8 +166,8 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder]) -> B
     if not prepared:
         return result
 
+    _assign_numbers(prepared)
     with transaction.atomic():
-        _assign_numbers(prepared)
         insert_rows(Order, [item.order for item in prepared], returning_pk=True)
         lines = []
         for item in prepared:
@@ -204,15 +215,16 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder]) -> B
         insert_rows(OrderEvent, events)
         insert_rows(OrderTransitionLog, logs)
 
-        changes = [(item.order.pk, step.name, step.from_status, step.to_status)
+        changes = [StatusChange(item.order.pk, step.name, step.from_status, step.to_status)
                    for item in prepared for step in item.steps]
         # One bump for the whole batch: the per-order path bumps once per write.
         transaction.on_commit(_bump_counts_generation)
         if changes:
-            transaction.on_commit(lambda: _send_status_changes(changes, who.label))
-
-    for item in prepared:
-        result.orders[item.index] = item.order
+            transaction.on_commit(lambda: announce_status_changes(changes, who.label))
+        for item in prepared:
+            result.orders[item.index] = item.order
+        if in_same_transaction is not None:
+            in_same_transaction(result)
     return result
 
 
@@ -287,6 +299,21 @@ _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models
 _PLAIN_TYPES = frozenset({str, int, bool})
 
 
+@lru_cache(maxsize=32)
+def _copy_plan(model, returning_pk: bool) -> tuple[list, list[int]]:
+    """The fields COPY writes for ``model``, and how each value must be converted.
+
+    0: taken as it is when str/int/bool/None; 1: an aware datetime is taken as
+    it is (a naive one gets Django's conversion and warning); 3: a Decimal is
+    taken as it is (the column's scale rounds it as an INSERT would); 2: always
+    converted by the field.
+    """
+    fields = [f for f in model._meta.concrete_fields if returning_pk or not f.primary_key]
+    kinds = [0 if isinstance(f, _PLAIN_FIELDS) else 1 if isinstance(f, models.DateTimeField)
+             else 3 if isinstance(f, models.DecimalField) else 2 for f in fields]
+    return fields, kinds
+
+
 def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
     """Insert new rows like ``bulk_create`` (no ``save()``, no signals), as fast as possible.
 
@@ -314,21 +341,20 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
                 [meta.db_table, pk.column, len(rows)])
             for row, (new_id,) in zip(rows, cursor.fetchall(), strict=True):
                 setattr(row, pk.attname, new_id)
-        fields = [f for f in meta.concrete_fields if returning_pk or not f.primary_key]
-        # 0: taken as it is when str/int/None; 1: an aware datetime is taken as it
-        # is (a naive one gets Django's conversion and warning); 2: always converted.
-        kinds = [0 if isinstance(f, _PLAIN_FIELDS) else 1 if isinstance(f, models.DateTimeField)
-                 else 2 for f in fields]
+        fields, kinds = _copy_plan(model, returning_pk)
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         # COPY bypasses Django's cursor wrapper: map psycopg's errors to Django's
         # (IntegrityError...) as every other query does.
         with connection.wrap_database_errors, cursor.copy(
                 f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN"
         ) as copy:
+            defaults = None
             for row in rows:
                 if isinstance(row, dict):
-                    values = [row[f.attname] if f.attname in row else f.get_default()
-                              for f in fields]
+                    if defaults is None:
+                        defaults = [f.get_default() for f in fields]
+                    values = [row.get(f.attname, default)
+                              for f, default in zip(fields, defaults, strict=True)]
                 else:
                     # pre_save fills auto_now(_add) fields on the object, as an INSERT would.
                     values = [f.pre_save(row, True) for f in fields]
@@ -336,25 +362,13 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
                     value if value is None
                     or (kind == 0 and type(value) in _PLAIN_TYPES)
                     or (kind == 1 and type(value) is dt.datetime and value.tzinfo)
+                    or (kind == 3 and type(value) is Decimal)
                     else f.get_db_prep_save(value, connection)
                     for f, kind, value in zip(fields, kinds, values, strict=True)])
     for row in rows:
         if not isinstance(row, dict):
             row._state.adding = False
             row._state.db = using
-
-
-def _send_status_changes(changes: list[tuple[int, str, str, str]], actor_label: str) -> None:
-    for order_id, name, from_status, to_status in changes:
-        try:
-            order_status_changed.send(sender=Order, order_id=order_id, transition=name,
-                                      from_status=from_status, to_status=to_status,
-                                      actor=actor_label)
-        except Exception:
-            # The orders are committed; one failing receiver must not keep the
-            # other orders of the batch from being announced.
-            logger.exception("order_status_changed receiver failed for order %s (%s)",
-                             order_id, name)
 
 
 __all__ = ["BULK_TRANSITIONS", "BulkCreateResult", "NewOrder", "order_bulk_create"]

@@ -34,7 +34,7 @@ from orderhub.models import (
     Tag,
     normalize_phone,
 )
-from orderhub.signals import order_edited, order_status_changed
+from orderhub.signals import StatusChange, announce_status_changes, order_edited
 
 Actor = AbstractBaseUser | str
 
@@ -199,16 +199,8 @@ def order_transition(
         )
         order_id, to_status = order.pk, order.status
         transaction.on_commit(_bump_counts_generation)
-        transaction.on_commit(
-            lambda: order_status_changed.send(
-                sender=Order,
-                order_id=order_id,
-                transition=name,
-                from_status=from_status,
-                to_status=to_status,
-                actor=who.label,
-            )
-        )
+        change = StatusChange(order_id, name, from_status, to_status)
+        transaction.on_commit(lambda: announce_status_changes([change], who.label))
     return order
 
 

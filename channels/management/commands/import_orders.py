@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.models import Channel
@@ -16,8 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--all-or-nothing", action="store_true",
                             help="CSV/XLSX: import nothing if any row has an error")
+        parser.add_argument("--workers", type=int, default=settings.INGEST_WORKERS,
+                            help="processes ingesting in parallel (PostgreSQL; JSON files); "
+                                 "default: INGEST_WORKERS, %(default)s here")
 
-    def handle(self, code, file, all_or_nothing=False, **options):
+    def handle(self, code, file, all_or_nothing=False, workers=1, **options):
+        if workers < 1:
+            raise CommandError("--workers must be 1 or more")
         try:
             channel = Channel.objects.get(code=code)
         except Channel.DoesNotExist as exc:
@@ -25,7 +31,8 @@ class Command(BaseCommand):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {file}")
-        result = import_file(channel=channel, path=path, all_or_nothing=all_or_nothing)
+        result = import_file(channel=channel, path=path, all_or_nothing=all_or_nothing,
+                             workers=workers)
         self.stdout.write(f"created={result.created} updated={result.updated} "
                           f"unchanged={result.unchanged} rejected={result.rejected}")
         if result.archived or result.archived_unchanged:

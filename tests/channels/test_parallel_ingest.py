@@ -1,0 +1,100 @@
+"""A big import in several processes: same orders as one process, updates in file order."""
+
+import json
+import os
+
+import pytest
+
+from channels import parallel
+from channels.models import RawPayload
+from channels.services import import_file
+from orderhub.models import Order, OrderTransitionLog
+from orderhub.models import OrderStatus as S
+from tests.channels.conftest import shopify_cn_order
+from tests.conftest import requires_postgres
+
+pytestmark = [requires_postgres,
+              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+ORDERS = 40
+
+
+def payloads() -> list[dict]:
+    """40 new orders, then later in the file updates of some of them."""
+    items = [shopify_cn_order(n, id=70000 + n) for n in range(ORDERS)]
+    # Order 3 is cancelled on the platform after it was imported.
+    items.append(shopify_cn_order(3, id=70003, cancelled_at="2026-11-20T12:00:00+08:00",
+                                  cancel_reason="customer", updated_at="2026-11-20T12:00:00+08:00"))
+    # Order 5's address is corrected twice: the last correction must win.
+    for street, hour in (("世纪大道200号", 11), ("世纪大道300号", 12)):
+        order = shopify_cn_order(5, id=70005, updated_at=f"2026-11-20T{hour}:00:00+08:00")
+        order["shipping_address"]["address1"] = street
+        items.append(order)
+    items.append("{ not json")
+    return items
+
+
+@pytest.fixture
+def orders_file(tmp_path):
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(
+        (item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)) + "\n"
+        for item in payloads()))
+    return path
+
+
+@pytest.fixture
+def worker_pids(tmp_path, monkeypatch):
+    """Record which process ran each batch (the children inherit the patched function)."""
+    log = tmp_path / "pids"
+    original = parallel._run_batch
+
+    def recording(items):
+        with log.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return original(items)
+
+    recording.__module__, recording.__qualname__ = "channels.parallel", "_run_batch"
+    monkeypatch.setattr(parallel, "_run_batch", recording)
+    return lambda: set(log.read_text().split()) if log.exists() else set()
+
+
+def test_two_workers_import_every_order_once_with_updates_in_file_order(
+        mapped, orders_file, worker_pids):
+    result = import_file(channel=mapped, path=orders_file, workers=2)
+
+    assert result.as_dict() == {"created": ORDERS, "updated": 3, "unchanged": 0, "rejected": 1}
+    pids = worker_pids()
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+    assert Order.objects.filter(channel=mapped).count() == ORDERS
+    assert Order.objects.get(external_id="70003").status == S.CANCELLED
+    corrected = Order.objects.get(external_id="70005")
+    assert corrected.ship_street == "世纪大道300号"
+    assert corrected.history.count() == 4  # created, paid, two corrections
+    assert OrderTransitionLog.objects.filter(transition="pay").count() == ORDERS
+    numbers = list(Order.objects.values_list("number", flat=True))
+    assert len(set(numbers)) == ORDERS
+    assert RawPayload.objects.filter(status=RawPayload.Status.QUARANTINED).count() == 1
+    assert RawPayload.objects.filter(status=RawPayload.Status.PROCESSED).count() == ORDERS + 3
+
+
+def test_replaying_the_file_in_parallel_changes_nothing(mapped, orders_file):
+    import_file(channel=mapped, path=orders_file, workers=2)
+    versions = Order.history.count()
+
+    again = import_file(channel=mapped, path=orders_file, workers=2)
+
+    assert again.as_dict() == {"created": 0, "updated": 0, "unchanged": ORDERS + 3,
+                               "rejected": 1}
+    assert Order.history.count() == versions
+    assert Order.objects.count() == ORDERS
+
+
+def test_inside_a_transaction_it_stays_in_one_process(mapped, orders_file, worker_pids):
+    from django.db import transaction
+
+    with transaction.atomic():
+        result = import_file(channel=mapped, path=orders_file, workers=2)
+
+    assert result.created == ORDERS
+    assert worker_pids() == set()
