@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from channels.crypto import decrypt_credentials, encrypt_credentials, masked
 
 # Platforms with an API connector (the others are fed by files or by hand).
-API_PLATFORMS = ("shopify", "woocommerce", "amazon")
+API_PLATFORMS = ("shopify", "woocommerce", "amazon", "taobao", "pinduoduo", "douyin", "youzan")
 
 
 class Channel(models.Model):

@@ -21,7 +21,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.connectors import AuthError, ConnectorError, NormalizationError, get_connector
-from channels.models import Channel, GapAlert, RawPayload, ShipmentPush, ShipmentPushAttempt
+from channels.models import (
+    API_PLATFORMS,
+    Channel,
+    GapAlert,
+    RawPayload,
+    ShipmentPush,
+    ShipmentPushAttempt,
+)
 from channels.pipeline import (
     REJECTED,
     IngestResult,
@@ -212,7 +219,7 @@ def channels_due(now: dt.datetime | None = None):
     from django.db.models import Q
 
     return (Channel.objects.filter(enabled=True, paused=False,
-                                   platform__in=("shopify", "woocommerce", "amazon"))
+                                   platform__in=API_PLATFORMS)
             .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)))
 
 

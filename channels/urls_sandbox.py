@@ -1,6 +1,6 @@
 from django.urls import path
 
-from channels import sandbox
+from channels import sandbox, sandbox_cn
 
 urlpatterns = [
     path("shopify/admin/api/<str:version>/orders.json", sandbox.shopify_orders),
@@ -15,4 +15,9 @@ urlpatterns = [
     path("amazon/orders/v0/orders/<str:order_id>/orderItems", sandbox.amazon_order_items),
     path("amazon/orders/v0/orders/<str:order_id>/shipmentConfirmation",
          sandbox.amazon_confirm_shipment),
+    path("taobao/router/rest", sandbox_cn.top_router),
+    path("pinduoduo/api/router", sandbox_cn.pdd_router),
+    path("douyin/<str:group>/<str:name>", sandbox_cn.douyin_api),
+    path("youzan/auth/token", sandbox_cn.youzan_token),
+    path("youzan/api/<str:name>/<str:version>", sandbox_cn.youzan_api),
 ]

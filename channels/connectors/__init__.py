@@ -18,6 +18,10 @@ CONNECTORS = {
     "shopify": "channels.connectors.shopify.ShopifyConnector",
     "woocommerce": "channels.connectors.woocommerce.WooCommerceConnector",
     "amazon": "channels.connectors.amazon.AmazonConnector",
+    "taobao": "channels.connectors.taobao.TaobaoConnector",
+    "pinduoduo": "channels.connectors.pinduoduo.PinduoduoConnector",
+    "douyin": "channels.connectors.douyin.DouyinConnector",
+    "youzan": "channels.connectors.youzan.YouzanConnector",
 }
 
 

@@ -9,9 +9,19 @@ from __future__ import annotations
 from django import template
 from django.db.models import Count, Max, Q
 
+from channels.connectors.cn import ENCRYPTED_PLATFORMS, decryption_configured
 from channels.models import RawPayload, ShipmentPush
 
 register = template.Library()
+
+
+def decryption_state(order) -> str:
+    """"" (recipient in clear), "configured" (decrypted when a label is printed) or
+    "needed" (the platform encrypts it and the channel cannot decrypt: no labels)."""
+    channel = order.channel  # loaded with the order on the order page
+    if channel.platform not in ENCRYPTED_PLATFORMS:
+        return ""
+    return "configured" if decryption_configured(channel) else "needed"
 
 
 def order_panel_data(*, order, user) -> dict | None:
@@ -25,7 +35,7 @@ def order_panel_data(*, order, user) -> dict | None:
     if not (can_pushes or can_payloads):
         return None
     data: dict = {"can_pushes": can_pushes, "can_attempts": can_attempts,
-                  "can_payloads": can_payloads}
+                  "can_payloads": can_payloads, "decryption": decryption_state(order)}
     if can_pushes:
         pushes = ShipmentPush.objects.filter(order=order).select_related("channel")
         if can_attempts:

@@ -8,3 +8,8 @@ class NotificationsConfig(AppConfig):
     name = "fulfillment.notifications"
     label = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self):
+        from fulfillment.notifications import receivers
+
+        receivers.connect()

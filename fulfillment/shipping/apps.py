@@ -1,5 +1,3 @@
-"""Carriers, waybills, labels and tracking (a part of fulfillment)."""
-
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,3 +6,8 @@ class ShippingConfig(AppConfig):
     name = "fulfillment.shipping"
     label = "shipping"
     verbose_name = _("Shipping")
+
+    def ready(self):
+        from fulfillment.shipping import receivers
+
+        receivers.connect()

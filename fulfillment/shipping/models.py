@@ -1,1 +1,229 @@
-from django.db import models  # noqa: F401
+"""Carriers, waybills and tracking.
+
+- ``CarrierAccount`` / ``CarrierService``: who we book parcels with, with the
+  account's credentials encrypted at rest (the channels' Fernet helpers).
+- ``Waybill`` / ``WaybillAttempt``: the booking outbox. A waybill row is written
+  in the same transaction as the order's ``finish`` transition and booked by
+  ``fulfillment.shipping.tasks.book_waybill`` with bounded retries, one attempt
+  row per try. After booking it carries the tracking number, label and the
+  parcel's tracking state.
+- ``TrackingEvent``: one scan of the parcel, unique per (waybill, time, text) so
+  a replayed push or a repeated poll never duplicates it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from channels.crypto import decrypt_credentials, encrypt_credentials, masked
+
+
+class CarrierAccount(models.Model):
+    """One account with a carrier (or with an aggregator booking for several carriers)."""
+
+    class Kind(models.TextChoices):
+        SF = "sf", _("SF Express open platform")
+        KUAIDI100 = "kuaidi100", _("Kuaidi100 (ZTO, YTO, STO, Yunda, JD...)")
+        MANUAL = "manual", _("Manual (tracking number typed in)")
+
+    code = models.SlugField(_("code"), max_length=40, unique=True,
+                            help_text=_("Routing rules put this code on the order."))
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    is_default = models.BooleanField(
+        _("default account"), default=False,
+        help_text=_("Used when no routing rule chose a carrier for the order."))
+    base_url = models.URLField(
+        _("API base URL"), blank=True,
+        help_text=_("Leave empty for the carrier's production API."))
+    carrier_code = models.CharField(
+        _("carrier code at the aggregator"), max_length=30, blank=True,
+        help_text=_("Kuaidi100 company code, e.g. zhongtong, yuantong, shentong, yunda, jd."))
+    default_service = models.CharField(_("default service code"), max_length=40, blank=True)
+    monthly_account = models.CharField(_("monthly account no."), max_length=40, blank=True)
+    sender_name = models.CharField(_("sender name"), max_length=60, blank=True)
+    sender_company = models.CharField(_("sender company"), max_length=120, blank=True)
+    sender_phone = models.CharField(_("sender phone"), max_length=32, blank=True)
+    sender_province = models.CharField(_("sender province"), max_length=64, blank=True)
+    sender_city = models.CharField(_("sender city"), max_length=64, blank=True)
+    sender_district = models.CharField(_("sender district"), max_length=64, blank=True)
+    sender_address = models.CharField(_("sender street address"), max_length=255, blank=True)
+    credentials_encrypted = models.TextField(_("credentials (encrypted)"), blank=True,
+                                             editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("carrier account")
+        verbose_name_plural = _("carrier accounts")
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        # Credentials must never reach a log line, even through repr().
+        return f"<CarrierAccount {self.code} ({self.kind})>"
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_credentials(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_credentials(value or {})
+
+    @property
+    def masked_credentials(self) -> dict:
+        try:
+            return masked(self.credentials)
+        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
+            return {"error": "unreadable"}
+
+    @property
+    def sender_full_address(self) -> str:
+        parts = [self.sender_province, self.sender_city, self.sender_district,
+                 self.sender_address]
+        return "".join(p for p in parts if p)
+
+
+class CarrierService(models.Model):
+    """A product of a carrier account (SF 标快, 特快; Kuaidi100 标准快递...)."""
+
+    account = models.ForeignKey(CarrierAccount, verbose_name=_("account"),
+                                on_delete=models.CASCADE, related_name="services")
+    code = models.CharField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=120)
+
+    class Meta:
+        ordering = ["account", "code"]
+        verbose_name = _("carrier service")
+        verbose_name_plural = _("carrier services")
+        constraints = [models.UniqueConstraint(fields=["account", "code"],
+                                               name="carrierservice_unique_code")]
+
+    def __str__(self):
+        return f"{self.account.code}/{self.code} {self.name}"
+
+
+class Waybill(models.Model):
+    """One booking of one order's parcel with a carrier, and its tracking state."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Booking")
+        MANUAL = "manual", _("Waiting for a tracking number")
+        BOOKED = "booked", _("Booked")
+        FAILED = "failed", _("Failed permanently")
+        CANCEL_PENDING = "cancel_pending", _("Cancelling")
+        CANCELLED = "cancelled", _("Cancelled")
+        CANCEL_FAILED = "cancel_failed", _("Cancel failed")
+        SKIPPED = "skipped", _("Not needed")
+
+    class Milestone(models.TextChoices):
+        NONE = "", _("No tracking yet")
+        COLLECTED = "collected", _("Collected")
+        IN_TRANSIT = "in_transit", _("In transit")
+        OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+        DELIVERED = "delivered", _("Delivered")
+        EXCEPTION = "exception", _("Exception")
+
+    order = models.ForeignKey("orderhub.Order", verbose_name=_("order"),
+                              on_delete=models.CASCADE, related_name="waybills")
+    account = models.ForeignKey(CarrierAccount, verbose_name=_("carrier account"), null=True,
+                                blank=True, on_delete=models.PROTECT, related_name="waybills")
+    service = models.CharField(_("service"), max_length=40, blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
+    carrier_order_id = models.CharField(_("carrier order id"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.PENDING)
+    milestone = models.CharField(_("milestone"), max_length=20, choices=Milestone.choices,
+                                 blank=True, default="")
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    label = models.FileField(_("label"), upload_to="labels/%Y/%m/", blank=True)
+    label_data = models.JSONField(_("label data from the carrier"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    booked_at = models.DateTimeField(_("booked"), null=True, blank=True)
+    first_event_at = models.DateTimeField(_("first tracking info"), null=True, blank=True)
+    last_event_at = models.DateTimeField(_("last tracking event"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
+    subscribed_at = models.DateTimeField(_("push subscribed"), null=True, blank=True)
+    stalled_at = models.DateTimeField(_("stalled since"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("waybill")
+        verbose_name_plural = _("waybills")
+        permissions = [
+            ("retry_waybill", _("Can retry booking a waybill")),
+            ("download_label", _("Can download waybill labels")),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="waybill_due_idx"),
+            models.Index(fields=["tracking_number"], name="waybill_tracking_idx"),
+            models.Index(fields=["status", "last_event_at"], name="waybill_tracked_idx"),
+            models.Index(fields=["status", "-created_at"], name="waybill_list_idx"),
+        ]
+
+    def __str__(self):
+        return self.tracking_number or f"#{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        """The parcel is with the carrier and not yet delivered."""
+        return self.status == self.Status.BOOKED and self.delivered_at is None
+
+
+class WaybillAttempt(models.Model):
+    """One try at booking (or cancelling) a waybill."""
+
+    class Action(models.TextChoices):
+        BOOK = "book", _("Book")
+        CANCEL = "cancel", _("Cancel")
+
+    waybill = models.ForeignKey(Waybill, on_delete=models.CASCADE, related_name="attempt_rows")
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices,
+                              default=Action.BOOK)
+    started_at = models.DateTimeField(_("time"), default=timezone.now)
+    ok = models.BooleanField(_("succeeded"), default=False)
+    status_code = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        verbose_name = _("waybill attempt")
+        verbose_name_plural = _("waybill attempts")
+
+    def __str__(self):
+        return f"{self.waybill_id} {self.action} ({'ok' if self.ok else 'error'})"
+
+
+class TrackingEvent(models.Model):
+    """One tracking event of a parcel, as the carrier reported it."""
+
+    waybill = models.ForeignKey(Waybill, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField(_("time"))
+    place = models.CharField(_("place"), max_length=120, blank=True)
+    milestone = models.CharField(_("milestone"), max_length=20,
+                                 choices=Waybill.Milestone.choices, blank=True)
+    description = models.TextField(_("description"))
+    # A short digest of the description: the unique key, since TEXT columns can be long.
+    digest = models.CharField(max_length=32, editable=False)
+    raw = models.JSONField(_("as received"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        constraints = [
+            models.UniqueConstraint(fields=["waybill", "occurred_at", "digest"],
+                                    name="trackingevent_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.waybill_id} {self.occurred_at:%Y-%m-%d %H:%M} {self.description[:40]}"

@@ -344,6 +344,122 @@ def _announce_edit(order: Order, fields: list[str], actor_label: str) -> None:
     ))
 
 
+def order_update_lines(
+    *,
+    order: Order | int,
+    actor: Actor,
+    lines: Iterable[dict],
+    reason: str = "",
+    expected_status: str | None = None,
+) -> Order:
+    """Replace an order's lines; a new version is recorded with the lines' diff.
+
+    ``lines`` are dicts like ``order_create``'s (sku_code, name, quantity,
+    unit_price, is_gift, external_line_id). A line whose (SKU, gift) matches an
+    existing line updates it in place, so its platform line id and history
+    stay; lines not given are deleted. Subtotal and total are recomputed from
+    the non-gift lines (shipping fee and discount stay). Same status and
+    permission rules as ``order_update``; the order row is locked while the
+    lines change, so two edits cannot interleave.
+    """
+    who = actor_info(actor)
+    new_lines = [_line_fields(line) for line in lines]
+    if not new_lines:
+        raise ValidationError(_("An order needs at least one line."))
+    keys = [(line["sku_code"], bool(line.get("is_gift", False))) for line in new_lines]
+    if any(not code for code, _gift in keys):
+        raise ValidationError(_("Every line needs a SKU."))
+    if len(set(keys)) != len(keys):
+        raise ValidationError(_("Each SKU may appear only once (once more as a gift)."))
+    if any(line["unit_price"] < 0 for line in new_lines):
+        raise ValidationError(_("A price cannot be negative."))
+    if who.user is not None and not who.user.has_perm("orderhub.change_order"):
+        raise TransitionNotPermitted(_("You are not allowed to do that."))
+    with transaction.atomic():
+        try:
+            order = Order.objects.select_for_update().get(pk=_pk(order))
+        except (Order.DoesNotExist, ValueError, TypeError) as exc:
+            raise OrderNotFound(_("There is no order %(id)s.") % {"id": _pk(order)}) from exc
+        if expected_status is not None and expected_status != order.status:
+            raise _conflict()
+        if order.status not in EDITABLE:
+            raise TransitionRefused(
+                _("This order is %(status)s; it can no longer be edited directly.")
+                % {"status": order.get_status_display()}
+            )
+        existing = list(order.lines.all())
+        by_key: dict[tuple[str, bool], OrderLine] = {}
+        for line in existing:
+            by_key.setdefault((line.sku_code, line.is_gift), line)
+        old_summary = _lines_summary(existing)
+        added, changed, kept = [], [], set()
+        for key, fields in zip(keys, new_lines, strict=True):
+            line = by_key.get(key)
+            if line is None:
+                fields.setdefault("name", "")
+                fields["name"] = fields["name"] or fields["sku_code"]
+                line = OrderLine(order=order, **fields)
+                line.full_clean(exclude=["order"])
+                line.save()
+                added.append(_line_json(line))
+                continue
+            kept.add(line.pk)
+            delta = {}
+            for attr in ("quantity", "unit_price"):
+                if getattr(line, attr) != fields[attr]:
+                    delta[attr] = [_jsonable(getattr(line, attr)), _jsonable(fields[attr])]
+                    setattr(line, attr, fields[attr])
+            if fields.get("name") and fields["name"] != line.name:
+                line.name = fields["name"]
+                delta["name"] = True
+            if delta:
+                line.full_clean(exclude=["order"])
+                line.save()
+                delta.pop("name", None)
+                if delta:
+                    changed.append({"sku_code": line.sku_code, "is_gift": line.is_gift, **delta})
+        removed = [_line_json(line) for line in existing if line.pk not in kept]
+        order.lines.filter(pk__in=[line.pk for line in existing if line.pk not in kept]).delete()
+        if not (added or changed or removed):
+            return order
+        current = list(order.lines.all())
+        new_summary = _lines_summary(current)
+        diff = {"lines": [old_summary, new_summary]}
+        subtotal = sum((line.line_total for line in current if not line.is_gift), Decimal("0"))
+        total = subtotal + order.shipping_fee - order.discount
+        for attr, value in (("subtotal", subtotal), ("total", total)):
+            if getattr(order, attr) != value:
+                diff[attr] = [_jsonable(getattr(order, attr)), _jsonable(value)]
+                setattr(order, attr, value)
+        order._change_reason = reason or "lines edited"
+        try:
+            order.save()
+        except ConcurrentTransition as exc:
+            raise _conflict() from exc
+        OrderEvent.objects.create(
+            order=order, kind=OrderEvent.Kind.EDITED, actor_user=who.user, actor=who.label,
+            message=reason,
+            data={"changes": diff,
+                  "lines": {"added": added, "removed": removed, "changed": changed}},
+        )
+        transaction.on_commit(_bump_counts_generation)
+        _announce_edit(order, ["lines"], who.label)
+    return order
+
+
+def _line_json(line: OrderLine) -> dict:
+    return {"sku_code": line.sku_code, "name": line.name, "quantity": line.quantity,
+            "unit_price": _jsonable(line.unit_price), "is_gift": line.is_gift}
+
+
+def _lines_summary(lines) -> str:
+    # One readable line for the timeline's "old → new" row.
+    return ", ".join(
+        f"{line.sku_code}×{line.quantity}@{line.unit_price}" + (" (gift)" if line.is_gift else "")
+        for line in sorted(lines, key=lambda x: (x.is_gift, x.sku_code))
+    )
+
+
 def order_add_note(*, order: Order | int, actor: Actor, text: str) -> OrderEvent:
     who = actor_info(actor)
     text = (text or "").strip()
@@ -390,5 +506,6 @@ __all__ = [
     "order_create",
     "order_transition",
     "order_update",
+    "order_update_lines",
     "reserve_order_numbers",
 ]

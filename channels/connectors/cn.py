@@ -1,0 +1,428 @@
+"""What the Chinese platform connectors (Taobao, Pinduoduo, Douyin, Youzan) share.
+
+- Time windows: these platforms answer "what changed between A and B" for a
+  short span only (TOP ≤ 1 day, PDD ≤ 30 minutes). ``WindowedConnector``
+  walks consecutive windows from the poll's ``since`` up to shortly before
+  now, each window paged completely, and yields one page per window whose
+  ``watermark`` is the window's end: the channel cursor only moves past a
+  window once every order in it was stored, so there is never a gap. After a
+  downtime it catches up at most ``max_windows`` windows per poll (the next
+  poll goes on from there), pacing its calls to stay under the rate limit.
+- Paging: by default a window is read from its last page backwards (the
+  platforms sort by modified time, descending, and an order modified during
+  the scan leaves the window: reading backwards turns that into a duplicate
+  instead of a miss). A window holding more than ``max_window_results``
+  orders is split in two and each half read on its own.
+- Encrypted recipients: the receiver's name/phone/street arrive as ciphertext
+  or masked values. The order keeps what was sent; ``decrypt_recipient``
+  asks the platform for the real values when a label needs them (see
+  ``channels.recipient``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from channels.connectors.base import (
+    Connector,
+    ConnectorError,
+    FetchedPage,
+    NormalizationError,
+    PermanentError,
+    text,
+    timestamp,
+)
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_IN_URL = re.compile(r"((?:access_token|session|sign)=)[^&\s\"]+", re.I)
+
+
+class RedactTokensFilter(logging.Filter):
+    """httpx logs each request's URL; Douyin and Youzan carry the access token in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_URL.sub(r"\1***", str(a)) if "=" in str(a) else a
+                                for a in record.args)
+        return True
+
+
+if not any(isinstance(f, RedactTokensFilter) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(RedactTokensFilter())
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CN_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# Platforms whose recipient data arrives encrypted or masked.
+ENCRYPTED_PLATFORMS = ("taobao", "pinduoduo", "douyin", "youzan")
+
+
+# --- time ---------------------------------------------------------------------------------
+
+def cn_time(value: dt.datetime) -> str:
+    """``yyyy-MM-dd HH:mm:ss`` in Beijing time, as TOP/Douyin/Youzan want it."""
+    return value.astimezone(SHANGHAI).strftime(CN_TIME_FORMAT)
+
+
+def parse_cn_time(value, what: str) -> dt.datetime | None:
+    """A platform time: naive text in Beijing time, or epoch seconds; returned in UTC."""
+    if isinstance(value, bool):
+        raise NormalizationError(f"{what} is not a date: {value!r}")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        seconds = int(value)
+        if seconds <= 0:
+            return None
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return timestamp(value, what, naive_tz=SHANGHAI)
+
+
+def epoch(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+def sorted_concat(params: Mapping[str, object]) -> str:
+    """``k1v1k2v2…``: params sorted by name (ASCII), ``sign`` and empty values left out."""
+    return "".join(f"{k}{v}" for k, v in sorted(params.items())
+                   if k != "sign" and v is not None and v != "")
+
+
+def md5_wrapped(secret: str, message: str) -> str:
+    """``UPPER(MD5(secret + message + secret))`` (TOP ``md5``, Pinduoduo)."""
+    return hashlib.md5(f"{secret}{message}{secret}".encode()).hexdigest().upper()  # noqa: S324
+
+
+def hmac_hex(secret: str, message: str, digest) -> str:
+    return hmac.new(secret.encode(), message.encode(), digest).hexdigest()
+
+
+# --- encrypted values ---------------------------------------------------------------------
+
+_CIPHER = re.compile(r"^([$~#]).{6,}\1$", re.S)
+
+
+def looks_encrypted(value) -> bool:
+    """True for the platforms' ciphertext forms: ``$…$``, ``~…~``, ``#…#`` (search-able
+    ciphertexts of TOP, PDD, Douyin and Youzan all start and end with one of these)."""
+    return isinstance(value, str) and bool(_CIPHER.match(value.strip()))
+
+
+def as_sent(value, limit: int) -> str:
+    """A masked or encrypted value as the platform sent it, cut to fit the column."""
+    value = text(value)
+    return value if len(value) <= limit else value[:limit - 1] + "…"
+
+
+def clear_region(value, what: str) -> str:
+    """Province/city/district arrive in clear and are needed for routing: refuse ciphertext."""
+    if isinstance(value, Mapping):  # Douyin sends {"id": ..., "name": ...}
+        value = value.get("name")
+    value = text(value).strip()
+    if looks_encrypted(value):
+        raise NormalizationError(f"{what} is encrypted, but the province, city and district "
+                                 f"must arrive in clear for routing")
+    return value
+
+
+def clear_phone(value) -> str:
+    """The phone when the platform sent a readable number, else "" (masked/cipher).
+
+    Masked (``138****5678``) and encrypted phones are not phone numbers: they
+    stay in the stored payload for the decrypt step, never in a phone field.
+    """
+    value = text(value).strip()
+    if not value or looks_encrypted(value) or "*" in value:
+        return ""
+    return value
+
+
+# --- windows ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def span(self) -> dt.timedelta:
+        return self.end - self.start
+
+    def halves(self) -> tuple[Window, Window]:
+        middle = self.start + dt.timedelta(seconds=math.ceil(self.span.total_seconds() / 2))
+        return Window(self.start, middle), Window(middle, self.end)
+
+
+def plan_windows(*, since: dt.datetime, until: dt.datetime, size: dt.timedelta,
+                 max_windows: int) -> list[Window]:
+    """Consecutive windows from ``since`` towards ``until``, each at most ``size`` long.
+
+    Each window starts where the previous one ended (no gap, no overlap); at
+    most ``max_windows`` are planned, the rest is left for the next poll.
+    """
+    windows = []
+    start = since.replace(microsecond=0)
+    until = until.replace(microsecond=0)
+    while start < until and len(windows) < max_windows:
+        end = min(start + size, until)
+        windows.append(Window(start, end))
+        start = end
+    return windows
+
+
+class WindowTooLarge(Exception):
+    """The platform holds more orders in the window than may be paged through."""
+
+    def __init__(self, total: int | None):
+        super().__init__(f"{total} orders in the window")
+        self.total = total
+
+
+@dataclass
+class ListPage:
+    orders: list[dict]
+    total: int | None = None
+    has_next: bool = False
+
+
+class WindowedConnector(Connector):
+    """A connector that lists orders by modified-time window (see the module docstring)."""
+
+    window_minutes = 30
+    max_window_minutes = 24 * 60
+    # Orders may show up in the platform's index a little late; PDD asks for 3 minutes.
+    window_lag_seconds = 60
+    min_lag_seconds = 0
+    max_windows = 48
+    page_size = 100
+    max_window_results = 5000
+    min_split_seconds = 60
+    retention_days = 90
+    calls_per_second = 2.0
+    # Platform errors that may pass (throttling, platform-side faults) are tried again.
+    max_call_attempts = 4
+
+    def __init__(self, channel, *, clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], dt.datetime] | None = None, **kwargs):
+        super().__init__(channel, **kwargs)
+        self.clock = clock
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._last_call: float | None = None
+
+    # --- settings ---
+
+    def setting(self, key: str, default):
+        value = self.config.get(key, default)
+        try:
+            return type(default)(value)
+        except (TypeError, ValueError) as exc:
+            raise PermanentError(f"{self.platform}: setting “{key}” is not valid: "
+                                 f"{value!r}") from exc
+
+    @property
+    def window_size(self) -> dt.timedelta:
+        minutes = self.setting("window_minutes", self.window_minutes)
+        return dt.timedelta(minutes=max(1, min(minutes, self.max_window_minutes)))
+
+    @property
+    def paging(self) -> str:
+        mode = str(self.config.get("paging", "backward"))
+        if mode not in ("backward", "has_next"):
+            raise PermanentError(f"{self.platform}: setting “paging” must be “backward” "
+                                 f"or “has_next”, not {mode!r}")
+        return mode
+
+    # --- pacing ---
+
+    def pace(self) -> None:
+        """Keep successive calls at least 1/calls_per_second apart."""
+        rate = self.setting("calls_per_second", self.calls_per_second)
+        if rate <= 0:
+            return
+        now = self.clock()
+        if self._last_call is not None:
+            wait = self._last_call + 1 / rate - now
+            if wait > 0:
+                self.sleep(wait)
+                now += wait
+        self._last_call = now
+
+    def call_with_retries(self, attempt_call: Callable[[], dict]) -> dict:
+        """Run one platform call; retry platform-side errors with backoff."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self.pace()
+            try:
+                return attempt_call()
+            except ConnectorError as exc:
+                if not exc.retryable or attempt >= self.max_call_attempts:
+                    raise
+                self._backoff(attempt, getattr(exc, "retry_after", None))
+
+    # --- windows ---
+
+    def fetch_orders(self, *, since: dt.datetime | None) -> Iterator[FetchedPage]:
+        now = self.now()
+        oldest = now - dt.timedelta(days=self.retention_days) + dt.timedelta(minutes=5)
+        since = since or now - dt.timedelta(days=self.channel.backfill_days)
+        if since < oldest:
+            logger.warning("channel %s: the platform keeps %s days only; reading from %s",
+                           self.channel.code, self.retention_days, oldest.isoformat())
+            since = oldest
+        lag = max(self.min_lag_seconds, self.setting("window_lag_seconds",
+                                                     self.window_lag_seconds))
+        until = now - dt.timedelta(seconds=lag)
+        for window in plan_windows(since=since, until=until, size=self.window_size,
+                                   max_windows=self.setting("max_windows", self.max_windows)):
+            yield FetchedPage(orders=self.window_orders(window), watermark=window.end)
+
+    def window_orders(self, window: Window) -> list[dict]:
+        """Every order of the window, each once, with its details."""
+        return self.complete(self.unique(self.list_window(window)))
+
+    def list_window(self, window: Window) -> list[dict]:
+        """The window's list entries, split in halves while it holds too many."""
+        try:
+            return self.page_through(window)
+        except WindowTooLarge as exc:
+            if window.span.total_seconds() <= self.min_split_seconds:
+                raise PermanentError(
+                    f"{self.platform}: {exc.total} orders changed between "
+                    f"{cn_time(window.start)} and {cn_time(window.end)}, more than can be "
+                    f"paged ({self.max_window_results}); the window cannot be split further"
+                ) from exc
+            logger.info("channel %s: %s; splitting the window", self.channel.code, exc)
+            first, second = window.halves()
+            return self.list_window(first) + self.list_window(second)
+
+    def page_through(self, window: Window) -> list[dict]:
+        page_size = self.setting("page_size", self.page_size)
+        limit = self.setting("max_window_results", self.max_window_results)
+        max_pages = max(1, limit // page_size)
+        pages: list[list[dict]] = []
+        if self.paging == "has_next":
+            number = 1
+            while True:
+                page = self.list_page(window, number, page_size, use_has_next=True)
+                pages.append(page.orders)
+                if not page.has_next:
+                    break
+                if number >= max_pages:
+                    raise WindowTooLarge(None)
+                number += 1
+        else:
+            first = self.list_page(window, 1, page_size, use_has_next=False)
+            if first.total is None:
+                raise PermanentError(f"{self.platform}: the order list has no total count, "
+                                     f"so it cannot be read from the last page backwards")
+            if first.total > limit:
+                raise WindowTooLarge(first.total)
+            last = max(1, math.ceil(first.total / page_size))
+            if last == 1:
+                pages.append(first.orders)
+            else:
+                # From the last page back to the first (page 1 again: it may have moved).
+                for number in range(last, 0, -1):
+                    pages.append(self.list_page(window, number, page_size,
+                                                use_has_next=False).orders)
+        return [order for page in pages for order in page]
+
+    def unique(self, orders: list[dict]) -> list[dict]:
+        """Each order once: a later read of the same order wins."""
+        by_id: dict[str, dict] = {}
+        for order in orders:
+            try:
+                key = self.list_key(order)
+            except NormalizationError:
+                key = f"#{len(by_id)}"  # unreadable: keep it, the pipeline quarantines it
+            by_id.pop(key, None)
+            by_id[key] = order
+        return list(by_id.values())
+
+    def updated_at(self, raw: dict) -> dt.datetime | None:
+        # The window watermarks move the cursor: an order's own modified time can
+        # be later than the windows read so far, and must not skip the rest.
+        return None
+
+    # --- hooks for subclasses ---
+
+    def list_page(self, window: Window, page: int, page_size: int, *,
+                  use_has_next: bool) -> ListPage:
+        raise NotImplementedError
+
+    def list_key(self, order: dict) -> str:
+        return self.external_id(order)
+
+    def complete(self, orders: list[dict]) -> list[dict]:
+        """Fetch whatever details the list leaves out (TOP: trade.fullinfo.get)."""
+        return orders
+
+    # --- recipient decryption ---
+
+    @property
+    def decrypt_configured(self) -> bool:
+        return decryption_configured(self.channel)
+
+    def recipient_ciphertexts(self, raw: dict) -> dict[str, str]:
+        """{"name"|"phone"|"street": value as sent} for the encrypted/masked fields."""
+        return {}
+
+    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
+        """The real name/phone/street for ``raw`` (a stored platform order).
+
+        The answer must never be stored or logged: it is for one label.
+        """
+        raise PermanentError(f"{self.platform}: no decryption API")
+
+
+def decryption_configured(channel) -> bool:
+    """Whether the channel may call the platform's decrypt API (set by an admin)."""
+    return bool((channel.config or {}).get("decrypt_enabled"))
+
+
+def retry_after_from_text(message: str) -> float | None:
+    """TOP's ban message says "This ban will last for 71 more seconds"."""
+    match = re.search(r"(\d+)\s*more\s*seconds", message or "")
+    return float(match.group(1)) if match else None
+
+
+def xml_error(body: str) -> str:
+    """A readable summary of an XML answer (the platforms' XML error shape) for the log."""
+    code = re.search(r"<code>([^<]{0,40})</code>", body)
+    msg = re.search(r"<msg>([^<]{0,200})</msg>", body)
+    parts = [f"code {code.group(1)}" if code else "", msg.group(1) if msg else ""]
+    return ": ".join(p for p in parts if p) or body[:100]
+
+
+def platform_error(cls: type[ConnectorError], message: str, *, retry_after: float | None = None,
+                   status_code: int | None = None) -> ConnectorError:
+    exc = cls(message, status_code=status_code)
+    exc.retry_after = retry_after
+    return exc
+
+
+def check_json_response(platform: str, response) -> dict:
+    """The JSON body, or a clear error when the platform answered XML/HTML instead."""
+    body = response.text
+    stripped = body.lstrip()
+    if stripped.startswith("<"):
+        raise PermanentError(f"{platform}: the platform answered XML although JSON was asked "
+                             f"({xml_error(stripped)})")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise PermanentError(f"{platform}: the response is not JSON ({body[:100]!r})") from exc
+    if not isinstance(data, dict):
+        raise PermanentError(f"{platform}: the response is not a JSON object")
+    return data

@@ -1,0 +1,381 @@
+"""Douyin shop (抖店, jinritemai) connector: ``order.searchList`` on the openapi-fxg gateway.
+
+The request/response field names of ``order.searchList`` are low-confidence
+(PROTOCOLS.md 5.3): every one of them is in ``FIELDS`` below, so a correction
+from the console documentation is made there and nowhere else.
+
+Settings: ``gateway``, ``sign_method`` (``md5`` | ``hmac-sha256``), ``shop_id``
+(self-use apps), ``window_minutes``, ``company_codes``, ``decrypt_enabled``.
+Credentials: ``app_key``, ``app_secret`` and either a fixed ``access_token``
+or nothing more (self-use: the token is created with ``authorization_self``
+and refreshed with its refresh token, cached encrypted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+from django.core.cache import cache
+
+from channels.connectors.base import (
+    CANCELLED,
+    PAID,
+    UNPAID,
+    AuthError,
+    ConnectorError,
+    NormalizationError,
+    NormalizedLine,
+    NormalizedOrder,
+    PermanentError,
+    ShipmentResult,
+    money,
+    quantity,
+    require,
+    text,
+)
+from channels.connectors.cn import (
+    ListPage,
+    WindowedConnector,
+    as_sent,
+    check_json_response,
+    clear_phone,
+    clear_region,
+    cn_time,
+    epoch,
+    hmac_hex,
+    looks_encrypted,
+    parse_cn_time,
+    platform_error,
+)
+from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
+
+GATEWAY = "https://openapi-fxg.jinritemai.com"
+SUCCESS = 10000
+
+# Every Douyin field name the connector uses, in one place (low confidence: verify
+# against the console documentation of order.searchList / order.logisticsAdd).
+FIELDS = {
+    # order.searchList request
+    "search_method": "order.searchList",
+    "page": "page",  # 0-based
+    "size": "size",
+    "update_start": "update_time_start",  # UNIX seconds
+    "update_end": "update_time_end",
+    "order_by": "order_by",
+    "order_asc": "order_asc",
+    # response
+    "list": "shop_order_list",
+    "total": "total",
+    "order_id": "order_id",
+    "status": "order_status",
+    "created": "create_time",
+    "updated": "update_time",
+    "paid": "pay_time",
+    "pay_amount": "pay_amount",
+    "post_amount": "post_amount",
+    "promotion_amount": "promotion_amount",
+    "buyer_words": "buyer_words",
+    "address": "post_addr",
+    "province": "province",
+    "city": "city",
+    "district": "town",
+    "street": "street",
+    "detail": "encrypt_detail",
+    "receiver": "encrypt_post_receiver",
+    "tel": "encrypt_post_tel",
+    "mask_receiver": "mask_post_receiver",
+    "mask_tel": "mask_post_tel",
+    "mask_detail": "mask_post_addr",
+    "lines": "sku_order_list",
+    "line_id": "order_id",
+    "merchant_code": "code",
+    "product_id": "product_id",
+    "sku_id": "sku_id",
+    "product_name": "product_name",
+    "item_num": "item_num",
+    "line_origin": "origin_amount",
+    "line_paid": "pay_amount",
+    "gift": "is_gift",
+    # shipment
+    "ship_method": "order.logisticsAdd",
+    "ship_order_id": "order_id",
+    "ship_company": "company_code",
+    "ship_tracking": "logistics_code",
+    # decrypt
+    "decrypt_method": "order.batchDecrypt",
+    # amounts are in fen (分)
+    "money_unit": Decimal("0.01"),
+}
+
+# order_status → hub status (1 待支付/待确认, 105 已支付待确认, 2 备货中, 101 部分发货,
+# 3 已发货, 4 已取消, 5 已完成).
+STATUS = {1: UNPAID, 105: UNPAID, 2: PAID, 101: PAID, 3: PAID, 5: PAID, 4: CANCELLED}
+
+# code values (with sub_code prefixes as on TOP): low confidence, from SDKs seen.
+TOKEN_CODES = {30001, 30002, 30005}  # token missing / expired / invalid → refresh once
+AUTH_CODES = {30003, 30004, 40003, 40004}  # app key, sign, authorisation
+THROTTLE_CODES = {50002, 90000}
+PLATFORM_CODES = {20000, 50000, 50001}
+
+
+def param_json(params: dict) -> str:
+    """Business params serialised once: keys sorted (recursively), compact, raw UTF-8."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def douyin_sign(*, app_key: str, secret: str, method: str, param_json: str, timestamp: str,
+                v: str = "2", sign_method: str = "md5") -> str:
+    pattern = (f"{secret}app_key{app_key}method{method}param_json{param_json}"
+               f"timestamp{timestamp}v{v}{secret}")
+    if sign_method == "md5":
+        return hashlib.md5(pattern.encode()).hexdigest()  # noqa: S324 - the platform's scheme
+    if sign_method == "hmac-sha256":
+        return hmac_hex(secret, pattern, hashlib.sha256)
+    raise PermanentError(f"douyin: unknown sign_method “{sign_method}”")
+
+
+class TokenExpired(AuthError):
+    pass
+
+
+def douyin_error(data: dict) -> ConnectorError:
+    code = data.get("code")
+    sub_code = text(data.get("sub_code"))
+    message = (f"douyin: error {code}: {text(data.get('msg'))}"
+               + (f" ({sub_code}: {text(data.get('sub_msg'))})" if sub_code else ""))[:500]
+    if code in TOKEN_CODES or "access-token" in sub_code or "access_token" in sub_code:
+        return TokenExpired(message + " — re-authorize the shop if this persists")
+    if code in AUTH_CODES:
+        return AuthError(message)
+    if code in THROTTLE_CODES or code in PLATFORM_CODES or sub_code.startswith("isp."):
+        return platform_error(ConnectorError, message)
+    return PermanentError(message)
+
+
+def _fen(value, what: str) -> Decimal:
+    if value in (None, ""):
+        return money(0, "")
+    return (money(value, what) * FIELDS["money_unit"]).quantize(Decimal("0.01"))
+
+
+class DouyinConnector(WindowedConnector):
+    platform = "douyin"
+    window_minutes = 30
+    max_window_minutes = 24 * 60
+    # Page numbers start at 0 on Douyin.
+    first_page = 0
+
+    @property
+    def gateway(self) -> str:
+        return str(self.config.get("gateway", GATEWAY)).rstrip("/")
+
+    @property
+    def sign_method(self) -> str:
+        return str(self.config.get("sign_method", "md5"))
+
+    # --- token -----------------------------------------------------------------------
+
+    def _token_key(self) -> str:
+        return f"channels:douyin-token:{self.channel.pk}"
+
+    def access_token(self, *, renew: bool = False) -> str:
+        fixed = self.credentials.get("access_token")
+        if fixed:
+            return str(fixed)
+        cached = cache.get(self._token_key())
+        state = None
+        if cached:
+            try:
+                state = json.loads(decrypt_text(cached))
+            except (CredentialsUnreadable, ValueError):
+                state = None
+        if state and not renew:
+            return state["access_token"]
+        data = None
+        if state and state.get("refresh_token"):
+            try:
+                data = self._token_call("token.refresh", {
+                    "grant_type": "refresh_token", "refresh_token": state["refresh_token"]})
+            except AuthError:
+                data = None  # a refresh token that expired too: create a new token
+        if data is None:
+            data = self._token_call("token.create", {
+                "code": "", "grant_type": "authorization_self",
+                "shop_id": text(self.config.get("shop_id", ""))})
+        token = text(data.get("access_token"))
+        if not token:
+            raise AuthError("douyin: the token answer has no access_token")
+        expires = int(data.get("expires_in") or 3600)
+        cache.set(self._token_key(), encrypt_text(json.dumps(
+            {"access_token": token, "refresh_token": text(data.get("refresh_token"))})),
+            max(60, expires - 300))
+        return token
+
+    def _token_call(self, method: str, params: dict) -> dict:
+        data = self._send(method, params, token=None)
+        if data.get("code") != SUCCESS:
+            error = douyin_error(data)
+            raise AuthError(f"douyin: cannot get an access token ({error.message})")
+        return data.get("data") or {}
+
+    # --- the gateway ---------------------------------------------------------------
+
+    def _send(self, method: str, params: dict, *, token: str | None) -> dict:
+        body = param_json(params)
+        stamp = cn_time(self.now())
+        app_key = self.credential("app_key")
+        query = {"method": method, "app_key": app_key, "timestamp": stamp, "v": "2",
+                 "sign_method": self.sign_method,
+                 "sign": douyin_sign(app_key=app_key, secret=self.credential("app_secret"),
+                                     method=method, param_json=body, timestamp=stamp,
+                                     sign_method=self.sign_method)}
+        if token:
+            query["access_token"] = token
+        response = self.request("POST", f"{self.gateway}/{method.replace('.', '/')}",
+                                params=query, content=body.encode(),
+                                headers={"Content-Type": "application/json;charset=UTF-8"})
+        return check_json_response(self.platform, response)
+
+    def call(self, method: str, params: dict) -> dict:
+        renewed = False
+
+        def attempt() -> dict:
+            nonlocal renewed
+            data = self._send(method, params, token=self.access_token())
+            if data.get("code") == SUCCESS:
+                return data.get("data") or {}
+            error = douyin_error(data)
+            if isinstance(error, TokenExpired) and not renewed:
+                renewed = True
+                self.access_token(renew=True)
+                data = self._send(method, params, token=self.access_token())
+                if data.get("code") == SUCCESS:
+                    return data.get("data") or {}
+                error = douyin_error(data)
+            raise error
+
+        return self.call_with_retries(attempt)
+
+    # --- orders --------------------------------------------------------------------
+
+    def list_page(self, window, page, page_size, *, use_has_next) -> ListPage:
+        f = FIELDS
+        data = self.call(f["search_method"], {
+            f["page"]: page - 1 + self.first_page, f["size"]: page_size,
+            f["update_start"]: epoch(window.start), f["update_end"]: epoch(window.end),
+            f["order_by"]: "update_time", f["order_asc"]: False})
+        orders = data.get(f["list"]) or []
+        if not isinstance(orders, list):
+            raise PermanentError(f"douyin: {f['list']} is not a list")
+        total = data.get(f["total"])
+        total = int(total) if total is not None else None
+        has_next = total is not None and page * page_size < total
+        return ListPage(orders=orders, total=total, has_next=has_next)
+
+    def external_id(self, raw: dict) -> str:
+        return text(require(raw, FIELDS["order_id"]))
+
+    def normalize(self, raw: dict) -> NormalizedOrder:
+        f = FIELDS
+        order_id = self.external_id(raw)
+        try:
+            status_code = int(raw.get(f["status"]))
+        except (TypeError, ValueError):
+            status_code = None
+        if status_code not in STATUS:
+            raise NormalizationError(f"unknown {f['status']} “{raw.get(f['status'])}”")
+        status = STATUS[status_code]
+        items = raw.get(f["lines"])
+        if not isinstance(items, list) or not items:
+            raise NormalizationError(f"order has no {f['lines']}")
+        lines = []
+        for i, item in enumerate(items):
+            what = f"{f['lines']}[{i}]"
+            if not isinstance(item, dict):
+                raise NormalizationError(f"{what} is not an object")
+            qty = quantity(item.get(f["item_num"]), f"{what}.{f['item_num']}")
+            origin = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
+            paid = _fen(item.get(f["line_paid"]), f"{what}.{f['line_paid']}")
+            lines.append(NormalizedLine(
+                external_line_id=text(require(item, f["line_id"], what)),
+                platform_sku=text(item.get(f["merchant_code"])),
+                listing_id=text(item.get(f["sku_id"]) or item.get(f["product_id"])),
+                name=text(item.get(f["product_name"])),
+                quantity=qty,
+                unit_price=(origin / qty).quantize(Decimal("0.01")),
+                is_gift=bool(item.get(f["gift"])) or paid == 0,
+            ))
+        address = raw.get(f["address"]) or {}
+        if not isinstance(address, dict):
+            raise NormalizationError(f"{f['address']} is not an object")
+        placed = parse_cn_time(raw.get(f["created"]), f["created"])
+        if placed is None:
+            raise NormalizationError(f"order has no “{f['created']}”")
+        street = address.get(f["street"]) or {}
+        street = text(street.get("name") if isinstance(street, dict) else street)
+        detail = text(raw.get(f["mask_detail"]) or address.get(f["detail"]))
+        return NormalizedOrder(
+            external_id=order_id,
+            status=status,
+            updated_at=parse_cn_time(raw.get(f["updated"]), f["updated"]),
+            placed_at=placed,
+            paid_at=parse_cn_time(raw.get(f["paid"]), f["paid"]) if status == PAID else None,
+            lines=lines,
+            currency="CNY",
+            total=_fen(raw.get(f["pay_amount"]), f["pay_amount"]),
+            shipping_fee=_fen(raw.get(f["post_amount"]), f["post_amount"]),
+            discount=_fen(raw.get(f["promotion_amount"]), f["promotion_amount"]),
+            buyer_message=text(raw.get(f["buyer_words"])),
+            ship_name=as_sent(raw.get(f["mask_receiver"]) or raw.get(f["receiver"]), 120),
+            ship_phone=clear_phone(raw.get(f["mask_tel"]) or raw.get(f["tel"])),
+            ship_country="CN",
+            ship_province=clear_region(address.get(f["province"]), f["province"]),
+            ship_city=clear_region(address.get(f["city"]), f["city"]),
+            ship_district=clear_region(address.get(f["district"]), f["district"]),
+            ship_street=as_sent(" ".join(p for p in (street, detail) if p), 255),
+            cancel_reason=text(raw.get("cancel_reason")),
+        )
+
+    def orders_from_file(self, data) -> list[dict]:
+        if isinstance(data, dict) and isinstance((data.get("data") or {}).get(FIELDS["list"]),
+                                                 list):
+            return data["data"][FIELDS["list"]]
+        return super().orders_from_file(data)
+
+    # --- shipments ---------------------------------------------------------------------
+
+    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
+                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
+        f = FIELDS
+        codes = self.config.get("company_codes") or {}
+        company = codes.get(carrier) or codes.get(carrier.upper()) or carrier.lower()
+        self.call(f["ship_method"], {f["ship_order_id"]: external_id,
+                                     f["ship_company"]: company,
+                                     f["ship_tracking"]: tracking_number})
+        return ShipmentResult(ok=True, detail=f"sent with {company}", status_code=200)
+
+    # --- recipient ---------------------------------------------------------------------
+
+    def recipient_ciphertexts(self, raw: dict) -> dict[str, str]:
+        f = FIELDS
+        address = raw.get(f["address"]) if isinstance(raw.get(f["address"]), dict) else {}
+        values = {"name": text(raw.get(f["receiver"])), "phone": text(raw.get(f["tel"])),
+                  "street": text(address.get(f["detail"]))}
+        return {k: v for k, v in values.items() if looks_encrypted(v)}
+
+    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
+        ciphers = self.recipient_ciphertexts(raw)
+        if not ciphers:
+            return {}
+        order_id = self.external_id(raw)
+        data = self.call(FIELDS["decrypt_method"], {"cipher_infos": [
+            {"auth_id": order_id, "cipher_text": c} for c in ciphers.values()]})
+        plain = {text(row.get("cipher_text")): text(row.get("decrypt_text"))
+                 for row in data.get("decrypt_infos") or []
+                 if isinstance(row, dict) and not row.get("err_no")}
+        missing = [k for k, c in ciphers.items() if not plain.get(c)]
+        if missing:
+            raise PermanentError(f"douyin: batchDecrypt did not decrypt {', '.join(missing)}")
+        return {k: plain[c] for k, c in ciphers.items()}

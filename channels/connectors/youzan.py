@@ -1,0 +1,299 @@
+"""Youzan Cloud (有赞云) connector: silent-authorisation token, ``youzan.trades.sold.get``.
+
+Settings: ``base_url`` (default the Youzan Cloud host), ``kdt_id`` (the shop,
+the ``grant_id`` of silent authorisation), ``window_minutes``,
+``express_ids`` (hub carrier → Youzan ``out_stype``), ``decrypt_enabled``.
+Credentials: ``client_id``, ``client_secret``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.core.cache import cache
+
+from channels.connectors.base import (
+    CANCELLED,
+    PAID,
+    UNPAID,
+    AuthError,
+    ConnectorError,
+    NormalizationError,
+    NormalizedLine,
+    NormalizedOrder,
+    PermanentError,
+    ShipmentResult,
+    money,
+    quantity,
+    require,
+    text,
+)
+from channels.connectors.cn import (
+    ListPage,
+    WindowedConnector,
+    as_sent,
+    check_json_response,
+    clear_phone,
+    clear_region,
+    cn_time,
+    looks_encrypted,
+    parse_cn_time,
+    platform_error,
+)
+from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
+
+BASE_URL = "https://open.youzanyun.com"
+LIST_API = ("youzan.trades.sold.get", "4.0.4")
+SHIP_API = ("youzan.logistics.online.confirm", "3.0.0")
+DECRYPT_API = ("youzan.cloud.secret.decrypt.batch", "1.0.0")
+
+STATUS = {
+    "WAIT_BUYER_PAY": UNPAID,
+    "TRADE_NO_CREATE_PAY": UNPAID,
+    # Group buy not formed yet: paid, but not to be shipped.
+    "WAIT_CONFIRM": UNPAID,
+    "WAIT_GROUP": UNPAID,
+    "TRADE_PAID": PAID,
+    "WAIT_SELLER_SEND_GOODS": PAID,
+    "WAIT_BUYER_CONFIRM_GOODS": PAID,
+    "TRADE_SUCCESS": PAID,
+    "TRADE_CLOSED": CANCELLED,
+}
+
+# Gateway error codes (gw_err_resp.err_code): low-medium confidence.
+TOKEN_CODES = {4201, 4202, 4203}  # token missing / invalid / expired → get a new one once
+AUTH_CODES = {4001, 4002, 4003, 4004, 4301}  # client, grant or API permission problems
+THROTTLE_CODES = {4005, 4601, 429}
+PLATFORM_CODES = {5000, 5001, 5002, 500}
+
+
+class TokenInvalid(AuthError):
+    pass
+
+
+def youzan_error(data: dict) -> ConnectorError:
+    gateway = data.get("gw_err_resp") if isinstance(data.get("gw_err_resp"), dict) else None
+    if gateway:
+        code, msg = gateway.get("err_code"), text(gateway.get("err_msg"))
+    else:
+        error = data.get("error_response") if isinstance(data.get("error_response"),
+                                                         dict) else data
+        code, msg = error.get("code"), text(error.get("message") or error.get("msg"))
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        code = None
+    message = f"youzan: error {code}: {msg}"[:500]
+    if code in TOKEN_CODES:
+        return TokenInvalid(message)
+    if code in AUTH_CODES:
+        return AuthError(message + " — check the app's authorisation for this shop")
+    if code in THROTTLE_CODES or code in PLATFORM_CODES:
+        return platform_error(ConnectorError, message)
+    return PermanentError(message)
+
+
+class YouzanConnector(WindowedConnector):
+    platform = "youzan"
+    window_minutes = 60
+    max_window_minutes = 24 * 60
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.get("base_url", BASE_URL)).rstrip("/")
+
+    # --- token -----------------------------------------------------------------------
+
+    def _token_key(self) -> str:
+        return f"channels:youzan-token:{self.channel.pk}"
+
+    def access_token(self, *, renew: bool = False) -> str:
+        """A token from silent authorisation, cached (encrypted) until shortly before expiry."""
+        cached = None if renew else cache.get(self._token_key())
+        if cached:
+            try:
+                return decrypt_text(cached)
+            except CredentialsUnreadable:
+                pass
+        kdt_id = text(self.config.get("kdt_id", ""))
+        if not kdt_id:
+            raise AuthError("youzan: the channel has no kdt_id (shop id) setting")
+        body = {"client_id": self.credential("client_id"),
+                "client_secret": self.credential("client_secret"),
+                "authorize_type": "silent", "grant_id": kdt_id, "refresh": renew}
+        response = self.request("POST", f"{self.base_url}/auth/token",
+                                content=json.dumps(body).encode(),
+                                headers={"Content-Type": "application/json"})
+        data = check_json_response(self.platform, response)
+        token = text((data.get("data") or {}).get("access_token")) if data.get("success") \
+            else ""
+        if not token:
+            raise AuthError(f"youzan: silent authorisation refused "
+                            f"({youzan_error(data).message})")
+        expires_ms = (data.get("data") or {}).get("expires")
+        now = self.now()
+        try:
+            expires = dt.datetime.fromtimestamp(int(expires_ms) / 1000, dt.UTC)
+        except (TypeError, ValueError):
+            expires = now + dt.timedelta(days=1)
+        ttl = int((expires - now).total_seconds()) - 300
+        if ttl > 0:
+            cache.set(self._token_key(), encrypt_text(token), ttl)
+        return token
+
+    # --- API calls ---------------------------------------------------------------------
+
+    def _send(self, api: tuple[str, str], params: dict, token: str) -> dict:
+        name, version = api
+        response = self.request(
+            "POST", f"{self.base_url}/api/{name}/{version}", params={"access_token": token},
+            content=json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode(),
+            headers={"Content-Type": "application/json"})
+        return check_json_response(self.platform, response)
+
+    def call(self, api: tuple[str, str], params: dict) -> dict:
+        renewed = False
+
+        def attempt() -> dict:
+            nonlocal renewed
+            data = self._send(api, params, self.access_token())
+            if data.get("success") is True or (data.get("code") == 200 and "data" in data):
+                return data.get("data") or {}
+            error = youzan_error(data)
+            if isinstance(error, TokenInvalid) and not renewed:
+                renewed = True
+                data = self._send(api, params, self.access_token(renew=True))
+                if data.get("success") is True:
+                    return data.get("data") or {}
+                error = youzan_error(data)
+            if isinstance(error, TokenInvalid):
+                raise AuthError(error.message + " — re-authorize the app for this shop")
+            raise error
+
+        return self.call_with_retries(attempt)
+
+    # --- orders --------------------------------------------------------------------
+
+    def list_page(self, window, page, page_size, *, use_has_next) -> ListPage:
+        data = self.call(LIST_API, {"page_no": page, "page_size": page_size,
+                                    "start_update": cn_time(window.start),
+                                    "end_update": cn_time(window.end)})
+        rows = data.get("full_order_info_list") or []
+        if not isinstance(rows, list):
+            raise PermanentError("youzan: full_order_info_list is not a list")
+        # Each row wraps the order in "full_order_info"; the hub stores the order itself.
+        orders = [row.get("full_order_info", row) if isinstance(row, dict) else row
+                  for row in rows]
+        total = data.get("total_results")
+        total = int(total) if total is not None else None
+        return ListPage(orders=orders, total=total,
+                        has_next=total is not None and page * page_size < total)
+
+    def external_id(self, raw: dict) -> str:
+        if isinstance(raw, dict) and isinstance(raw.get("full_order_info"), dict):
+            raw = raw["full_order_info"]
+        return text(require(require(raw, "order_info"), "tid", "order_info"))
+
+    def normalize(self, raw: dict) -> NormalizedOrder:
+        if isinstance(raw, dict) and isinstance(raw.get("full_order_info"), dict):
+            raw = raw["full_order_info"]
+        tid = self.external_id(raw)
+        info = raw["order_info"]
+        status_text = text(info.get("status"))
+        if status_text not in STATUS:
+            raise NormalizationError(f"unknown status “{status_text}”")
+        status = STATUS[status_text]
+        items = raw.get("orders")
+        if not isinstance(items, list) or not items:
+            raise NormalizationError("order has no orders (lines)")
+        lines = []
+        for i, item in enumerate(items):
+            what = f"orders[{i}]"
+            if not isinstance(item, dict):
+                raise NormalizationError(f"{what} is not an object")
+            price = money(item.get("price"), f"{what}.price")
+            lines.append(NormalizedLine(
+                external_line_id=text(require(item, "oid", what)),
+                platform_sku=text(item.get("outer_sku_id") or item.get("outer_item_id")),
+                listing_id=text(item.get("sku_id") or item.get("item_id")),
+                name=text(item.get("title")),
+                quantity=quantity(item.get("num"), f"{what}.num"),
+                unit_price=price,
+                is_gift=bool(item.get("is_present")) or price == 0,
+            ))
+        address = raw.get("address_info") or {}
+        pay = raw.get("pay_info") or {}
+        remark = raw.get("remark_info") or {}
+        buyer = raw.get("buyer_info") or {}
+        if not all(isinstance(x, dict) for x in (address, pay, remark, buyer)):
+            raise NormalizationError("address_info / pay_info / remark_info is not an object")
+        placed = parse_cn_time(info.get("created"), "order_info.created")
+        if placed is None:
+            raise NormalizationError("order_info has no “created”")
+        return NormalizedOrder(
+            external_id=tid,
+            status=status,
+            updated_at=parse_cn_time(info.get("update_time"), "order_info.update_time"),
+            placed_at=placed,
+            paid_at=(parse_cn_time(info.get("pay_time"), "order_info.pay_time")
+                     if status == PAID else None),
+            lines=lines,
+            currency="CNY",
+            total=money(pay.get("payment"), "pay_info.payment"),
+            shipping_fee=money(pay.get("post_fee"), "pay_info.post_fee"),
+            buyer_name=as_sent(buyer.get("fans_nickname"), 120),
+            buyer_message=text(remark.get("buyer_message")),
+            ship_name=as_sent(address.get("receiver_name"), 120),
+            ship_phone=clear_phone(address.get("receiver_tel")),
+            ship_country="CN",
+            ship_province=clear_region(address.get("delivery_province"), "delivery_province"),
+            ship_city=clear_region(address.get("delivery_city"), "delivery_city"),
+            ship_district=clear_region(address.get("delivery_district"), "delivery_district"),
+            ship_street=as_sent(address.get("delivery_address"), 255),
+            ship_postcode=text(address.get("delivery_postal_code"))[:16],
+            cancel_reason=text(info.get("close_type") or "") if status == CANCELLED else "",
+        )
+
+    def orders_from_file(self, data) -> list[dict]:
+        if isinstance(data, dict):
+            rows = (data.get("data") or {}).get("full_order_info_list")
+            if isinstance(rows, list):
+                return [r.get("full_order_info", r) if isinstance(r, dict) else r
+                        for r in rows]
+        return super().orders_from_file(data)
+
+    # --- shipments ---------------------------------------------------------------------
+
+    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
+                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
+        ids = self.config.get("express_ids") or {}
+        express = ids.get(carrier) or ids.get(carrier.upper())
+        if not express:
+            raise PermanentError(f"youzan: no express id for carrier “{carrier}”: add it to "
+                                 f"the channel's express_ids setting")
+        self.call(SHIP_API, {"tid": external_id, "out_stype": str(express),
+                             "out_sid": tracking_number, "is_no_express": 0})
+        return ShipmentResult(ok=True, detail=f"sent with express {express}", status_code=200)
+
+    # --- recipient ---------------------------------------------------------------------
+
+    FIELDS = {"name": "receiver_name", "phone": "receiver_tel", "street": "delivery_address"}
+
+    def recipient_ciphertexts(self, raw: dict) -> dict[str, str]:
+        if isinstance(raw, dict) and isinstance(raw.get("full_order_info"), dict):
+            raw = raw["full_order_info"]
+        address = raw.get("address_info") if isinstance(raw.get("address_info"), dict) else {}
+        return {k: text(address.get(field)) for k, field in self.FIELDS.items()
+                if looks_encrypted(text(address.get(field)))}
+
+    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
+        ciphers = self.recipient_ciphertexts(raw)
+        if not ciphers:
+            return {}
+        data = self.call(DECRYPT_API, {"sources": list(ciphers.values())})
+        plain = data if isinstance(data, dict) else {}
+        missing = [k for k, c in ciphers.items() if not plain.get(c)]
+        if missing:
+            raise PermanentError(f"youzan: decrypt.batch did not decrypt {', '.join(missing)}")
+        return {k: text(plain[c]) for k, c in ciphers.items()}

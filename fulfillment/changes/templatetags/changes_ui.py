@@ -1,0 +1,77 @@
+"""Template helpers for change requests: the diff's rows and the order page panel.
+
+The order page includes ``changes/order_panel.html`` by name (the order core
+never imports this app); the panel asks ``changes_order_panel`` for its data.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext, gettext_noop
+
+from fulfillment.changes.models import ChangeRequest
+from orderhub.models import Order
+
+register = template.Library()
+
+# The default chain's step names (data in the database) translate when shown.
+STEP_NAMES = [gettext_noop("Sales manager"), gettext_noop("Warehouse manager"),
+              gettext_noop("Finance")]
+
+
+@register.filter
+def step_label(name: str) -> str:
+    return gettext(name) if name else ""
+
+
+def _display(name: str, value):
+    if value in (None, ""):
+        return ""
+    if name == "priority":
+        try:
+            return Order.Priority(int(value)).label
+        except ValueError:
+            return value
+    return value
+
+
+@register.filter
+def field_rows(rows) -> list[tuple]:
+    """Diff ``[{"field", "old", "new"}]`` as (label, old shown, new shown)."""
+    out = []
+    for row in rows or []:
+        name = row.get("field", "")
+        try:
+            label = Order._meta.get_field(name).verbose_name
+        except Exception:  # noqa: BLE001 - an unknown name is shown as it is
+            label = name
+        out.append((label, _display(name, row.get("old")), _display(name, row.get("new"))))
+    return out
+
+
+def order_panel_data(*, order, user) -> dict | None:
+    """What ``user`` may see of ``order``'s change requests, or None when nothing.
+
+    One query, whatever the number of requests.
+    """
+    if not user.has_perm("changes.view_changerequest"):
+        return None
+    changes = list(ChangeRequest.objects.filter(order=order).select_related("requested_by")
+                   .order_by("-created_at", "-id")[:10])
+    return {
+        "changes": changes,
+        "open": next((c for c in changes if c.is_open), None),
+        "can_request": user.has_perm("changes.add_changerequest"),
+        "can_file": order.status not in ("shipped", "delivered", "completed", "cancelled"),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def changes_order_panel(context, order=None):
+    """``{% changes_order_panel as panel %}``: the panel's data, or None to render nothing."""
+    order = order or context.get("order")
+    request = context.get("request")
+    user = getattr(request, "user", None) or context.get("user")
+    if order is None or user is None or not user.is_authenticated:
+        return None
+    return order_panel_data(order=order, user=user)

@@ -1,0 +1,171 @@
+"""Admin for notifications: templates, gateways (write-only, masked secrets), routing, log."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from fulfillment.notifications import services
+from fulfillment.notifications.models import (
+    EVENT_VARIABLES,
+    AlertRoute,
+    Gateway,
+    Message,
+    MessageAttempt,
+    MessageTemplate,
+    WarehouseContact,
+)
+from fulfillment.notifications.templatetags.notifications_ui import mask_one
+from orderhub.admin_mixins import ReadOnlyAdmin
+
+CREDENTIAL_HELP = _(
+    "Paste a JSON object. Aliyun SMS {\"access_key_id\": …, \"access_key_secret\": …}; "
+    "HTTP SMS {\"auth_value\": \"Bearer …\"}; WeCom {\"key\": …}; DingTalk "
+    "{\"access_token\": …, \"secret\": \"SEC…\"}. Leave empty to keep the stored "
+    "credentials. Stored encrypted, never shown again."
+)
+CONFIG_HELP = _(
+    "Aliyun SMS: {\"sign_name\": \"…\", \"region\": \"cn-hangzhou\"}. HTTP SMS: {\"method\": "
+    "\"POST\", \"body_template\": \"{\\\"to\\\": \\\"{phone}\\\", \\\"text\\\": "
+    "\\\"{text}\\\"}\", \"auth_header\": \"Authorization\", \"ok_field\": \"ok\", "
+    "\"ok_value\": \"True\", \"id_field\": \"id\"}. E-mail: {\"from_email\": \"…\"}."
+)
+
+
+class GatewayForm(forms.ModelForm):
+    endpoint = forms.URLField(label=_("endpoint"), required=False, max_length=500,
+                              assume_scheme="https",
+                              help_text=_("Empty uses the vendor's public endpoint."))
+    new_credentials = forms.CharField(
+        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = Gateway
+        fields = ["name", "kind", "enabled", "for_buyers", "endpoint", "config",
+                  "timeout_seconds"]
+        help_texts = {"config": CONFIG_HELP}
+
+    def clean_new_credentials(self):
+        raw = self.cleaned_data.get("new_credentials", "").strip()
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(_("This is not valid JSON.")) from exc
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            raise forms.ValidationError(_("Give a JSON object of names and values."))
+        return data
+
+    def save(self, commit=True):
+        gateway = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials") is not None:
+            gateway.credentials = self.cleaned_data["new_credentials"]
+        if commit:
+            gateway.save()
+        return gateway
+
+
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
+    form = GatewayForm
+    list_display = ["name", "kind", "enabled", "for_buyers", "endpoint"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name"]
+    readonly_fields = ["stored_credentials"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled", "for_buyers", "endpoint", "config",
+                           "timeout_seconds"]}),
+        (_("Credentials"), {"fields": ["stored_credentials", "new_credentials"]}),
+    ]
+
+    @admin.display(description=_("stored credentials"))
+    def stored_credentials(self, obj):
+        if not obj or not obj.credentials_encrypted:
+            return "—"
+        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["event", "audience", "language", "active", "sms_template_code", "updated_at"]
+    list_filter = ["event", "audience", "language", "active"]
+    readonly_fields = ["variables_help"]
+    fields = ["event", "audience", "language", "active", "variables_help", "subject", "body",
+              "sms_template_code", "sms_sign_name"]
+
+    @admin.display(description=_("variables you may use"))
+    def variables_help(self, obj):
+        if not obj or not obj.event:
+            return "; ".join(f"{event}: {', '.join(names)}"
+                             for event, names in EVENT_VARIABLES.items())
+        return ", ".join("{{ " + name + " }}" for name in obj.variables)
+
+
+@admin.register(AlertRoute)
+class AlertRouteAdmin(admin.ModelAdmin):
+    list_display = ["event", "gateway", "recipient", "warehouse", "language", "enabled"]
+    list_filter = ["event", "gateway", "enabled"]
+    list_select_related = ["gateway", "warehouse"]
+
+
+@admin.register(WarehouseContact)
+class WarehouseContactAdmin(admin.ModelAdmin):
+    list_display = ["name", "warehouse", "role", "gateway", "enabled"]
+    list_filter = ["role", "warehouse", "enabled"]
+    list_select_related = ["gateway", "warehouse"]
+
+
+class MessageAttemptInline(admin.TabularInline):
+    model = MessageAttempt
+    extra = 0
+    can_delete = False
+    fields = ["started_at", "ok", "status_code", "error", "provider_id", "actor"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "kind", "event", "gateway", "shown_recipient", "status",
+                    "attempts"]
+    list_filter = ["status", "kind", "event", "gateway"]
+    list_select_related = ["gateway"]
+    search_fields = ["dedupe_key", "order__number"]
+    exclude = ["recipient"]
+    readonly_fields = ["shown_recipient"]
+    inlines = [MessageAttemptInline]
+    actions = ["resend"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [f.name for f in Message._meta.fields if f.name != "recipient"]
+        return ["shown_recipient", *fields]
+
+    @admin.display(description=_("recipient (masked)"))
+    def shown_recipient(self, obj):
+        # Always masked here: the message log page shows full numbers to the roles
+        # that may see them (the admin instance is shared, so no per-request state).
+        return ", ".join(mask_one(p) for p in obj.recipient.split(","))
+
+    @admin.action(description=_("Resend the selected messages"),
+                  permissions=["resend"])
+    def resend(self, request, queryset):
+        done = 0
+        for message in queryset:
+            try:
+                services.message_resend(message=message, actor=request.user)
+                done += 1
+            except services.NotificationError as exc:
+                messages.warning(request, f"#{message.pk}: {exc.message}")
+        if done:
+            messages.success(request, _("%(n)s queued for sending.") % {"n": done})
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("notifications.resend_message")

@@ -1,0 +1,278 @@
+"""Reactions to other apps' events: buyer SMS, team alerts and automatic tickets.
+
+Every signal here is sent after the transaction that caused it committed. Each
+receiver runs its own short transaction (ticket + outbox rows commit together)
+and is idempotent: ticket and message keys come from what happened, so a
+replayed signal opens nothing new and sends nothing twice. Receivers never
+raise: a failure is logged, the cause has happened already.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from fulfillment.notifications.models import Event, WarehouseContact
+from fulfillment.notifications.services import Target, buyer_sms, contacts_for, team_alert
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:notifications"
+
+
+def _safe(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                func(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the event happened; a failed alert must not undo it
+            logger.exception("notification receiver %s failed", func.__name__)
+    return wrapper
+
+
+def _order(order_id):
+    from orderhub.models import Order
+
+    if not order_id:
+        return None
+    return Order.objects.select_related("channel", "warehouse").filter(pk=order_id).first()
+
+
+def _warehouse_name(warehouse_id) -> str:
+    from warehouse.models import Warehouse
+
+    if not warehouse_id:
+        return ""
+    return Warehouse.objects.filter(pk=warehouse_id).values_list("name", flat=True).first() or ""
+
+
+def _local(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _ticket(**kwargs):
+    from fulfillment.tickets.services import ticket_open
+
+    return ticket_open(actor=ACTOR, **kwargs)[0]
+
+
+# --- order transitions --------------------------------------------------------------------
+
+def on_status_changed(sender, order_id, transition, from_status, to_status, actor="", **kwargs):
+    # Every transition of every order lands here: decide before opening a transaction.
+    if to_status == "shipped" or transition == "intercept":
+        _on_status_changed(order_id, transition, from_status, to_status, actor)
+
+
+@_safe
+def _on_status_changed(order_id, transition, from_status, to_status, actor):
+    from fulfillment.tickets.models import Ticket
+
+    if to_status == "shipped":
+        order = _order(order_id)
+        if order is None:
+            return
+        buyer_sms(event=Event.SHIPPED, order=order, actor=ACTOR,
+                  dedupe_key=f"sms:shipped:order:{order.pk}",
+                  context={"order_number": order.number, "buyer_name": order.buyer_name,
+                           "shop": order.channel.name, "carrier": order.carrier,
+                           "tracking_number": order.tracking_number})
+    elif transition == "intercept":
+        order = _order(order_id)
+        if order is None:
+            return
+        with override(settings.LANGUAGE_CODE):
+            title = _("Intercept order %(number)s") % {"number": order.number}
+        _ticket(kind=Ticket.Kind.INTERCEPT, title=title, order=order,
+                description=order.cancel_reason, dedupe_key=f"intercept:order:{order.pk}")
+        team_alert(event=Event.INTERCEPT, order=order, actor=ACTOR,
+                   warehouse_id=order.warehouse_id, dedupe_key=f"team:intercept:order:{order.pk}",
+                   context={"order_number": order.number, "from_status": from_status,
+                            "reason": order.cancel_reason, "actor": actor})
+
+
+# --- warehouse ------------------------------------------------------------------------------
+
+def _purchasing_targets(warehouse_id, contact: dict | None) -> list[Target]:
+    """The warehouse's purchasing contacts as configured here; else the warehouse's own."""
+    from fulfillment.notifications.models import Gateway, default_buyer_gateway
+
+    targets = contacts_for(warehouse_id, WarehouseContact.Role.PURCHASING)
+    if targets or not contact:
+        return targets
+    email = (contact.get("email") or "").strip()
+    phone = (contact.get("phone") or "").strip()
+    mail = Gateway.objects.filter(kind=Gateway.Kind.EMAIL, enabled=True).order_by("id").first()
+    if email and mail is not None:
+        return [Target(mail, email, "zh-hans", "purchasing")]
+    sms = default_buyer_gateway()
+    if phone and sms is not None:
+        return [Target(sms, phone, "zh-hans", "purchasing")]
+    return []
+
+
+@_safe
+def on_stock_insufficient(sender, order_id, warehouse_id, shortages, purchasing_contact=None,
+                          **kwargs):
+    from fulfillment.tickets.models import Ticket
+
+    order = _order(order_id)
+    if order is None:
+        return
+    text = "; ".join(f"{s.get('sku_code')} {s.get('available')}/{s.get('requested')}"
+                     for s in shortages or [])
+    with override(settings.LANGUAGE_CODE):
+        title = _("Out of stock: order %(number)s") % {"number": order.number}
+    _ticket(kind=Ticket.Kind.OUT_OF_STOCK, title=title, order=order,
+            description=text, dedupe_key=f"out_of_stock:order:{order.pk}")
+    team_alert(event=Event.OUT_OF_STOCK, order=order, actor=ACTOR, warehouse_id=warehouse_id,
+               targets=_purchasing_targets(warehouse_id, purchasing_contact),
+               dedupe_key=f"team:out_of_stock:order:{order.pk}",
+               context={"order_number": order.number, "warehouse": _warehouse_name(warehouse_id),
+                        "shortages": text,
+                        "contact_name": (purchasing_contact or {}).get("name", "")})
+
+
+@_safe
+def on_stock_low(sender, warehouse_id, sku_id, sku_code, available, safety, **kwargs):
+    day = timezone.localdate().isoformat()
+    team_alert(event=Event.STOCK_LOW, actor=ACTOR, warehouse_id=warehouse_id,
+               dedupe_key=f"team:stock_low:{warehouse_id}:{sku_id}:{day}",
+               context={"warehouse": _warehouse_name(warehouse_id), "sku_code": sku_code,
+                        "available": available, "safety": safety})
+
+
+@_safe
+def on_pick_problem(sender, problem_id, order_id, warehouse_id, kind, note="", actor="",
+                    **kwargs):
+    from fulfillment.tickets.models import Ticket
+    from warehouse.models import PickProblem
+
+    order = _order(order_id)
+    with override(settings.LANGUAGE_CODE):
+        problem = str(PickProblem.Kind(kind).label) if kind in PickProblem.Kind.values else kind
+        title = _("Picking problem on %(number)s: %(problem)s") % {
+            "number": order.number if order else order_id, "problem": problem}
+    _ticket(kind=Ticket.Kind.PICKING_PROBLEM, title=title, order=order, description=note,
+            dedupe_key=f"pick_problem:{problem_id}")
+    team_alert(event=Event.PICK_PROBLEM, order=order, actor=ACTOR, warehouse_id=warehouse_id,
+               dedupe_key=f"team:pick_problem:{problem_id}",
+               context={"order_number": order.number if order else "",
+                        "warehouse": _warehouse_name(warehouse_id), "problem": problem,
+                        "note": note, "actor": actor})
+
+
+# --- reporting, channels ----------------------------------------------------------------------
+
+@_safe
+def on_spike(sender, alert, **kwargs):
+    series = alert.series or []
+    orders = series[-1].get("orders", "") if series and isinstance(series[-1], dict) else ""
+    team_alert(event=Event.SPIKE, actor=ACTOR, dedupe_key=f"team:spike:{alert.pk}",
+               context={"sku_code": alert.sku_code, "province": alert.province,
+                        "day": alert.day.isoformat(), "orders": orders,
+                        "payment_success_percent": alert.payment_success_percent})
+
+
+@_safe
+def on_channel_paused(sender, channel_id, code="", name="", reason="", **kwargs):
+    from channels.models import Channel
+    from fulfillment.tickets.models import Ticket
+
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        return
+    # One pause is one incident; pausing again after a resume is a new one.
+    since = int(channel.paused_at.timestamp()) if channel.paused_at else "now"
+    with override(settings.LANGUAGE_CODE):
+        title = _("Sync paused: %(name)s") % {"name": channel.name}
+    _ticket(kind=Ticket.Kind.SYNC_PROBLEM, title=title, channel=channel, description=reason,
+            dedupe_key=f"channel_paused:{channel.pk}:{since}")
+    team_alert(event=Event.CHANNEL_PAUSED, actor=ACTOR,
+               dedupe_key=f"team:channel_paused:{channel.pk}:{since}",
+               context={"channel": channel.name, "reason": reason})
+
+
+# --- fulfillment ------------------------------------------------------------------------------
+
+@_safe
+def on_parcel_stalled(sender, order_id, waybill_id, carrier="", tracking_number="",
+                      last_event_at=None, **kwargs):
+    from fulfillment.tickets.models import Ticket
+
+    order = _order(order_id)
+    if order is None:
+        return
+    stamp = int(last_event_at.timestamp()) if last_event_at else "none"
+    key = f"{waybill_id}:{stamp}"
+    context = {"order_number": order.number, "buyer_name": order.buyer_name,
+               "shop": order.channel.name, "carrier": carrier or order.carrier,
+               "tracking_number": tracking_number or order.tracking_number,
+               "last_event_at": _local(last_event_at)}
+    with override(settings.LANGUAGE_CODE):
+        title = _("Parcel stalled: %(number)s (%(tracking)s)") % {
+            "number": order.number, "tracking": context["tracking_number"]}
+    _ticket(kind=Ticket.Kind.STALLED_PARCEL, title=title, order=order,
+            dedupe_key=f"stalled:{key}")
+    team_alert(event=Event.PARCEL_STALLED, order=order, actor=ACTOR,
+               warehouse_id=order.warehouse_id, dedupe_key=f"team:stalled:{key}",
+               context=context)
+    buyer_sms(event=Event.DELAYED, order=order, actor=ACTOR, dedupe_key=f"sms:delayed:{key}",
+              context=context)
+
+
+@_safe
+def on_waybill_failed(sender, order_id, waybill_id, error="", permanent=False, **kwargs):
+    if not permanent:
+        return  # retries are still under way; only a final failure needs a person
+    order = _order(order_id)
+    team_alert(event=Event.WAYBILL_FAILED, order=order, actor=ACTOR,
+               warehouse_id=order.warehouse_id if order else None,
+               dedupe_key=f"team:waybill_failed:{waybill_id}",
+               context={"order_number": order.number if order else "", "error": error})
+
+
+@_safe
+def on_order_urgent(sender, order_id, priority, warehouse_id=None, **kwargs):
+    from orderhub.models import Order
+
+    order = _order(order_id)
+    if order is None:
+        return
+    warehouse_id = warehouse_id or order.warehouse_id
+    with override(settings.LANGUAGE_CODE):
+        label = str(Order.Priority(priority).label) if priority in Order.Priority.values else ""
+    team_alert(event=Event.URGENT_ORDER, order=order, actor=ACTOR, warehouse_id=warehouse_id,
+               targets=contacts_for(warehouse_id, WarehouseContact.Role.LEAD),
+               dedupe_key=f"team:urgent:order:{order.pk}:{priority}",
+               context={"order_number": order.number, "priority": label,
+                        "warehouse": _warehouse_name(warehouse_id)})
+
+
+def connect() -> None:
+    from channels.signals import channel_paused
+    from fulfillment import signals as fulfillment_signals
+    from orderhub.signals import order_status_changed
+    from reporting.spikes import spike_alert_raised
+    from warehouse import signals as warehouse_signals
+
+    uid = "notifications."
+    order_status_changed.connect(on_status_changed, dispatch_uid=uid + "status")
+    warehouse_signals.stock_insufficient.connect(on_stock_insufficient,
+                                                 dispatch_uid=uid + "stock_insufficient")
+    warehouse_signals.stock_low.connect(on_stock_low, dispatch_uid=uid + "stock_low")
+    warehouse_signals.pick_problem_reported.connect(on_pick_problem,
+                                                    dispatch_uid=uid + "pick_problem")
+    spike_alert_raised.connect(on_spike, dispatch_uid=uid + "spike")
+    channel_paused.connect(on_channel_paused, dispatch_uid=uid + "channel_paused")
+    fulfillment_signals.parcel_stalled.connect(on_parcel_stalled, dispatch_uid=uid + "stalled")
+    fulfillment_signals.waybill_failed.connect(on_waybill_failed,
+                                               dispatch_uid=uid + "waybill_failed")
+    fulfillment_signals.order_urgent.connect(on_order_urgent, dispatch_uid=uid + "urgent")

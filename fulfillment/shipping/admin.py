@@ -1,0 +1,132 @@
+"""Admin for carriers: credentials are write-only and shown masked; waybills read-only."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from fulfillment.shipping.models import (
+    CarrierAccount,
+    CarrierService,
+    TrackingEvent,
+    Waybill,
+    WaybillAttempt,
+)
+from orderhub.admin_mixins import ReadOnlyAdmin
+
+CREDENTIAL_HELP = _(
+    "Paste a JSON object: SF {\"partner_id\": …, \"check_word\": …}; Kuaidi100 "
+    "{\"key\": …, \"secret\": …, \"customer\": …, \"partner_key\": …, \"salt\": …}. "
+    "Leave empty to keep the stored credentials. Stored encrypted, never shown again."
+)
+
+
+def _formfield(db_field, **kwargs):
+    # Carrier APIs are HTTPS; also silences Django 6's scheme-default warning.
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class CarrierAccountForm(forms.ModelForm):
+    new_credentials = forms.CharField(
+        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = CarrierAccount
+        formfield_callback = _formfield
+        fields = ["code", "name", "kind", "carrier_code", "enabled", "is_default", "base_url",
+                  "default_service", "monthly_account", "sender_name", "sender_company",
+                  "sender_phone", "sender_province", "sender_city", "sender_district",
+                  "sender_address"]
+
+    def clean_new_credentials(self):
+        raw = self.cleaned_data.get("new_credentials", "").strip()
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(_("This is not valid JSON.")) from exc
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            raise forms.ValidationError(_("Give a JSON object of names and values."))
+        return data
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == CarrierAccount.Kind.KUAIDI100 and not data.get("carrier_code"):
+            self.add_error("carrier_code", _("Kuaidi100 needs the carrier's company code."))
+        return data
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials") is not None:
+            account.credentials = self.cleaned_data["new_credentials"]
+        if commit:
+            account.save()
+            self.save_m2m()
+        return account
+
+
+class CarrierServiceInline(admin.TabularInline):
+    model = CarrierService
+    extra = 1
+
+
+@admin.register(CarrierAccount)
+class CarrierAccountAdmin(admin.ModelAdmin):
+    form = CarrierAccountForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["name", "code", "kind", "carrier_code", "enabled", "is_default"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "code"]
+    readonly_fields = ["stored_credentials"]
+    inlines = [CarrierServiceInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "kind", "carrier_code", "enabled", "is_default",
+                           "base_url", "default_service", "monthly_account"]}),
+        (_("Sender"), {"fields": ["sender_name", "sender_company", "sender_phone",
+                                  "sender_province", "sender_city", "sender_district",
+                                  "sender_address"]}),
+        (_("Credentials"), {"fields": ["stored_credentials", "new_credentials"]}),
+    ]
+
+    @admin.display(description=_("stored credentials"))
+    def stored_credentials(self, obj):
+        if not obj or not obj.credentials_encrypted:
+            return "—"
+        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
+
+
+class WaybillAttemptInline(admin.TabularInline):
+    model = WaybillAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["action", "started_at", "ok", "status_code", "error"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Waybill)
+class WaybillAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "order", "account", "status", "milestone", "attempts",
+                    "booked_at", "last_event_at", "stalled_at"]
+    list_filter = ["status", "milestone", "account"]
+    search_fields = ["tracking_number", "order__number"]
+    list_select_related = ["order", "account"]
+    inlines = [WaybillAttemptInline]
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(ReadOnlyAdmin):
+    list_display = ["waybill", "occurred_at", "milestone", "place", "description"]
+    list_filter = ["milestone"]
+    search_fields = ["waybill__tracking_number"]
+    list_select_related = ["waybill"]

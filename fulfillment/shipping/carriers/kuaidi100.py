@@ -1,0 +1,202 @@
+"""Kuaidi100 (快递100): e-waybills for ZTO/YTO/STO/Yunda/JD, tracking query and push.
+
+PROTOCOLS.md §6.2. Three signing schemes, all upper-case MD5 hex:
+- real-time query: ``MD5(param + key + customer)``;
+- e-waybill (``/label/order``): ``MD5(param + t + key + secret)``;
+- push callback: ``MD5(param + salt)``, the salt we gave when subscribing.
+Each is computed over the exact ``param`` string sent or received.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Mapping
+
+from fulfillment.shipping.carriers.base import (
+    COLLECTED,
+    DELIVERED,
+    EXCEPTION,
+    IN_TRANSIT,
+    OUT_FOR_DELIVERY,
+    Booking,
+    CarrierAdapter,
+    CarrierError,
+    CarrierRefused,
+    Parcel,
+    TrackEvent,
+    carrier_time,
+    md5_hex,
+)
+
+# ``state`` of a query result / push: 0 在途, 1 揽收, 2 疑难, 3 签收, 4 退签, 5 派件,
+# 6 退回, 7 转投, 8 清关, 14 拒签.
+STATE_MILESTONES = {
+    "0": IN_TRANSIT, "1": COLLECTED, "2": EXCEPTION, "3": DELIVERED, "4": EXCEPTION,
+    "5": OUT_FOR_DELIVERY, "6": EXCEPTION, "7": IN_TRANSIT, "8": IN_TRANSIT,
+    "14": EXCEPTION,
+}
+# Per-event ``status`` text (with resultv2).
+STATUS_MILESTONES = {
+    "揽收": COLLECTED, "在途": IN_TRANSIT, "派件": OUT_FOR_DELIVERY, "签收": DELIVERED,
+    "疑难": EXCEPTION, "退签": EXCEPTION, "退回": EXCEPTION, "拒签": EXCEPTION,
+    "转投": IN_TRANSIT, "清关": IN_TRANSIT,
+}
+# Query return codes worth trying later (server busy); others need a person.
+RETRYABLE_CODES = {"500", "502", "503"}
+
+
+def query_sign(param: str, key: str, customer: str) -> str:
+    return md5_hex(param + key + customer).upper()
+
+
+def label_sign(param: str, t: str, key: str, secret: str) -> str:
+    return md5_hex(param + t + key + secret).upper()
+
+
+def callback_sign(param: str, salt: str) -> str:
+    return md5_hex(param + salt).upper()
+
+
+def dumps(data) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_result(result: Mapping) -> list[TrackEvent]:
+    """Events of a query result (or a push's ``lastResult``), newest first as sent."""
+    state_milestone = STATE_MILESTONES.get(str(result.get("state", "")), IN_TRANSIT)
+    events = []
+    for i, item in enumerate(result.get("data") or []):
+        if not isinstance(item, Mapping):
+            continue
+        when = carrier_time(str(item.get("ftime") or item.get("time") or ""))
+        text = str(item.get("context") or "").strip()
+        if when is None or not text:
+            continue
+        milestone = STATUS_MILESTONES.get(str(item.get("status") or ""))
+        if milestone is None:
+            # Without per-event status only the newest event's stage is known.
+            milestone = state_milestone if i == 0 else IN_TRANSIT
+        events.append(TrackEvent(occurred_at=when, description=text,
+                                 place=str(item.get("areaName") or "")[:120],
+                                 milestone=milestone, raw=dict(item)))
+    return events
+
+
+class Kuaidi100Adapter(CarrierAdapter):
+    kind = "kuaidi100"
+    poll_base_url = "https://poll.kuaidi100.com"
+    api_base_url = "https://api.kuaidi100.com"
+    supports_push = True
+
+    def _poll_url(self, path: str) -> str:
+        return f"{(self.account.base_url or self.poll_base_url).rstrip('/')}{path}"
+
+    def _api_url(self, path: str) -> str:
+        return f"{(self.account.base_url or self.api_base_url).rstrip('/')}{path}"
+
+    @property
+    def company(self) -> str:
+        if not self.account.carrier_code:
+            raise CarrierRefused("kuaidi100: the account has no carrier code (e.g. zhongtong).")
+        return self.account.carrier_code
+
+    # --- e-waybill ----------------------------------------------------------------------
+
+    def _label_call(self, method: str, param: dict) -> dict:
+        body = dumps(param)
+        t = str(int(time.time() * 1000))
+        key = self.credential("key")
+        form = {"method": method, "key": key, "t": t, "param": body,
+                "sign": label_sign(body, t, key, self.credential("secret"))}
+        data = self.json(self.post_form(self._api_url(f"/label/order?method={method}"), form))
+        if not data.get("success") or str(data.get("code")) != "200":
+            message = f"kuaidi100: {data.get('code')} {data.get('message') or ''}".strip()
+            if str(data.get("code")) in RETRYABLE_CODES:
+                raise CarrierError(message)
+            raise CarrierRefused(message)
+        return data.get("data") or {}
+
+    def book(self, parcel: Parcel) -> Booking:
+        def man(party):
+            return {"name": party.name, "mobile": party.phone, "printAddr": party.full_address,
+                    "company": party.company}
+
+        param = {
+            "partnerId": self.account.monthly_account or self.credentials.get("partner_id", ""),
+            "partnerKey": self.credentials.get("partner_key", ""),
+            "kuaidicom": self.company,
+            "recMan": man(parcel.recipient),
+            "sendMan": man(parcel.sender),
+            "cargo": "、".join(name for name, _q in parcel.items)[:60],
+            "count": parcel.count,
+            "weight": parcel.weight_kg,
+            "payType": "SHIPPER",
+            "expType": parcel.service or "标准快递",
+            "remark": parcel.remark[:100],
+            "orderId": parcel.reference,
+            "needTemplate": "0",
+        }
+        data = self._label_call("order", param)
+        number = data.get("kuaidinum")
+        if not number:
+            raise CarrierError("kuaidi100: the answer has no tracking number")
+        label = {k: data.get(k) for k in ("bulkpen", "orgCode", "destCode", "taskId")
+                 if data.get(k) not in (None, "")}
+        return Booking(tracking_number=str(number),
+                       carrier_order_id=str(data.get("kdComOrderNum") or ""),
+                       label_data=label)
+
+    def cancel(self, *, tracking_number: str, reference: str = "") -> None:
+        self._label_call("cancel", {
+            "partnerId": self.account.monthly_account or self.credentials.get("partner_id", ""),
+            "kuaidicom": self.company, "kuaidinum": tracking_number,
+            "orderId": reference, "reason": "order intercepted"})
+
+    # --- tracking -------------------------------------------------------------------------
+
+    def track(self, *, tracking_number: str, phone: str = "") -> list[TrackEvent]:
+        param = dumps({"com": self.company, "num": tracking_number, "phone": phone,
+                       "resultv2": "1", "show": "0", "order": "desc"})
+        key, customer = self.credential("key"), self.credential("customer")
+        data = self.json(self.post_form(self._poll_url("/poll/query.do"), {
+            "customer": customer, "param": param, "sign": query_sign(param, key, customer)}))
+        if data.get("result") is False or (data.get("returnCode")
+                                            and str(data.get("status")) != "200"):
+            code = str(data.get("returnCode") or "")
+            message = f"kuaidi100: {code} {data.get('message') or ''}".strip()
+            if code in RETRYABLE_CODES:
+                raise CarrierError(message)
+            raise CarrierRefused(message)
+        return parse_result(data)
+
+    def subscribe(self, *, tracking_number: str, callback_url: str, salt: str,
+                  phone: str = "") -> None:
+        param = dumps({"company": self.company, "number": tracking_number, "from": "", "to": "",
+                       "key": self.credential("key"),
+                       "parameters": {"callbackurl": callback_url, "salt": salt,
+                                      "resultv2": "1", "autoCom": "0", "interCom": "0",
+                                      "phone": phone}})
+        data = self.json(self.post_form(self._poll_url("/poll"),
+                                        {"schema": "json", "param": param}))
+        # 501: already subscribed, which is what we wanted.
+        if not data.get("result") and str(data.get("returnCode")) != "501":
+            raise CarrierRefused(
+                f"kuaidi100: {data.get('returnCode')} {data.get('message') or ''}".strip())
+
+    def verify_callback(self, *, form: Mapping[str, str], salt: str) -> bool:
+        param, sign = form.get("param") or "", form.get("sign") or ""
+        if not param or not sign or not salt:
+            return False
+        return hmac.compare_digest(callback_sign(param, salt), sign.upper())
+
+    def parse_callback(self, *, form: Mapping[str, str]) -> tuple[str, list[TrackEvent]]:
+        try:
+            data = json.loads(form.get("param") or "")
+        except ValueError as exc:
+            raise CarrierRefused("kuaidi100: the pushed param is not JSON") from exc
+        result = data.get("lastResult") if isinstance(data, Mapping) else None
+        if not isinstance(result, Mapping) or not result.get("nu"):
+            raise CarrierRefused("kuaidi100: the push has no lastResult")
+        return str(result["nu"]), parse_result(result)

@@ -1,0 +1,172 @@
+"""Shipping pages: waybills, labels, manual tracking numbers, the Kuaidi100 push and /track/."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import FileResponse, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
+
+from channels.recipient import NeedsPlatformDecryption
+from fulfillment.shipping import services
+from fulfillment.shipping.models import Waybill
+from fulfillment.shipping.public import tracking_view_data
+from orderhub.models import Order
+from orderhub.services.orders import OrderServiceError
+
+FAILURES = "failures"
+
+
+def _filtered(request):
+    qs = Waybill.objects.select_related("order", "account").order_by("-created_at", "-id")
+    status = request.GET.get("status", "")
+    if status == FAILURES:
+        qs = qs.filter(Q(status__in=[Waybill.Status.FAILED, Waybill.Status.CANCEL_FAILED])
+                       | Q(status=Waybill.Status.PENDING, attempts__gt=0)
+                       | Q(stalled_at__isnull=False, delivered_at__isnull=True))
+    elif status in Waybill.Status.values:
+        qs = qs.filter(status=status)
+    else:
+        status = ""
+    query = request.GET.get("q", "").strip()
+    if query:
+        qs = qs.filter(Q(tracking_number__icontains=query) | Q(order__number__icontains=query)
+                       | Q(order__external_id__icontains=query))
+    return qs, status, query
+
+
+@login_required
+@permission_required("shipping.view_waybill", raise_exception=True)
+def waybills(request):
+    qs, status, query = _filtered(request)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page.object_list = services.with_service_names(list(page.object_list))
+    counts = dict(Waybill.objects.values_list("status").annotate(n=Count("id"))
+                  .values_list("status", "n"))
+    context = {
+        "page": page, "status": status, "q": query, "statuses": Waybill.Status.choices,
+        "counts": counts, "failures": FAILURES,
+        "can_retry": request.user.has_perm("shipping.retry_waybill"),
+        "can_label": request.user.has_perm("shipping.download_label"),
+    }
+    return render(request, "shipping/waybills.html", context)
+
+
+@login_required
+@require_POST
+@permission_required("shipping.retry_waybill", raise_exception=True)
+def retry(request, waybill_id: int):
+    waybill = get_object_or_404(Waybill, pk=waybill_id)
+    try:
+        services.waybill_retry(waybill=waybill, actor=request.user)
+    except services.ShippingError as exc:
+        message, ok = exc.message, False
+    else:
+        message, ok = _("Booking queued again."), True
+    if request.htmx:
+        waybill = Waybill.objects.select_related("order", "account").get(pk=waybill_id)
+        return render(request, "shipping/_waybill_row.html", {
+            "w": waybill, "message": message, "ok": ok, "can_retry": True,
+            "can_label": request.user.has_perm("shipping.download_label")},
+            status=200 if ok else 409)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect(request.POST.get("next") or "shipping:waybills")
+
+
+@login_required
+@permission_required("shipping.download_label", raise_exception=True)
+def label(request, waybill_id: int):
+    waybill = get_object_or_404(Waybill.objects.select_related("order", "account"),
+                                pk=waybill_id)
+    if not waybill.tracking_number or waybill.account is None:
+        return HttpResponse(_("This waybill has no label yet."), status=404,
+                            content_type="text/plain; charset=utf-8")
+    filename = f"label-{waybill.tracking_number}.pdf"
+    if waybill.label:
+        return FileResponse(waybill.label.open("rb"), content_type="application/pdf",
+                            filename=filename)
+    try:
+        pdf = services.label_pdf(waybill)
+    except NeedsPlatformDecryption as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+@permission_required("orderhub.ship_order", raise_exception=True)
+def enter_tracking(request, order_id: int):
+    order = get_object_or_404(Order, pk=order_id)
+    try:
+        services.waybill_enter_tracking(order=order, actor=request.user,
+                                        tracking_number=request.POST.get("tracking_number", ""))
+    except OrderServiceError as exc:
+        if request.htmx:
+            return HttpResponse(f'<p class="alert alert-error" role="alert">{_escape(exc.message)}'
+                                "</p>", status=exc.status)
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Tracking number saved; the order is shipped."))
+    if request.htmx:
+        from django_htmx.http import HttpResponseClientRefresh
+
+        return HttpResponseClientRefresh()
+    return redirect("orders:detail", order.pk)
+
+
+def _escape(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)
+
+
+@csrf_exempt
+@require_POST
+def kuaidi100_callback(request, account_code: str):
+    """Kuaidi100 tracking push: the signature is checked before the content is read."""
+    try:
+        new = services.tracking_callback(account_code=account_code, form=request.POST)
+    except services.CallbackRefused as exc:
+        return JsonResponse({"result": False, "returnCode": str(exc.status),
+                             "message": str(exc)}, status=exc.status)
+    return JsonResponse({"result": True, "returnCode": "200", "message": "成功",
+                         "new": new})
+
+
+def track_rate() -> str:
+    return getattr(settings, "TRACK_RATE_LIMIT", "10/m")
+
+
+@never_cache
+def track(request):
+    """Public tracking page (no login). Only POSTed look-ups count against the rate limit.
+
+    "No such order" and "wrong phone" render the same page byte for byte.
+    """
+    # What the buyer typed is not echoed: the page must not differ between a
+    # wrong number and a wrong phone.
+    context = {"result": None, "not_found": False}
+    status = 200
+    if request.method == "POST":
+        if is_ratelimited(request, group="shipping.track", key="ip", rate=track_rate(),
+                          method="POST", increment=True):
+            context["limited"] = True
+            status = 429
+        else:
+            order = services.public_lookup(number=request.POST.get("number", ""),
+                                           phone_last4=request.POST.get("phone", ""))
+            if order is None:
+                context["not_found"] = True
+            else:
+                context["result"] = tracking_view_data(order)
+    return render(request, "shipping/track.html", context, status=status)

@@ -1,0 +1,189 @@
+"""Ticket pages: the ops queue, a ticket's detail, creating one, and the HTMX actions.
+
+Views parse input, call one service and render; the services hold the rules
+(and check permissions again, so a partial requested directly is safe too).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from fulfillment.tickets import selectors, services
+from fulfillment.tickets.models import Ticket
+from orderhub.models import Order
+
+PER_PAGE = 50
+
+
+class TicketForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Ticket.Kind.choices)
+    title = forms.CharField(label=gettext_lazy("Title"), max_length=200)
+    description = forms.CharField(label=gettext_lazy("Description"), required=False,
+                                  widget=forms.Textarea(attrs={"rows": 4}))
+    order_number = forms.CharField(label=gettext_lazy("Order number"), required=False,
+                                   max_length=24)
+    assignee = forms.ModelChoiceField(label=gettext_lazy("Assignee"), required=False,
+                                      queryset=get_user_model().objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = services.assignable_users()
+
+    def clean_order_number(self):
+        number = self.cleaned_data.get("order_number", "").strip()
+        if not number:
+            return None
+        order = Order.objects.filter(number=number).first()
+        if order is None:
+            raise forms.ValidationError(_("There is no order %(number)s.") % {"number": number})
+        return order
+
+
+def _queue_filters(request) -> dict:
+    get = request.GET
+    return {"kind": get.get("kind", ""), "status": get.get("status", ""),
+            "mine": get.get("mine") == "1", "overdue": get.get("overdue") == "1",
+            "q": get.get("q", "").strip(), "sort": get.get("sort", "due")
+            if get.get("sort") in selectors.SORTS else "due"}
+
+
+def _row_context(request, ticket, **extra) -> dict:
+    return {"t": ticket, "can_change": request.user.has_perm("tickets.change_ticket"),
+            "statuses": Ticket.Status.choices, **extra}
+
+
+@login_required
+@permission_required("tickets.view_ticket", raise_exception=True)
+def queue(request):
+    filters = _queue_filters(request)
+    qs = selectors.ticket_queue(user=request.user, **filters)
+    page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {"page": page, "filters": filters, "kinds": Ticket.Kind.choices,
+               "statuses": Ticket.Status.choices, "querystring": params.urlencode(),
+               "can_change": request.user.has_perm("tickets.change_ticket"),
+               "can_add": request.user.has_perm("tickets.add_ticket")}
+    template = "tickets/_queue.html" if request.htmx else "tickets/queue.html"
+    return render(request, template, context)
+
+
+@login_required
+@permission_required("tickets.view_ticket", raise_exception=True)
+def detail(request, ticket_id: int):
+    ticket = get_object_or_404(Ticket.objects.select_related("assignee", "order", "channel"),
+                               pk=ticket_id)
+    events = ticket.events.select_related("assignee")
+    return render(request, "tickets/detail.html", {
+        "ticket": ticket, "events": events, "statuses": Ticket.Status.choices,
+        "can_change": request.user.has_perm("tickets.change_ticket"),
+        "users": services.assignable_users()
+        if request.user.has_perm("tickets.change_ticket") else [],
+    })
+
+
+@login_required
+@permission_required("tickets.add_ticket", raise_exception=True)
+def create(request):
+    initial = {}
+    order_id = request.GET.get("order")
+    if order_id and order_id.isdigit():
+        order = Order.objects.filter(pk=int(order_id)).first()
+        if order is not None:
+            initial["order_number"] = order.number
+            initial["title"] = _("Order %(number)s: ") % {"number": order.number}
+    form = TicketForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket, _created = services.ticket_open(
+                kind=data["kind"], title=data["title"], description=data["description"],
+                order=data["order_number"], assignee=data["assignee"], actor=request.user)
+        except services.TicketError as exc:
+            form.add_error(None, exc.message)
+        else:
+            flash.success(request, _("Ticket #%(id)s opened.") % {"id": ticket.pk})
+            return redirect("tickets:detail", ticket.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "tickets/create.html", {"form": form}, status=status)
+
+
+def _action_response(request, ticket_id: int, error: str = "", status: int = 200):
+    ticket = Ticket.objects.select_related("assignee", "order", "channel").get(pk=ticket_id)
+    if request.htmx:
+        return render(request, "tickets/_row.html", _row_context(request, ticket, error=error),
+                      status=status)
+    if error:
+        flash.error(request, error)
+    back = request.POST.get("next", "")
+    if back.startswith("/") and not back.startswith("//"):
+        return redirect(back)
+    return redirect(reverse("tickets:detail", args=[ticket_id]))
+
+
+@login_required
+@require_POST
+@permission_required("tickets.change_ticket", raise_exception=True)
+def assign_me(request, ticket_id: int):
+    get_object_or_404(Ticket, pk=ticket_id)
+    try:
+        services.ticket_assign(ticket=ticket_id, assignee=request.user, actor=request.user)
+    except services.TicketError as exc:
+        return _action_response(request, ticket_id, exc.message, exc.status)
+    return _action_response(request, ticket_id)
+
+
+@login_required
+@require_POST
+@permission_required("tickets.change_ticket", raise_exception=True)
+def assign(request, ticket_id: int):
+    get_object_or_404(Ticket, pk=ticket_id)
+    raw = request.POST.get("assignee", "")
+    assignee = None
+    if raw:
+        assignee = services.assignable_users().filter(pk=raw).first() if raw.isdigit() else None
+        if assignee is None:
+            return _action_response(request, ticket_id, _("Choose someone who works tickets."),
+                                    400)
+    try:
+        services.ticket_assign(ticket=ticket_id, assignee=assignee, actor=request.user)
+    except services.TicketError as exc:
+        return _action_response(request, ticket_id, exc.message, exc.status)
+    return _action_response(request, ticket_id)
+
+
+@login_required
+@require_POST
+@permission_required("tickets.change_ticket", raise_exception=True)
+def set_status(request, ticket_id: int):
+    get_object_or_404(Ticket, pk=ticket_id)
+    try:
+        services.ticket_set_status(ticket=ticket_id, status=request.POST.get("status", ""),
+                                   comment=request.POST.get("comment", ""),
+                                   expected_status=request.POST.get("expected_status") or None,
+                                   actor=request.user)
+    except services.TicketError as exc:
+        return _action_response(request, ticket_id, exc.message, exc.status)
+    return _action_response(request, ticket_id)
+
+
+@login_required
+@require_POST
+@permission_required("tickets.change_ticket", raise_exception=True)
+def comment(request, ticket_id: int):
+    get_object_or_404(Ticket, pk=ticket_id)
+    try:
+        services.ticket_comment(ticket=ticket_id, text=request.POST.get("text", ""),
+                                actor=request.user)
+    except services.TicketError as exc:
+        return _action_response(request, ticket_id, exc.message, exc.status)
+    return _action_response(request, ticket_id)
