@@ -47,7 +47,7 @@ def test_seed_demo_covers_every_state_and_runs_twice_without_duplicates():
     # then: the second run found everything and added nothing
     assert _counts() == first
     assert first["orders"] == 48
-    assert first["channels"] == 5
+    assert first["channels"] == 8  # 5 core + 3 more Chinese platforms from channels.demo
     assert first["warehouses"] == 3
     assert "48 orders created" in out.getvalue()
     assert "0 orders created, 48 already there" in again.getvalue()
