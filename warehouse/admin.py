@@ -8,6 +8,9 @@ from warehouse.models import (
     Barcode,
     Bin,
     KitComponent,
+    PackCheck,
+    PackCheckLine,
+    PackScan,
     PickList,
     PickListOrder,
     PickProblem,
@@ -213,3 +216,30 @@ class PickProblemAdmin(ReadOnlyAdmin):
     list_select_related = ["order", "warehouse"]
     list_filter = ["kind", "warehouse"]
     search_fields = ["order__number", "note"]
+
+
+class PackCheckLineInline(admin.TabularInline):
+    model = PackCheckLine
+    extra = 0
+    readonly_fields = ["sku", "name", "quantity", "scanned", "is_gift"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PackCheck)
+class PackCheckAdmin(ReadOnlyAdmin):
+    list_display = ["order", "warehouse", "packer", "status", "started_at", "finished_at"]
+    list_select_related = ["order", "warehouse", "packer"]
+    list_filter = ["status", "warehouse"]
+    search_fields = ["order__number", "packer__username"]
+    inlines = [PackCheckLineInline]
+
+
+@admin.register(PackScan)
+class PackScanAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "pack_check", "barcode", "result", "message"]
+    list_select_related = ["pack_check__order"]
+    list_filter = ["result"]
+    search_fields = ["pack_check__order__number", "barcode"]

@@ -52,6 +52,7 @@ class Warehouse(models.Model):
             ("print_picklist", _("Can print pick lists and seal labels")),
             ("scan_pick", _("Can use the scanning screen")),
             ("view_warehouse_dashboard", _("Can view the warehouse dashboard")),
+            ("pack_verify", _("Can verify orders at the packing bench")),
         ]
 
     def __str__(self):
@@ -509,6 +510,95 @@ class PickProblem(models.Model):
 
     def __str__(self):
         return f"{self.order_id}: {self.kind}"
+
+
+class PackCheck(models.Model):
+    """A packer re-scanning every item of one picked order before it is sealed.
+
+    The verified row is the audit record: who verified the order and when.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Verifying")
+        VERIFIED = "verified", _("Verified")
+        ABANDONED = "abandoned", _("Abandoned")
+
+    order = models.ForeignKey(
+        "orderhub.Order", on_delete=models.CASCADE, related_name="pack_checks"
+    )
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="pack_checks")
+    packer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pack_checks"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.OPEN)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("pack check")
+        verbose_name_plural = _("pack checks")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="open"), name="packcheck_one_open_per_order"
+            ),
+            # Verified once is the record; a second verification would blur who sealed it.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="verified"),
+                name="packcheck_one_verified_per_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["packer", "status"], name="packcheck_packer_status_idx")]
+
+    def __str__(self):
+        return f"{self.order_id} ({self.status})"
+
+
+class PackCheckLine(models.Model):
+    pack_check = models.ForeignKey(PackCheck, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=255)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    scanned = models.PositiveIntegerField(_("scanned"), default=0)
+    is_gift = models.BooleanField(_("gift"), default=False)
+
+    class Meta:
+        ordering = ["pack_check", "is_gift", "id"]
+        verbose_name = _("pack check line")
+        verbose_name_plural = _("pack check lines")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scanned__lte=F("quantity")), name="packline_no_overscan"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sku_id} {self.scanned}/{self.quantity}"
+
+
+class PackScan(models.Model):
+    """One scan at the packing bench, stored under the client's idempotency key."""
+
+    key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    pack_check = models.ForeignKey(PackCheck, on_delete=models.CASCADE, related_name="scans")
+    barcode = models.CharField(_("barcode"), max_length=64)
+    result = models.CharField(_("result"), max_length=12, choices=ScanEvent.Result.choices)
+    line = models.ForeignKey(PackCheckLine, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    message = models.CharField(_("message"), max_length=255, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("pack scan")
+        verbose_name_plural = _("pack scans")
+
+    def __str__(self):
+        return f"{self.barcode}: {self.result}"
 
 
 class StockSource(models.Model):

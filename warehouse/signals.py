@@ -15,3 +15,7 @@ stock_insufficient = Signal()
 
 # A picker reported a problem. kwargs: problem_id, order_id, warehouse_id, kind, note, actor
 pick_problem_reported = Signal()
+
+# A packer verified every item of an order at the packing bench.
+# kwargs: check_id, order_id, warehouse_id, actor
+pack_verified = Signal()

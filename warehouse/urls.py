@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from warehouse.views import picklists, scan, stock
+from warehouse.views import pack, picklists, scan, stock
 
 urlpatterns = [
     path("scan/", scan.scan_page, name="scan"),
@@ -12,6 +12,14 @@ urlpatterns = [
     path("scan/task/<int:task_id>/scan/", scan.scan_item, name="scan-item"),
     path("scan/task/<int:task_id>/problem/", scan.scan_problem, name="scan-problem"),
     path("scan/task/<int:task_id>/finish/", scan.scan_finish, name="scan-finish"),
+    path("scan/pack/", pack.pack_page, name="pack"),
+    path("scan/pack/start/", pack.pack_start, name="pack-start"),
+    path("scan/pack/<int:check_id>/", pack.pack_check, name="pack-check"),
+    path("scan/pack/<int:check_id>/scan/", pack.pack_item, name="pack-item"),
+    path("scan/pack/<int:check_id>/finish/", pack.pack_finish, name="pack-finish"),
+    path("scan/pack/<int:check_id>/abandon/", pack.pack_abandon, name="pack-abandon"),
+    path("warehouse/problems/<int:problem_id>/photo/", scan.problem_photo,
+         name="warehouse-problem-photo"),
     path("warehouse/stock/", stock.stock_list, name="warehouse-stock"),
     path("warehouse/stock/<int:level_id>/", stock.stock_detail, name="warehouse-stock-detail"),
     path("warehouse/stock/count/", stock.stock_count_upload, name="warehouse-stock-count"),

@@ -114,25 +114,22 @@ def test_seal_label_has_order_barcode_text_and_qr_link(ready):
     assert "incl. 1 gift" in text
 
 
-def _positions(segments):
-    pos = 0
-    for x, w in segments:
-        yield pos, (x, w)
-        pos = round((float(x) - 2) / 0.25) + round(float(w) / 0.25)
-
-
 def test_code128_svg_draws_the_bars_of_the_value():
     import base64
 
     value = "PL2611220001"
     svg = base64.b64decode(code128_svg(value).split(",", 1)[1]).decode()
     bars = barcode.get("code128", value).build()[0]
-    # each bar is one "M x 0 h width ... z" segment at 0.25 mm per module
-    drawn = "".join(
-        "0" * round((float(x) - 2) / 0.25 - pos) + "1" * round(float(w) / 0.25)
-        for pos, (x, w) in _positions(re.findall(r"M([\d.]+) 0h([\d.]+)", svg))
-    )
-    assert drawn == bars.rstrip("0")
+    # each bar is a vertical line "M <centre x> 0v<h>" stroked at its width, 0.25 mm per
+    # module, after a 2 mm quiet zone: put every line back into a module string
+    drawn = ["0"] * len(bars)
+    for width, path in re.findall(r'stroke-width="([\d.]+)" d="([^"]+)"', svg):
+        n = round(float(width) / 0.25)
+        for x in re.findall(r"M([\d.]+) 0v", path):
+            start = round((float(x) - 2) / 0.25 - n / 2)
+            assert drawn[start:start + n] == ["0"] * n  # bars never overlap
+            drawn[start:start + n] = ["1"] * n
+    assert "".join(drawn) == bars
     assert code128_svg(value) != code128_svg("PL2611220002")
 
 

@@ -8,12 +8,14 @@ a retried scan (same idempotency key) is answered from the stored result.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image
 
 from orderhub.models import Order, OrderEvent, OrderStatus
 from orderhub.services.orders import OrderServiceError, actor_info, order_transition
@@ -146,6 +148,8 @@ class ScanOutcome:
     task: PickTask
     line_id: int | None = None
     replay: bool = False
+    # The task's lines as they are after this scan (sku loaded), for ``task_state``.
+    lines: list[PickTaskLine] | None = None
 
     @property
     def ok(self) -> bool:
@@ -153,8 +157,9 @@ class ScanOutcome:
 
 
 def _lock_task(task_id, picker) -> PickTask:
-    task = (PickTask.objects.select_for_update().select_related("order")
-            .filter(pk=task_id).first())
+    # Lock the task row only: a scan must not block (or wait for) ops working on the order.
+    task = (PickTask.objects.select_for_update(of=("self",)).select_related("order")
+            .filter(pk=task_id).order_by().first())
     if task is None:
         raise PickingError(_("There is no such task."))
     if task.picker_id != picker.pk:
@@ -166,9 +171,10 @@ def _lock_task(task_id, picker) -> PickTask:
 
 
 def _sku_for_barcode(code: str) -> int | None:
-    sku_id = Barcode.objects.filter(code=code).values_list("sku_id", flat=True).first()
+    # order_by(): both codes are unique, and Barcode's default ordering joins SKU.
+    sku_id = Barcode.objects.filter(code=code).order_by().values_list("sku_id", flat=True).first()
     if sku_id is None:
-        sku_id = SKU.objects.filter(code=code).values_list("pk", flat=True).first()
+        sku_id = SKU.objects.filter(code=code).order_by().values_list("pk", flat=True).first()
     return sku_id
 
 
@@ -186,20 +192,33 @@ def task_scan(*, task_id: int, picker, barcode: str, key: str) -> ScanOutcome:
         raise PickingError(_("Nothing was scanned."))
     if not key or len(key) > 64:
         raise PickingError(_("A scan needs an idempotency key of at most 64 characters."))
+    try:
+        return _task_scan(task_id=task_id, picker=picker, who=who, barcode=barcode, key=key)
+    except IntegrityError as exc:
+        # The same key raced in on another task: the whole scan (count included) was
+        # rolled back. No savepoint around the insert: two round trips less per scan.
+        if ScanEvent.objects.filter(key=key).exists():
+            raise PickingError(_("This scan key was already used.")) from exc
+        raise
+
+
+def _task_scan(*, task_id, picker, who, barcode: str, key: str) -> ScanOutcome:
     with transaction.atomic():
         task = _lock_task(task_id, picker)
-        previous = ScanEvent.objects.filter(key=key).first()
+        previous = ScanEvent.objects.filter(key=key).order_by().first()
         if previous is not None:
             if previous.task_id != task.pk:
                 raise PickingError(_("This scan key was used for another task."))
             return ScanOutcome(previous.result, previous.message, task, previous.line_id,
                                replay=True)
         sku_id = _sku_for_barcode(barcode)
+        # Loaded once with their SKUs: the response's task state reuses them (hot path).
+        all_lines = _lines(task)
         line = None
         if sku_id is None:
             result, message = R.UNKNOWN, _("Unknown barcode %(code)s.") % {"code": barcode}
         else:
-            lines = [ln for ln in task.lines.all() if ln.sku_id == sku_id]
+            lines = [ln for ln in all_lines if ln.sku_id == sku_id]
             open_lines = [ln for ln in lines if ln.picked < ln.quantity]
             if not lines:
                 result = R.WRONG_ITEM
@@ -214,17 +233,20 @@ def task_scan(*, task_id: int, picker, barcode: str, key: str) -> ScanOutcome:
                 line.picked += 1
                 message = _("%(name)s %(picked)s/%(qty)s") % {
                     "name": line.name, "picked": line.picked, "qty": line.quantity}
-        try:
-            with transaction.atomic():
-                ScanEvent.objects.create(key=key, task=task, barcode=barcode[:64], result=result,
-                                         line=line, message=message[:255], actor_user=who.user)
-        except IntegrityError as exc:  # same key on another task, raced in
-            raise PickingError(_("This scan key was already used.")) from exc
-    return ScanOutcome(result, message, task, line.pk if line else None)
+        ScanEvent.objects.create(key=key, task=task, barcode=barcode[:64], result=result,
+                                 line=line, message=message[:255], actor_user=who.user)
+    return ScanOutcome(result, message, task, line.pk if line else None, lines=all_lines)
 
 
-def task_state(task: PickTask) -> dict:
-    lines = list(task.lines.all())
+def _lines(task: PickTask) -> list[PickTaskLine]:
+    # Explicit order_by: the model's default ordering would join the task table.
+    return list(PickTaskLine.objects.filter(task=task).select_related("sku")
+                .order_by("is_gift", "pick_order", "bin_code", "id"))
+
+
+def task_state(task: PickTask, *, lines: list[PickTaskLine] | None = None) -> dict:
+    """The task as the scanning script renders it; pass ``lines`` already loaded to save queries."""
+    lines = _lines(task) if lines is None else lines
     total = sum(ln.quantity for ln in lines)
     picked = sum(ln.picked for ln in lines)
     return {
@@ -248,15 +270,51 @@ def task_state(task: PickTask) -> dict:
 # --- problems and finishing --------------------------------------------------------
 
 
+# A phone camera photo is 2-6 MB; anything far bigger is not a photo of a parcel.
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def _checked_photo(photo):
+    """The uploaded photo, renamed, if it really is a JPEG/PNG/WebP of sane size.
+
+    The content is read by Pillow, not trusted from the name or the browser's
+    content type, and the stored name is random: a client-chosen name could
+    carry a path or an executable extension.
+    """
+    if photo.size > PHOTO_MAX_BYTES:
+        raise PickingError(
+            _("The photo is too large (%(size).1f MB); the limit is %(max)s MB.")
+            % {"size": photo.size / 2**20, "max": PHOTO_MAX_BYTES // 2**20}
+        )
+    try:
+        with Image.open(photo) as image:
+            kind = image.format
+            image.verify()
+    except Exception as exc:  # Pillow raises many types for a file that is not an image
+        raise PickingError(_("The photo must be a JPEG, PNG or WebP image.")) from exc
+    if kind not in PHOTO_FORMATS:
+        raise PickingError(_("The photo must be a JPEG, PNG or WebP image."))
+    photo.seek(0)
+    photo.name = f"{uuid.uuid4().hex}.{PHOTO_FORMATS[kind]}"
+    return photo
+
+
 def task_report_problem(*, task_id: int, picker, kind: str, note: str = "",
                         photo=None) -> PickProblem:
-    """Record a problem on the order; ops hear about it through ``pick_problem_reported``."""
+    """Record a problem on the order; ops hear about it through ``pick_problem_reported``.
+
+    ``photo`` is an uploaded file (JPEG, PNG or WebP, at most ``PHOTO_MAX_BYTES``);
+    a bad one is refused and nothing is recorded.
+    """
     who = actor_info(picker)
     if kind not in PickProblem.Kind.values:
         raise PickingError(_("Choose what the problem is."))
     note = (note or "").strip()
     if kind == PickProblem.Kind.OTHER and not note:
         raise PickingError(_("Please describe the problem."))
+    if photo:
+        photo = _checked_photo(photo)
     with transaction.atomic():
         task = _lock_task(task_id, picker)
         problem = PickProblem.objects.create(

@@ -64,15 +64,22 @@ def code128_svg(value: str, *, height_mm: float = 10.0) -> SvgImage:
     """
     modules = barcode.get("code128", value).build()[0]
     width = len(modules) * MODULE_MM + 2 * QUIET_MM
-    bars = [
-        f"M{QUIET_MM + m.start() * MODULE_MM:g} 0h{len(m.group()) * MODULE_MM:g}"
-        f"v{height_mm:g}h-{len(m.group()) * MODULE_MM:g}z"
-        for m in re.finditer("1+", modules)
-    ]
+    # One stroked path per bar width (Code128 has four): each bar is a short
+    # "M x 0v h" line, half the path data WeasyPrint must parse per barcode
+    # compared with one filled rectangle per bar.
+    by_width: dict[int, list[str]] = {}
+    for m in re.finditer("1+", modules):
+        n = len(m.group())
+        x = QUIET_MM + (m.start() + n / 2) * MODULE_MM
+        by_width.setdefault(n, []).append(f"M{x:g} 0v{height_mm:g}")
+    paths = "".join(
+        f'<path stroke="#000" stroke-width="{n * MODULE_MM:g}" d="{"".join(d)}"/>'
+        for n, d in sorted(by_width.items())
+    )
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}mm" height="{height_mm:g}mm" '
         f'viewBox="0 0 {width:g} {height_mm:g}"><rect width="100%" height="100%" fill="#fff"/>'
-        f'<path fill="#000" d="{"".join(bars)}"/></svg>'
+        f'{paths}</svg>'
     )
     image = SvgImage("data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode())
     image.width_mm, image.height_mm = width, height_mm

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import template
 from django.db.models import Sum
 
-from warehouse.models import PickList, PickProblem, PickTask, Reservation
+from warehouse.models import PackCheck, PickList, PickProblem, PickTask, Reservation
 
 register = template.Library()
 
@@ -18,13 +18,14 @@ VIEW_PERMS = {
     "tasks": "warehouse.view_picktask",
     "problems": "warehouse.view_pickproblem",
     "pick_lists": "warehouse.view_picklist",
+    "pack_checks": "warehouse.view_packcheck",
 }
 
 
 def order_panel_data(*, order, user) -> dict | None:
     """What ``user`` may see of ``order`` in the warehouse, or None when nothing.
 
-    One query per section shown (at most four), whatever the number of rows.
+    One query per section shown (at most five), whatever the number of rows.
     """
     allowed = {key for key, perm in VIEW_PERMS.items() if user.has_perm(perm)}
     if not allowed:
@@ -44,6 +45,12 @@ def order_panel_data(*, order, user) -> dict | None:
         )
     if "problems" in allowed:
         data["problems"] = list(PickProblem.objects.filter(order=order).order_by("-created_at"))
+    if "pack_checks" in allowed:
+        # Verified or still on the bench; abandoned checks are noise on the order page.
+        data["pack_checks"] = list(
+            PackCheck.objects.filter(order=order).exclude(status=PackCheck.Status.ABANDONED)
+            .select_related("packer").order_by("-started_at", "-id")
+        )
     if "pick_lists" in allowed:
         data["pick_lists"] = list(
             PickList.objects.filter(slots__order=order).order_by("-created_at", "-id")

@@ -4,8 +4,8 @@ Every endpoint checks ``warehouse.scan_pick``: a partial can be called directly.
 """
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -42,6 +42,8 @@ def scan_page(request):
         return redirect("scan")
     task = PickTask.objects.filter(picker=request.user, status=PickTask.Status.OPEN).first()
     return render(request, "warehouse/scan.html", {
+        "mode": "pick",
+        "can_pack": request.user.has_perm("warehouse.pack_verify"),
         "warehouse": warehouse,
         "warehouses": Warehouse.objects.filter(active=True),
         "task_state": picking.task_state(task) if task else None,
@@ -99,8 +101,9 @@ def scan_item(request, task_id):
                                     key=request.POST.get("key", ""))
     except (StockError, OrderServiceError) as exc:
         return _error(exc)
-    return _task_json(outcome.task, result=outcome.result, ok=outcome.ok,
-                      message=outcome.message, line=outcome.line_id, replay=outcome.replay)
+    return JsonResponse({"task": picking.task_state(outcome.task, lines=outcome.lines),
+                         "result": outcome.result, "ok": outcome.ok, "message": outcome.message,
+                         "line": outcome.line_id, "replay": outcome.replay})
 
 
 @login_required
@@ -128,3 +131,17 @@ def scan_finish(request, task_id):
         return _error(exc)
     return JsonResponse({"task": None, "finished": task.order.number,
                          "message": _("Order %(number)s picked.") % {"number": task.order.number}})
+
+
+@login_required
+@permission_required("warehouse.view_pickproblem", raise_exception=True)
+def problem_photo(request, problem_id):
+    """A problem's photo, behind a login: it may show a buyer's address label."""
+    problem = get_object_or_404(PickProblem, pk=problem_id)
+    if not problem.photo:
+        raise Http404
+    try:
+        handle = problem.photo.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    return FileResponse(handle, filename=problem.photo.name.rsplit("/", 1)[-1])

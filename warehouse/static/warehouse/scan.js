@@ -1,9 +1,15 @@
-/* Phone scanning screen. No framework, no CDN.
+/* Phone scanning screen (picking, and pack-verify at the packing bench).
+ * No framework, no CDN.
  *
  * Scans go into a queue kept in localStorage, each with its own idempotency
  * key, and are sent one at a time: a few seconds of bad Wi-Fi delays them but
  * loses none, and a retried request never counts twice (the server answers a
  * known key with its first result).
+ *
+ * ``data-mode`` is "pick" or "pack": the same flow (scan a code to open the
+ * order, scan each item, finish) against different URLs. Camera scanning uses
+ * the browser's BarcodeDetector where it exists and the vendored ZXing library
+ * (loaded on first use) everywhere else.
  */
 (function () {
   "use strict";
@@ -12,7 +18,9 @@
   var $ = function (id) { return document.getElementById(id); };
   var strings = $("t-strings").dataset;
   var csrf = app.dataset.csrf;
-  var QUEUE_KEY = "orderhub-scan-queue";
+  var mode = app.dataset.mode || "pick";
+  // Pick and pack scans point at different endpoints: never mix their queues.
+  var QUEUE_KEY = mode === "pack" ? "orderhub-pack-queue" : "orderhub-scan-queue";
   var task = JSON.parse($("task-state").textContent || "null");
   var sending = false;
   var retryDelay = 500;
@@ -165,20 +173,27 @@
     if (!ev.target.closest("dialog, button, input, textarea, label, a")) input.focus();
   });
 
-  $("take").addEventListener("click", function () { claim(app.dataset.nextUrl, {}); });
+  if ($("take")) $("take").addEventListener("click", function () { claim(app.dataset.nextUrl, {}); });
 
-  $("finish").addEventListener("click", function () {
+  var labelLink = $("label-link");
+  function closeTask(suffix) {
     if (!task) return;
-    post(taskUrl(task.id, "finish/")).then(function (res) {
+    post(taskUrl(task.id, suffix)).then(function (res) {
       if (res.error) { refuse(res.error); return; }
       task = null; render(); setMessage(res.message, "good"); beep(true);
+      if (labelLink) {
+        labelLink.hidden = !res.label_url;
+        labelLink.href = res.label_url || "";
+      }
     }).catch(function () { refuse(strings.network); });
-  });
+  }
+  $("finish").addEventListener("click", function () { closeTask("finish/"); });
+  if ($("abandon")) $("abandon").addEventListener("click", function () { closeTask("abandon/"); });
 
   // --- problems ------------------------------------------------------------------
   var dialog = $("problem");
-  $("problem-open").addEventListener("click", function () { dialog.showModal(); });
-  $("problem-form").addEventListener("submit", function (ev) {
+  if (dialog) $("problem-open").addEventListener("click", function () { dialog.showModal(); });
+  if (dialog) $("problem-form").addEventListener("submit", function (ev) {
     if (ev.submitter && ev.submitter.value === "cancel") return;
     ev.preventDefault();
     var data = new FormData(ev.target);
@@ -190,28 +205,90 @@
     }).catch(function () { refuse(strings.network); });
   });
 
-  // --- camera (where the browser has a barcode detector) ---------------------------
-  if ("BarcodeDetector" in window && navigator.mediaDevices) {
-    var camBtn = $("camera"), video = $("camera-view"), stream = null;
-    camBtn.hidden = false;
-    camBtn.addEventListener("click", function () {
-      if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; video.hidden = true; return; }
-      var detector = new window.BarcodeDetector({formats: ["code_128", "ean_13", "upc_a", "qr_code"]});
-      navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}}).then(function (s) {
-        stream = s; video.srcObject = s; video.hidden = false; video.play();
-        var last = "", lastAt = 0;
-        (function loop() {
-          if (!stream) return;
-          detector.detect(video).then(function (codes) {
-            var now = Date.now();
-            if (codes.length && (codes[0].rawValue !== last || now - lastAt > 1500)) {
-              last = codes[0].rawValue; lastAt = now; onScan(last);
-            }
-          }).catch(function () {}).then(function () { setTimeout(loop, 200); });
-        })();
-      }).catch(function (e) { refuse(String(e)); });
+  // --- camera ----------------------------------------------------------------------
+  var FORMATS = ["code_128", "ean_13", "upc_a", "qr_code"];
+
+  function loadZxing() {
+    if (window.ZXingBrowser) return Promise.resolve(window.ZXingBrowser);
+    if (loadZxing.p) return loadZxing.p;
+    loadZxing.p = new Promise(function (resolve, reject) {
+      var el = document.createElement("script");
+      el.src = app.dataset.zxingUrl;
+      el.onload = function () { resolve(window.ZXingBrowser); };
+      el.onerror = function () { loadZxing.p = null; reject(new Error("zxing")); };
+      document.head.appendChild(el);
+    });
+    return loadZxing.p;
+  }
+  function zxingReader(Z) {
+    var reader = new Z.BrowserMultiFormatReader(undefined, {delayBetweenScanAttempts: 150});
+    reader.possibleFormats = [Z.BarcodeFormat.CODE_128, Z.BarcodeFormat.EAN_13,
+                              Z.BarcodeFormat.UPC_A, Z.BarcodeFormat.QR_CODE];
+    return reader;
+  }
+  // Some browsers have BarcodeDetector but no formats behind it (no platform decoder).
+  function nativeDetector() {
+    if (!("BarcodeDetector" in window)) return Promise.resolve(null);
+    return window.BarcodeDetector.getSupportedFormats().then(function (have) {
+      var formats = FORMATS.filter(function (f) { return have.indexOf(f) >= 0; });
+      return formats.length ? new window.BarcodeDetector({formats: formats}) : null;
+    }).catch(function () { return null; });
+  }
+
+  // A code in view is seen many times a second: count it once, and count the same
+  // code again only after it left the view (the next unit of the same item).
+  var lastCode = "", lastSeen = 0, REARM_MS = 800;
+  function onCameraCode(code) {
+    if (!code) return;
+    var now = Date.now(), fresh = code !== lastCode || now - lastSeen > REARM_MS;
+    lastCode = code; lastSeen = now;
+    if (fresh) onScan(code);
+  }
+
+  var camBtn = $("camera"), video = $("camera-view"), stopCamera = null;
+  function cameraOff() {
+    if (stopCamera) stopCamera();
+    stopCamera = null; video.hidden = true; camBtn.classList.remove("on");
+  }
+  function startNative(detector) {
+    return navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}}).then(function (s) {
+      var live = true;
+      video.srcObject = s; video.hidden = false; video.play();
+      stopCamera = function () { live = false; s.getTracks().forEach(function (t) { t.stop(); }); };
+      (function loop() {
+        if (!live) return;
+        detector.detect(video).then(function (codes) {
+          if (codes.length) onCameraCode(codes[0].rawValue);
+        }).catch(function () {}).then(function () { setTimeout(loop, 200); });
+      })();
     });
   }
+  function startZxing() {
+    return loadZxing().then(function (Z) {
+      video.hidden = false;
+      return zxingReader(Z).decodeFromConstraints(
+        {video: {facingMode: "environment"}}, video,
+        function (result) { if (result) onCameraCode(result.getText()); });
+    }).then(function (controls) { stopCamera = function () { controls.stop(); }; });
+  }
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    camBtn.hidden = false;
+    camBtn.addEventListener("click", function () {
+      if (stopCamera) { cameraOff(); return; }
+      camBtn.classList.add("on");
+      nativeDetector().then(function (detector) {
+        return detector ? startNative(detector) : startZxing();
+      }).catch(function (e) {
+        cameraOff();
+        refuse(strings.cameraError + (e && e.name ? " (" + e.name + ")" : ""));
+      });
+    });
+  }
+  // Decode a still image with the fallback decoder (used by the browser tests).
+  window.orderhubDecodeImage = function (url) {
+    return loadZxing().then(function (Z) { return zxingReader(Z).decodeFromImageUrl(url); })
+      .then(function (result) { return result.getText(); });
+  };
 
   window.addEventListener("online", flush);
   setInterval(flush, 3000);
