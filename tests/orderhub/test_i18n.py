@@ -9,11 +9,24 @@ from django.conf import settings
 from django.utils import translation
 
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+# The project's catalogue and every app's own (reporting, the fulfillment parts).
+ALL_PO_FILES = sorted(
+    path for path in Path(settings.BASE_DIR).glob("**/locale/zh_Hans/LC_MESSAGES/django.po")
+    if not {".venv", "var", "node_modules"} & set(path.parts)
+)
+each_catalogue = pytest.mark.parametrize(
+    "po_file", ALL_PO_FILES, ids=lambda p: str(p.relative_to(settings.BASE_DIR).parts[0:2]))
 
 
-def test_every_msgid_has_a_chinese_translation_and_none_is_fuzzy():
-    po = polib.pofile(str(PO_FILE))
-    assert len(po) > 100
+def test_every_app_with_strings_has_a_catalogue():
+    assert PO_FILE in ALL_PO_FILES
+    assert len(ALL_PO_FILES) >= 6
+
+
+@each_catalogue
+def test_every_msgid_has_a_chinese_translation_and_none_is_fuzzy(po_file):
+    po = polib.pofile(str(po_file))
+    assert len(po) > 10
     untranslated = [e.msgid for e in po if not e.translated() and not e.obsolete]
     fuzzy = [e.msgid for e in po if "fuzzy" in e.flags]
     assert untranslated == []
@@ -26,10 +39,11 @@ def test_every_msgid_has_a_chinese_translation_and_none_is_fuzzy():
             assert entry.msgstr.strip(), entry.msgid
 
 
-def test_translations_keep_every_placeholder():
+@each_catalogue
+def test_translations_keep_every_placeholder(po_file):
     placeholder = re.compile(r"%\((\w+)\)[-+ #0]*\d*[sdif]")
     broken = []
-    for entry in polib.pofile(str(PO_FILE)):
+    for entry in polib.pofile(str(po_file)):
         wanted = sorted(placeholder.findall(entry.msgid))
         targets = entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]
         if any(sorted(placeholder.findall(t)) != wanted for t in targets):
@@ -37,11 +51,12 @@ def test_translations_keep_every_placeholder():
     assert broken == []
 
 
-def test_compiled_catalogue_is_there_and_current():
-    mo = PO_FILE.with_suffix(".mo")
+@each_catalogue
+def test_compiled_catalogue_is_there_and_current(po_file):
+    mo = po_file.with_suffix(".mo")
     assert mo.exists(), "run manage.py compilemessages"
     compiled = {(e.msgctxt, e.msgid): e.msgstr for e in polib.mofile(str(mo)) if e.msgid}
-    source = {(e.msgctxt, e.msgid): e.msgstr for e in polib.pofile(str(PO_FILE))
+    source = {(e.msgctxt, e.msgid): e.msgstr for e in polib.pofile(str(po_file))
               if not e.msgid_plural}
     stale = [key for key, text in source.items() if compiled.get(key) != text]
     assert stale == [], "django.mo is older than django.po: run compilemessages"
