@@ -310,6 +310,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def approve(self, reason=""):
         """A reviewer lets the order go on; automation runs again."""
 
+    @transition(field=status, source=[S.READY_TO_PICK, S.OUT_OF_STOCK, S.REVIEW], target=S.PAID,
+                permission="orderhub.allocate_order")
+    def reprocess(self, reason=""):
+        """An edit or a person asks automation to decide again."""
+
     @transition(field=status, source=S.READY_TO_PICK, target=S.PICKING,
                 permission="orderhub.pick_order")
     def claim(self, reason=""):

@@ -1,0 +1,476 @@
+"""The automation pipeline: what happens to an order once it is paid.
+
+``orders_automate`` takes a batch of paid orders through
+
+1. risk rules (``risk.RiskChecker``) and the credit check,
+2. routing rules (``rules.RuleSet``: warehouse, carrier, priority, tags, holds),
+3. the warehouse choice (rule, else the region's warehouse with all the stock,
+   else any active one with it, else out of stock),
+4. stock reservation (``warehouse.services.stock.order_allocate``),
+
+and leaves each order in ``ready_to_pick``, ``review`` (every reason listed in
+its ``OrderDecision``) or ``out_of_stock``. Orders no longer ``paid`` are
+skipped, so running twice changes nothing the second time.
+
+Reads are done for the whole batch (rules compiled once, risk counts grouped,
+stock levels in one query); writes are per order, each in its own transaction
+holding the order's row lock, so one bad order never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fulfillment.models import OrderDecision, ShadowResult
+from fulfillment.services import risk as risk_service
+from fulfillment.services.rules import OrderFacts, RuleOutcome, facts_for_orders, load_ruleset
+from fulfillment.signals import order_needs_review, order_urgent
+from orderhub.models import Order, OrderLine, OrderStatus, Tag
+from orderhub.services.orders import (
+    Actor,
+    OrderConflict,
+    OrderServiceError,
+    TransitionNotPermitted,
+    TransitionRefused,
+    actor_info,
+    order_transition,
+    order_update,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:automation"
+S = OrderStatus
+REPROCESS_FROM = (S.READY_TO_PICK, S.OUT_OF_STOCK, S.REVIEW)
+# order_transition stores "<name>: <reason>" as the history change reason (100 chars).
+TRANSITION_REASON_MAX = 80
+# Batches at least this big reserve stock per warehouse in one go.
+GROUP_MIN = 2
+
+
+@dataclass
+class Plan:
+    order: Order
+    facts: OrderFacts
+    reasons: list
+    rules: RuleOutcome
+    warehouse_id: int | None = None
+    warehouse_source: str = ""
+
+
+@dataclass
+class Outcome:
+    order_id: int
+    result: str  # ready_to_pick / review / out_of_stock / skipped / error
+    reasons: list = field(default_factory=list)
+    warehouse_id: int | None = None
+    error: str = ""
+
+
+def order_automate(*, order: Order | int, actor: Actor = ACTOR) -> Outcome:
+    """Run the pipeline for one order; errors propagate (the task retries)."""
+    order_id = order.pk if isinstance(order, Order) else int(order)
+    return orders_automate(order_ids=[order_id], actor=actor, raise_errors=True)[order_id]
+
+
+def orders_automate(*, order_ids, actor: Actor = ACTOR, raise_errors: bool = False,
+                    now=None) -> dict[int, Outcome]:
+    """Run the pipeline for every order in ``order_ids`` that is still ``paid``."""
+    actor_info(actor)
+    ids = list(dict.fromkeys(int(i) for i in order_ids))
+    results = {i: Outcome(i, "skipped") for i in ids}
+    orders = list(Order.objects.filter(pk__in=ids, status=S.PAID)
+                  .select_related("customer", "channel").order_by("paid_at", "pk"))
+    if not orders:
+        return results
+    plans = plan_orders(orders, now=now)
+    tags: dict = {}
+    singles, groups = [], defaultdict(list)
+    for plan in plans:
+        if plan.reasons or not plan.warehouse_id or len(plans) < GROUP_MIN:
+            singles.append(plan)
+        else:
+            groups[plan.warehouse_id].append(plan)
+    if groups:
+        from warehouse.models import Warehouse
+
+        warehouses = Warehouse.objects.in_bulk(list(groups))
+        for wh_id, group in groups.items():
+            try:
+                results.update(_apply_group(group, warehouses[wh_id], actor, tags))
+            except Exception:
+                if raise_errors:
+                    raise
+                # The group rolled back as a whole: take its orders one by one, so
+                # only the order at fault is left behind.
+                logger.exception("batch automation failed; retrying %s orders one by one",
+                                 len(group))
+                tags.clear()  # tags created in the rolled-back transaction are gone
+                singles += group
+    for plan in singles:
+        try:
+            results[plan.order.pk] = _apply(plan, actor, tags)
+        except Exception as exc:
+            if raise_errors:
+                raise
+            # One order's failure must not stop the batch; it stays ``paid`` and
+            # the straggler sweep tries it again.
+            logger.exception("automation failed for order %s", plan.order.pk)
+            results[plan.order.pk] = Outcome(plan.order.pk, "error", error=str(exc))
+    return results
+
+
+# --- deciding (reads only) ----------------------------------------------------------
+
+
+def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=True
+                ) -> list[Plan]:
+    """Decide for each order without changing it (shadow results aside)."""
+    ruleset = ruleset if ruleset is not None else load_ruleset()
+    checker = risk_service.RiskChecker.load()
+    approved = dict(OrderDecision.objects.filter(order__in=orders)
+                    .values_list("order_id", "approved_checks"))
+    facts = facts_for_orders(orders)
+    risk_reasons = checker.check(orders, now=now)
+    pending_credit: dict[int, Decimal] = defaultdict(Decimal)
+    plans, shadow_rows = [], []
+    for order in orders:
+        skip = set(approved.get(order.pk) or [])
+        reasons = [r for r in risk_reasons[order.pk] if r["code"] not in skip]
+        if risk_service.CREDIT not in skip:
+            credit = risk_service.credit_check(order, pending=pending_credit)
+            if credit:
+                reasons.append(credit)
+            elif order.customer_id and risk_service._is_b2b(order):
+                pending_credit[order.customer_id] += order.total
+        outcome = ruleset.evaluate(facts[order.pk], shadow=record_shadow)
+        for rule_id, text in outcome.holds:
+            code = f"rule:{rule_id}"
+            if code not in skip:
+                reasons.append(risk_service.make_reason(code, "rule", text=text))
+        for rule_id, matched, actions in outcome.shadow:
+            shadow_rows.append(ShadowResult(rule_id=rule_id, order=order, matched=matched,
+                                            actions=actions))
+        plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons, rules=outcome))
+    if shadow_rows:
+        ShadowResult.objects.bulk_create(shadow_rows, batch_size=1000)
+    choose_warehouses([p for p in plans if not p.reasons])
+    return plans
+
+
+def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
+    """Units per SKU id for each order (kits as components); None when a SKU is unknown."""
+    from warehouse.models import SKU, KitComponent
+
+    lines = defaultdict(list)
+    for order_id, code, qty in OrderLine.objects.filter(order__in=orders).values_list(
+        "order_id", "sku_code", "quantity"
+    ):
+        lines[order_id].append((code, qty))
+    codes = {c for ls in lines.values() for c, _q in ls}
+    skus = dict(SKU.objects.filter(code__in=codes).values_list("code", "id"))
+    kits = set(SKU.objects.filter(code__in=codes, kind=SKU.Kind.KIT).values_list("id", flat=True))
+    parts = defaultdict(list)
+    for kit_id, comp_id, qty in KitComponent.objects.filter(kit_id__in=kits).values_list(
+        "kit_id", "component_id", "quantity"
+    ):
+        parts[kit_id].append((comp_id, qty))
+    out = {}
+    for order in orders:
+        needs: dict[int, int] = defaultdict(int)
+        for code, qty in lines[order.pk]:
+            sku_id = skus.get(code)
+            if sku_id is None or (sku_id in kits and not parts[sku_id]):
+                needs = None
+                break
+            for comp_id, n in parts[sku_id] if sku_id in kits else [(sku_id, 1)]:
+                needs[comp_id] += n * qty
+        out[order.pk] = dict(needs) if needs is not None else None
+    return out
+
+
+def choose_warehouses(plans: list[Plan]) -> None:
+    """Fill ``warehouse_id`` for each plan: the rule's, else by region and stock.
+
+    Stock is read once for the batch and spent in memory as orders are placed,
+    so a batch does not send every order to the same last units. The
+    reservation itself is still the judge (it locks and re-checks).
+    """
+    from warehouse.models import SKU, StockLevel, Warehouse
+
+    fallback = [p for p in plans if not p.rules.warehouse_id]
+    for plan in plans:
+        if plan.rules.warehouse_id:
+            plan.warehouse_id, plan.warehouse_source = plan.rules.warehouse_id, "rule"
+    if not fallback:
+        return
+    warehouses = list(Warehouse.objects.filter(active=True).order_by("name", "pk"))
+    if not warehouses:
+        return
+    needs = _stock_needs([p.order for p in fallback])
+    sku_ids = {s for n in needs.values() if n for s in n}
+    guarded = set(SKU.objects.filter(pk__in=sku_ids, stop_selling_at_safety=True)
+                  .values_list("pk", flat=True))
+    free: dict[tuple[int, int], int] = {}
+    for wh_id, sku_id, on_hand, reserved, safety in StockLevel.objects.filter(
+        warehouse__in=warehouses, sku_id__in=sku_ids
+    ).values_list("warehouse_id", "sku_id", "on_hand", "reserved", "safety"):
+        free[(wh_id, sku_id)] = on_hand - reserved - (safety if sku_id in guarded else 0)
+    for plan in fallback:
+        order, need = plan.order, needs.get(plan.order.pk)
+        # Warehouses naming the buyer's region first, then those serving everywhere.
+        named = [w for w in warehouses if w.service_regions
+                 and w.serves(order.ship_province, order.ship_city)]
+        everywhere = [w for w in warehouses if not w.service_regions]
+        regional = named + everywhere
+        others = [w for w in warehouses if w not in regional]
+        chosen, source = None, ""
+        if need is not None:
+            for group, label in ((regional, "region"), (others, "stock")):
+                for wh in group:
+                    if all(free.get((wh.pk, s), 0) >= q for s, q in need.items()):
+                        chosen, source = wh, label
+                        break
+                if chosen:
+                    break
+        if chosen is None:
+            chosen, source = (regional or warehouses)[0], "shortage"
+        elif need:
+            for s, q in need.items():
+                free[(chosen.pk, s)] = free.get((chosen.pk, s), 0) - q
+        plan.warehouse_id, plan.warehouse_source = chosen.pk, source
+
+
+# --- acting (writes) ------------------------------------------------------------------
+
+
+def _set_fields(order: Order, plan: Plan, actor: Actor, warehouse, tags: dict):
+    """Write the rules' carrier/priority and the chosen warehouse (one versioned edit)."""
+    rules = plan.rules
+    priority = order.priority
+    if rules.priority is not None and rules.priority > priority:
+        priority = rules.priority
+    if order.kind == Order.Kind.ASN_DIRECT:
+        priority = max(priority, Order.Priority.ASN)
+    changes = {}
+    if rules.carrier and order.carrier != rules.carrier:
+        changes["carrier"] = rules.carrier
+    if priority != order.priority:
+        changes["priority"] = priority
+    if warehouse is not None and order.warehouse_id != warehouse.pk:
+        changes["warehouse"] = warehouse
+    if changes:
+        order = order_update(order=order, actor=actor, changes=changes, reason="automation")
+    if rules.tags:
+        for name in rules.tags:
+            if name not in tags:
+                tags[name] = Tag.objects.get_or_create(name=name)[0]
+        order.tags.add(*[tags[name] for name in rules.tags])
+    return order, priority
+
+
+DECISION_FIELDS = ["result", "warehouse", "warehouse_source", "carrier", "carrier_service",
+                   "priority", "tags_added", "matched_rules", "review_reasons", "credit_hold",
+                   "runs", "decided_at"]
+
+
+def _finish(order: Order, plan: Plan, *, result: str, reasons: list, priority: int,
+            actor: Actor, batch: dict | None = None) -> Outcome:
+    """Send to review if there are reasons; record the decision; signal on commit.
+
+    ``batch``: ``{"runs": {order_id: runs so far}, "rows": []}``; the decision
+    row is collected there and written by the caller in one upsert.
+    """
+    who = actor_info(actor)
+    rules = plan.rules
+    if reasons:
+        # Short: the history row keeps "<transition>: <reason>" in 100 characters.
+        # Every reason in full is on the decision.
+        text = _short(", ".join(dict.fromkeys(r["code"] for r in reasons)))
+        order = order_transition(order=order, name="hold_review", actor=actor, reason=text)
+        result = S.REVIEW
+    if batch is not None:
+        decision = OrderDecision(order_id=order.pk, runs=batch["runs"].get(order.pk, 0))
+        batch["rows"].append(decision)
+    else:
+        decision, _created = OrderDecision.objects.get_or_create(
+            order=order, defaults={"result": result})
+    decision.result = result
+    decision.warehouse_id = plan.warehouse_id
+    decision.warehouse_source = plan.warehouse_source
+    decision.carrier = rules.carrier
+    decision.carrier_service = rules.carrier_service
+    decision.priority = priority
+    decision.tags_added = list(rules.tags)
+    decision.matched_rules = list(rules.matched)
+    decision.review_reasons = reasons
+    decision.credit_hold = any(r["code"] == risk_service.CREDIT for r in reasons)
+    decision.runs += 1
+    decision.decided_at = timezone.now()
+    if batch is None:
+        decision.save()
+    order_id, wh_id = order.pk, plan.warehouse_id
+    if result == S.REVIEW:
+        texts = [risk_service.reason_text(r) for r in reasons]
+        transaction.on_commit(lambda: order_needs_review.send(
+            sender=Order, order_id=order_id, reasons=texts, actor=who.label))
+    elif result == S.READY_TO_PICK and priority >= Order.Priority.H4:
+        transaction.on_commit(lambda: order_urgent.send(
+            sender=Order, order_id=order_id, priority=int(priority), warehouse_id=wh_id))
+    return Outcome(order.pk, result, reasons=reasons, warehouse_id=plan.warehouse_id)
+
+
+def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
+    """One order: fields, then review, out of stock, or ``order_allocate``."""
+    from warehouse.models import Warehouse
+    from warehouse.services.stock import StockError, order_allocate
+
+    tags = {} if tags is None else tags
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=plan.order.pk)
+        if order.status != S.PAID:
+            return Outcome(order.pk, "skipped")
+        warehouse = (Warehouse.objects.get(pk=plan.warehouse_id) if plan.warehouse_id
+                     and not plan.reasons else None)
+        order, priority = _set_fields(order, plan, actor, warehouse, tags)
+        reasons, result = list(plan.reasons), ""
+        if not reasons:
+            if warehouse is None:
+                order = order_transition(order=order, name="mark_out_of_stock", actor=actor,
+                                         reason=_("No active warehouse."))
+                result = S.OUT_OF_STOCK
+            else:
+                try:
+                    allocation = order_allocate(order=order, warehouse=warehouse, actor=actor)
+                except StockError as exc:
+                    reasons.append(risk_service.make_reason("stock", "rule", text=exc.message))
+                else:
+                    order = allocation.order
+                    result = S.READY_TO_PICK if allocation.ok else S.OUT_OF_STOCK
+        return _finish(order, plan, result=result, reasons=reasons, priority=priority,
+                       actor=actor)
+
+
+def _apply_group(plans: list[Plan], warehouse, actor: Actor, tags: dict) -> dict[int, Outcome]:
+    """Many orders bound for one warehouse: same result per order as ``_apply``.
+
+    Stock is reserved with the warehouse's bulk path (``stock_reserve_batch``:
+    one lock round and one write per batch instead of ~10 queries per order).
+
+    Two transactions, so the stock rows (shared by every worker) stay locked
+    only while reserving, not while the orders move on:
+
+    1. lock the orders (by pk), write their fields, reserve their stock;
+    2. move each order (``mark_ready`` / ``mark_out_of_stock`` / review) and
+       record the decisions.
+
+    A crash between the two leaves paid orders holding their reservation; the
+    next run (task retry or straggler sweep) finds the reservation already
+    there (reserving is idempotent) and finishes the move.
+    """
+    from warehouse.services.stock import InsufficientStock, stock_reserve_batch
+    from warehouse.signals import stock_insufficient
+
+    out: dict[int, Outcome] = {}
+    with transaction.atomic():
+        locked = {o.pk: o for o in Order.objects.select_for_update()
+                  .filter(pk__in=[p.order.pk for p in plans], status=S.PAID).order_by("pk")}
+        live = [p for p in plans if p.order.pk in locked]
+        for plan in plans:
+            if plan.order.pk not in locked:
+                out[plan.order.pk] = Outcome(plan.order.pk, "skipped")
+        if not live:
+            return out
+        prepared = {p.order.pk: _set_fields(locked[p.order.pk], p, actor, warehouse, tags)
+                    for p in live}
+        reserved = stock_reserve_batch(orders=[p.order.pk for p in live], warehouse=warehouse,
+                                       actor=actor)
+    with transaction.atomic():
+        batch = {"rows": [], "runs": dict(OrderDecision.objects.filter(
+            order_id__in=[p.order.pk for p in live]).values_list("order_id", "runs"))}
+        for plan in live:
+            order, priority = prepared[plan.order.pk]
+            got, reasons, result = reserved[plan.order.pk], [], ""
+            try:
+                with transaction.atomic():
+                    if isinstance(got, list):
+                        order = order_transition(order=order, name="mark_ready", actor=actor,
+                                                 expected_status=S.PAID)
+                        result = S.READY_TO_PICK
+                    elif isinstance(got, InsufficientStock):
+                        order = order_transition(order=order, name="mark_out_of_stock",
+                                                 actor=actor, reason=_short(got.message),
+                                                 expected_status=S.PAID)
+                        result = S.OUT_OF_STOCK
+                        payload = {"order_id": order.pk, "warehouse_id": warehouse.pk,
+                                   "shortages": [s.as_dict() for s in got.shortages],
+                                   "purchasing_contact": got.purchasing_contact}
+                        transaction.on_commit(
+                            lambda p=payload: stock_insufficient.send(sender=Order, **p))
+                    else:
+                        reasons.append(risk_service.make_reason("stock", "rule",
+                                                                text=got.message))
+                    out[plan.order.pk] = _finish(order, plan, result=result, reasons=reasons,
+                                                 priority=priority, actor=actor, batch=batch)
+            except (OrderConflict, TransitionRefused):
+                # Moved on since step 1 (another run decided first): not ours to finish.
+                out[plan.order.pk] = Outcome(plan.order.pk, "skipped")
+        # One upsert for the group; approved_checks (reviewers' approvals) is kept.
+        OrderDecision.objects.bulk_create(
+            batch["rows"], update_conflicts=True, unique_fields=["order"],
+            update_fields=DECISION_FIELDS)
+    return out
+
+
+def _short(text: str, limit: int = TRANSITION_REASON_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- re-processing ------------------------------------------------------------------------
+
+
+def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
+                    expected_status: str | None = None, reset_approvals: bool = False
+                    ) -> Outcome:
+    """Ask automation to decide again: give back the stock, back to ``paid``, run.
+
+    Allowed from ``ready_to_pick``, ``out_of_stock`` and ``review`` (and a
+    ``paid`` order simply runs). ``reset_approvals``: forget what reviewers
+    approved (after an edit the facts they approved may be gone).
+    """
+    from warehouse.services.stock import stock_release
+
+    who = actor_info(actor)
+    if who.user is not None and not who.user.has_perm("orderhub.allocate_order"):
+        raise TransitionNotPermitted(_("You are not allowed to do that."))
+    order_id = order.pk if isinstance(order, Order) else int(order)
+    reason = _short((reason or "").strip() or _("re-process"))
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().filter(pk=order_id).first()
+        if locked is None:
+            raise OrderServiceError(_("There is no order %(id)s.") % {"id": order_id})
+        if expected_status is not None and locked.status != expected_status:
+            raise TransitionRefused(
+                _("Someone else changed this order meanwhile. Reload the page and try again."))
+        if locked.status in REPROCESS_FROM:
+            stock_release(order=locked, actor=actor, reason=reason)
+            order_transition(order=locked, name="reprocess", actor=actor, reason=reason)
+        elif locked.status != S.PAID:
+            raise TransitionRefused(
+                _("This order is %(status)s; automation can no longer decide for it.")
+                % {"status": locked.get_status_display()})
+        if reset_approvals:
+            OrderDecision.objects.filter(order_id=order_id).update(approved_checks=[])
+    outcome = order_automate(order=order_id)
+    if outcome.result == "skipped":
+        # The paid signal's task (eager, or a fast worker) already decided.
+        status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+        outcome = Outcome(order_id, status or "skipped")
+    return outcome

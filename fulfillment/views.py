@@ -1,0 +1,151 @@
+"""Pages: the review queue (approve / reject, HTMX rows) and the re-process button."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from fulfillment.services import review as review_service
+from fulfillment.services.automation import order_reprocess
+from orderhub.models import Order
+from orderhub.services.orders import OrderServiceError
+
+QUEUE_LIMIT = 200
+
+
+def _refuse(request, message: str, status: int):
+    response = render(request, "fulfillment/_error.html", {"message": message}, status=status)
+    if request.htmx:
+        # Show the refusal above the table instead of swapping it in for the row.
+        response["HX-Retarget"] = "#review-alert"
+        response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def guarded(check):
+    """Login plus ``check(user)``; checked in the view because partials can be fetched."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if request.htmx:
+                    return HttpResponseClientRedirect(
+                        f"{reverse('login')}?next={request.get_full_path()}")
+                return redirect_to_login(request.get_full_path())
+            if not check(request.user):
+                return _refuse(request, _("You do not have permission to see this page."), 403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _row(order: Order, user) -> dict:
+    decision = getattr(order, "decision", None)
+    reasons = decision.review_reasons if decision else []
+    approved = set(decision.approved_checks) if decision else set()
+    codes = [r.get("code") for r in reasons] or [review_service.MANUAL]
+    mine = [c for c in codes if review_service.may_review(user, c)]
+    return {
+        "order": order,
+        "reasons": [{**r, "approved": r.get("code") in approved} for r in reasons],
+        "manual_reason": _last_reason(order) if not reasons else "",
+        "can_approve": any(c not in approved for c in mine),
+        "can_reject": bool(mine),
+        "credit": review_service.CREDIT in codes,
+    }
+
+
+def _last_reason(order: Order) -> str:
+    # From the prefetched logs: .last() would cost a query per row.
+    logs = list(order.transition_logs.all())
+    return logs[-1].reason if logs else ""
+
+
+@require_GET
+@guarded(review_service.can_open_queue)
+def review_queue(request):
+    orders = list(review_service.review_queue(request.user)
+                  .prefetch_related("transition_logs")[:QUEUE_LIMIT])
+    rows = [_row(o, request.user) for o in orders]
+    template = "fulfillment/_review_rows.html" if request.htmx else "fulfillment/review_queue.html"
+    return render(request, template, {"rows": rows, "limit": QUEUE_LIMIT})
+
+
+def _after_review(request, order_id: int, notice: str, *, done: bool):
+    if not request.htmx:
+        messages.success(request, notice)
+        return redirect("fulfillment:review-queue")
+    order = (Order.objects.select_related("channel", "customer", "decision")
+             .prefetch_related("transition_logs").get(pk=order_id))
+    row = _row(order, request.user)
+    return render(request, "fulfillment/_review_row.html",
+                  {"row": row, "notice": notice, "done": done})
+
+
+def _service_error(request, exc: OrderServiceError):
+    if not request.htmx:
+        messages.error(request, exc.message)
+        return redirect("fulfillment:review-queue")
+    return _refuse(request, exc.message, exc.status)
+
+
+@require_POST
+@guarded(review_service.can_open_queue)
+def review_approve(request, order_id: int):
+    try:
+        result = review_service.review_approve(
+            order_id=order_id, user=request.user, comment=request.POST.get("comment", ""),
+            expected_status=request.POST.get("expected_status") or None)
+    except OrderServiceError as exc:
+        return _service_error(request, exc)
+    if result.done:
+        notice = _("Approved: automation takes the order on.")
+    else:
+        notice = _("Your part is approved; still waiting for: %(codes)s") % {
+            "codes": ", ".join(result.waiting)}
+    return _after_review(request, order_id, notice, done=result.done)
+
+
+@require_POST
+@guarded(review_service.can_open_queue)
+def review_reject(request, order_id: int):
+    try:
+        review_service.review_reject(
+            order_id=order_id, user=request.user, reason=request.POST.get("reason", ""),
+            expected_status=request.POST.get("expected_status") or None)
+    except OrderServiceError as exc:
+        return _service_error(request, exc)
+    return _after_review(request, order_id, _("Rejected: the order is cancelled."), done=True)
+
+
+@require_POST
+@guarded(lambda user: user.has_perm("orderhub.allocate_order"))
+def order_reprocess_view(request, order_id: int):
+    detail = reverse("orders:detail", args=[order_id])
+    try:
+        outcome = order_reprocess(order=order_id, actor=request.user,
+                                  reason=request.POST.get("reason", ""),
+                                  expected_status=request.POST.get("expected_status") or None)
+    except OrderServiceError as exc:
+        if request.htmx:
+            return _refuse(request, exc.message, exc.status)
+        messages.error(request, exc.message)
+        return redirect(detail)
+    order = Order.objects.get(pk=order_id)
+    messages.success(request, _("Automation decided again: %(status)s.") % {
+        "status": order.get_status_display()})
+    if outcome.result == "error":
+        messages.error(request, outcome.error)
+    if request.htmx:
+        return HttpResponseClientRedirect(detail)
+    return redirect(detail)
