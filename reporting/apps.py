@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,3 +13,10 @@ class ReportingConfig(AppConfig):
 
         order_status_changed.connect(rollup.on_order_status_changed,
                                      dispatch_uid="reporting.rollup_on_status")
+        # A SKU's category decides which category rows an order's numbers are in.
+        pre_save.connect(rollup.on_sku_pre_save, sender="warehouse.SKU",
+                         dispatch_uid="reporting.rollup_on_sku_pre_save")
+        post_save.connect(rollup.on_sku_saved, sender="warehouse.SKU",
+                          dispatch_uid="reporting.rollup_on_sku_saved")
+        post_delete.connect(rollup.on_sku_deleted, sender="warehouse.SKU",
+                            dispatch_uid="reporting.rollup_on_sku_deleted")

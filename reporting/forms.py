@@ -6,17 +6,18 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reporting.selectors import DashboardFilters
+from reporting.selectors import DashboardFilters, sku_categories
 
 # A year and a day: enough for any yearly comparison, small enough to stay fast.
 MAX_RANGE_DAYS = 367
 
 
 class DashboardFilterForm(forms.Form):
-    """``?from=2026-11-01&to=2026-11-22&channel=tmall&platform=taobao&warehouse=sh``.
+    """``?from=2026-11-01&to=2026-11-22&channel=tmall&platform=taobao&warehouse=sh&category=tea``.
 
     Dates are local days in TIME_ZONE; both default to today. Channel and
-    warehouse are given by code, as on the order list, so links read well.
+    warehouse are given by code, as on the order list, so links read well;
+    category is a SKU category as written on the SKUs.
     """
 
     date_from = forms.DateField(label=_("From"), required=False,
@@ -28,6 +29,7 @@ class DashboardFilterForm(forms.Form):
     platform = forms.ChoiceField(label=_("Platform"), required=False, choices=())
     warehouse = forms.ModelChoiceField(label=_("Warehouse"), required=False, queryset=None,
                                        to_field_name="code", empty_label=_("All warehouses"))
+    category = forms.ChoiceField(label=_("SKU category"), required=False, choices=())
 
     URL_NAMES = {"date_from": "from", "date_to": "to"}
 
@@ -40,6 +42,8 @@ class DashboardFilterForm(forms.Form):
         self.fields["warehouse"].queryset = Warehouse.objects.all()
         self.fields["platform"].choices = [("", _("All platforms")),
                                            *Channel.Platform.choices]
+        self.fields["category"].choices = [("", _("All categories")),
+                                           *[(c, c) for c in sku_categories()]]
         self.fields["date_from"].error_messages["invalid"] = _(
             "“From” is not a date; use YYYY-MM-DD."
         )
@@ -72,7 +76,7 @@ class DashboardFilterForm(forms.Form):
         return DashboardFilters(
             date_from=data["date_from"], date_to=data["date_to"],
             channel=data.get("channel"), platform=data.get("platform") or "",
-            warehouse=data.get("warehouse"),
+            warehouse=data.get("warehouse"), category=data.get("category") or "",
         )
 
 

@@ -87,6 +87,7 @@ class ExportJob(models.Model):
         DAILY = "daily", _("Summary by day")
         PLATFORMS = "platforms", _("Summary by platform")
         SALES = "sales", _("Daily sales summary")
+        CATEGORIES = "categories", _("Summary by SKU category")
         RECONCILIATION = "reconciliation", _("Reconciliation differences")
 
     class Format(models.TextChoices):
@@ -245,7 +246,9 @@ class DailyRollup(models.Model):
     """Per closed local day: the dashboard's grouped order counts, kept so a 30-day view
     reads ~30 × channels rows instead of every order.
 
-    One row per (day, kind, channel, warehouse, currency). ``kind`` says which
+    One row per (day, kind, channel, warehouse, currency, category). ``category``
+    blank: all orders; otherwise only the orders in that SKU category (see
+    ``reporting.selectors``), so a category filter reads the rollup too. ``kind`` says which
     timestamp put the orders on that day: placed (``n``, ``cancelled``), paid
     (``n``, ``kept`` = not cancelled, ``total`` of the kept) or shipped (``n``;
     ``ship_n``/``ship_microseconds``/``b0..b5`` for the paid → shipped statistics).
@@ -258,6 +261,7 @@ class DailyRollup(models.Model):
     warehouse = models.ForeignKey("warehouse.Warehouse", null=True, on_delete=models.CASCADE,
                                   related_name="+")
     currency = models.CharField(_("currency"), max_length=3)
+    category = models.CharField(_("SKU category"), max_length=80, blank=True, default="")
     n = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
     kept = models.PositiveIntegerField(default=0)
@@ -274,10 +278,13 @@ class DailyRollup(models.Model):
     class Meta:
         verbose_name = _("daily rollup row")
         verbose_name_plural = _("daily rollup")
-        indexes = [models.Index(fields=["day", "kind"], name="rollup_day_kind_idx")]
+        ordering = ["day", "kind", "category", "channel", "warehouse", "currency"]
+        # Every read is "these days, this category" (blank for all orders).
+        indexes = [models.Index(fields=["category", "day", "kind"], name="rollup_cat_day_kind_idx")]
 
     def __str__(self):
-        return f"{self.day} {self.kind} {self.channel_id}/{self.warehouse_id} {self.currency}"
+        return (f"{self.day} {self.kind} {self.channel_id}/{self.warehouse_id} {self.currency}"
+                f" {self.category}").rstrip()
 
 
 class RollupDay(models.Model):
@@ -287,8 +294,11 @@ class RollupDay(models.Model):
     day = models.DateField(_("day"), primary_key=True)
     built_at = models.DateTimeField(_("built"))
     dirty_at = models.DateTimeField(_("changed"), null=True, blank=True)
+    # The SKU categories that had rows built; a category added later is read live.
+    categories = models.JSONField(_("SKU categories"), default=list, blank=True)
 
     class Meta:
+        ordering = ["day"]
         verbose_name = _("rolled-up day")
         verbose_name_plural = _("rolled-up days")
 

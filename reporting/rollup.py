@@ -9,6 +9,12 @@ is read live again until ``rollup_refresh`` (every 10 minutes) rebuilds it.
 
 Edits that are not transitions (total, warehouse) of orders from past days
 are picked up by the nightly rebuild of the last ``REBUILD_DAYS`` days.
+
+Each day is rolled up once for all orders (category blank) and once per SKU
+category, with the dashboard's own category filter, so the category filter
+and the category table read closed days from here too. A day built before a
+category existed is read live for that category (``RollupDay.categories``);
+changing a SKU's category or gift flag marks every day changed (``on_sku_saved``).
 """
 
 from __future__ import annotations
@@ -24,45 +30,70 @@ from reporting.models import DailyRollup, RollupDay
 REBUILD_DAYS = 40
 
 
-def valid_days(first: dt.date, last: dt.date) -> set[dt.date]:
-    """The days in ``first..last`` whose rollup rows may be used now."""
+def valid_days(first: dt.date, last: dt.date, categories=()) -> set[dt.date]:
+    """The days in ``first..last`` whose rollup rows may be used now, for all orders and
+    for each of ``categories`` (SKU categories; empty: only the all-orders rows)."""
     last = min(last, timezone.localdate() - dt.timedelta(days=1))
     if last < first:
         return set()
-    return set(RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
+    wanted = set(categories)
+    rows = RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
         Q(dirty_at__isnull=True) | Q(dirty_at__lt=F("built_at"))
-    ).values_list("day", flat=True))
+    ).values_list("day", "categories")
+    return {day for day, built in rows if wanted <= set(built or ())}
 
 
 def rollup_day_build(*, day: dt.date) -> int:
     """(Re)build one closed day's rows; returns how many. Safe to run any time, twice."""
-    from reporting.selectors import DashboardFilters, range_groups, ship_groups
+    from reporting.selectors import sku_categories
 
     if day >= timezone.localdate():
         raise ValueError("only closed days (before today) are rolled up")
     started = timezone.now()
-    filters = DashboardFilters(date_from=day, date_to=day)
+    categories = sku_categories()
+    rows = _day_rows(day) + _day_category_rows(day)
+    with transaction.atomic():
+        DailyRollup.objects.filter(day=day).delete()
+        DailyRollup.objects.bulk_create(rows, batch_size=1000)
+        RollupDay.objects.update_or_create(day=day, defaults={"built_at": started,
+                                                              "categories": categories})
+    return len(rows)
+
+
+def _day_category_rows(day: dt.date) -> list[DailyRollup]:
+    """One day's rows per SKU category, all categories in one pass."""
+    from reporting.selectors import DashboardFilters, category_groups
+
+    groups = category_groups(DashboardFilters(date_from=day, date_to=day))
+    return [
+        DailyRollup(day=d, kind=kind, category=category, channel_id=channel_id,
+                    warehouse_id=warehouse_id, currency=currency, **counts)
+        for (kind, category, d, channel_id, warehouse_id, currency), counts in groups.items()
+    ]
+
+
+def _day_rows(day: dt.date, category: str = "") -> list[DailyRollup]:
+    """One day's rows for all orders, from the grouped queries the dashboard runs live."""
+    from reporting.selectors import DashboardFilters, range_groups, ship_groups
+
+    filters = DashboardFilters(date_from=day, date_to=day, category=category)
     groups = range_groups(filters, by_warehouse=True, use_rollup=False)
     rows = []
     for kind in ("placed", "paid"):
         for g in groups[kind]:
             rows.append(DailyRollup(
-                day=day, kind=kind, channel_id=g["channel_id"], warehouse_id=g["warehouse_id"],
-                currency=g["currency"], n=g["n"], cancelled=g.get("cancelled", 0),
-                kept=g.get("kept", 0), total=g.get("total"),
+                day=day, kind=kind, category=category, channel_id=g["channel_id"],
+                warehouse_id=g["warehouse_id"], currency=g["currency"], n=g["n"],
+                cancelled=g.get("cancelled", 0), kept=g.get("kept", 0), total=g.get("total"),
             ))
     for g in ship_groups(filters):
         rows.append(DailyRollup(
-            day=day, kind="shipped", channel_id=g["channel_id"],
+            day=day, kind="shipped", category=category, channel_id=g["channel_id"],
             warehouse_id=g["warehouse_id"], currency=g["currency"], n=g["n"],
             ship_n=g["ship_n"], ship_microseconds=g["ship_microseconds"],
             **{f"b{i}": g[f"b{i}"] for i in range(6)},
         ))
-    with transaction.atomic():
-        DailyRollup.objects.filter(day=day).delete()
-        DailyRollup.objects.bulk_create(rows, batch_size=1000)
-        RollupDay.objects.update_or_create(day=day, defaults={"built_at": started})
-    return len(rows)
+    return rows
 
 
 def rollup_days_mark_changed(*, days) -> int:
@@ -94,3 +125,30 @@ def on_order_status_changed(sender, order_id, **kwargs):
     days = {day for t in times or () if t and (day := timezone.localdate(t)) < today}
     if days:
         rollup_days_mark_changed(days=days)
+
+
+# What puts an order's lines in a category (reporting.selectors.category_q).
+SKU_CATEGORY_FIELDS = ("code", "category", "is_gift")
+
+
+def on_sku_pre_save(sender, instance, **kwargs):
+    """Receiver: remember whether this save changes what puts orders in a category."""
+    old = None
+    if instance.pk:
+        old = sender.objects.filter(pk=instance.pk).values_list(*SKU_CATEGORY_FIELDS).first()
+    new = tuple(getattr(instance, name) for name in SKU_CATEGORY_FIELDS)
+    # A new SKU without a category changes no day's numbers.
+    instance._reporting_category_changed = (old != new) if old else bool(instance.category)
+
+
+def on_sku_saved(sender, instance, **kwargs):
+    """Receiver: a SKU moved between categories (or became a gift): every rolled-up day's
+    category rows may be wrong, so all days are read live until the refresh rebuilds them."""
+    if getattr(instance, "_reporting_category_changed", False):
+        transaction.on_commit(lambda: RollupDay.objects.update(dirty_at=timezone.now()))
+
+
+def on_sku_deleted(sender, instance, **kwargs):
+    """Receiver: orders of a deleted categorised SKU leave its category."""
+    if instance.category:
+        transaction.on_commit(lambda: RollupDay.objects.update(dirty_at=timezone.now()))

@@ -83,6 +83,7 @@ def dashboard(request):
             "by_day": numbers["by_day"],
             "by_platform": numbers["by_platform"],
             "sales": numbers["sales"],
+            "by_category": numbers["by_category"],
             "charts": {"per_channel": numbers["per_channel"],
                        "ship_time": numbers["ship"]["buckets"]},
             "alerts": _recent_alerts(),

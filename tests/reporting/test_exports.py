@@ -187,3 +187,60 @@ def test_a_pending_job_page_polls_for_progress(orders, make_user, client):
     assert 'hx-trigger="every 2s"' in html
     assert 'value="25"' in html
     assert "download/" not in html
+
+
+# --- speed-related behaviour (bench/export.py measures the speed itself) ------------------------
+
+
+def test_xlsx_is_written_through_lxml():
+    """openpyxl's lxml writer is about twice as fast; without lxml it silently falls back."""
+    import openpyxl.xml
+
+    assert openpyxl.xml.LXML, "install lxml (pinned in pyproject) for fast XLSX exports"
+
+
+def test_export_times_follow_the_current_time_zone(orders):
+    from django.utils import timezone
+
+    rows = {row[0]: row for row in exports._order_rows({"sort": "placed"})}
+    shipped = rows[orders[1].number]
+    with timezone.override("UTC"):
+        utc = {row[0]: row for row in exports._order_rows({"sort": "placed"})}[orders[1].number]
+    # placed 23:59 on the 20th in Shanghai is 15:59 UTC; naive, to the second, either way.
+    assert shipped[7].isoformat() == "2026-11-20T23:59:00"
+    assert utc[7].isoformat() == "2026-11-20T15:59:00"
+    assert shipped[9].isoformat() == "2026-11-21T08:00:00" and utc[9].hour == 0
+    assert shipped[8].tzinfo is None and rows[orders[3].number][8] is None  # never paid
+
+
+def test_order_rows_stop_cleanly_when_the_client_goes_away(orders):
+    from django.db import connection
+
+    rows = exports._order_rows({"sort": "placed"})
+    first = next(rows)
+    assert first[0] == orders[3].number  # oldest first
+    depth = len(connection.savepoint_ids)
+    rows.close()  # what Django does when the client disconnects mid-stream
+    # The read's atomic block (a savepoint inside the test's transaction) is closed
+    # and the connection still works.
+    assert len(connection.savepoint_ids) == depth - 1
+    assert exports.order_export_queryset({"sort": "placed"}).count() == 4
+
+
+def test_category_summary_export(client, make_user, orders):
+    from warehouse.models import SKU
+
+    SKU.objects.create(code="SKU-1", name="保温杯", category="drinkware")
+    client.force_login(make_user("finance"))
+    params = {"from": "2026-11-19", "to": "2026-11-21"}
+    rows = _csv_rows(client.get("/reports/export/categories.csv", params))
+    # Every test order sells SKU-1 (plus a gift, which does not count).
+    assert rows == [
+        ["SKU category", "Placed", "Paid", "Shipped", "Cancelled", "Sales"],
+        ["drinkware", "4", "3", "1", "1", "CNY 236.00; USD 25.50"],
+    ]
+    only = _csv_rows(client.get("/reports/export/daily.csv", {**params,
+                                                              "category": "drinkware"}))
+    assert [r[1] for r in only[1:]] == ["1", "2", "1"]
+    bad = client.get("/reports/export/daily.csv", {**params, "category": "no-such"})
+    assert bad.status_code == 400

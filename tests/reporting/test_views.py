@@ -148,3 +148,37 @@ def test_dashboard_numbers_are_cached_until_an_order_changes(
 def test_dashboard_speaks_chinese(manager_client):
     html = manager_client.get(DASH, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "待发货订单" in html and "运营看板" in html
+
+
+def test_category_filter_on_the_page(manager_client, make_order, pin):
+    from warehouse.models import SKU
+
+    SKU.objects.create(code="SKU-1", name="保温杯", category="drinkware")
+    SKU.objects.create(code="TEA-1", name="乌龙", category="tea")
+    pin(make_order(S.REVIEW), placed=local(2026, 11, 20, 9))  # sells SKU-1
+    params = {"from": "2026-11-19", "to": "2026-11-21"}
+
+    page = manager_client.get(DASH, params).content.decode()
+    assert '<option value="tea">tea</option>' in page
+    assert 'href="/orders/?' in page  # drill-down links without a category filter
+    assert 'data-category="drinkware"' in page and 'id="by-category"' in page
+    assert "/dashboard/?from=2026-11-19&amp;to=2026-11-21&amp;category=drinkware" in page
+
+    tea = manager_client.get(DASH, {**params, "category": "tea"})
+    html = tea.content.decode()
+    assert tea.status_code == 200
+    assert tea.context["cards"][5].value == 0  # in review: the order sells no tea
+    assert 'id="category-note"' in html
+    assert 'href="/orders/?' not in html  # the order list cannot filter by category
+    # The wall screen keeps the category in its polling URL.
+    wall = manager_client.get("/dashboard/wall/", {**params, "category": "tea"})
+    assert "category=tea" in wall.content.decode()
+
+    drinkware = manager_client.get(DASH, {**params, "category": "drinkware"})
+    assert drinkware.context["cards"][5].value == 1
+
+
+def test_unknown_category_is_a_clear_400(manager_client):
+    response = manager_client.get(DASH, {"category": "no-such-category"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
