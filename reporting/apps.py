@@ -8,11 +8,11 @@ class ReportingConfig(AppConfig):
     verbose_name = _("Reporting")
 
     def ready(self):
-        from orderhub.signals import order_status_changed
+        from orderhub.signals import orders_status_changed
         from reporting import rollup
 
-        order_status_changed.connect(rollup.on_order_status_changed,
-                                     dispatch_uid="reporting.rollup_on_status")
+        orders_status_changed.connect(rollup.on_orders_status_changed,
+                                      dispatch_uid="reporting.rollup_on_status")
         # A SKU's category decides which category rows an order's numbers are in.
         pre_save.connect(rollup.on_sku_pre_save, sender="warehouse.SKU",
                          dispatch_uid="reporting.rollup_on_sku_pre_save")

@@ -113,16 +113,18 @@ def rollup_refresh(*, days_back: int = REBUILD_DAYS, rebuild_all: bool = False) 
     return sorted(todo)
 
 
-def on_order_status_changed(sender, order_id, **kwargs):
-    """Receiver: the order's placed, paid and shipped days are no longer rolled up."""
+def on_orders_status_changed(sender, changes, **kwargs):
+    """Receiver (one per committed batch): the changed orders' placed, paid and
+    shipped days are no longer rolled up. One query however many orders changed."""
     from orderhub.models import Order
 
-    times = Order.objects.filter(pk=order_id).values_list("placed_at", "paid_at",
-                                                          "shipped_at").first()
+    rows = Order.objects.filter(pk__in=[c.order_id for c in changes]).values_list(
+        "placed_at", "paid_at", "shipped_at")
     # Only closed days are rolled up; today's figures are always read live, and most
     # changes (every freshly ingested order) touch only today: skip the write then.
     today = timezone.localdate()
-    days = {day for t in times or () if t and (day := timezone.localdate(t)) < today}
+    days = {day for times in rows for t in times
+            if t and (day := timezone.localdate(t)) < today}
     if days:
         rollup_days_mark_changed(days=days)
 
