@@ -122,6 +122,16 @@ def _pk(order: Order | int) -> int:
     return order.pk if isinstance(order, Order) else order
 
 
+def history_reason(text: str) -> str:
+    """``text`` cut to what a history version's change reason holds (100 characters).
+
+    The full reason is kept where it belongs (the transition log, the event);
+    the version only needs enough to recognise it.
+    """
+    limit = Order.history.model._meta.get_field("history_change_reason").max_length
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _bump_counts_generation() -> None:
     # Status-tab counts are cached per generation; a new generation makes every
     # cached count stale at once, so the tabs never lag behind a real change.
@@ -183,7 +193,7 @@ def order_transition(
             ) from exc
         if name == "release":
             order.held_from = ""
-        order._change_reason = f"{name}: {reason}" if reason else name
+        order._change_reason = history_reason(f"{name}: {reason}" if reason else name)
         try:
             order.save()
         except ConcurrentTransition as exc:
@@ -322,7 +332,7 @@ def order_update(
         if not diff:
             return order
         order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
-        order._change_reason = reason or "edited"
+        order._change_reason = history_reason(reason or "edited")
         try:
             order.save()
         except ConcurrentTransition as exc:
@@ -431,7 +441,7 @@ def order_update_lines(
             if getattr(order, attr) != value:
                 diff[attr] = [_jsonable(getattr(order, attr)), _jsonable(value)]
                 setattr(order, attr, value)
-        order._change_reason = reason or "lines edited"
+        order._change_reason = history_reason(reason or "lines edited")
         try:
             order.save()
         except ConcurrentTransition as exc:

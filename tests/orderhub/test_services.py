@@ -258,3 +258,19 @@ def test_two_concurrent_transitions_exactly_one_wins(make_order, monkeypatch, na
     assert isinstance(outcomes[1], OrderConflict)
     assert "changed this order" in outcomes[1].message
     assert OrderTransitionLog.objects.filter(order=order).count() == logs_before + 1
+
+
+def test_a_long_reason_is_kept_whole_in_the_log_and_cut_in_the_version(make_order, make_user):
+    from orderhub.models import OrderTransitionLog
+    from orderhub.services.orders import order_transition
+
+    order = make_order("paid")
+    reason = "地址不详细，需要人工核实收件人和门牌号。" * 8  # 168 characters
+
+    order_transition(order=order, name="hold", actor=make_user("ops"), reason=reason)
+
+    assert OrderTransitionLog.objects.get(order=order, transition="hold").reason == reason
+    version = order.history.latest()
+    assert len(version.history_change_reason) == 100
+    assert version.history_change_reason.startswith("hold: 地址不详细")
+    assert version.history_change_reason.endswith("…")
