@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings as settings_module
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
@@ -43,6 +44,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL)"
 )
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a Chinese request must not leak into the next."""
+    from django.utils import translation
+
+    translation.activate(settings_module.LANGUAGE_CODE)
+    yield
+    translation.activate(settings_module.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -67,7 +67,9 @@ def test_seed_demo_covers_every_state_and_runs_twice_without_duplicates():
         logs = list(order.transition_logs.all())
         assert logs, order.number
         assert logs[-1].to_status == order.status
-        assert all(log.actor == "system:seed_demo" for log in logs)
+        # The core demo drove every order first; other apps' demos (a change request
+        # on hold, automation of paid orders) may move some on afterwards.
+        assert logs[0].actor == "system:seed_demo"
         # Timestamps were laid on a timeline: each step after the one before.
         times = [order.placed_at] + [log.created_at for log in logs]
         assert times == sorted(times), order.number

@@ -28,7 +28,7 @@ class SlowCarrier:
 
 
 @requires_postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_deliveries_book_once(make_order, sf_account, no_delay, settings,
                                          tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path
