@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, FSMFieldMixin, transition
 from simple_history.models import HistoricalRecords
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": Decimal("0.00")}
@@ -387,6 +387,12 @@ class Order(ConcurrentTransitionMixin, models.Model):
     # --- helpers ------------------------------------------------------------------
 
     @property
+    def state_fields(self):
+        # django-fsm scans every field of the model for FSM fields on each instance it
+        # builds (a list page, an import batch); the answer never changes.
+        return _fsm_fields(type(self))
+
+    @property
     def ship_address(self) -> str:
         parts = [self.ship_province, self.ship_city, self.ship_district, self.ship_street]
         return " ".join(p for p in parts if p)
@@ -394,6 +400,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
     @property
     def is_urgent(self) -> bool:
         return self.priority >= self.Priority.H4
+
+
+@functools.cache
+def _fsm_fields(model) -> tuple:
+    return tuple(f for f in model._meta.fields if isinstance(f, FSMFieldMixin))
 
 
 class OrderLine(models.Model):
