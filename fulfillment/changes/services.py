@@ -417,6 +417,8 @@ def _apply(change: ChangeRequest, *, actor) -> None:
         if change.diff.get("lines"):
             order_update_lines(order=order.pk, actor=actor, lines=change.proposed["lines"],
                                reason=label, expected_status=expected)
+            if _effective_status(order) in PICKING_STARTED and order.warehouse_id:
+                _reserve_new_lines(order, actor=actor, reason=label)
         if change.proposed.get("note"):
             order_add_note(order=order.pk, actor=actor,
                            text=f"{label}: {change.proposed['note']}")
@@ -435,6 +437,22 @@ def _apply(change: ChangeRequest, *, actor) -> None:
     change.applied_at = timezone.now()
     change.apply_error = ""
     change.save(update_fields=["report", "status", "applied_at", "apply_error"])
+
+
+def _reserve_new_lines(order: Order, *, actor, reason: str) -> None:
+    """The warehouse holds stock for the old lines: hold it for the new ones instead.
+
+    Before picking, automation re-runs on the edit and does this itself; from
+    picking on it does not (the order is held), so the change does it. All or
+    nothing: a short SKU raises ``InsufficientStock`` and the whole apply rolls back.
+    """
+    from warehouse.models import Reservation
+    from warehouse.services.stock import stock_release, stock_reserve
+
+    if not order.reservations.filter(status=Reservation.Status.ACTIVE).exists():
+        return  # nothing was reserved for it (stock not kept for these SKUs)
+    stock_release(order=order.pk, actor=actor, reason=reason)
+    stock_reserve(order=order.pk, warehouse=order.warehouse, actor=actor)
 
 
 def _release_hold(change: ChangeRequest, reason: str) -> None:

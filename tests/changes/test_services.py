@@ -381,3 +381,63 @@ def test_stale_step_is_a_conflict(order_on_pick_list, users):
     with pytest.raises(ChangeConflict, match="meanwhile"):
         change_request_decide(change=change.pk, actor=users["warehouse_manager"],
                               decision="approve", expected_step=0)
+
+
+def _reserved(order) -> dict:
+    from warehouse.models import Reservation
+
+    return dict(Reservation.objects.filter(order=order, status=Reservation.Status.ACTIVE)
+                .values_list("sku__code", "quantity"))
+
+
+@pytest.fixture
+def stocked_order(order_on_pick_list, warehouse, catalogue):
+    """An order being picked that holds its stock, in a warehouse with ``on_hand`` units."""
+    from orderhub.services.orders import order_transition
+    from warehouse.services.stock import stock_adjust, stock_reserve
+
+    def make(on_hand: dict):
+        for code, qty in on_hand.items():
+            stock_adjust(warehouse=warehouse, sku=catalogue[code], delta=qty,
+                         actor="system:test", reason="count")
+        order, _pick_list = order_on_pick_list(S.READY_TO_PICK)
+        stock_reserve(order=order.pk, warehouse=warehouse, actor="system:test")
+        order = order_transition(order=order.pk, name="claim", actor="system:test")
+        return order
+
+    return make
+
+
+@pytest.mark.django_db
+def test_an_approved_line_change_after_picking_moves_the_reservation(stocked_order, users):
+    from warehouse.services.stock import stock_drift
+
+    order = stocked_order({"SKU-1": 10, "GIFT-1": 10, "SKU-2": 5})
+    before = _reserved(order)
+    assert before["SKU-1"] == 2 and "SKU-2" not in before
+
+    change = change_request_create(order=order, actor=users["ops"], proposed=PROPOSAL,
+                                   reason="buyer wants more", expected_status=S.PICKING)
+    change = approve_all(change, users)
+
+    assert change.status == ChangeRequest.Status.APPLIED
+    assert _reserved(order) == {"SKU-1": 3, "SKU-2": 1}
+    assert stock_drift() == []
+
+
+@pytest.mark.django_db
+def test_a_line_change_the_warehouse_cannot_cover_is_approved_but_not_applied(
+        stocked_order, users):
+    order = stocked_order({"SKU-1": 10, "GIFT-1": 10})  # no SKU-2 on the shelf
+    before = _reserved(order)
+
+    change = change_request_create(order=order, actor=users["ops"], proposed=PROPOSAL,
+                                   reason="buyer wants tea", expected_status=S.PICKING)
+    change = approve_all(change, users)
+
+    assert change.status == ChangeRequest.Status.APPROVED
+    assert "SKU-2" in change.apply_error
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == S.ON_HOLD
+    assert sorted(order.lines.values_list("sku_code", flat=True)) != ["SKU-1", "SKU-2"]
+    assert _reserved(order) == before
