@@ -88,3 +88,23 @@ def mask_secret(value) -> str:
 
 def masked(data: dict) -> dict:
     return {key: mask_secret(value) for key, value in sorted(data.items())}
+
+
+class EncryptedCredentials:
+    """For a model with a ``credentials_encrypted`` text field: read, write and
+    show its credentials without ever holding them in clear in the database."""
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_credentials(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_credentials(value or {})
+
+    @property
+    def masked_credentials(self) -> dict:
+        try:
+            return masked(self.credentials)
+        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
+            return {"error": "unreadable"}

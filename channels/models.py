@@ -18,13 +18,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import decrypt_credentials, encrypt_credentials, masked
+from channels.crypto import EncryptedCredentials
 
 # Platforms with an API connector (the others are fed by files or by hand).
 API_PLATFORMS = ("shopify", "woocommerce", "amazon", "taobao", "pinduoduo", "douyin", "youzan")
 
 
-class Channel(models.Model):
+class Channel(EncryptedCredentials, models.Model):
     """A sales channel: one store or account on one platform."""
 
     class Platform(models.TextChoices):
@@ -91,21 +91,6 @@ class Channel(models.Model):
     def __repr__(self):
         # Credentials must never reach a log line, even through repr().
         return f"<Channel {self.code} ({self.platform})>"
-
-    @property
-    def credentials(self) -> dict:
-        return decrypt_credentials(self.credentials_encrypted)
-
-    @credentials.setter
-    def credentials(self, value: dict) -> None:
-        self.credentials_encrypted = encrypt_credentials(value or {})
-
-    @property
-    def masked_credentials(self) -> dict:
-        try:
-            return masked(self.credentials)
-        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
-            return {"error": "unreadable"}
 
     @property
     def is_api(self) -> bool:

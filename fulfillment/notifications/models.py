@@ -20,7 +20,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import decrypt_credentials, encrypt_credentials, masked
+from channels.crypto import EncryptedCredentials
 
 
 class Event(models.TextChoices):
@@ -131,7 +131,7 @@ class MessageTemplate(models.Model):
             raise ValidationError(errors)
 
 
-class Gateway(models.Model):
+class Gateway(EncryptedCredentials, models.Model):
     class Kind(models.TextChoices):
         ALIYUN_SMS = "aliyun_sms", _("Aliyun SMS")
         HTTP_SMS = "http_sms", _("HTTP SMS gateway")
@@ -169,21 +169,6 @@ class Gateway(models.Model):
 
     def __repr__(self):
         return f"<Gateway {self.name} ({self.kind})>"
-
-    @property
-    def credentials(self) -> dict:
-        return decrypt_credentials(self.credentials_encrypted)
-
-    @credentials.setter
-    def credentials(self, value: dict) -> None:
-        self.credentials_encrypted = encrypt_credentials(value or {})
-
-    @property
-    def masked_credentials(self) -> dict:
-        try:
-            return masked(self.credentials)
-        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
-            return {"error": "unreadable"}
 
     @property
     def is_sms(self) -> bool:

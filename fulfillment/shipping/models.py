@@ -17,10 +17,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import decrypt_credentials, encrypt_credentials, masked
+from channels.crypto import EncryptedCredentials
 
 
-class CarrierAccount(models.Model):
+class CarrierAccount(EncryptedCredentials, models.Model):
     """One account with a carrier (or with an aggregator booking for several carriers)."""
 
     class Kind(models.TextChoices):
@@ -65,21 +65,6 @@ class CarrierAccount(models.Model):
     def __repr__(self):
         # Credentials must never reach a log line, even through repr().
         return f"<CarrierAccount {self.code} ({self.kind})>"
-
-    @property
-    def credentials(self) -> dict:
-        return decrypt_credentials(self.credentials_encrypted)
-
-    @credentials.setter
-    def credentials(self, value: dict) -> None:
-        self.credentials_encrypted = encrypt_credentials(value or {})
-
-    @property
-    def masked_credentials(self) -> dict:
-        try:
-            return masked(self.credentials)
-        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
-            return {"error": "unreadable"}
 
     @property
     def sender_full_address(self) -> str:
