@@ -12,10 +12,10 @@ class FulfillmentConfig(AppConfig):
         from fulfillment import receivers
         from fulfillment.models import Condition, Rule
         from fulfillment.services.rules import rules_changed
-        from orderhub.signals import order_edited, order_status_changed
+        from orderhub.signals import order_edited, orders_status_changed
 
-        order_status_changed.connect(receivers.on_order_status_changed,
-                                     dispatch_uid="fulfillment.automate_on_paid")
+        orders_status_changed.connect(receivers.on_orders_status_changed,
+                                      dispatch_uid="fulfillment.automate_on_paid")
         order_edited.connect(receivers.on_order_edited,
                              dispatch_uid="fulfillment.reprocess_on_edit")
         for model in (Rule, Condition):

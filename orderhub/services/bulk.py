@@ -9,37 +9,50 @@ generation bump, one ``orders_status_changed`` for the batch and one
 ``order_status_changed`` per transition. It does so
 with a handful of multi-row INSERTs per batch instead of ~40 queries per order.
 
-It only creates. Orders that already exist change through the per-order
-services in ``orderhub.services.orders``.
+``orders_edit_and_transition`` does the same for existing orders a system
+actor edits and/or moves in bulk (automation): the rows of ``order_update`` +
+``order_transition``, one ``bulk_update`` and a few inserts per batch. Anything
+else, and everything people do, goes through the per-order services in
+``orderhub.services.orders``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
-from django.db import connections, models, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
 
-from orderhub.models import Order, OrderEvent, OrderLine, OrderStatus, OrderTransitionLog
+from orderhub.models import (
+    EDITABLE,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    OrderTransitionLog,
+)
 from orderhub.services.orders import (
+    EDITABLE_FIELDS,
     REASON_REQUIRED,
     Actor,
     OrderServiceError,
+    TransitionRefused,
     _bump_counts_generation,
+    _jsonable,
     _line_fields,
     _normalized_fields,
     actor_info,
     reserve_order_numbers,
 )
-from orderhub.signals import StatusChange, announce_status_changes
+from orderhub.signals import StatusChange, announce_status_changes, order_edited
 
 logger = logging.getLogger(__name__)
 
@@ -371,4 +384,212 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
             row._state.db = using
 
 
-__all__ = ["BULK_TRANSITIONS", "BulkCreateResult", "NewOrder", "order_bulk_create"]
+# --- existing orders: one edit and/or one transition each, for many at once ---------------
+
+# Transitions ``orders_edit_and_transition`` may take. Their methods only set
+# fields in memory and nothing reacts to their django-fsm signals (``ship`` and
+# ``finish`` queue outbox rows from post_transition receivers, ``release`` needs
+# the service's clean-up of ``held_from``): writing the row afterwards is all
+# they need. Anything else goes through ``order_transition``.
+BULK_MOVE_TRANSITIONS = frozenset({
+    "pay", "mark_ready", "mark_out_of_stock", "restock", "hold_review", "approve",
+    "reprocess", "hold", "cancel",
+})
+
+
+def orders_edit_and_transition(
+    *,
+    orders: Sequence[Order],
+    actor: str,
+    changes_by_id: Mapping[int, dict] | None = None,
+    edit_reason: str = "",
+    transition_by_id: Mapping[int, tuple[str, str]] | None = None,
+) -> dict[int, dict]:
+    """Edit and/or move many existing orders, writing what the per-order services write.
+
+    For each order in ``orders``: ``changes_by_id[order.pk]`` (``order_update``'s
+    ``changes``, with ``edit_reason`` as its ``reason``) is applied first, then
+    ``transition_by_id[order.pk] = (name, reason)`` is taken (``order_transition``).
+    The result, per order, is the rows those two calls would write: an EDITED
+    event with ``data={"changes": diff}`` and a version (only when a field really
+    changed), a version and a transition log row per transition; after commit,
+    one counts-generation bump, ``order_edited`` per edited order, and
+    ``announce_status_changes`` for the moves (one batch signal, then one
+    ``order_status_changed`` per order). The orders are written with one
+    ``bulk_update`` and the audit rows with one multi-row insert per table, so a
+    batch costs the same handful of queries whatever its size.
+
+    Caller's obligations (this is what the per-order services check themselves):
+
+    - Every order was loaded with ``select_for_update()`` in the transaction
+      still open around this call, and is in the transition's source status:
+      the write is not conditional on the status it read, as ``order_transition``'s
+      is, so the row lock is what keeps two writers apart.
+    - ``actor`` is a system actor (``"system:<name>"``): nothing here checks a
+      person's permissions, so a user is refused.
+    - Transitions are limited to ``BULK_MOVE_TRANSITIONS``; django-fsm's
+      ``pre/post_transition`` are sent as usual, simple_history's
+      ``pre/post_create_historical_record`` are not (versions are bulk-inserted).
+
+    Only the changed fields are validated (``order_update`` cleans the whole row;
+    an order with an old, now-invalid phone number is not blocked here by a field
+    nobody touched). A refused transition or an invalid change raises
+    (``TransitionRefused``, ``OrderServiceError``, ``ValidationError``) before
+    anything is written; the in-memory orders may then be half-changed: reload them.
+
+    Returns ``{order_id: diff}`` for the orders whose fields changed.
+    """
+    who = actor_info(actor)
+    if who.user is not None:
+        raise ValueError("orders_edit_and_transition is for system actors; people go "
+                         "through order_update / order_transition (permission checks)")
+    changes_by_id = changes_by_id or {}
+    transition_by_id = transition_by_id or {}
+    unknown = {key for changes in changes_by_id.values() for key in changes} - set(EDITABLE_FIELDS)
+    if unknown:
+        raise OrderServiceError(
+            _("These fields cannot be edited: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    moves = {}
+    for order_id, (name, reason) in transition_by_id.items():
+        if name not in BULK_MOVE_TRANSITIONS:
+            raise OrderServiceError(
+                _("“%(name)s” cannot be taken in a bulk change.") % {"name": name})
+        reason = (reason or "").strip()
+        if name in REASON_REQUIRED and not reason:
+            raise OrderServiceError(_("Please give a reason."))
+        moves[order_id] = (name, reason)
+
+    history_order = Order.history.model
+    tracked = [f.attname for f in history_order.tracked_fields]
+    edit_change_reason = edit_reason or "edited"
+    versions, events, logs, edited, changes = [], [], [], [], []
+    written: dict[int, Order] = {}
+    dirty: set[str] = set()
+    diffs: dict[int, dict] = {}
+    audit = None
+    for order in orders:
+        if audit is None:
+            history_user = history_order.get_default_history_user(order)
+            audit = {"history_user_id": history_user.pk if history_user is not None else None}
+        fixed = {"id": order.pk, **audit}
+        diff = _edit_in_memory(order, changes_by_id.get(order.pk))
+        if diff:
+            at = timezone.now()
+            dirty.update("warehouse_id" if key == "warehouse" else key for key in diff)
+            diffs[order.pk] = diff
+            versions.append({**{name: getattr(order, name) for name in tracked}, **fixed,
+                             "history_date": at, "history_type": "~",
+                             "history_change_reason": edit_change_reason})
+            events.append({"order_id": order.pk, "kind": OrderEvent.Kind.EDITED,
+                           "actor_user_id": None, "actor": who.label, "message": edit_reason,
+                           "data": {"changes": diff}, "created_at": at})
+            edited.append((order.pk, sorted(diff), order.status))
+            written[order.pk] = order
+        if order.pk in moves:
+            name, reason = moves[order.pk]
+            before = {attr: getattr(order, attr) for attr in tracked}
+            from_status = order.status
+            try:
+                getattr(order, name)(reason=reason)
+            except TransitionNotAllowed as exc:
+                raise TransitionRefused(
+                    _("This order is %(status)s; that action is no longer possible.")
+                    % {"status": order.get_status_display()}) from exc
+            at = timezone.now()
+            snapshot = {attr: getattr(order, attr) for attr in tracked}
+            dirty.update(attr for attr in tracked if snapshot[attr] != before[attr])
+            versions.append({**snapshot, **fixed, "history_date": at, "history_type": "~",
+                             "history_change_reason": f"{name}: {reason}" if reason else name})
+            logs.append({"order_id": order.pk, "transition": name, "from_status": from_status,
+                         "to_status": order.status, "actor_user_id": None, "actor": who.label,
+                         "reason": reason, "created_at": at})
+            changes.append(StatusChange(order.pk, name, from_status, order.status))
+            written[order.pk] = order
+    if not written:
+        return diffs
+    now = timezone.now()
+    for order in written.values():
+        order.updated_at = now  # auto_now, as save() would set it
+    with transaction.atomic():
+        update_rows(Order, list(written.values()), sorted(dirty | {"updated_at"}))
+        insert_rows(history_order, versions)
+        insert_rows(OrderEvent, events)
+        insert_rows(OrderTransitionLog, logs)
+        # One bump for the batch: the per-order path bumps once per write.
+        transaction.on_commit(_bump_counts_generation)
+        for order_id, fields, status in edited:
+            transaction.on_commit(
+                lambda order_id=order_id, fields=fields, status=status: order_edited.send(
+                    sender=Order, order_id=order_id, fields=fields, actor=who.label,
+                    status=status))
+        if changes:
+            transaction.on_commit(lambda: announce_status_changes(changes, who.label))
+    for order in written.values():
+        order._update_initial_state()  # the row now holds this status
+    return diffs
+
+
+def _edit_in_memory(order: Order, changes: dict | None) -> dict:
+    """``order_update``'s diff and checks, on the in-memory order; returns the diff."""
+    if not changes:
+        return {}
+    if order.status not in EDITABLE:
+        raise TransitionRefused(
+            _("This order is %(status)s; it can no longer be edited directly.")
+            % {"status": order.get_status_display()})
+    diff = {}
+    for key, new in _normalized_fields(changes).items():
+        attr = "warehouse_id" if key == "warehouse" else key
+        new_value = new.pk if key == "warehouse" and new is not None else new
+        old = getattr(order, attr)
+        if old != new_value:
+            diff[key] = [_jsonable(old), _jsonable(new_value)]
+            setattr(order, attr, new_value)
+    if diff:
+        # The same exclusions as order_update, and the fields nobody changed.
+        order.full_clean(exclude=_edit_clean_exclude(frozenset(diff)), validate_unique=False,
+                         validate_constraints=False)
+    return diff
+
+
+@lru_cache(maxsize=64)
+def _edit_clean_exclude(changed: frozenset) -> list[str]:
+    return [f.name for f in Order._meta.concrete_fields
+            if f.name not in changed or f.name in _CLEAN_EXCLUDE]
+
+
+def update_rows(model, objs: list, fields: list[str]) -> None:
+    """Write ``fields`` of existing rows, each with its own values: ``bulk_update``, faster.
+
+    ``bulk_update`` builds one ``CASE WHEN pk=… THEN …`` per field and row: for
+    500 orders that is seconds of query building and planning. On PostgreSQL
+    this sends one ``UPDATE … FROM unnest(<one array per column>)`` instead.
+    No ``save()``, no signals, no ``auto_now``: the caller sets what it needs.
+    Raises when a row is gone (nothing of the batch is then written, inside the
+    caller's transaction).
+    """
+    if not objs:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_update(objs, fields)
+        return
+    meta = model._meta
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    qn = connection.ops.quote_name
+    names = [qn(f.column) for f in columns]
+    sets = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
+    sql = (f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) "
+           f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
+    params = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs]
+              for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != len(objs):
+            raise DatabaseError(f"{meta.label}: updated {cursor.rowcount} of {len(objs)} rows")
+
+
+__all__ = ["BULK_MOVE_TRANSITIONS", "BULK_TRANSITIONS", "BulkCreateResult", "NewOrder",
+           "order_bulk_create", "orders_edit_and_transition"]

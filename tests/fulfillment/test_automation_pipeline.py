@@ -314,9 +314,9 @@ def test_stragglers_are_enqueued(make_order, stocked):
         old = make_order(S.PAID)
     fresh = make_order(S.PAID)
     done = make_order(S.READY_TO_PICK)
-    with mock.patch.object(tasks.automate_order, "delay") as delay:
+    with mock.patch.object(tasks.automate_orders, "delay") as delay:
         assert tasks.automate_stragglers() == 1
-    delay.assert_called_once_with(old.pk)
+    delay.assert_called_once_with([old.pk])
     assert fresh.pk != done.pk
 
 
@@ -324,14 +324,20 @@ def test_one_bad_order_does_not_stop_a_batch(make_order, stocked):
     from fulfillment.services import automation
 
     good, bad = make_order(S.PAID), make_order(S.PAID)
-    real = automation.order_transition
+    real, real_bulk = automation.order_transition, automation.orders_edit_and_transition
 
     def flaky(*, order, **kw):
         if (order.pk if hasattr(order, "pk") else order) == bad.pk:
             raise RuntimeError("database hiccup")
         return real(order=order, **kw)
 
+    def flaky_bulk(**kw):
+        if bad.pk in (kw.get("transition_by_id") or {}):
+            raise RuntimeError("database hiccup")
+        return real_bulk(**kw)
+
     with mock.patch.object(automation, "order_transition", flaky), \
+            mock.patch.object(automation, "orders_edit_and_transition", flaky_bulk), \
             mock.patch("warehouse.services.stock.order_transition", flaky):
         results = automation.orders_automate(order_ids=[good.pk, bad.pk])
     # the batch's second step rolled back, then each order went alone: only the bad
