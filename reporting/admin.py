@@ -13,10 +13,10 @@ from reporting.models import (
 
 @admin.register(KpiThreshold)
 class KpiThresholdAdmin(admin.ModelAdmin):
-    list_display = ["kpi", "direction", "amber", "red", "updated_at"]
-    list_editable = ["amber", "red"]
+    list_display = ["kpi", "direction", "amber", "red", "window_hours", "updated_at"]
+    list_editable = ["amber", "red", "window_hours"]
     readonly_fields = ["kpi", "updated_at"]
-    fields = ["kpi", "direction", "amber", "red", "note", "updated_at"]
+    fields = ["kpi", "direction", "amber", "red", "window_hours", "note", "updated_at"]
 
     def has_add_permission(self, request):
         # One row per KPI, seeded by a migration; a new KPI comes with code.

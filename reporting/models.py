@@ -28,6 +28,9 @@ class Kpi(models.TextChoices):
     STALLED_PARCELS = "stalled_parcels", _("Stalled parcels")
     CHANNEL_SYNC_PROBLEMS = "channel_sync_problems", _("Channels with sync problems")
     URGENT_NOT_PICKED = "urgent_not_picked", _("Urgent orders not yet picked")
+    SLA_MEDIAN = "sla_median_hours", _("SLA paid → first tracking, median (hours)")
+    SLA_P90 = "sla_p90_hours", _("SLA paid → first tracking, p90 (hours)")
+    SLA_WITHIN = "sla_within_pct", _("SLA paid → first tracking, share in time (%)")
 
 
 class KpiThreshold(models.Model):
@@ -46,6 +49,12 @@ class KpiThreshold(models.Model):
     red = models.DecimalField(_("red threshold"), max_digits=12, decimal_places=2,
                               null=True, blank=True,
                               help_text=_("Empty: the card never turns red."))
+    # Only for the KPIs that measure "within a time": tracking return rate (first tracking
+    # event within this many hours of shipping) and the SLA's share in time (of payment).
+    window_hours = models.DecimalField(
+        _("time window (hours)"), max_digits=6, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.1"))],
+        help_text=_("Tracking return rate and SLA share: the time allowed. Empty: 24 hours."))
     note = models.CharField(_("note"), max_length=200, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -31,9 +31,12 @@ The order list cannot filter by category, so while a category filter is set
 the cards and tables carry no drill-down links (they would show more orders
 than were counted).
 
-Metrics that need the Fulfillment issue (tracking events, tickets) are the
-``*_not_available`` functions at the end: each returns None today, and the
-card then shows "—" with a hint. Fill them in there, in one place.
+Fulfillment metrics (tracking return rate, complaint ratio, stalled parcels, the
+SLA "paid → first valid tracking info") read waybills and tickets and are not
+cached (``fulfillment_numbers``). Neither the order list nor another page can
+filter by tracking time, so their cards link to the closest page: the orders
+shipped in the range (tracking rate), the complaint tickets, the waybill list's
+problems tab (stalled), the dashboard's SLA table.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import models
 from django.db.models import (
     Case,
     Count,
@@ -358,11 +362,13 @@ def _state(limits: dict, key: str, value) -> str:
     return threshold.state(value)
 
 
-def kpi_cards(filters: DashboardFilters, numbers: dict | None = None) -> list[Card]:
+def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
+              fulfillment: dict | None = None) -> list[Card]:
     """Every card, in display order, with its value, state and drill-down link.
 
-    ``numbers`` are ``dashboard_numbers(filters)`` when the caller has them already;
-    thresholds and channel health are always read fresh (both are tiny).
+    ``numbers`` are ``dashboard_numbers(filters)`` and ``fulfillment`` are
+    ``fulfillment_numbers(filters)`` when the caller has them already; thresholds and
+    channel health are always read fresh (both are tiny).
     """
     from reporting.models import Kpi
 
@@ -370,7 +376,6 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None) -> list[Ca
     counts = numbers["snapshot"] if numbers else snapshot_counts(filters)
     scope = filters.scope_params()
     ship = numbers["ship"] if numbers else ship_time_stats(filters)
-    not_available = _("Available once tracking events and tickets exist (Fulfillment).")
 
     def card(key, value, link="", scope_kind="now", unit="", hint="", **extra):
         if not filters.can_drill_down and link.startswith(reverse("orders:list")):
@@ -384,9 +389,22 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None) -> list[Ca
     except Exception:  # noqa: BLE001 - the channels page is optional for the dashboard
         channels_link = ""
 
-    tracking = tracking_return_rate_not_available(filters)
-    complaints = complaint_ratio_not_available(filters)
-    stalled = stalled_parcels_not_available(filters)
+    fulfillment = fulfillment if fulfillment is not None else fulfillment_numbers(
+        filters, full=False, limits=limits, placed=numbers.get("placed") if numbers else None)
+    tracking, complaints = fulfillment["tracking"], fulfillment["complaints"]
+    sla = fulfillment["sla"]["all"]
+    sla_window = fulfillment["sla"]["window_hours"]
+    shipped_link = orders_url([*filters.range_params("shipped"), *scope])
+    # Neither the order list nor the waybill list can filter by tracking time, so the SLA
+    # cards point at the dashboard's own SLA table (per channel and warehouse).
+    sla_link = "#sla" if sla["orders"] else ""
+    try:
+        stalled_link = f"{reverse('shipping:waybills')}?status=failures"
+        complaints_link = f"{reverse('tickets:queue')}?kind=complaint&status=all"
+    except Exception:  # noqa: BLE001 - the fulfillment pages are optional for the dashboard
+        stalled_link = complaints_link = ""
+    sla_hint = _("%(n)s orders got their first tracking info in the range") % {
+        "n": sla["orders"]}
     return [
         card(Kpi.AWAITING_SHIPMENT, counts["awaiting_shipment"],
              orders_url([*_status_params(AWAITING_SHIPMENT), *scope])),
@@ -395,22 +413,47 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None) -> list[Ca
              scope_kind="range", unit="h",
              hint=_("%(n)s orders shipped in the range") % {"n": ship["orders"]},
              orders=ship["orders"]),
-        card(Kpi.TRACKING_RETURN_RATE, tracking, scope_kind="range", unit="%",
-             hint=not_available if tracking is None else ""),
-        card(Kpi.COMPLAINT_RATIO, complaints, scope_kind="range", unit="%",
-             hint=not_available if complaints is None else ""),
+        card(Kpi.TRACKING_RETURN_RATE, tracking["rate"],
+             shipped_link if tracking["orders"] or tracking["pending"] else "",
+             scope_kind="range", unit="%",
+             hint=_("%(in_time)s of %(n)s shipped orders scanned within %(hours)s h"
+                    " (%(pending)s still within the window)") % {
+                 "in_time": tracking["in_time"], "n": tracking["orders"],
+                 "hours": _hours_text(tracking["window_hours"]),
+                 "pending": tracking["pending"]},
+             orders=tracking["shipped"]),
+        card(Kpi.COMPLAINT_RATIO, complaints["ratio"], complaints_link,
+             scope_kind="range", unit="%",
+             hint=_("%(c)s orders with a complaint / %(n)s orders placed") % {
+                 "c": complaints["complaints"], "n": complaints["orders"]},
+             orders=complaints["orders"]),
         card(Kpi.OUT_OF_STOCK, counts["out_of_stock"],
              orders_url([*_status_params([S.OUT_OF_STOCK]), *scope])),
         card(Kpi.IN_REVIEW, counts["in_review"],
              orders_url([*_status_params([S.REVIEW]), *scope])),
-        card(Kpi.STALLED_PARCELS, stalled,
-             hint=not_available if stalled is None else ""),
+        card(Kpi.STALLED_PARCELS, fulfillment["stalled"], stalled_link,
+             hint=_("Open parcels without a tracking update (the waybill list also shows "
+                    "booking failures).")),
         card(Kpi.CHANNEL_SYNC_PROBLEMS, channels_with_sync_problems(filters), channels_link,
              hint=_("Paused or failing channels (warehouse and category filters do not apply).")),
         card(Kpi.URGENT_NOT_PICKED, counts["urgent_not_picked"],
              orders_url([*_status_params(NOT_YET_PICKED),
                          ("priority_min", str(int(URGENT_MIN_PRIORITY))), *scope])),
+        card(Kpi.SLA_MEDIAN, sla["median_hours"], sla_link, scope_kind="range", unit="h",
+             hint=sla_hint, orders=sla["orders"]),
+        card(Kpi.SLA_P90, sla["p90_hours"], sla_link, scope_kind="range", unit="h",
+             hint=sla_hint, orders=sla["orders"]),
+        card(Kpi.SLA_WITHIN, sla["within_pct"], sla_link, scope_kind="range", unit="%",
+             hint=_("%(within)s of %(n)s within %(hours)s h of payment") % {
+                 "within": sla["within"], "n": sla["orders"],
+                 "hours": _hours_text(sla_window)},
+             orders=sla["orders"]),
     ]
+
+
+def _hours_text(hours: Decimal) -> str:
+    """24.0 → "24", 1.5 → "1.5"."""
+    return f"{hours.normalize():f}" if isinstance(hours, Decimal) else str(hours)
 
 
 def _cache_key(filters: DashboardFilters, part: str) -> str:
@@ -438,6 +481,7 @@ def dashboard_numbers(filters: DashboardFilters, *, full: bool = True) -> dict:
         numbers = {"snapshot": snapshot_counts(filters)}
         if not full:
             numbers["ship"] = ship_time_stats(filters, split=split)
+            numbers["placed"] = placed_count(filters)
         else:
             groups = range_groups(filters, split=split)
             channels = _channels()
@@ -449,6 +493,7 @@ def dashboard_numbers(filters: DashboardFilters, *, full: bool = True) -> dict:
                 "per_channel": orders_per_day_per_channel(filters, groups, channels=channels),
                 "by_category": by_category(filters),
             })
+            numbers["placed"] = sum(row["n"] for row in groups["placed"])
         cache.set(key, numbers, DASHBOARD_CACHE_SECONDS)
     return numbers
 
@@ -793,34 +838,308 @@ def category_groups(filters: DashboardFilters) -> dict[tuple, dict]:
     return out
 
 
-# --- Fulfillment metrics (not available yet) ---------------------------------------------------
-# Each returns None until the Fulfillment issue brings tracking events and
-# tickets; the dashboard then shows "—" with a hint. Fill them in here.
+# --- Fulfillment metrics: tracking, complaints, stalled parcels, SLA --------------------------
+# Read from the shipping waybills and the tickets. Their changes do not start a new
+# order-counts generation, so these numbers are never in the dashboard cache: they
+# are computed on every request (``fulfillment_numbers``), a few indexed queries.
+
+# A waybill that carried (or carries) the order's parcel. A cancelled or skipped one
+# says nothing about this order's parcel; its events are not "valid tracking info".
+INVALID_WAYBILL_STATUSES = ["cancelled", "cancel_pending", "skipped"]
+DEFAULT_WINDOW_HOURS = Decimal("24")
+# The SLA looks for orders shipped at most this long before the range starts, so the
+# query can use the shipped-at index: a parcel first scanned later than this after
+# shipping is a data problem, not an SLA sample.
+SLA_LOOKBACK_DAYS = 60
 
 
-def tracking_return_rate_not_available(filters: DashboardFilters) -> Decimal | None:
-    """Share (%) of orders shipped in the range whose first tracking event arrived in time."""
-    return None
+def _window(limits: dict, key: str) -> Decimal:
+    threshold = limits.get(key)
+    return (threshold.window_hours if threshold is not None and threshold.window_hours
+            else DEFAULT_WINDOW_HOURS)
 
 
-def complaint_ratio_not_available(filters: DashboardFilters) -> Decimal | None:
-    """Complaint tickets opened in the range / orders placed in the range, in %."""
-    return None
+def _first_tracking():
+    """Per order (``OuterRef("pk")``): the first event time over its valid waybills."""
+    from django.db.models import Min, Subquery
+
+    from fulfillment.shipping.models import Waybill
+
+    first = (Waybill.objects.filter(order=OuterRef("pk"), first_event_at__isnull=False)
+             .exclude(status__in=INVALID_WAYBILL_STATUSES).order_by()
+             .values("order").annotate(first=Min("first_event_at")).values("first"))
+    return Subquery(first, output_field=models.DateTimeField())
 
 
-def stalled_parcels_not_available(filters: DashboardFilters) -> int | None:
-    """Shipped orders whose tracking has not moved for the configured time."""
-    return None
+def _pct(part: int, whole: int, places: str = "0.1") -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal(places),
+                                                           rounding=ROUND_HALF_UP)
 
 
-def sla_paid_to_first_tracking_not_available(filters: DashboardFilters) -> dict | None:
-    """Median, p90 and share within 24 h of paid → first valid tracking info, per channel
-    and warehouse; compute with ``percentile`` over the durations."""
-    return None
+def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | None = None,
+                         now: dt.datetime | None = None) -> dict:
+    """Share (%) of the orders shipped in the range whose first valid tracking event came
+    at most ``window_hours`` after shipping: ``{"rate", "in_time", "orders", "pending",
+    "window_hours"}``.
+
+    An order shipped less than the window ago and not yet scanned is still *pending*: it
+    can make it, so it counts neither way (otherwise today's rate would dip every
+    morning). Everything else counts: late, never scanned, scanned in time.
+    """
+    from fulfillment.shipping.models import Waybill
+
+    window_hours = window_hours or DEFAULT_WINDOW_HOURS
+    window = dt.timedelta(hours=float(window_hours))
+    now = now or timezone.now()
+    # "The first valid event came in time" is "some valid waybill had an event in time":
+    # one semi-join per order instead of a MIN per order.
+    in_time = Exists(
+        Waybill.objects.filter(order=OuterRef("pk"), first_event_at__isnull=False)
+        .exclude(status__in=INVALID_WAYBILL_STATUSES)
+        .filter(first_event_at__lte=ExpressionWrapper(OuterRef("shipped_at") + window,
+                                                      output_field=models.DateTimeField())))
+    row = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+           .annotate(scanned_in_time=in_time)
+           .aggregate(n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
+                      pending=Count("id", filter=Q(scanned_in_time=False,
+                                                   shipped_at__gt=now - window))))
+    counted = row["n"] - row["pending"]
+    return {"rate": _pct(row["in_time"], counted), "in_time": row["in_time"],
+            "orders": counted, "pending": row["pending"], "shipped": row["n"],
+            "window_hours": window_hours}
 
 
-def stalled_parcels_per_carrier_not_available(filters: DashboardFilters) -> dict | None:
-    return None
+def complaint_ratio(filters: DashboardFilters, *, placed: int | None = None) -> dict:
+    """Orders with a complaint ticket opened in the range (orders in scope, placed any
+    time) / orders placed in the range, in %: ``{"ratio", "complaints", "orders"}``."""
+    from fulfillment.tickets.selectors import complaint_count
+
+    scope = filters.scope_q()
+    orders = scoped_orders(filters) if scope else None
+    complaints = complaint_count(orders=orders, start=filters.start, end=filters.end)
+    if placed is None:
+        placed = placed_count(filters)
+    return {"ratio": _pct(complaints, placed, "0.01"), "complaints": complaints,
+            "orders": placed}
+
+
+def placed_count(filters: DashboardFilters) -> int:
+    return scoped_orders(filters).filter(filters.in_range("placed_at")).count()
+
+
+def _waybill_scope(filters: DashboardFilters) -> Q:
+    """The dashboard scope for waybill rows (through their order)."""
+    q = Q()
+    if filters.channel is not None:
+        q &= Q(order__channel=filters.channel)
+    if filters.platform:
+        q &= Q(order__channel__platform=filters.platform)
+    if filters.warehouse is not None:
+        q &= Q(order__warehouse=filters.warehouse)
+    if filters.category:
+        q &= Q(order__in=Order.objects.filter(category_q(filters.category)).values("pk"))
+    return q
+
+
+def stalled_parcels_per_carrier(filters: DashboardFilters) -> list[dict]:
+    """Open parcels (booked, not delivered) flagged stalled, per carrier account, now:
+    ``[{"carrier", "code", "parcels"}, ...]`` most first. The date range does not apply."""
+    from fulfillment.shipping.models import Waybill
+
+    rows = (Waybill.objects.filter(_waybill_scope(filters), status=Waybill.Status.BOOKED,
+                                   stalled_at__isnull=False, delivered_at__isnull=True)
+            .values("account__code", "account__name").annotate(n=Count("id")).order_by())
+    out = [{"carrier": r["account__name"] or "—", "code": r["account__code"] or "",
+            "parcels": r["n"]} for r in rows]
+    return sorted(out, key=lambda r: (-r["parcels"], r["carrier"]))
+
+
+def _hours(seconds) -> Decimal | None:
+    if seconds is None:
+        return None
+    return (Decimal(str(seconds)) / Decimal(3600)).quantize(Decimal("0.1"),
+                                                            rounding=ROUND_HALF_UP)
+
+
+def _sla_row(n: int, median_s, p90_s, within: int) -> dict:
+    return {"orders": n, "median_hours": _hours(median_s), "p90_hours": _hours(p90_s),
+            "within": within, "within_pct": _pct(within, n)}
+
+
+def _sla_orders(filters: DashboardFilters) -> QuerySet:
+    """The orders that can be SLA samples: in scope, paid, shipped since the lookback."""
+    lookback = filters.start - dt.timedelta(days=SLA_LOOKBACK_DAYS)
+    return scoped_orders(filters).filter(paid_at__isnull=False, shipped_at__gte=lookback)
+
+
+def _sla_samples(filters: DashboardFilters) -> QuerySet:
+    """One row per order in scope whose first valid tracking info arrived in the range:
+    ``channel_id``, ``warehouse_id``, ``d`` (local day of that info) and ``took`` (paid →
+    first tracking info). Orders never paid (COD...) have no SLA and are left out.
+    (The ORM form, for the Python path; the SQL path states the same in SQL.)"""
+    took = ExpressionWrapper(F("first_tracking") - F("paid_at"), output_field=DurationField())
+    return (_sla_orders(filters)
+            .annotate(first_tracking=_first_tracking())
+            .filter(filters.in_range("first_tracking"))
+            .annotate(took=took, d=TruncDate("first_tracking", tzinfo=local_tz()))
+            .values("channel_id", "warehouse_id", "d", "took"))
+
+
+def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tuple]:
+    """One grouped query: (level, key, n, median s, p90 s, within) for the whole range,
+    per channel, per warehouse and per day (GROUPING SETS), percentiles in SQL.
+
+    The first tracking time is a LATERAL MIN over the order's valid waybills (waybill
+    order_id index), computed once per order; the orders come from the shipped-at index.
+    """
+    from django.db import connection
+
+    from fulfillment.shipping.models import Waybill
+
+    orders_sql, orders_params = (_sla_orders(filters)
+                                 .values("id", "channel_id", "warehouse_id", "paid_at")
+                                 .query.sql_with_params())
+    invalid = ", ".join(["%s"] * len(INVALID_WAYBILL_STATUSES))
+    query = f"""
+        WITH samples AS (
+            SELECT o.channel_id, o.warehouse_id,
+                   (ft.first_at AT TIME ZONE %s)::date AS d,
+                   EXTRACT(EPOCH FROM ft.first_at - o.paid_at) AS secs
+            FROM ({orders_sql}) AS o
+            CROSS JOIN LATERAL (
+                SELECT MIN(w.first_event_at) AS first_at FROM {Waybill._meta.db_table} w
+                WHERE w.order_id = o.id AND w.first_event_at IS NOT NULL
+                  AND w.status NOT IN ({invalid})
+            ) AS ft
+            WHERE ft.first_at >= %s AND ft.first_at < %s
+        )
+        SELECT GROUPING(channel_id), GROUPING(warehouse_id), GROUPING(d),
+               channel_id, warehouse_id, d, COUNT(*),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY secs),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY secs),
+               COUNT(*) FILTER (WHERE secs <= %s)
+        FROM samples
+        GROUP BY GROUPING SETS ((), (channel_id), (warehouse_id), (d))
+    """
+    params = [settings.TIME_ZONE, *orders_params, *INVALID_WAYBILL_STATUSES,
+              filters.start, filters.end, window_s]
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    out = []
+    for g_channel, g_warehouse, g_day, channel_id, warehouse_id, day, n, med, p90, within in rows:
+        if not g_channel:
+            level, key = "channel", channel_id
+        elif not g_warehouse:
+            level, key = "warehouse", warehouse_id
+        elif not g_day:
+            level, key = "day", day
+        else:
+            level, key = "all", None
+        out.append((level, key, n, med, p90, within))
+    return out
+
+
+def _sla_groups_python(filters: DashboardFilters, window_s: float) -> list[tuple]:
+    """The same groups as ``_sla_groups_postgres``, computed here (databases without
+    ``percentile_cont``; the tests check both agree)."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for row in _sla_samples(filters):
+        seconds = row["took"].total_seconds()
+        groups[("all", None)].append(seconds)
+        groups[("channel", row["channel_id"])].append(seconds)
+        groups[("warehouse", row["warehouse_id"])].append(seconds)
+        groups[("day", row["d"])].append(seconds)
+    return [(level, key, len(values), percentile(values, 50), percentile(values, 90),
+             sum(1 for v in values if v <= window_s))
+            for (level, key), values in groups.items()]
+
+
+def sla_paid_to_first_tracking(filters: DashboardFilters, *,
+                               window_hours: Decimal | None = None,
+                               use_sql: bool | None = None) -> dict:
+    """SLA "order paid → first valid tracking info" of the orders whose first tracking info
+    arrived in the range: median, p90 (hours, ``percentile_cont`` interpolation) and share
+    within ``window_hours`` (default 24), overall, per channel, per warehouse and per local
+    day (every day of the range, empty ones with ``orders`` 0).
+
+    ``{"window_hours", "all": row, "by_channel": [row + "channel_id", "label"],
+    "by_warehouse": [row + "warehouse_id", "label"], "by_day": [row + "day"]}``, each row
+    ``{"orders", "median_hours", "p90_hours", "within", "within_pct"}``.
+    """
+    from django.db import connection
+
+    from warehouse.models import Warehouse
+
+    window_hours = window_hours or DEFAULT_WINDOW_HOURS
+    window_s = float(window_hours) * 3600
+    if use_sql is None:
+        use_sql = connection.vendor == "postgresql"
+    groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
+
+    empty = _sla_row(0, None, None, 0)
+    result = {"window_hours": window_hours, "all": empty, "by_channel": [],
+              "by_warehouse": [], "by_day": []}
+    per_day = {}
+    channels = _channels()
+    warehouses = dict(Warehouse.objects.values_list("pk", "name"))
+    for level, key, n, med, p90, within in groups:
+        row = _sla_row(n, med, p90, within)
+        if level == "all":
+            result["all"] = row
+        elif level == "channel":
+            label = channels.get(key, ("", "—"))[1]
+            result["by_channel"].append({**row, "channel_id": key, "label": label})
+        elif level == "warehouse":
+            result["by_warehouse"].append({**row, "warehouse_id": key,
+                                           "label": warehouses.get(key, "—")})
+        else:
+            per_day[key] = row
+    result["by_channel"].sort(key=lambda r: r["label"])
+    result["by_warehouse"].sort(key=lambda r: (r["warehouse_id"] is None, r["label"]))
+    result["by_day"] = [{**per_day.get(day, empty), "day": day} for day in filters.days]
+    return result
+
+
+def sla_trend_chart(sla: dict) -> dict:
+    """Chart series of the SLA per day: median and p90 hours (gaps on empty days)."""
+    return {
+        "labels": [row["day"].isoformat() for row in sla["by_day"]],
+        "median": [_float(row["median_hours"]) for row in sla["by_day"]],
+        "p90": [_float(row["p90_hours"]) for row in sla["by_day"]],
+        "within": [_float(row["within_pct"]) for row in sla["by_day"]],
+    }
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def fulfillment_numbers(filters: DashboardFilters, *, full: bool = True,
+                        limits: dict | None = None, placed: int | None = None) -> dict:
+    """Everything the dashboard shows from waybills and tickets, computed now (see above).
+    ``full=False``: what the cards need (the wall screen, the cards' refresh).
+    ``placed``: the orders placed in the range, when known (``dashboard_numbers``)."""
+    limits = thresholds() if limits is None else limits
+    sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"))
+    stalled = stalled_parcels_per_carrier(filters)
+    numbers = {
+        "tracking": tracking_return_rate(
+            filters, window_hours=_window(limits, "tracking_return_rate")),
+        "complaints": complaint_ratio(filters, placed=placed),
+        "stalled": sum(r["parcels"] for r in stalled),
+        "stalled_per_carrier": stalled,
+        "sla": sla,
+    }
+    if full:
+        numbers["charts"] = {
+            "sla_trend": sla_trend_chart(sla),
+            "stalled": {"labels": [r["carrier"] for r in stalled],
+                        "data": [r["parcels"] for r in stalled]},
+        }
+    return numbers
 
 
 def percentile(values: list, p: float):

@@ -59,11 +59,13 @@ def _dashboard_context(request, *, full: bool) -> tuple[dict, int]:
         form.is_valid()
     filters = form.dashboard_filters()
     numbers = selectors.dashboard_numbers(filters, full=full)
+    fulfillment = selectors.fulfillment_numbers(filters, full=full, placed=numbers["placed"])
     return {
         "form": form,
         "filters": filters,
         "numbers": numbers,
-        "cards": selectors.kpi_cards(filters, numbers),
+        "fulfillment": fulfillment,
+        "cards": selectors.kpi_cards(filters, numbers, fulfillment),
         "query": filters.query_string(),
     }, 200
 
@@ -78,14 +80,16 @@ def dashboard(request):
     cards_only = bool(request.htmx) and request.GET.get("part") == "cards"
     context, status = _dashboard_context(request, full=not cards_only)
     if status == 200 and not cards_only:
-        numbers = context["numbers"]
+        numbers, fulfillment = context["numbers"], context["fulfillment"]
         context.update({
+            "sla": fulfillment["sla"],
+            "stalled_per_carrier": fulfillment["stalled_per_carrier"],
             "by_day": numbers["by_day"],
             "by_platform": numbers["by_platform"],
             "sales": numbers["sales"],
             "by_category": numbers["by_category"],
             "charts": {"per_channel": numbers["per_channel"],
-                       "ship_time": numbers["ship"]["buckets"]},
+                       "ship_time": numbers["ship"]["buckets"], **fulfillment["charts"]},
             "alerts": _recent_alerts(),
             "can_export": request.user.has_perm("reporting.export_reports"),
         })

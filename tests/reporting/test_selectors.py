@@ -190,9 +190,14 @@ def test_seeded_thresholds_and_card_states(world):
     assert cards[Kpi.AWAITING_SHIPMENT].state == "ok"  # 7
     assert cards[Kpi.PAID_TO_SHIPPED].state == "amber"  # 4.3 h > 4 h target
     assert cards[Kpi.OUT_OF_STOCK].state == "amber"  # any out-of-stock order
-    assert cards[Kpi.TRACKING_RETURN_RATE].state == "na"
-    assert cards[Kpi.TRACKING_RETURN_RATE].display == "—"
+    # Two orders shipped long ago, never scanned: 0% returned, red.
+    assert cards[Kpi.TRACKING_RETURN_RATE].value == Decimal("0.0")
+    assert cards[Kpi.TRACKING_RETURN_RATE].state == "red"
     assert cards[Kpi.TRACKING_RETURN_RATE].hint
+    # No complaint, no tracking info yet: no SLA, the SLA cards say so.
+    assert cards[Kpi.COMPLAINT_RATIO].state == "ok"
+    assert cards[Kpi.SLA_MEDIAN].state == "na"
+    assert cards[Kpi.SLA_MEDIAN].display == "—"
 
 
 def test_editing_a_threshold_switches_the_card(world):
@@ -237,9 +242,9 @@ def test_card_links_select_exactly_the_counted_orders(world, warehouse):
     for filters in (RANGE, DashboardFilters(D18, D21, warehouse=warehouse),
                     DashboardFilters(D18, D21, platform="manual")):
         for card in kpi_cards(filters):
-            if card.link.startswith("/orders/") and card.key != Kpi.PAID_TO_SHIPPED:
+            if card.link.startswith("/orders/") and "orders" not in card.extra:
                 assert len(drilldown_ids(card.link)) == card.value, card.key
-            elif card.key == Kpi.PAID_TO_SHIPPED and card.link:
+            elif card.link.startswith("/orders/"):
                 assert len(drilldown_ids(card.link)) == card.extra["orders"]
     cards = cards_by_key(RANGE)
     assert drilldown_ids(cards[Kpi.URGENT_NOT_PICKED].link) == ids(o[9], o[12])

@@ -30,6 +30,31 @@
         options: { animation: false, responsive: true, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
       }));
     }
+    const slaTrend = document.getElementById("chart-sla-trend");
+    if (slaTrend && series.sla_trend) {
+      charts.push(new window.Chart(slaTrend, {
+        type: "line",
+        data: {
+          labels: series.sla_trend.labels,
+          datasets: [
+            { label: slaTrend.dataset.median, data: series.sla_trend.median, spanGaps: true },
+            { label: slaTrend.dataset.p90, data: series.sla_trend.p90, spanGaps: true },
+          ],
+        },
+        options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } },
+      }));
+    }
+    const stalled = document.getElementById("chart-stalled");
+    if (stalled && series.stalled) {
+      charts.push(new window.Chart(stalled, {
+        type: "bar",
+        data: {
+          labels: series.stalled.labels,
+          datasets: [{ label: stalled.closest("section").querySelector("h2").textContent, data: series.stalled.data }],
+        },
+        options: { animation: false, responsive: true, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+      }));
+    }
   }
 
   document.addEventListener("DOMContentLoaded", draw);
