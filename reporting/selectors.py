@@ -33,10 +33,11 @@ than were counted).
 
 Fulfillment metrics (tracking return rate, complaint ratio, stalled parcels, the
 SLA "paid → first valid tracking info") read waybills and tickets and are not
-cached (``fulfillment_numbers``). Neither the order list nor another page can
-filter by tracking time, so their cards link to the closest page: the orders
-shipped in the range (tracking rate), the complaint tickets, the waybill list's
-problems tab (stalled), the dashboard's SLA table.
+cached (``fulfillment_numbers``). The stalled card links to the waybill list's
+stalled filter and the complaint card to the ticket queue's complaint filter,
+each with the same scope, so they list exactly what was counted; no page can
+filter by tracking time, so the tracking card links to the orders shipped in
+the range and the SLA cards to the dashboard's SLA table.
 """
 
 from __future__ import annotations
@@ -375,6 +376,7 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
     limits = thresholds()
     counts = numbers["snapshot"] if numbers else snapshot_counts(filters)
     scope = filters.scope_params()
+    scope_pairs = [(k, v) for k, v in scope if v]
     ship = numbers["ship"] if numbers else ship_time_stats(filters)
 
     def card(key, value, link="", scope_kind="now", unit="", hint="", **extra):
@@ -399,9 +401,17 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
     # cards point at the dashboard's own SLA table (per channel and warehouse).
     sla_link = "#sla" if sla["orders"] else ""
     try:
-        stalled_link = f"{reverse('shipping:waybills')}?status=failures"
-        complaints_link = f"{reverse('tickets:queue')}?kind=complaint&status=all"
+        # The waybill list's "stalled" tab and the ticket queue take the same scope (and,
+        # for complaints, opened dates and "linked to an order") as the counts, so each
+        # link lists exactly what its card counted. Neither filters by SKU category.
+        stalled_link = (f"{reverse('shipping:waybills')}?"
+                        f"{urlencode([('status', 'stalled'), *scope_pairs])}")
+        complaints_link = (f"{reverse('tickets:queue')}?" + urlencode(
+            [("kind", "complaint"), ("status", "all"), ("linked", "1"),
+             *filters.range_params("opened"), *scope_pairs]))
     except Exception:  # noqa: BLE001 - the fulfillment pages are optional for the dashboard
+        stalled_link = complaints_link = ""
+    if not filters.can_drill_down:
         stalled_link = complaints_link = ""
     sla_hint = _("%(n)s orders got their first tracking info in the range") % {
         "n": sla["orders"]}
@@ -432,8 +442,7 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
         card(Kpi.IN_REVIEW, counts["in_review"],
              orders_url([*_status_params([S.REVIEW]), *scope])),
         card(Kpi.STALLED_PARCELS, fulfillment["stalled"], stalled_link,
-             hint=_("Open parcels without a tracking update (the waybill list also shows "
-                    "booking failures).")),
+             hint=_("Open parcels without a tracking update for too long.")),
         card(Kpi.CHANNEL_SYNC_PROBLEMS, channels_with_sync_problems(filters), channels_link,
              hint=_("Paused or failing channels (warehouse and category filters do not apply).")),
         card(Kpi.URGENT_NOT_PICKED, counts["urgent_not_picked"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -10,6 +11,7 @@ from django.db.models import Count, Q
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -23,15 +25,60 @@ from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
 
 FAILURES = "failures"
+# Exactly the dashboard's "stalled parcels" card (reporting.selectors
+# ``stalled_parcels_per_carrier``): booked, flagged stalled, not delivered. The
+# "problems" tab also lists booking failures, so the card cannot link there.
+STALLED = "stalled"
+STALLED_Q = Q(status=Waybill.Status.BOOKED, stalled_at__isnull=False, delivered_at__isnull=True)
 
 
-def _filtered(request):
+class WaybillScopeForm(forms.Form):
+    """The dashboard's scope filters, given by code like the order list (``?channel=tmall``)."""
+
+    channel = forms.ModelChoiceField(label=gettext_lazy("Channel"), required=False,
+                                     queryset=None, to_field_name="code",
+                                     empty_label=gettext_lazy("All channels"))
+    platform = forms.ChoiceField(label=gettext_lazy("Platform"), required=False, choices=[])
+    warehouse = forms.ModelChoiceField(label=gettext_lazy("Warehouse"), required=False,
+                                       queryset=None, to_field_name="code",
+                                       empty_label=gettext_lazy("All warehouses"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from channels.models import Channel
+        from warehouse.models import Warehouse
+
+        self.fields["channel"].queryset = Channel.objects.order_by("name")
+        self.fields["warehouse"].queryset = Warehouse.objects.order_by("name")
+        self.fields["platform"].choices = [("", gettext_lazy("Any platform")),
+                                           *Channel.Platform.choices]
+
+    def scope_q(self) -> Q:
+        """The valid filters as a waybill condition (through the order); invalid ones are
+        left out and reported by the page."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        q = Q()
+        if data.get("channel") is not None:
+            q &= Q(order__channel=data["channel"])
+        if data.get("platform"):
+            q &= Q(order__channel__platform=data["platform"])
+        if data.get("warehouse") is not None:
+            q &= Q(order__warehouse=data["warehouse"])
+        return q
+
+
+def _filtered(request, scope: WaybillScopeForm | None = None):
     qs = Waybill.objects.select_related("order", "account").order_by("-created_at", "-id")
+    if scope is not None:
+        qs = qs.filter(scope.scope_q())
     status = request.GET.get("status", "")
     if status == FAILURES:
         qs = qs.filter(Q(status__in=[Waybill.Status.FAILED, Waybill.Status.CANCEL_FAILED])
                        | Q(status=Waybill.Status.PENDING, attempts__gt=0)
                        | Q(stalled_at__isnull=False, delivered_at__isnull=True))
+    elif status == STALLED:
+        qs = qs.filter(STALLED_Q)
     elif status in Waybill.Status.values:
         qs = qs.filter(status=status)
     else:
@@ -46,18 +93,24 @@ def _filtered(request):
 @login_required
 @permission_required("shipping.view_waybill", raise_exception=True)
 def waybills(request):
-    qs, status, query = _filtered(request)
+    scope = WaybillScopeForm(request.GET)
+    qs, status, query = _filtered(request, scope)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     page.object_list = services.with_service_names(list(page.object_list))
     counts = dict(Waybill.objects.values_list("status").annotate(n=Count("id"))
                   .values_list("status", "n"))
+    params = request.GET.copy()
+    params.pop("page", None)
     context = {
         "page": page, "status": status, "q": query, "statuses": Waybill.Status.choices,
-        "counts": counts, "failures": FAILURES,
+        "counts": counts, "failures": FAILURES, "stalled": STALLED, "scope": scope,
+        "querystring": params.urlencode(),
         "can_retry": request.user.has_perm("shipping.retry_waybill"),
         "can_label": request.user.has_perm("shipping.download_label"),
     }
-    return render(request, "shipping/waybills.html", context)
+    # A filter we could not read is reported, and the page says so with its status.
+    return render(request, "shipping/waybills.html", context,
+                  status=400 if scope.errors else 200)
 
 
 @login_required

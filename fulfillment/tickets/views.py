@@ -6,11 +6,16 @@ Views parse input, call one service and render; the services hold the rules
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -48,6 +53,73 @@ class TicketForm(forms.Form):
         return order
 
 
+class ScopeForm(forms.Form):
+    """The complaint ratio's filters (reporting ``complaint_ratio``), so its card can link
+    to exactly the tickets it counted: opened from/to (local days, TIME_ZONE), the order's
+    channel/platform/warehouse (given by code, like the order list), linked to an order."""
+
+    opened_from = forms.DateField(label=gettext_lazy("Opened from"), required=False,
+                                  widget=forms.DateInput(attrs={"type": "date"}))
+    opened_to = forms.DateField(label=gettext_lazy("Opened to"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    channel = forms.ModelChoiceField(label=gettext_lazy("Channel"), required=False,
+                                     queryset=None, to_field_name="code",
+                                     empty_label=gettext_lazy("All channels"))
+    platform = forms.ChoiceField(label=gettext_lazy("Platform"), required=False, choices=[])
+    warehouse = forms.ModelChoiceField(label=gettext_lazy("Warehouse"), required=False,
+                                       queryset=None, to_field_name="code",
+                                       empty_label=gettext_lazy("All warehouses"))
+    linked = forms.BooleanField(label=gettext_lazy("Linked to an order"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from channels.models import Channel
+        from warehouse.models import Warehouse
+
+        self.fields["channel"].queryset = Channel.objects.order_by("name")
+        self.fields["warehouse"].queryset = Warehouse.objects.order_by("name")
+        self.fields["platform"].choices = [("", gettext_lazy("Any platform")),
+                                           *Channel.Platform.choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("opened_from"), cleaned.get("opened_to")
+        if start and end and start > end:
+            self.add_error("opened_to", _("The end date is before the start date."))
+        return cleaned
+
+    def scope_q(self) -> Q:
+        """The valid filters as a ticket condition; invalid ones are left out (and shown).
+
+        Channel and platform are the order's when the ticket has one (that is what the
+        complaint ratio scopes by), else the ticket's own channel (a sync problem).
+        Warehouse exists only through the order.
+        """
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        q = Q()
+        if data.get("opened_from"):
+            q &= Q(created_at__gte=_local_midnight(data["opened_from"]))
+        if data.get("opened_to"):
+            q &= Q(created_at__lt=_local_midnight(data["opened_to"] + dt.timedelta(days=1)))
+        if data.get("channel") is not None:
+            q &= (Q(order__channel=data["channel"])
+                  | Q(order__isnull=True, channel=data["channel"]))
+        if data.get("platform"):
+            q &= (Q(order__channel__platform=data["platform"])
+                  | Q(order__isnull=True, channel__platform=data["platform"]))
+        if data.get("warehouse") is not None:
+            q &= Q(order__warehouse=data["warehouse"])
+        if data.get("linked"):
+            q &= Q(order__isnull=False)
+        return q
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    """The first instant of ``day`` in TIME_ZONE, as the dashboard's date range counts it."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
 def _queue_filters(request) -> dict:
     get = request.GET
     return {"kind": get.get("kind", ""), "status": get.get("status", ""),
@@ -65,16 +137,19 @@ def _row_context(request, ticket, **extra) -> dict:
 @permission_required("tickets.view_ticket", raise_exception=True)
 def queue(request):
     filters = _queue_filters(request)
-    qs = selectors.ticket_queue(user=request.user, **filters)
+    scope = ScopeForm(request.GET)
+    qs = selectors.ticket_queue(user=request.user, **filters).filter(scope.scope_q())
     page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     context = {"page": page, "filters": filters, "kinds": Ticket.Kind.choices,
                "statuses": Ticket.Status.choices, "querystring": params.urlencode(),
+               "scope": scope,
                "can_change": request.user.has_perm("tickets.change_ticket"),
                "can_add": request.user.has_perm("tickets.add_ticket")}
     template = "tickets/_queue.html" if request.htmx else "tickets/queue.html"
-    return render(request, template, context)
+    # A filter we could not read is reported on the page, and in its status.
+    return render(request, template, context, status=400 if scope.errors else 200)
 
 
 @login_required

@@ -138,7 +138,8 @@ def test_complaint_ratio_counts_orders_with_a_complaint_opened_in_the_range(worl
     assert complaint_ratio(DashboardFilters(D20, D21, platform="shopify"))["ratio"] == 100
     card = {c.key: c for c in kpi_cards(RANGE)}[Kpi.COMPLAINT_RATIO]
     assert card.state == "red"  # above 0.8 %
-    assert card.link == "/tickets/?kind=complaint&status=all"
+    assert card.link == ("/tickets/?kind=complaint&status=all&linked=1"
+                         "&opened_from=2026-11-20&opened_to=2026-11-21")
 
 
 def test_complaint_ratio_below_target_is_ok(world):
@@ -160,7 +161,7 @@ def test_stalled_parcels_are_open_flagged_waybills_per_carrier(world, warehouse)
         {"carrier": "SF Express", "code": "sf", "parcels": 1}]
     cards = {c.key: c for c in kpi_cards(RANGE)}
     assert (cards[Kpi.STALLED_PARCELS].value, cards[Kpi.STALLED_PARCELS].state) == (2, "amber")
-    assert cards[Kpi.STALLED_PARCELS].link == "/shipping/?status=failures"
+    assert cards[Kpi.STALLED_PARCELS].link == "/shipping/?status=stalled"
     # The date range does not apply: a "now" card.
     assert {c.key: c for c in kpi_cards(DashboardFilters(D22, D22))}[
         Kpi.STALLED_PARCELS].value == 2
@@ -270,7 +271,7 @@ def test_dashboard_and_wall_show_the_new_cards_charts_and_sla_table(client, make
         assert f'id="kpi-{key}"' in html
     assert 'id="kpi-sla_median_hours" data-state="amber" data-value="8.5"' in html
     assert 'id="chart-sla-trend"' in html and 'id="chart-stalled"' in html
-    assert 'href="/shipping/?status=failures"' in html
+    assert 'href="/shipping/?status=stalled"' in html
     charts = response.context["charts"]
     assert charts["sla_trend"]["median"] == [8.5, 20.0]
     assert 'data-sla="all"' in html and 'id="stalled-table"' in html
