@@ -105,6 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # PostgreSQL's JIT compiles the dashboard's aggregates on every run, costing more
+    # than it saves on queries of this size (measured: SLA query 1.46 s -> 0.75 s).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -217,6 +220,9 @@ ORDERS_PER_PAGE = 25
 ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
 ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
 # Processes a large order import runs in parallel (import_orders --workers).
+# Seconds the dashboard keeps tracking, complaint and SLA figures (they read waybills
+# and tickets, which change without touching orders); 0 computes them on every request.
+DASHBOARD_FULFILLMENT_CACHE_SECONDS = env.int("DASHBOARD_FULFILLMENT_CACHE_SECONDS", default=60)
 INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the

@@ -32,9 +32,11 @@ the cards and tables carry no drill-down links (they would show more orders
 than were counted).
 
 Fulfillment metrics (tracking return rate, complaint ratio, stalled parcels, the
-SLA "paid → first valid tracking info") read waybills and tickets and are not
-cached (``fulfillment_numbers``). The stalled card links to the waybill list's
-stalled filter and the complaint card to the ticket queue's complaint filter,
+SLA "paid → first valid tracking info") read waybills and tickets, which change
+without touching orders, so ``fulfillment_numbers`` caches them for a short while
+(``DASHBOARD_FULFILLMENT_CACHE_SECONDS``, default 60 s). The stalled card links
+to the waybill list's stalled filter and the complaint card to the ticket
+queue's complaint filter,
 each with the same scope, so they list exactly what was counted; no page can
 filter by tracking time, so the tracking card links to the orders shipped in
 the range and the SLA cards to the dashboard's SLA table.
@@ -1128,10 +1130,30 @@ def _float(value):
 
 def fulfillment_numbers(filters: DashboardFilters, *, full: bool = True,
                         limits: dict | None = None, placed: int | None = None) -> dict:
-    """Everything the dashboard shows from waybills and tickets, computed now (see above).
+    """Everything the dashboard shows from waybills and tickets (cached for
+    ``DASHBOARD_FULFILLMENT_CACHE_SECONDS``, see above).
     ``full=False``: what the cards need (the wall screen, the cards' refresh).
     ``placed``: the orders placed in the range, when known (``dashboard_numbers``)."""
     limits = thresholds() if limits is None else limits
+    # Waybills and tickets change without touching orders, so these numbers are
+    # cached for a short while instead of per order-counts generation: the SLA
+    # reads every order shipped in the range, too slow to run on each refresh.
+    ttl = settings.DASHBOARD_FULFILLMENT_CACHE_SECONDS
+    if ttl <= 0:
+        return _fulfillment_numbers(filters, full=full, limits=limits, placed=placed)
+    # The thresholds only matter here through their time windows.
+    key = _cache_key(filters, f"fulfillment:{full}:{placed}:"
+                     f"{_window(limits, 'sla_within_pct')}:"
+                     f"{_window(limits, 'tracking_return_rate')}")
+    numbers = cache.get(key)
+    if numbers is None:
+        numbers = _fulfillment_numbers(filters, full=full, limits=limits, placed=placed)
+        cache.set(key, numbers, ttl)
+    return numbers
+
+
+def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
+                         placed: int | None) -> dict:
     sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"))
     stalled = stalled_parcels_per_carrier(filters)
     numbers = {

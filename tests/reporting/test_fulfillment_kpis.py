@@ -249,6 +249,20 @@ def test_fulfillment_numbers_feed_the_charts(world):
     assert numbers["stalled"] == 2
 
 
+def test_fulfillment_numbers_are_cached_for_the_configured_time(world, settings):
+    settings.DASHBOARD_FULFILLMENT_CACHE_SECONDS = 60
+    first = fulfillment_numbers(RANGE)
+    Waybill.objects.filter(stalled_at__isnull=False).update(stalled_at=None)
+
+    # within the cache time: the figures the page showed a moment ago
+    assert fulfillment_numbers(RANGE)["stalled"] == first["stalled"] == 2
+    # another scope is its own entry, computed now
+    assert fulfillment_numbers(DashboardFilters(D19, D21))["stalled"] == 0
+
+    settings.DASHBOARD_FULFILLMENT_CACHE_SECONDS = 0
+    assert fulfillment_numbers(RANGE)["stalled"] == 0
+
+
 def test_seeded_thresholds_for_the_new_kpis(db):
     limits = {t.kpi: t for t in KpiThreshold.objects.all()}
     assert limits[Kpi.TRACKING_RETURN_RATE].window_hours == 24
