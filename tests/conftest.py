@@ -140,3 +140,17 @@ def make_order(db, channel):
         return order
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """A transactional test must restore the migrated data it flushes (role groups,
+    default templates): without serialized_rollback the next tests lose them."""
+    bad = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get(
+                "serialized_rollback"):
+            bad.append(item.nodeid)
+    if bad:
+        raise pytest.UsageError(
+            "transaction=True needs serialized_rollback=True: " + ", ".join(bad))

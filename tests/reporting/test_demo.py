@@ -16,7 +16,7 @@ from orderhub.models import OrderStatus as S
 from reporting import demo
 from reporting.selectors import DashboardFilters, fulfillment_numbers
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _counts():
