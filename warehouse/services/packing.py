@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from orderhub.models import Order, OrderEvent, OrderStatus
 from orderhub.services.orders import actor_info
 from warehouse.models import PackCheck, PackCheckLine, PackScan, PickList, ScanEvent, Warehouse
-from warehouse.services.picking import PickingError, _sku_for_barcode
+from warehouse.services.picking import PickingError, match_scan, scan_input
 from warehouse.services.picklists import catalogue_for, expand_lines
 from warehouse.signals import pack_verified
 
@@ -151,12 +151,7 @@ class PackScanOutcome:
 def pack_scan(*, check_id: int, packer, barcode: str, key: str) -> PackScanOutcome:
     """Count one item into the parcel. Wrong, extra and unknown items are refused."""
     who = actor_info(packer)
-    barcode = (barcode or "").strip()
-    key = (key or "").strip()
-    if not barcode:
-        raise PackingError(_("Nothing was scanned."))
-    if not key or len(key) > 64:
-        raise PackingError(_("A scan needs an idempotency key of at most 64 characters."))
+    barcode, key = scan_input(barcode, key, PackingError)
     try:
         return _pack_scan(check_id=check_id, packer=packer, who=who, barcode=barcode, key=key)
     except IntegrityError as exc:
@@ -175,27 +170,12 @@ def _pack_scan(*, check_id, packer, who, barcode: str, key: str) -> PackScanOutc
                 raise PackingError(_("This scan key was used for another task."))
             return PackScanOutcome(previous.result, previous.message, check, previous.line_id,
                                    replay=True)
-        sku_id = _sku_for_barcode(barcode)
         all_lines = _lines(check)
-        line = None
-        if sku_id is None:
-            result, message = R.UNKNOWN, _("Unknown barcode %(code)s.") % {"code": barcode}
-        else:
-            lines = [ln for ln in all_lines if ln.sku_id == sku_id]
-            open_lines = [ln for ln in lines if ln.scanned < ln.quantity]
-            if not lines:
-                result = R.WRONG_ITEM
-                message = _("Wrong item: %(code)s is not in this order.") % {"code": barcode}
-            elif not open_lines:
-                result, line = R.OVER_PICK, lines[0]
-                message = _("Too many: all %(n)s of %(name)s are already in the parcel.") % {
-                    "n": sum(ln.quantity for ln in lines), "name": line.name}
-            else:
-                result, line = R.OK, open_lines[0]
-                PackCheckLine.objects.filter(pk=line.pk).update(scanned=F("scanned") + 1)
-                line.scanned += 1
-                message = _("%(name)s %(picked)s/%(qty)s") % {
-                    "name": line.name, "picked": line.scanned, "qty": line.quantity}
+        result, line, message = match_scan(
+            all_lines, barcode, counted="scanned",
+            over=_("Too many: all %(n)s of %(name)s are already in the parcel."))
+        if result == R.OK:
+            PackCheckLine.objects.filter(pk=line.pk).update(scanned=F("scanned") + 1)
         PackScan.objects.create(key=key, pack_check=check, barcode=barcode[:64],
                                 result=result, line=line, message=message[:255],
                                 actor_user=who.user)

@@ -186,12 +186,7 @@ def task_scan(*, task_id: int, picker, barcode: str, key: str) -> ScanOutcome:
     unknown barcode is refused (recorded, nothing counted).
     """
     who = actor_info(picker)
-    barcode = (barcode or "").strip()
-    key = (key or "").strip()
-    if not barcode:
-        raise PickingError(_("Nothing was scanned."))
-    if not key or len(key) > 64:
-        raise PickingError(_("A scan needs an idempotency key of at most 64 characters."))
+    barcode, key = scan_input(barcode, key, PickingError)
     try:
         return _task_scan(task_id=task_id, picker=picker, who=who, barcode=barcode, key=key)
     except IntegrityError as exc:
@@ -200,6 +195,43 @@ def task_scan(*, task_id: int, picker, barcode: str, key: str) -> ScanOutcome:
         if ScanEvent.objects.filter(key=key).exists():
             raise PickingError(_("This scan key was already used.")) from exc
         raise
+
+
+def scan_input(barcode, key, error=None) -> tuple[str, str]:
+    """A scan's barcode and idempotency key, stripped; ``error`` raised when unusable."""
+    error = error or PickingError
+    barcode = (barcode or "").strip()
+    key = (key or "").strip()
+    if not barcode:
+        raise error(_("Nothing was scanned."))
+    if not key or len(key) > 64:
+        raise error(_("A scan needs an idempotency key of at most 64 characters."))
+    return barcode, key
+
+
+def match_scan(lines: list, barcode: str, *, counted: str, over: str) -> tuple:
+    """Which of ``lines`` a scanned barcode counts towards: (result, line, message).
+
+    The same rule for picking and pack-verify: an unknown barcode, an item not
+    in the order and one more than ordered are refused; otherwise the first
+    line of that SKU still short is counted (in memory: ``counted`` + 1; the
+    caller writes it). ``over`` is the over-scan message (%(n)s, %(name)s).
+    """
+    sku_id = _sku_for_barcode(barcode)
+    if sku_id is None:
+        return R.UNKNOWN, None, _("Unknown barcode %(code)s.") % {"code": barcode}
+    same = [ln for ln in lines if ln.sku_id == sku_id]
+    short = [ln for ln in same if getattr(ln, counted) < ln.quantity]
+    if not same:
+        return (R.WRONG_ITEM, None,
+                _("Wrong item: %(code)s is not in this order.") % {"code": barcode})
+    if not short:
+        return (R.OVER_PICK, same[0],
+                over % {"n": sum(ln.quantity for ln in same), "name": same[0].name})
+    line = short[0]
+    setattr(line, counted, getattr(line, counted) + 1)
+    return (R.OK, line, _("%(name)s %(picked)s/%(qty)s") % {
+        "name": line.name, "picked": getattr(line, counted), "qty": line.quantity})
 
 
 def _task_scan(*, task_id, picker, who, barcode: str, key: str) -> ScanOutcome:
@@ -211,28 +243,13 @@ def _task_scan(*, task_id, picker, who, barcode: str, key: str) -> ScanOutcome:
                 raise PickingError(_("This scan key was used for another task."))
             return ScanOutcome(previous.result, previous.message, task, previous.line_id,
                                replay=True)
-        sku_id = _sku_for_barcode(barcode)
         # Loaded once with their SKUs: the response's task state reuses them (hot path).
         all_lines = _lines(task)
-        line = None
-        if sku_id is None:
-            result, message = R.UNKNOWN, _("Unknown barcode %(code)s.") % {"code": barcode}
-        else:
-            lines = [ln for ln in all_lines if ln.sku_id == sku_id]
-            open_lines = [ln for ln in lines if ln.picked < ln.quantity]
-            if not lines:
-                result = R.WRONG_ITEM
-                message = _("Wrong item: %(code)s is not in this order.") % {"code": barcode}
-            elif not open_lines:
-                result, line = R.OVER_PICK, lines[0]
-                message = _("Too many: all %(n)s of %(name)s are already picked.") % {
-                    "n": sum(ln.quantity for ln in lines), "name": line.name}
-            else:
-                result, line = R.OK, open_lines[0]
-                PickTaskLine.objects.filter(pk=line.pk).update(picked=F("picked") + 1)
-                line.picked += 1
-                message = _("%(name)s %(picked)s/%(qty)s") % {
-                    "name": line.name, "picked": line.picked, "qty": line.quantity}
+        result, line, message = match_scan(
+            all_lines, barcode, counted="picked",
+            over=_("Too many: all %(n)s of %(name)s are already picked."))
+        if result == R.OK:
+            PickTaskLine.objects.filter(pk=line.pk).update(picked=F("picked") + 1)
         ScanEvent.objects.create(key=key, task=task, barcode=barcode[:64], result=result,
                                  line=line, message=message[:255], actor_user=who.user)
     return ScanOutcome(result, message, task, line.pk if line else None, lines=all_lines)
