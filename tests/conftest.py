@@ -142,6 +142,12 @@ def make_order(db, channel):
     return make
 
 
+def pytest_configure(config):
+    # WhiteNoise warns on every request when STATIC_ROOT is missing (no collectstatic
+    # in tests); an empty folder under var/ keeps real warnings visible.
+    Path(settings_module.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
 def pytest_collection_modifyitems(config, items):
     """A transactional test must restore the migrated data it flushes (role groups,
     default templates): without serialized_rollback the next tests lose them."""

@@ -32,6 +32,8 @@ class BinInline(admin.TabularInline):
 
 
 class StockSourceForm(forms.ModelForm):
+    # ERP endpoints are HTTPS; a bare host gets https:// (Django 6's default too).
+    base_url = forms.URLField(label=_("base URL"), max_length=200, assume_scheme="https")
     # The secret is never shown back; leaving the field empty keeps the stored one.
     secret = forms.CharField(
         label=_("password / secret / token"), required=False,

@@ -180,3 +180,13 @@ def test_rest_adapter_page_numbers_and_bad_shapes(warehouse, stocked):
     respx.get("https://erp.example.com/v2/inventory").mock(return_value=httpx.Response(503))
     with pytest.raises(StockSourceError, match="HTTP 503"):
         RestAdapter(source).fetch_on_hand()
+
+
+def test_stock_source_admin_form_assumes_https_for_a_bare_host():
+    from warehouse.admin import StockSourceForm
+
+    form = StockSourceForm(data={"kind": "rest", "enabled": "on",
+                                 "base_url": "erp.example.com/api", "options": "{}",
+                                 "interval_minutes": "15"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["base_url"] == "https://erp.example.com/api"
