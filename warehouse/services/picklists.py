@@ -159,8 +159,10 @@ def picklist_create(*, orders, actor: Actor, warehouse: Warehouse | None = None)
 def picklist_reprint(*, pick_list: PickList, actor: Actor, without=()) -> PickList | None:
     """A new copy marked "REPRINT n"; every earlier copy is voided.
 
-    ``without``: order ids left off the copy (the others keep their tote
-    slots). When no order is left, the list is only voided and None returned.
+    ``without``: order ids left off the copy; orders that may no longer be
+    picked here (``OFF_QUEUE``, or routed elsewhere) are always left off. The
+    others keep their tote slots. When no order is left, the list is only
+    voided and None returned.
     """
     who = actor_info(actor)
     without = set(without)
@@ -171,8 +173,12 @@ def picklist_reprint(*, pick_list: PickList, actor: Actor, without=()) -> PickLi
         n = root.reprints.count() + 1
         # The newest copy's slots: an order dropped from an earlier copy stays dropped.
         newest = chain.order_by("-reprint", "-pk").first()
-        slots = [(oid, slot) for oid, slot in newest.slots.values_list("order_id", "slot")
-                 if oid not in without]
+        slots = [
+            (oid, slot) for oid, slot, status, warehouse_id in newest.slots.values_list(
+                "order_id", "slot", "order__status", "order__warehouse_id")
+            if oid not in without and status not in OFF_QUEUE
+            and warehouse_id == root.warehouse_id
+        ]
         if not slots and not without:
             raise PickListError(
                 _("Every order of this pick list was taken off it: nothing to reprint."))
