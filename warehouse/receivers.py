@@ -38,8 +38,9 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     Review, out of stock and cancelled (a plain cancel, an intercept, or
     automation re-deciding after an edit) leave the queue; an order that comes
     back to ``ready_to_pick`` may have been routed to another warehouse than
-    its list's. The service checks the orders' current rows, so the cost for a
-    batch with nothing to do is one query.
+    its list's. The service checks the orders' current rows: a batch with
+    nothing to do costs two indexed queries (stale slots, open tasks of
+    cancelled orders); a batch with no such moves costs none.
     """
     from warehouse import tasks
     from warehouse.services.picklists import OFF_QUEUE

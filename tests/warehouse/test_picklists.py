@@ -199,3 +199,26 @@ def test_a_reprocessed_order_back_in_the_same_warehouse_keeps_its_list(
     pick_list.refresh_from_db()
     assert pick_list.status == "active"
     assert not PickList.objects.filter(original=pick_list).exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_with_nothing_on_pick_lists_costs_two_queries(ready):
+    # The receiver runs for every automation batch: its cost must not grow with the batch.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orderhub.models import Order
+    from orderhub.signals import StatusChange
+    from warehouse.receivers import on_orders_status_changed
+
+    orders = [ready() for _ in range(5)]
+    changes = [StatusChange(o.pk, "mark_ready", S.PAID, S.READY_TO_PICK) for o in orders]
+    changes += [StatusChange(o.pk, "pay", S.PENDING_PAYMENT, S.PAID) for o in orders]
+
+    def queries(batch):
+        with CaptureQueriesContext(connection) as ctx:
+            on_orders_status_changed(Order, changes=batch, actor="system:test")
+        return [q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    assert len(queries(changes)) == 2
+    assert queries(changes[5:]) == []  # only payments: nothing to check
