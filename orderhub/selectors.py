@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from orderhub.events import event_kind_label
 from orderhub.models import Order, OrderEvent, OrderStatus, OrderTransitionLog, normalize_phone
 from orderhub.services.orders import order_counts_generation
 
@@ -223,7 +224,9 @@ def _event_changes(event: OrderEvent) -> list[tuple]:
         except FieldDoesNotExist:
             label = name
         else:
-            label = field.verbose_name
+            # "lines" is the reverse relation to OrderLine, which has no verbose_name.
+            label = getattr(field, "verbose_name", None) or (
+                field.related_model._meta.verbose_name_plural)
         old, new = (list(pair) + [None, None])[:2] if isinstance(pair, list | tuple) else (None,
                                                                                           pair)
         rows.append((label, old, new))
@@ -231,11 +234,8 @@ def _event_changes(event: OrderEvent) -> list[tuple]:
 
 
 def _event_kind_label(kind: str) -> str:
-    try:
-        return OrderEvent.Kind(kind).label
-    except ValueError:
-        # Later apps add kinds the core does not know; show the raw kind.
-        return kind.replace("_", " ")
+    # Apps declare their kinds' labels in their ``order_events`` modules.
+    return event_kind_label(kind)
 
 
 def order_versions(order: Order) -> list:

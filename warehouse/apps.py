@@ -7,9 +7,12 @@ class WarehouseConfig(AppConfig):
     verbose_name = _("Warehouse")
 
     def ready(self):
-        from orderhub.signals import order_status_changed
+        from orderhub.signals import order_status_changed, orders_status_changed
         from warehouse import receivers
 
         order_status_changed.connect(
             receivers.on_order_status_changed, dispatch_uid="warehouse.stock_on_status"
+        )
+        orders_status_changed.connect(
+            receivers.on_orders_status_changed, dispatch_uid="warehouse.picklists_on_status"
         )

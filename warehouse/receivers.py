@@ -30,3 +30,28 @@ def on_order_status_changed(sender, *, order_id, transition, from_status, to_sta
         logger.exception("stock update for order %s after %s failed; queued", order_id,
                          transition)
         job.delay(order_id)
+
+
+def on_orders_status_changed(sender, *, changes, **kwargs):
+    """Orders that left the pick queue come off their active pick lists.
+
+    Review, out of stock and cancelled (a plain cancel, an intercept, or
+    automation re-deciding after an edit) leave the queue; an order that comes
+    back to ``ready_to_pick`` may have been routed to another warehouse than
+    its list's. The service checks the orders' current rows: a batch with
+    nothing to do costs two indexed queries (stale slots, open tasks of
+    cancelled orders); a batch with no such moves costs none.
+    """
+    from warehouse import tasks
+    from warehouse.services.picklists import OFF_QUEUE
+
+    watched = (*OFF_QUEUE, OrderStatus.READY_TO_PICK)
+    ids = list(dict.fromkeys(c.order_id for c in changes if c.to_status in watched))
+    if not ids:
+        return
+    try:
+        tasks.drop_stale_pick_list_orders.run(ids)
+    except Exception:
+        # The orders already moved; a picker would be refused at claim time meanwhile.
+        logger.exception("taking %s orders off pick lists failed; queued", len(ids))
+        tasks.drop_stale_pick_list_orders.delay(ids)

@@ -34,6 +34,14 @@ def consume_order_stock(order_id: int) -> int:
     return stock_consume(order=order_id, actor="system:ship", reason="order shipped")
 
 
+@shared_task(name="warehouse.tasks.drop_stale_pick_list_orders", ignore_result=True, **RETRY)
+def drop_stale_pick_list_orders(order_ids: list[int]) -> int:
+    """Take orders that left the pick queue off their active pick lists (idempotent)."""
+    from warehouse.services.picklists import picklists_drop_stale
+
+    return len(picklists_drop_stale(order_ids=order_ids, actor="system:picklists"))
+
+
 @shared_task(name="warehouse.tasks.sweep_reservations", ignore_result=True)
 def sweep_reservations() -> int:
     """Catch reservations left behind when a cancel or ship receiver failed.

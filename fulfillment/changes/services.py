@@ -44,7 +44,6 @@ from orderhub.services.orders import (
     order_add_note,
     order_transition,
     order_update,
-    order_update_lines,
 )
 from warehouse.services.stock import StockError
 
@@ -389,7 +388,7 @@ def _apply(change: ChangeRequest, *, actor) -> None:
     The order's current values must still be the ones the request was filed
     against, or the approvers would have approved a diff that no longer holds.
     """
-    from warehouse.services.picklists import picklist_reprint
+    from warehouse.services.picklists import picklist_reprint, picklists_drop_stale
 
     order = Order.objects.select_for_update().get(pk=change.order_id)
     now = order_snapshot(order)
@@ -400,6 +399,9 @@ def _apply(change: ChangeRequest, *, actor) -> None:
             reason=_("Intercept request #%(id)s approved: %(reason)s")
             % {"id": change.pk, "reason": change.reason},
         )
+        # In the same transaction, not only on the after-commit signal: once the
+        # intercept is approved no picker may be sent to the order.
+        report["pick_lists"] = picklists_drop_stale(order_ids=[order.pk], actor=actor)
     else:
         fields = change.proposed.get("fields", {})
         touched = [n for n in fields if now["fields"].get(n) != change.old["fields"].get(n)]
@@ -411,14 +413,14 @@ def _apply(change: ChangeRequest, *, actor) -> None:
                 % {"what": ", ".join([*touched, *(["lines"] if lines_moved else [])])})
         expected = order.status
         label = _("Change request #%(id)s") % {"id": change.pk}
-        if fields:
-            order_update(order=order.pk, actor=actor, changes=fields, reason=label,
-                         expected_status=expected)
-        if change.diff.get("lines"):
-            order_update_lines(order=order.pk, actor=actor, lines=change.proposed["lines"],
-                               reason=label, expected_status=expected)
-            if _effective_status(order) in PICKING_STARTED and order.warehouse_id:
-                _reserve_new_lines(order, actor=actor, reason=label)
+        lines = change.proposed["lines"] if change.diff.get("lines") else None
+        if fields or lines is not None:
+            # One call: fields and lines make one version and one re-run of automation.
+            order_update(order=order.pk, actor=actor, changes=fields, lines=lines,
+                         reason=label, expected_status=expected)
+        if lines is not None and _effective_status(order) in PICKING_STARTED \
+                and order.warehouse_id:
+            _reserve_new_lines(order, actor=actor, reason=label)
         if change.proposed.get("note"):
             order_add_note(order=order.pk, actor=actor,
                            text=f"{label}: {change.proposed['note']}")

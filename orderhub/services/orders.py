@@ -295,13 +295,17 @@ def order_update(
     order: Order | int,
     actor: Actor,
     changes: dict,
+    lines: Iterable[dict] | None = None,
     reason: str = "",
     expected_status: str | None = None,
 ) -> Order:
     """Edit an order's details; a new version is recorded with the diff.
 
     Only the fields in ``EDITABLE_FIELDS`` and only before picking starts (or
-    while on hold): later changes go through change requests.
+    while on hold): later changes go through change requests. ``lines``, when
+    given, replaces the lines as ``order_update_lines`` does: an edit of both
+    is one version, one edit event and one ``order_edited`` (automation re-runs
+    once, not once per part).
     """
     who = actor_info(actor)
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -309,10 +313,18 @@ def order_update(
         raise OrderServiceError(
             _("These fields cannot be edited: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
         )
+    checked = _checked_lines(lines) if lines is not None else None
     if who.user is not None and not who.user.has_perm("orderhub.change_order"):
         raise TransitionNotPermitted(_("You are not allowed to do that."))
     with transaction.atomic():
-        order = _get_order(_pk(order))
+        if checked is None:
+            order = _get_order(_pk(order))
+        else:
+            # Locked while the lines change, so two edits cannot interleave.
+            try:
+                order = Order.objects.select_for_update().get(pk=_pk(order))
+            except (Order.DoesNotExist, ValueError, TypeError) as exc:
+                raise OrderNotFound(_("There is no order %(id)s.") % {"id": _pk(order)}) from exc
         if expected_status is not None and expected_status != order.status:
             raise _conflict()
         if order.status not in EDITABLE:
@@ -329,20 +341,29 @@ def order_update(
             if old != new_value:
                 diff[key] = [_jsonable(old), _jsonable(new_value)]
                 setattr(order, attr, new_value)
-        if not diff:
+        if diff:
+            order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
+        lines_data = _replace_lines(order, *checked) if checked is not None else None
+        if not diff and lines_data is None:
             return order
-        order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
-        order._change_reason = history_reason(reason or "edited")
+        fields = sorted(diff)
+        data: dict = {"changes": diff}
+        if lines_data is not None:
+            lines_diff, data["lines"] = lines_data
+            diff.update(lines_diff)
+            fields.append("lines")
+        default = "lines edited" if fields == ["lines"] else "edited"
+        order._change_reason = history_reason(reason or default)
         try:
             order.save()
         except ConcurrentTransition as exc:
             raise _conflict() from exc
         OrderEvent.objects.create(
             order=order, kind=OrderEvent.Kind.EDITED, actor_user=who.user, actor=who.label,
-            message=reason, data={"changes": diff},
+            message=reason, data=data,
         )
         transaction.on_commit(_bump_counts_generation)
-        _announce_edit(order, sorted(diff), who.label)
+        _announce_edit(order, fields, who.label)
     return order
 
 
@@ -370,9 +391,15 @@ def order_update_lines(
     stay; lines not given are deleted. Subtotal and total are recomputed from
     the non-gift lines (shipping fee and discount stay). Same status and
     permission rules as ``order_update``; the order row is locked while the
-    lines change, so two edits cannot interleave.
+    lines change, so two edits cannot interleave. To change fields too in one
+    version, call ``order_update(changes=..., lines=...)``.
     """
-    who = actor_info(actor)
+    return order_update(order=order, actor=actor, changes={}, lines=lines, reason=reason,
+                        expected_status=expected_status)
+
+
+def _checked_lines(lines: Iterable[dict]) -> tuple[list[tuple[str, bool]], list[dict]]:
+    """The new lines' (SKU, gift) keys and fields, or ``ValidationError``."""
     new_lines = [_line_fields(line) for line in lines]
     if not new_lines:
         raise ValidationError(_("An order needs at least one line."))
@@ -383,78 +410,59 @@ def order_update_lines(
         raise ValidationError(_("Each SKU may appear only once (once more as a gift)."))
     if any(line["unit_price"] < 0 for line in new_lines):
         raise ValidationError(_("A price cannot be negative."))
-    if who.user is not None and not who.user.has_perm("orderhub.change_order"):
-        raise TransitionNotPermitted(_("You are not allowed to do that."))
-    with transaction.atomic():
-        try:
-            order = Order.objects.select_for_update().get(pk=_pk(order))
-        except (Order.DoesNotExist, ValueError, TypeError) as exc:
-            raise OrderNotFound(_("There is no order %(id)s.") % {"id": _pk(order)}) from exc
-        if expected_status is not None and expected_status != order.status:
-            raise _conflict()
-        if order.status not in EDITABLE:
-            raise TransitionRefused(
-                _("This order is %(status)s; it can no longer be edited directly.")
-                % {"status": order.get_status_display()}
-            )
-        existing = list(order.lines.all())
-        by_key: dict[tuple[str, bool], OrderLine] = {}
-        for line in existing:
-            by_key.setdefault((line.sku_code, line.is_gift), line)
-        old_summary = _lines_summary(existing)
-        added, changed, kept = [], [], set()
-        for key, fields in zip(keys, new_lines, strict=True):
-            line = by_key.get(key)
-            if line is None:
-                fields.setdefault("name", "")
-                fields["name"] = fields["name"] or fields["sku_code"]
-                line = OrderLine(order=order, **fields)
-                line.full_clean(exclude=["order"])
-                line.save()
-                added.append(_line_json(line))
-                continue
-            kept.add(line.pk)
-            delta = {}
-            for attr in ("quantity", "unit_price"):
-                if getattr(line, attr) != fields[attr]:
-                    delta[attr] = [_jsonable(getattr(line, attr)), _jsonable(fields[attr])]
-                    setattr(line, attr, fields[attr])
-            if fields.get("name") and fields["name"] != line.name:
-                line.name = fields["name"]
-                delta["name"] = True
+    return keys, new_lines
+
+
+def _replace_lines(order: Order, keys, new_lines) -> tuple[dict, dict] | None:
+    """Write the order's line rows; set subtotal and total on ``order`` (not saved).
+
+    Call holding the order's row lock. Returns (order field diff, lines
+    added/removed/changed), or None when the lines stay as they are.
+    """
+    existing = list(order.lines.all())
+    by_key: dict[tuple[str, bool], OrderLine] = {}
+    for line in existing:
+        by_key.setdefault((line.sku_code, line.is_gift), line)
+    old_summary = _lines_summary(existing)
+    added, changed, kept = [], [], set()
+    for key, fields in zip(keys, new_lines, strict=True):
+        line = by_key.get(key)
+        if line is None:
+            fields.setdefault("name", "")
+            fields["name"] = fields["name"] or fields["sku_code"]
+            line = OrderLine(order=order, **fields)
+            line.full_clean(exclude=["order"])
+            line.save()
+            added.append(_line_json(line))
+            continue
+        kept.add(line.pk)
+        delta = {}
+        for attr in ("quantity", "unit_price"):
+            if getattr(line, attr) != fields[attr]:
+                delta[attr] = [_jsonable(getattr(line, attr)), _jsonable(fields[attr])]
+                setattr(line, attr, fields[attr])
+        if fields.get("name") and fields["name"] != line.name:
+            line.name = fields["name"]
+            delta["name"] = True
+        if delta:
+            line.full_clean(exclude=["order"])
+            line.save()
+            delta.pop("name", None)
             if delta:
-                line.full_clean(exclude=["order"])
-                line.save()
-                delta.pop("name", None)
-                if delta:
-                    changed.append({"sku_code": line.sku_code, "is_gift": line.is_gift, **delta})
-        removed = [_line_json(line) for line in existing if line.pk not in kept]
-        order.lines.filter(pk__in=[line.pk for line in existing if line.pk not in kept]).delete()
-        if not (added or changed or removed):
-            return order
-        current = list(order.lines.all())
-        new_summary = _lines_summary(current)
-        diff = {"lines": [old_summary, new_summary]}
-        subtotal = sum((line.line_total for line in current if not line.is_gift), Decimal("0"))
-        total = subtotal + order.shipping_fee - order.discount
-        for attr, value in (("subtotal", subtotal), ("total", total)):
-            if getattr(order, attr) != value:
-                diff[attr] = [_jsonable(getattr(order, attr)), _jsonable(value)]
-                setattr(order, attr, value)
-        order._change_reason = history_reason(reason or "lines edited")
-        try:
-            order.save()
-        except ConcurrentTransition as exc:
-            raise _conflict() from exc
-        OrderEvent.objects.create(
-            order=order, kind=OrderEvent.Kind.EDITED, actor_user=who.user, actor=who.label,
-            message=reason,
-            data={"changes": diff,
-                  "lines": {"added": added, "removed": removed, "changed": changed}},
-        )
-        transaction.on_commit(_bump_counts_generation)
-        _announce_edit(order, ["lines"], who.label)
-    return order
+                changed.append({"sku_code": line.sku_code, "is_gift": line.is_gift, **delta})
+    removed = [_line_json(line) for line in existing if line.pk not in kept]
+    order.lines.filter(pk__in=[line.pk for line in existing if line.pk not in kept]).delete()
+    if not (added or changed or removed):
+        return None
+    current = list(order.lines.all())
+    diff = {"lines": [old_summary, _lines_summary(current)]}
+    subtotal = sum((line.line_total for line in current if not line.is_gift), Decimal("0"))
+    total = subtotal + order.shipping_fee - order.discount
+    for attr, value in (("subtotal", subtotal), ("total", total)):
+        if getattr(order, attr) != value:
+            diff[attr] = [_jsonable(getattr(order, attr)), _jsonable(value)]
+            setattr(order, attr, value)
+    return diff, {"added": added, "removed": removed, "changed": changed}
 
 
 def _line_json(line: OrderLine) -> dict:

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
 from fulfillment.changes.models import ApprovalDecision, ChangeRequest
 from fulfillment.changes.services import (
@@ -55,8 +56,9 @@ def approve_all(change, users, comment="ok"):
 
 @pytest.mark.django_db
 def test_before_picking_is_applied_at_once_versioned_and_pick_list_reprinted(
-        order_on_pick_list, users, announced, django_capture_on_commit_callbacks):
-    # given: a ready-to-pick order on an active pick list
+        order_on_pick_list, users, announced, django_capture_on_commit_callbacks, stock):
+    # given: a ready-to-pick order on an active pick list; the warehouse has the new lines
+    stock({"SKU-1": 5, "SKU-2": 5, "GIFT-1": 5})
     order, pick_list = order_on_pick_list(S.READY_TO_PICK)
     versions = order.history.count()
 
@@ -75,9 +77,9 @@ def test_before_picking_is_applied_at_once_versioned_and_pick_list_reprinted(
     lines = {line.sku_code: (line.quantity, line.unit_price) for line in order.lines.all()}
     assert lines == {"SKU-1": (3, Decimal("59.00")), "SKU-2": (1, Decimal("120.00"))}
     assert order.subtotal == Decimal("297.00")
-    # versioned: a version per service call, each naming the request
-    assert order.history.count() >= versions + 2
-    assert order.history.filter(history_change_reason=f"Change request #{change.pk}").count() == 2
+    # versioned: fields and lines together are one version naming the request
+    assert order.history.count() >= versions + 1
+    assert order.history.filter(history_change_reason=f"Change request #{change.pk}").count() == 1
     # the diff: old vs proposed
     rows = {r["field"]: (r["old"], r["new"]) for r in change.diff["fields"]}
     assert rows["ship_street"] == ("世纪大道100号", "世纪大道200号 5楼")
@@ -95,13 +97,84 @@ def test_before_picking_is_applied_at_once_versioned_and_pick_list_reprinted(
                                             "printed_id": reprint.pk}]
     # the warehouse note and audit rows
     kinds = list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True))
-    assert kinds.count("edited") == 2 and "change_applied" in kinds
+    assert kinds.count("edited") == 1 and "change_applied" in kinds
     assert OrderEvent.objects.filter(order=order, kind="note",
                                      message__contains="请用加固纸箱").exists()
-    # applied without a state change (automation may re-run after commit: its business)
+    # applied without a state change; automation re-ran after commit and kept it ready
     assert change.report["after"]["status"] == S.READY_TO_PICK
+    assert order.status == S.READY_TO_PICK
     assert announced == [{"change_id": change.pk, "order_id": order.pk, "status": "applied",
                           "step": None}]
+
+
+@pytest.mark.django_db
+def test_fields_and_lines_together_are_one_version_and_one_automation_run(
+        order_on_pick_list, users, monkeypatch, django_capture_on_commit_callbacks):
+    # given: a ready-to-pick order; automation runs are counted
+    from fulfillment.services import automation
+
+    order, _pick_list = order_on_pick_list(S.READY_TO_PICK)
+    runs = []
+    real = automation.order_automate
+
+    def counting(**kwargs):
+        runs.append(kwargs["order"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(automation, "order_automate", counting)
+    versions = order.history.count()
+
+    # when: one request changes an address field and the lines
+    with django_capture_on_commit_callbacks(execute=True):
+        change = change_request_create(order=order, actor=users["ops"], proposed=PROPOSAL,
+                                       reason="buyer called", expected_status=S.READY_TO_PICK)
+
+    # then: one version and one edit event carry both, automation ran once
+    order = Order.objects.get(pk=order.pk)
+    label = f"Change request #{change.pk}"
+    edit_versions = order.history.filter(history_change_reason=label)
+    assert edit_versions.count() == 1
+    assert edit_versions.get().ship_street == "世纪大道200号 5楼"
+    assert edit_versions.get().subtotal == Decimal("297.00")
+    edits = OrderEvent.objects.filter(order=order, kind="edited", message=label)
+    assert edits.count() == 1
+    data = edits.get().data
+    assert {"ship_street", "ship_phone", "lines", "subtotal"} <= set(data["changes"])
+    assert [line["sku_code"] for line in data["lines"]["added"]] == ["SKU-2"]
+    assert runs == [order.pk]
+    assert OrderTransitionLog.objects.filter(order=order, transition="reprocess").count() == 1
+    assert order.history.count() > versions
+
+
+@pytest.mark.django_db
+def test_automation_moving_an_edited_order_out_of_stock_takes_it_off_the_reprinted_wave(
+        make_order, warehouse, catalogue, users, stock, django_capture_on_commit_callbacks):
+    # given: a wave of two ready orders; the shelves hold the old lines only
+    from warehouse.services.picking import PickingError, task_claim_code
+    from warehouse.services.picklists import picklist_create
+
+    stock({"SKU-1": 10, "GIFT-1": 10})
+    first, second = (make_order(S.READY_TO_PICK, warehouse=warehouse) for _ in range(2))
+    wave = picklist_create(orders=[first, second], actor="system:test")
+
+    # when: a change adds SKU-2, which the warehouse does not have; automation re-runs
+    with django_capture_on_commit_callbacks(execute=True):
+        change = change_request_create(order=first, actor=users["ops"], proposed=PROPOSAL,
+                                       reason="buyer called", expected_status=S.READY_TO_PICK)
+
+    # then: the change's reprint was replaced by one without the order
+    assert Order.objects.get(pk=first.pk).status == S.OUT_OF_STOCK
+    change_copy = PickList.objects.get(pk=change.report["pick_lists"][0]["printed_id"])
+    assert change_copy.status == PickList.Status.VOID
+    active = PickList.objects.get(original=wave, status=PickList.Status.ACTIVE)
+    assert list(active.slots.values_list("order_id", "slot")) == [(second.pk, 2)]
+    assert not PickList.objects.filter(slots__order=first, status=PickList.Status.ACTIVE)
+    # the copy pickers hold is void: they are sent to the newest one, which has no `first`
+    picker = users["picker"]
+    with pytest.raises(PickingError):
+        task_claim_code(picker=picker, warehouse=warehouse, code=change_copy.number)
+    assert task_claim_code(picker=picker, warehouse=warehouse,
+                           code=active.number).order_id == second.pk
 
 
 @pytest.mark.django_db
@@ -252,6 +325,70 @@ def test_intercept_goes_through_the_chain_and_ends_cancelled(order_on_pick_list,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("status", [S.PICKING, S.PICKED])
+def test_an_approved_intercept_takes_the_order_off_its_wave_pick_list(
+        make_order, make_user, warehouse, catalogue, users, status):
+    # given: a wave of three orders; the second is being picked (or picked) when intercepted
+    from warehouse.models import PickTask
+    from warehouse.services.picking import PickingError, task_claim_code, task_scan
+    from warehouse.services.picklists import picklist_create
+
+    orders = [make_order(S.READY_TO_PICK, warehouse=warehouse) for _ in range(3)]
+    wave = picklist_create(orders=orders, actor="system:test")
+    picker = users["picker"]
+    task = task_claim_code(picker=picker, warehouse=warehouse, code=wave.number)
+    assert task.order_id == orders[0].pk
+    if status == S.PICKED:
+        task.lines.update(picked=F("quantity"))
+        from warehouse.services.picking import task_finish
+
+        task_finish(task_id=task.pk, picker=picker)
+    target = orders[0]
+    change = change_request_create(order=target, actor=users["ops"], kind="intercept",
+                                   reason="buyer cancelled", expected_status=status)
+
+    # when
+    change = approve_all(change, users)
+
+    # then: cancelled, and the wave was voided and reprinted without it
+    assert Order.objects.get(pk=target.pk).status == S.CANCELLED
+    wave.refresh_from_db()
+    assert wave.status == PickList.Status.VOID
+    reprint = PickList.objects.get(original=wave, status=PickList.Status.ACTIVE)
+    assert list(reprint.slots.values_list("order_id", "slot")) == [(orders[1].pk, 2),
+                                                                   (orders[2].pk, 3)]
+    assert change.report["pick_lists"] == [{"voided": wave.number, "printed": reprint.number,
+                                            "printed_id": reprint.pk}]
+    # pickers can no longer pick it: its open task is closed, the lists never hand it out
+    task.refresh_from_db()
+    if status == S.PICKING:
+        assert task.status == PickTask.Status.ABANDONED
+        with pytest.raises(PickingError):
+            task_scan(task_id=task.pk, picker=picker, barcode="SKU-1", key="after-intercept")
+    with pytest.raises(PickingError):
+        task_claim_code(picker=picker, warehouse=warehouse, code=wave.number)
+    other = make_user("picker", username="picker2")
+    claimed = {task_claim_code(picker=p, warehouse=warehouse, code=reprint.number).order_id
+               for p in (picker, other)}
+    assert claimed == {orders[1].pk, orders[2].pk}
+
+
+@pytest.mark.django_db
+def test_an_intercept_of_the_only_order_voids_its_single_pick_list(order_on_pick_list, users):
+    order, pick_list = order_on_pick_list(S.PICKED)
+    change = change_request_create(order=order, actor=users["ops"], kind="intercept",
+                                   reason="buyer cancelled", expected_status=S.PICKED)
+
+    change = approve_all(change, users)
+
+    pick_list.refresh_from_db()
+    assert pick_list.status == PickList.Status.VOID
+    assert not PickList.objects.filter(original=pick_list).exists()
+    assert change.report["pick_lists"] == [{"voided": pick_list.number, "printed": None,
+                                            "printed_id": None}]
+
+
+@pytest.mark.django_db
 def test_order_already_on_hold_from_picking_keeps_its_hold_after_rejection(
         order_on_pick_list, users):
     from orderhub.services.orders import order_transition
@@ -388,6 +525,19 @@ def _reserved(order) -> dict:
 
     return dict(Reservation.objects.filter(order=order, status=Reservation.Status.ACTIVE)
                 .values_list("sku__code", "quantity"))
+
+
+@pytest.fixture
+def stock(warehouse, catalogue):
+    """Put ``{sku code: units}`` on the warehouse's shelves."""
+    from warehouse.services.stock import stock_adjust
+
+    def put(on_hand: dict):
+        for code, qty in on_hand.items():
+            stock_adjust(warehouse=warehouse, sku=catalogue[code], delta=qty,
+                         actor="system:test", reason="count")
+
+    return put
 
 
 @pytest.fixture

@@ -140,3 +140,85 @@ def test_hundred_order_wave_lists_every_order(make_order, warehouse, stocked, re
     pick_list = picklist_create(orders=orders, actor="system:test")
     text = pdf_text(picklist_pdf(pick_list))
     assert all(order.number in text for order in orders)
+
+
+@pytest.mark.django_db
+def test_orders_leaving_the_pick_queue_come_off_the_active_wave(
+        ready, make_order, django_capture_on_commit_callbacks):
+    # given: a wave of three ready orders
+    from orderhub.services.orders import order_transition, order_update
+
+    a, b, c = ready(), ready(), ready()
+    wave = picklist_create(orders=[a, b, c], actor="system:test")
+
+    # when: one is cancelled (the signal after commit does the rest)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=a.pk, name="cancel", actor="system:test", reason="buyer")
+
+    # then: the wave is void; its reprint keeps b and c in their totes
+    wave.refresh_from_db()
+    assert wave.status == "void"
+    copy = PickList.objects.get(original=wave, status="active")
+    assert list(copy.slots.values_list("order_id", "slot")) == [(b.pk, 2), (c.pk, 3)]
+
+    # when: b is routed to another warehouse and comes back ready there
+    bj = Warehouse.objects.create(code="bj2", name="Beijing")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=b.pk, name="reprocess", actor="system:test")
+        order_update(order=b.pk, actor="system:test", changes={"warehouse": bj})
+        order_transition(order=b.pk, name="mark_ready", actor="system:test")
+
+    # then: the Shanghai list no longer sends pickers to it; the last copy has c only
+    copy.refresh_from_db()
+    assert copy.status == "void"
+    last = PickList.objects.get(original=wave, status="active")
+    assert list(last.slots.values_list("order_id", flat=True)) == [c.pk]
+    assert last.reprint == 2
+
+    # when: c is held for review as well, nothing is left: voided, no empty reprint
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=c.pk, name="reprocess", actor="system:test")
+        order_transition(order=c.pk, name="hold_review", actor="system:test", reason="risk")
+    last.refresh_from_db()
+    assert last.status == "void"
+    assert not PickList.objects.filter(original=wave, status="active").exists()
+    with pytest.raises(PickListError, match="nothing to reprint"):
+        picklist_reprint(pick_list=last, actor="system:test")
+
+
+@pytest.mark.django_db
+def test_a_reprocessed_order_back_in_the_same_warehouse_keeps_its_list(
+        ready, django_capture_on_commit_callbacks):
+    from orderhub.services.orders import order_transition
+
+    order = ready()
+    pick_list = picklist_create(orders=[order], actor="system:test")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=order.pk, name="reprocess", actor="system:test")
+        order_transition(order=order.pk, name="mark_ready", actor="system:test")
+    pick_list.refresh_from_db()
+    assert pick_list.status == "active"
+    assert not PickList.objects.filter(original=pick_list).exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_with_nothing_on_pick_lists_costs_two_queries(ready):
+    # The receiver runs for every automation batch: its cost must not grow with the batch.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orderhub.models import Order
+    from orderhub.signals import StatusChange
+    from warehouse.receivers import on_orders_status_changed
+
+    orders = [ready() for _ in range(5)]
+    changes = [StatusChange(o.pk, "mark_ready", S.PAID, S.READY_TO_PICK) for o in orders]
+    changes += [StatusChange(o.pk, "pay", S.PENDING_PAYMENT, S.PAID) for o in orders]
+
+    def queries(batch):
+        with CaptureQueriesContext(connection) as ctx:
+            on_orders_status_changed(Order, changes=batch, actor="system:test")
+        return [q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    assert len(queries(changes)) == 2
+    assert queries(changes[5:]) == []  # only payments: nothing to check

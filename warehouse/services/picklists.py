@@ -16,16 +16,19 @@ import barcode
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orderhub.models import Order, OrderStatus
 from orderhub.services.orders import Actor, actor_info
-from warehouse.models import SKU, PickList, PickListOrder, SkuLocation, Warehouse
+from warehouse.models import SKU, PickList, PickListOrder, PickTask, SkuLocation, Warehouse
 from warehouse.services.stock import StockError
 
 PICKABLE = (OrderStatus.READY_TO_PICK, OrderStatus.PICKING)
+# An order in one of these has left the pick queue: no list may send a picker to it.
+OFF_QUEUE = (OrderStatus.REVIEW, OrderStatus.OUT_OF_STOCK, OrderStatus.CANCELLED)
 MAX_WAVE = 200
 FORMATS = ("a4", "label")
 
@@ -153,18 +156,37 @@ def picklist_create(*, orders, actor: Actor, warehouse: Warehouse | None = None)
     return pick_list
 
 
-def picklist_reprint(*, pick_list: PickList, actor: Actor) -> PickList:
-    """A new copy marked "REPRINT n"; every earlier copy is voided."""
+def picklist_reprint(*, pick_list: PickList, actor: Actor, without=()) -> PickList | None:
+    """A new copy marked "REPRINT n"; every earlier copy is voided.
+
+    ``without``: order ids left off the copy; orders that may no longer be
+    picked here (``OFF_QUEUE``, or routed elsewhere) are always left off. The
+    others keep their tote slots. When no order is left, the list is only
+    voided and None returned.
+    """
     who = actor_info(actor)
+    without = set(without)
     with transaction.atomic():
         root = pick_list.original or pick_list
         root = PickList.objects.select_for_update().get(pk=root.pk)
         chain = PickList.objects.filter(pk=root.pk) | root.reprints.all()
         n = root.reprints.count() + 1
-        slots = list(root.slots.values_list("order_id", "slot"))
+        # The newest copy's slots: an order dropped from an earlier copy stays dropped.
+        newest = chain.order_by("-reprint", "-pk").first()
+        slots = [
+            (oid, slot) for oid, slot, status, warehouse_id in newest.slots.values_list(
+                "order_id", "slot", "order__status", "order__warehouse_id")
+            if oid not in without and status not in OFF_QUEUE
+            and warehouse_id == root.warehouse_id
+        ]
+        if not slots and not without:
+            raise PickListError(
+                _("Every order of this pick list was taken off it: nothing to reprint."))
         chain.filter(status=PickList.Status.ACTIVE).update(
             status=PickList.Status.VOID, voided_at=timezone.now()
         )
+        if not slots:
+            return None
         copy = PickList.objects.create(
             number=f"{root.number}R{n}", warehouse_id=root.warehouse_id, kind=root.kind,
             reprint=n, original=root, created_by=who.label,
@@ -173,6 +195,42 @@ def picklist_reprint(*, pick_list: PickList, actor: Actor) -> PickList:
             PickListOrder(pick_list=copy, order_id=oid, slot=slot) for oid, slot in slots
         )
     return copy
+
+
+def picklists_drop_stale(*, order_ids, actor: Actor) -> list[dict]:
+    """Take orders that may no longer be picked off their active pick lists.
+
+    An order is stale on a list when it left the pick queue (``OFF_QUEUE``:
+    review, out of stock, cancelled) or is now routed to another warehouse
+    than the list's. Each list holding one is voided and reprinted without it
+    (only voided if nothing is left), and a cancelled order's open pick task
+    is abandoned, so no picker is sent to it. Decided from the orders' current
+    rows, so calling it again, or for orders that are fine, changes nothing.
+    Returns ``[{"voided", "printed", "printed_id"}]`` per list replaced.
+    """
+    ids = list(dict.fromkeys(int(i) for i in order_ids))
+    if not ids:
+        return []
+    report = []
+    with transaction.atomic():
+        stale = (PickListOrder.objects
+                 .filter(order_id__in=ids, pick_list__status=PickList.Status.ACTIVE)
+                 .filter(Q(order__status__in=OFF_QUEUE) | Q(order__warehouse__isnull=True)
+                         | ~Q(order__warehouse_id=F("pick_list__warehouse_id")))
+                 .order_by("pick_list_id").values_list("pick_list_id", "order_id"))
+        by_list: dict[int, set[int]] = {}
+        for list_id, order_id in stale:
+            by_list.setdefault(list_id, set()).add(order_id)
+        for pick_list in PickList.objects.filter(pk__in=by_list).order_by("pk"):
+            copy = picklist_reprint(pick_list=pick_list, actor=actor,
+                                    without=by_list[pick_list.pk])
+            report.append({"voided": pick_list.number,
+                           "printed": copy.number if copy else None,
+                           "printed_id": copy.pk if copy else None})
+        PickTask.objects.filter(order_id__in=ids, status=PickTask.Status.OPEN,
+                                order__status=OrderStatus.CANCELLED).update(
+            status=PickTask.Status.ABANDONED, finished_at=timezone.now())
+    return report
 
 
 # --- reading --------------------------------------------------------------------------

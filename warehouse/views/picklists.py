@@ -69,7 +69,10 @@ def picklist_pdf_view(request, pk):
 @require_POST
 def picklist_reprint_view(request, pk):
     pick_list = get_object_or_404(PickList, pk=pk)
-    copy = picklist_reprint(pick_list=pick_list, actor=request.user)
+    try:
+        copy = picklist_reprint(pick_list=pick_list, actor=request.user)
+    except PickListError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
     return redirect("warehouse-picklist-pdf", copy.pk)
 
 

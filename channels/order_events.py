@@ -1,0 +1,12 @@
+"""Labels of the order events the channels write, for the order timeline."""
+
+from django.utils.translation import gettext_lazy as _
+
+from orderhub.events import register_event_kinds
+
+register_event_kinds({
+    "intercept_requested": _("Intercept requested by the platform"),
+    "platform_change_pending": _("Platform change waiting"),
+    "shipment_pushed": _("Shipment sent to the platform"),
+    "shipment_push_failed": _("Shipment not accepted by the platform"),
+})

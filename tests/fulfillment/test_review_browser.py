@@ -1,0 +1,94 @@
+"""In headless Chromium: ops approve and reject held orders on the review queue (/review/)."""
+
+# Fixtures are imported from test_automation_pipeline and then named as arguments.
+# ruff: noqa: F811
+
+import os
+
+import pytest
+
+from fulfillment.models import ReviewAction
+from fulfillment.services.automation import order_automate
+from orderhub.models import Order, OrderStatus
+from tests.conftest import ARTIFACTS
+from tests.fulfillment.test_automation_pipeline import (  # noqa: F401 (fixtures)
+    eager,
+    enable_risk,
+    reserved,
+    stock,
+    stocked,
+)
+
+S = OrderStatus
+
+# live_server runs in a thread of this process; Playwright's sync API looks async to Django.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+def login(browser, live_server, user):
+    page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "pw-Secret-123")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/orders/")
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_ops_approve_one_held_order_and_reject_another_in_place(
+        live_server, browser, make_user, make_order, stocked, eager):
+    # given: two orders automation held for a street address too short
+    enable_risk("vague_address", min_street_length=6)
+    approve_me = make_order(S.PAID, ship_street="1号")
+    reject_me = make_order(S.PAID, ship_street="2号")
+    for order in (approve_me, reject_me):
+        order_automate(order=order)
+        assert Order.objects.get(pk=order.pk).status == S.REVIEW
+
+    # when: ops open the queue
+    page = login(browser, live_server, make_user("ops"))
+    page.goto(f"{live_server.url}/review/")
+
+    # then: both rows, with the reason in words and the phone masked
+    for order in (approve_me, reject_me):
+        row = page.locator(f"#review-row-{order.pk}")
+        assert order.number in row.inner_text()
+        assert "The street address is too short" in row.inner_text()
+        assert "138****8000" in row.inner_text()
+    page.evaluate("window.__noReload = true")
+
+    # when: approve the first with a comment (HTMX swaps the row, no page load)
+    row = page.locator(f"#review-row-{approve_me.pk}")
+    row.locator("input[name=comment]").fill("called the buyer")
+    row.get_by_role("button", name="Approve").click()
+    page.wait_for_function(
+        f"document.querySelector('#review-row-{approve_me.pk}')?.innerText"
+        ".includes('Approved')")
+
+    # then: automation took it on and reserved its stock
+    order = Order.objects.get(pk=approve_me.pk)
+    assert order.status == S.READY_TO_PICK
+    assert reserved(order)
+    action = ReviewAction.objects.get(order=order)
+    assert action.action == "approve" and "called the buyer" in action.comment
+
+    # when: reject the second; an empty reason is refused by the form first
+    row = page.locator(f"#review-row-{reject_me.pk}")
+    row.get_by_role("button", name="Reject").click()
+    assert row.locator("input[name=reason]:invalid").count() == 1
+    assert Order.objects.get(pk=reject_me.pk).status == S.REVIEW
+    row.locator("input[name=reason]").fill("fake address")
+    row.get_by_role("button", name="Reject").click()
+    page.wait_for_function(
+        f"document.querySelector('#review-row-{reject_me.pk}')?.innerText"
+        ".includes('Rejected')")
+
+    # then: cancelled with the reason; still the same page
+    order = Order.objects.get(pk=reject_me.pk)
+    assert order.status == S.CANCELLED and "fake address" in order.cancel_reason
+    assert ReviewAction.objects.get(order=order).action == "reject"
+    assert page.evaluate("window.__noReload") is True
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)

@@ -1,0 +1,10 @@
+"""Labels of the order events the warehouse writes, for the order timeline."""
+
+from django.utils.translation import gettext_lazy as _
+
+from orderhub.events import register_event_kinds
+
+register_event_kinds({
+    "pick_problem": _("Picking problem"),
+    "pack_verified": _("Verified at packing"),
+})
