@@ -312,6 +312,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--generate-only", action="store_true",
+                        help="fill the database and build the rollup, measure nothing "
+                             "(run this without the benchmark lock)")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="measure a database --generate-only has filled and rolled up")
     args = parser.parse_args()
 
     url = os.environ["DATABASE_URL"]
@@ -325,21 +330,25 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    column_defaults()
-    fill(args.orders)
-    fill_lines()
-    fill_skus()
-    fill_waybills()
-    fill_tracking_events()
-    fill_tickets()
+    if not args.measure_only:
+        column_defaults()
+        fill(args.orders)
+        fill_lines()
+        fill_skus()
+        fill_waybills()
+        fill_tracking_events()
+        fill_tickets()
 
-    from reporting.rollup import rollup_refresh
+        from reporting.rollup import rollup_refresh
 
-    # Every closed day, for all orders and each category: what the nightly task does.
-    started = time.perf_counter()
-    built = rollup_refresh(rebuild_all=True)
-    print(f"rollup: built {len(built)} closed days ({CATEGORIES} categories) in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
+        # Every closed day, for all orders and each category: what the nightly task does.
+        started = time.perf_counter()
+        built = rollup_refresh(rebuild_all=True)
+        print(f"rollup: built {len(built)} closed days ({CATEGORIES} categories) in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    if args.generate_only:
+        return
 
     from django.utils import timezone
 
