@@ -79,7 +79,8 @@ from orderhub.models import Order, OrderLine, OrderStatus
 
 S = OrderStatus
 
-# Paid and not yet shipped (or cancelled): the shipping backlog.
+# Paid and not yet shipped (or cancelled): the shipping backlog. The index for the
+# category filter's backlog (reporting migration 0008) has the same condition.
 AWAITING_SHIPMENT = [S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK, S.PICKING, S.PICKED,
                      S.ON_HOLD]
 # Urgent work nobody has finished picking. Held orders are left out on purpose:
