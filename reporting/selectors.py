@@ -906,9 +906,9 @@ def category_groups(filters: DashboardFilters) -> dict[tuple, dict]:
 # says nothing about this order's parcel; its events are not "valid tracking info".
 INVALID_WAYBILL_STATUSES = ["cancelled", "cancel_pending", "skipped"]
 DEFAULT_WINDOW_HOURS = Decimal("24")
-# The SLA looks for orders shipped at most this long before the range starts, so the
-# query can use the shipped-at index: a parcel first scanned later than this after
-# shipping is a data problem, not an SLA sample.
+# A parcel first scanned more than this long after shipping is a data problem, not an
+# SLA sample. Per sample (not "shipped since the range start minus this"), so a day's
+# samples are the same whatever range it is read in, and the rollup can keep them.
 SLA_LOOKBACK_DAYS = 60
 
 
