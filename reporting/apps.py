@@ -18,5 +18,10 @@ class ReportingConfig(AppConfig):
                          dispatch_uid="reporting.rollup_on_sku_pre_save")
         post_save.connect(rollup.on_sku_saved, sender="warehouse.SKU",
                           dispatch_uid="reporting.rollup_on_sku_saved")
+        # A waybill's first scan and status decide the SLA and the tracking return rate.
+        pre_save.connect(rollup.on_waybill_pre_save, sender="shipping.Waybill",
+                         dispatch_uid="reporting.rollup_on_waybill_pre_save")
+        post_save.connect(rollup.on_waybill_saved, sender="shipping.Waybill",
+                          dispatch_uid="reporting.rollup_on_waybill_saved")
         post_delete.connect(rollup.on_sku_deleted, sender="warehouse.SKU",
                             dispatch_uid="reporting.rollup_on_sku_deleted")

@@ -260,7 +260,11 @@ class DailyRollup(models.Model):
     ``reporting.selectors``), so a category filter reads the rollup too. ``kind`` says which
     timestamp put the orders on that day: placed (``n``, ``cancelled``), paid
     (``n``, ``kept`` = not cancelled, ``total`` of the kept) or shipped (``n``;
-    ``ship_n``/``ship_microseconds``/``b0..b5`` for the paid → shipped statistics).
+    ``ship_n``/``ship_microseconds``/``b0..b5`` for the paid → shipped statistics;
+    ``samples``: shipped → first valid tracking info in seconds of the scanned ones, for
+    the tracking return rate) or first tracking info (kind ``sla``, currency blank: ``n``
+    orders whose first valid tracking info came that day, ``samples`` their paid → first
+    tracking info in seconds, so the SLA's median and p90 stay exact).
     Built by ``reporting.rollup.rollup_day_build``; see ``RollupDay`` for validity.
     """
 
@@ -283,6 +287,9 @@ class DailyRollup(models.Model):
     b3 = models.PositiveIntegerField(default=0)
     b4 = models.PositiveIntegerField(default=0)
     b5 = models.PositiveIntegerField(default=0)
+    # Seconds, sorted: a day of ~2,000 shipped orders is ~20 KB, read only for the SLA and
+    # the tracking return rate (exact percentiles and any time window need the values).
+    samples = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("daily rollup row")

@@ -15,6 +15,10 @@ category, with the dashboard's own category filter, so the category filter
 and the category table read closed days from here too. A day built before a
 category existed is read live for that category (``RollupDay.categories``);
 changing a SKU's category or gift flag marks every day changed (``on_sku_saved``).
+
+The SLA and the tracking return rate also read waybills, which change without an
+order transition (a scan arriving, a booking cancelled): saving a waybill's first
+scan time or status marks the days it moves numbers on (``on_waybill_saved``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def rollup_day_build(*, day: dt.date) -> int:
     started = timezone.now()
     categories = sku_categories()
     rows = _day_rows(day) + _day_category_rows(day)
+    rows += _day_tracking_rows(day, rows)
     with transaction.atomic():
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(rows, batch_size=1000)
@@ -70,6 +75,43 @@ def _day_category_rows(day: dt.date) -> list[DailyRollup]:
                     warehouse_id=warehouse_id, currency=currency, **counts)
         for (kind, category, d, channel_id, warehouse_id, currency), counts in groups.items()
     ]
+
+
+def _day_tracking_rows(day: dt.date, rows: list[DailyRollup]) -> list[DailyRollup]:
+    """Fill the shipped rows' samples (shipped → first tracking info, for the tracking
+    return rate) and return the day's SLA rows (kind ``sla``: the orders whose first valid
+    tracking info came that day), for all orders and per category, from the same live
+    queries the dashboard runs for days that are not rolled up."""
+    from reporting.selectors import (
+        DashboardFilters,
+        order_categories,
+        sla_samples_live,
+        tracking_lags,
+    )
+
+    filters = DashboardFilters(date_from=day, date_to=day)
+    sla = sla_samples_live(filters)
+    lags = tracking_lags(filters)
+    categories = order_categories(sorted({r[0] for r in sla} | {r[0] for r in lags}))
+    shipped = {(r.category, r.channel_id, r.warehouse_id, r.currency): r
+               for r in rows if r.kind == "shipped"}
+    for pk, channel_id, warehouse_id, currency, seconds in lags:
+        for category in ("", *categories.get(pk, ())):
+            shipped[(category, channel_id, warehouse_id, currency)].samples.append(seconds)
+    out: dict[tuple, DailyRollup] = {}
+    for pk, channel_id, warehouse_id, _day, seconds in sla:
+        for category in ("", *categories.get(pk, ())):
+            key = (category, channel_id, warehouse_id)
+            row = out.get(key)
+            if row is None:
+                row = out[key] = DailyRollup(day=day, kind="sla", category=category,
+                                             channel_id=channel_id,
+                                             warehouse_id=warehouse_id, currency="")
+            row.n += 1
+            row.samples.append(seconds)
+    for row in [*shipped.values(), *out.values()]:
+        row.samples.sort()
+    return list(out.values())
 
 
 def _day_rows(day: dt.date, category: str = "") -> list[DailyRollup]:
@@ -127,6 +169,53 @@ def on_orders_status_changed(sender, changes, **kwargs):
             if t and (day := timezone.localdate(t)) < today}
     if days:
         rollup_days_mark_changed(days=days)
+
+
+# What makes a waybill an order's first valid tracking info (reporting.selectors).
+WAYBILL_FIELDS = {"order", "status", "first_event_at"}
+
+
+def on_waybill_pre_save(sender, instance, update_fields=None, **kwargs):
+    """Receiver: remember what the SLA and the tracking return rate read of this waybill."""
+    if update_fields is not None and not WAYBILL_FIELDS & set(update_fields):
+        return
+    before = None
+    if instance.pk:
+        before = (sender.objects.filter(pk=instance.pk)
+                  .values_list("order_id", "status", "first_event_at").first())
+    instance._reporting_before = before
+
+
+def on_waybill_saved(sender, instance, created, **kwargs):
+    """Receiver: a waybill's first scan or validity changed, so its order's first tracking
+    info may have moved: the days that counted it before and after (SLA: the day of the
+    first tracking info; tracking return rate: the shipping day) go back to live until
+    rebuilt. One query, plus the marking after commit (as for transitions)."""
+    if not hasattr(instance, "_reporting_before"):
+        return
+    before = instance.__dict__.pop("_reporting_before")
+    after = (instance.order_id, instance.status, instance.first_event_at)
+    if before == after or (before is None and after[2] is None):
+        return  # a new waybill without a scan yet changes no number
+    from django.db.models import Min, OuterRef, Subquery
+
+    from orderhub.models import Order
+    from reporting.selectors import INVALID_WAYBILL_STATUSES
+
+    others = (sender.objects.filter(order=OuterRef("pk"), first_event_at__isnull=False)
+              .exclude(pk=instance.pk).exclude(status__in=INVALID_WAYBILL_STATUSES)
+              .order_by().values("order").annotate(first=Min("first_event_at"))
+              .values("first"))
+    order_ids = {after[0], *([before[0]] if before else [])}
+    times = [after[2], before[2] if before else None]
+    for shipped_at, first in (Order.objects.filter(pk__in=order_ids)
+                              .annotate(first=Subquery(others))
+                              .values_list("shipped_at", "first")):
+        times += [shipped_at, first]
+    today = timezone.localdate()
+    days = {day for t in times if t and (day := timezone.localdate(t)) < today}
+    if days:
+        transaction.on_commit(lambda: rollup_days_mark_changed(days=days))
 
 
 # What puts an order's lines in a category (reporting.selectors.category_q).

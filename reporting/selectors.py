@@ -40,11 +40,19 @@ queue's complaint filter,
 each with the same scope, so they list exactly what was counted; no page can
 filter by tracking time, so the tracking card links to the orders shipped in
 the range and the SLA cards to the dashboard's SLA table.
+
+Cold, the SLA and the tracking return rate read closed days from the daily rollup
+too: per day it keeps every sample (paid → first tracking info of the orders first
+scanned that day; shipped → first tracking info of the orders shipped that day),
+so median, p90 and any time window stay exact. Other days are read live from the
+parcels first scanned in them (SLA) or the orders shipped in them (tracking rate);
+a day whose parcels may still arrive within the tracking window is always live.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -78,7 +86,8 @@ from orderhub.models import Order, OrderLine, OrderStatus
 
 S = OrderStatus
 
-# Paid and not yet shipped (or cancelled): the shipping backlog.
+# Paid and not yet shipped (or cancelled): the shipping backlog. The index for the
+# category filter's backlog (reporting migration 0008) has the same condition.
 AWAITING_SHIPMENT = [S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK, S.PICKING, S.PICKED,
                      S.ON_HOLD]
 # Urgent work nobody has finished picking. Held orders are left out on purpose:
@@ -117,12 +126,28 @@ def sku_categories() -> list[str]:
                 .values_list("category", flat=True).distinct())
 
 
-def category_q(category: str) -> Q:
-    """Orders with a non-gift line selling a non-gift SKU of ``category`` (module docstring)."""
+class _ExistsPerRow(Exists):
+    """EXISTS that PostgreSQL checks per outer row (``OFFSET 0`` keeps it from becoming a
+    semi-join): a few thousand orders probe their own lines in an index (reporting
+    migration 0008; ~10 ms) instead of hashing every line of the category (~50 ms, what
+    the planner picks otherwise)."""
+
+    def as_sql(self, compiler, connection, template=None, **extra_context):
+        if connection.vendor == "postgresql":
+            template = "EXISTS(%(subquery)s OFFSET 0)"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
+def category_q(category: str, *, order=None, per_row: bool = True) -> Q:
+    """Orders with a non-gift line selling a non-gift SKU of ``category`` (module docstring).
+    ``order``: what the lines' order is (default: the order of the query it filters).
+    ``per_row=False`` for a filter over very many orders (the whole backlog): a semi-join."""
     from warehouse.models import SKU
 
     codes = SKU.objects.filter(category=category, is_gift=False).values("code")
-    return Q(Exists(OrderLine.objects.filter(order=OuterRef("pk"), is_gift=False,
+    exists = _ExistsPerRow if per_row else Exists
+    return Q(exists(OrderLine.objects.filter(order=order if order is not None
+                                             else OuterRef("pk"), is_gift=False,
                                              sku_code__in=codes)))
 
 
@@ -149,8 +174,9 @@ class DashboardFilters:
         n = (self.date_to - self.date_from).days + 1
         return [self.date_from + dt.timedelta(days=i) for i in range(n)]
 
-    def scope_q(self) -> Q:
-        """Channel, platform, warehouse and SKU category: the filters every card obeys."""
+    def scope_q(self, *, per_row: bool = True) -> Q:
+        """Channel, platform, warehouse and SKU category: the filters every card obeys
+        (``per_row``: see ``category_q``)."""
         q = Q()
         if self.channel is not None:
             q &= Q(channel=self.channel)
@@ -159,7 +185,7 @@ class DashboardFilters:
         if self.warehouse is not None:
             q &= Q(warehouse=self.warehouse)
         if self.category:
-            q &= category_q(self.category)
+            q &= category_q(self.category, per_row=per_row)
         return q
 
     @property
@@ -189,8 +215,8 @@ class DashboardFilters:
         return urlencode([(k, v) for k, v in pairs if v])
 
 
-def scoped_orders(filters: DashboardFilters) -> QuerySet[Order]:
-    return Order.objects.filter(filters.scope_q()).order_by()
+def scoped_orders(filters: DashboardFilters, *, per_row: bool = True) -> QuerySet[Order]:
+    return Order.objects.filter(filters.scope_q(per_row=per_row)).order_by()
 
 
 def _status_params(statuses) -> list[tuple[str, str]]:
@@ -229,7 +255,8 @@ def snapshot_counts(filters: DashboardFilters) -> dict[str, int]:
     million-order benchmark, cold).
     """
     urgent = Q(priority__gte=URGENT_MIN_PRIORITY, status__in=NOT_YET_PICKED)
-    return scoped_orders(filters).filter(status__in=AWAITING_SHIPMENT).aggregate(
+    # The whole backlog: the category (if any) as a semi-join over the category's lines.
+    return scoped_orders(filters, per_row=False).filter(status__in=AWAITING_SHIPMENT).aggregate(
         awaiting_shipment=Count("status"),
         out_of_stock=Count("status", filter=Q(status=S.OUT_OF_STOCK)),
         in_review=Count("status", filter=Q(status=S.REVIEW)),
@@ -530,15 +557,20 @@ def _split_days(filters: DashboardFilters, use_rollup: bool,
         if categories is None:
             categories = [filters.category] if filters.category else []
         rolled = valid_days(filters.date_from, filters.date_to, categories)
+    return rolled, _runs(filters, rolled)
+
+
+def _runs(filters: DashboardFilters, skip: set) -> list[tuple]:
+    """The range's days not in ``skip`` as contiguous (from, to) runs."""
     runs: list[list] = []
     for day in filters.days:
-        if day in rolled:
+        if day in skip:
             continue
         if runs and runs[-1][1] == day - dt.timedelta(days=1):
             runs[-1][1] = day
         else:
             runs.append([day, day])
-    return rolled, [tuple(run) for run in runs]
+    return [tuple(run) for run in runs]
 
 
 def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
@@ -553,6 +585,11 @@ def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
         return qs
     # Rows with a blank category are the whole scope; the others only that category's orders.
     return qs.filter(category=filters.category)
+
+
+# The rollup kinds that count orders by one of their timestamps (the other, "sla", holds
+# the SLA samples of a day's first tracking info).
+ORDER_KINDS = ("placed", "paid", "shipped")
 
 
 def range_groups(filters: DashboardFilters, *, by_warehouse: bool = False,
@@ -590,7 +627,8 @@ def range_groups(filters: DashboardFilters, *, by_warehouse: bool = False,
     if rolled:
         from reporting.models import DailyRollup
 
-        rows = (_scoped_rollup(DailyRollup.objects.filter(day__in=rolled), filters)
+        rows = (_scoped_rollup(DailyRollup.objects.filter(day__in=rolled, kind__in=ORDER_KINDS),
+                               filters)
                 .values("day", "kind", "channel_id", "currency")
                 .annotate(n=Sum("n"), cancelled=Sum("cancelled"), kept=Sum("kept"),
                           total=Sum("total"), ship_n=Sum("ship_n"),
@@ -737,7 +775,8 @@ def by_category(filters: DashboardFilters, *, use_rollup: bool = True) -> list[d
     if rolled:
         from reporting.models import DailyRollup
 
-        qs = DailyRollup.objects.filter(day__in=rolled, category__in=categories)
+        qs = DailyRollup.objects.filter(day__in=rolled, category__in=categories,
+                                        kind__in=ORDER_KINDS)
         for r in (_scoped_rollup(qs, filters, by_category=True)
                   .values("category", "kind", "currency")
                   .annotate(n=Sum("n"), cancelled=Sum("cancelled"), total=Sum("total"))
@@ -775,6 +814,26 @@ def _category_add(row: dict, kind: str, n: int, cancelled: int, currency: str, t
 _TIMESTAMPS = (("placed", "placed_at"), ("paid", "paid_at"), ("shipped", "shipped_at"))
 
 
+def order_categories(orders) -> dict[int, set[str]]:
+    """``{order id: its SKU categories}`` for ``orders`` (ids, or a query of ``pk``), by
+    the membership rules of the module docstring; orders in no category are left out.
+    Two queries; the Python form of ``category_q`` (tests prove both agree)."""
+    from warehouse.models import SKU
+
+    category_of = dict(SKU.objects.filter(is_gift=False).exclude(category="")
+                       .values_list("code", "category"))
+    categories: dict[int, set] = defaultdict(set)
+    lines = (OrderLine.objects.filter(order__in=orders, is_gift=False)
+             .values_list("order_id", "sku_code").order_by())
+    # Plain fetches, not .iterator(): a day is a few thousand rows, and a server-side
+    # cursor outside a transaction (WITH HOLD) costs more than it saves here.
+    for order_id, code in lines:
+        category = category_of.get(code)
+        if category:
+            categories[order_id].add(category)
+    return categories
+
+
 def category_groups(filters: DashboardFilters) -> dict[tuple, dict]:
     """The rollup's counters per SKU category, for the range and scope of ``filters``
     (its own category, if any, is ignored): ``{(kind, category, local day, channel_id,
@@ -787,24 +846,12 @@ def category_groups(filters: DashboardFilters) -> dict[tuple, dict]:
     categories (a day of ~3,000 orders: ~50 ms). ``category_q`` is the SQL form of
     the same membership; tests prove both agree.
     """
-    from warehouse.models import SKU
-
-    category_of = dict(SKU.objects.filter(is_gift=False).exclude(category="")
-                       .values_list("code", "category"))
     part = replace(filters, category="")
     in_range = Q()
     for _kind, field_name in _TIMESTAMPS:
         in_range |= part.in_range(field_name)
     orders = scoped_orders(part).filter(in_range)
-    categories: dict[int, set] = defaultdict(set)
-    lines = (OrderLine.objects.filter(order__in=orders.values("pk"), is_gift=False)
-             .values_list("order_id", "sku_code").order_by())
-    # Plain fetches, not .iterator(): a day is a few thousand rows, and a server-side
-    # cursor outside a transaction (WITH HOLD) costs more than it saves here.
-    for order_id, code in lines:
-        category = category_of.get(code)
-        if category:
-            categories[order_id].add(category)
+    categories = order_categories(orders.values("pk"))
     if not categories:
         return {}
 
@@ -850,17 +897,18 @@ def category_groups(filters: DashboardFilters) -> dict[tuple, dict]:
 
 
 # --- Fulfillment metrics: tracking, complaints, stalled parcels, SLA --------------------------
-# Read from the shipping waybills and the tickets. Their changes do not start a new
+# Read from the shipping waybills and the tickets (closed days of the SLA and the
+# tracking return rate from the rollup). Their changes do not start a new
 # order-counts generation, so these numbers are never in the dashboard cache: they
-# are computed on every request (``fulfillment_numbers``), a few indexed queries.
+# are cached for a short while (``fulfillment_numbers``), a few indexed queries.
 
 # A waybill that carried (or carries) the order's parcel. A cancelled or skipped one
 # says nothing about this order's parcel; its events are not "valid tracking info".
 INVALID_WAYBILL_STATUSES = ["cancelled", "cancel_pending", "skipped"]
 DEFAULT_WINDOW_HOURS = Decimal("24")
-# The SLA looks for orders shipped at most this long before the range starts, so the
-# query can use the shipped-at index: a parcel first scanned later than this after
-# shipping is a data problem, not an SLA sample.
+# A parcel first scanned more than this long after shipping is a data problem, not an
+# SLA sample. Per sample (not "shipped since the range start minus this"), so a day's
+# samples are the same whatever range it is read in, and the rollup can keep them.
 SLA_LOOKBACK_DAYS = 60
 
 
@@ -890,7 +938,7 @@ def _pct(part: int, whole: int, places: str = "0.1") -> Decimal | None:
 
 
 def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | None = None,
-                         now: dt.datetime | None = None) -> dict:
+                         now: dt.datetime | None = None, use_rollup: bool = True) -> dict:
     """Share (%) of the orders shipped in the range whose first valid tracking event came
     at most ``window_hours`` after shipping: ``{"rate", "in_time", "orders", "pending",
     "window_hours"}``.
@@ -898,12 +946,41 @@ def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | N
     An order shipped less than the window ago and not yet scanned is still *pending*: it
     can make it, so it counts neither way (otherwise today's rate would dip every
     morning). Everything else counts: late, never scanned, scanned in time.
-    """
-    from fulfillment.shipping.models import Waybill
 
+    Rolled-up days whose every order is past its window (so none is pending) come from
+    the rollup's shipped → first tracking samples, the others live.
+    """
     window_hours = window_hours or DEFAULT_WINDOW_HOURS
     window = dt.timedelta(hours=float(window_hours))
     now = now or timezone.now()
+    settled = set()
+    if use_rollup:
+        rolled = _split_days(filters, True)[0]
+        settled = {day for day in rolled
+                   if local_midnight(day + dt.timedelta(days=1)) <= now - window}
+    n = in_time = pending = 0
+    for start, end in _runs(filters, settled):
+        row = _tracking_live(replace(filters, date_from=start, date_to=end), window, now)
+        n, in_time, pending = n + row["n"], in_time + row["in_time"], pending + row["pending"]
+    if settled:
+        from reporting.models import DailyRollup
+
+        limit = window.total_seconds()
+        rows = _scoped_rollup(DailyRollup.objects.filter(kind="shipped", day__in=settled),
+                              filters).values_list("n", "samples")
+        for count, samples in rows:
+            n += count
+            in_time += bisect_right(samples, limit)
+    counted = n - pending
+    return {"rate": _pct(in_time, counted), "in_time": in_time,
+            "orders": counted, "pending": pending, "shipped": n,
+            "window_hours": window_hours}
+
+
+def _tracking_live(filters: DashboardFilters, window: dt.timedelta, now: dt.datetime) -> dict:
+    """``tracking_return_rate``'s counts from the orders and waybills, one query."""
+    from fulfillment.shipping.models import Waybill
+
     # "The first valid event came in time" is "some valid waybill had an event in time":
     # one semi-join per order instead of a MIN per order.
     in_time = Exists(
@@ -911,15 +988,24 @@ def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | N
         .exclude(status__in=INVALID_WAYBILL_STATUSES)
         .filter(first_event_at__lte=ExpressionWrapper(OuterRef("shipped_at") + window,
                                                       output_field=models.DateTimeField())))
-    row = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
-           .annotate(scanned_in_time=in_time)
-           .aggregate(n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
-                      pending=Count("id", filter=Q(scanned_in_time=False,
-                                                   shipped_at__gt=now - window))))
-    counted = row["n"] - row["pending"]
-    return {"rate": _pct(row["in_time"], counted), "in_time": row["in_time"],
-            "orders": counted, "pending": row["pending"], "shipped": row["n"],
-            "window_hours": window_hours}
+    return (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+            .annotate(scanned_in_time=in_time)
+            .aggregate(n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
+                       pending=Count("id", filter=Q(scanned_in_time=False,
+                                                    shipped_at__gt=now - window))))
+
+
+def tracking_lags(filters: DashboardFilters) -> list[tuple]:
+    """Rollup input: ``(order id, channel_id, warehouse_id, currency, seconds)`` for each
+    order shipped in the range that has valid tracking info, seconds from shipping to the
+    first of it (in time ⇔ seconds ≤ the window, as ``_tracking_live`` counts)."""
+    lag = ExpressionWrapper(F("first_tracking") - F("shipped_at"), output_field=DurationField())
+    rows = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+            .annotate(first_tracking=_first_tracking()).filter(first_tracking__isnull=False)
+            .annotate(lag=lag)
+            .values_list("pk", "channel_id", "warehouse_id", "currency", "lag"))
+    return [(pk, channel_id, warehouse_id, currency, took.total_seconds())
+            for pk, channel_id, warehouse_id, currency, took in rows]
 
 
 def complaint_ratio(filters: DashboardFilters, *, placed: int | None = None) -> dict:
@@ -950,7 +1036,9 @@ def _waybill_scope(filters: DashboardFilters) -> Q:
     if filters.warehouse is not None:
         q &= Q(order__warehouse=filters.warehouse)
     if filters.category:
-        q &= Q(order__in=Order.objects.filter(category_q(filters.category)).values("pk"))
+        # Per waybill, not "order in (every order of the category)": the stalled parcels
+        # are a few hundred, the category's orders a tenth of all.
+        q &= category_q(filters.category, order=OuterRef("order_id"))
     return q
 
 
@@ -987,30 +1075,35 @@ def _sla_orders(filters: DashboardFilters) -> QuerySet:
 
 def _sla_samples(filters: DashboardFilters) -> QuerySet:
     """One row per order in scope whose first valid tracking info arrived in the range:
-    ``channel_id``, ``warehouse_id``, ``d`` (local day of that info) and ``took`` (paid →
-    first tracking info). Orders never paid (COD...) have no SLA and are left out.
-    (The ORM form, for the Python path; the SQL path states the same in SQL.)"""
+    ``pk``, ``channel_id``, ``warehouse_id``, ``d`` (local day of that info) and ``took``
+    (paid → first tracking info). Orders never paid (COD...) have no SLA and are left
+    out, and so are parcels first scanned more than ``SLA_LOOKBACK_DAYS`` after shipping.
+    (The ORM form, for the Python path; the SQL paths state the same in SQL.)"""
     took = ExpressionWrapper(F("first_tracking") - F("paid_at"), output_field=DurationField())
+    lookback = ExpressionWrapper(F("first_tracking") - dt.timedelta(days=SLA_LOOKBACK_DAYS),
+                                 output_field=models.DateTimeField())
     return (_sla_orders(filters)
             .annotate(first_tracking=_first_tracking())
-            .filter(filters.in_range("first_tracking"))
+            .filter(filters.in_range("first_tracking"), shipped_at__gte=lookback)
             .annotate(took=took, d=TruncDate("first_tracking", tzinfo=local_tz()))
-            .values("channel_id", "warehouse_id", "d", "took"))
+            .values("pk", "channel_id", "warehouse_id", "d", "took"))
 
 
 def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tuple]:
     """One grouped query: (level, key, n, median s, p90 s, within) for the whole range,
     per channel, per warehouse and per day (GROUPING SETS), percentiles in SQL.
 
-    The first tracking time is a LATERAL MIN over the order's valid waybills (waybill
-    order_id index), computed once per order; the orders come from the shipped-at index.
+    The fresh reference the rollup is checked against (``tests/reporting``): it reads
+    every order shipped in the range and the lookback before it, so the dashboard itself
+    uses ``sla_samples_live`` and the rollup instead.
     """
     from django.db import connection
 
     from fulfillment.shipping.models import Waybill
 
     orders_sql, orders_params = (_sla_orders(filters)
-                                 .values("id", "channel_id", "warehouse_id", "paid_at")
+                                 .values("id", "channel_id", "warehouse_id", "paid_at",
+                                         "shipped_at")
                                  .query.sql_with_params())
     invalid = ", ".join(["%s"] * len(INVALID_WAYBILL_STATUSES))
     query = f"""
@@ -1025,6 +1118,7 @@ def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tup
                   AND w.status NOT IN ({invalid})
             ) AS ft
             WHERE ft.first_at >= %s AND ft.first_at < %s
+              AND o.shipped_at >= ft.first_at - make_interval(days => %s)
         )
         SELECT GROUPING(channel_id), GROUPING(warehouse_id), GROUPING(d),
                channel_id, warehouse_id, d, COUNT(*),
@@ -1035,7 +1129,7 @@ def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tup
         GROUP BY GROUPING SETS ((), (channel_id), (warehouse_id), (d))
     """
     params = [settings.TIME_ZONE, *orders_params, *INVALID_WAYBILL_STATUSES,
-              filters.start, filters.end, window_s]
+              filters.start, filters.end, SLA_LOOKBACK_DAYS, window_s]
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
@@ -1053,19 +1147,96 @@ def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tup
     return out
 
 
+def sla_samples_live(filters: DashboardFilters) -> list[tuple]:
+    """``(order id, channel_id, warehouse_id, local day, seconds)`` per SLA sample of the
+    range (``_sla_samples``' orders, seconds paid → first valid tracking info).
+
+    On PostgreSQL read from the parcels first scanned in the range (the waybills'
+    first-event index): each is an order's first valid tracking info unless a valid
+    waybill of the same order was scanned earlier (or at the same time with a lower id),
+    so a day costs its ~2,000 parcels, not the 60-day lookback of shipped orders.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return [(r["pk"], r["channel_id"], r["warehouse_id"], r["d"],
+                 r["took"].total_seconds()) for r in _sla_samples(filters)]
+    from fulfillment.shipping.models import Waybill
+
+    orders_sql, orders_params = (scoped_orders(filters).filter(paid_at__isnull=False)
+                                 .values("id", "channel_id", "warehouse_id", "paid_at",
+                                         "shipped_at")
+                                 .query.sql_with_params())
+    invalid = ", ".join(["%s"] * len(INVALID_WAYBILL_STATUSES))
+    table = Waybill._meta.db_table
+    query = f"""
+        SELECT o.id, o.channel_id, o.warehouse_id, (w.first_event_at AT TIME ZONE %s)::date,
+               EXTRACT(EPOCH FROM w.first_event_at - o.paid_at)::float8
+        FROM {table} w
+        JOIN ({orders_sql}) AS o ON o.id = w.order_id
+        WHERE w.first_event_at >= %s AND w.first_event_at < %s
+          AND w.status NOT IN ({invalid})
+          AND o.shipped_at >= w.first_event_at - make_interval(days => %s)
+          AND NOT EXISTS (
+              SELECT 1 FROM {table} e
+              WHERE e.order_id = w.order_id AND e.first_event_at IS NOT NULL
+                AND e.status NOT IN ({invalid})
+                AND (e.first_event_at < w.first_event_at
+                     OR (e.first_event_at = w.first_event_at AND e.id < w.id)))
+    """
+    params = [settings.TIME_ZONE, *orders_params, filters.start, filters.end,
+              *INVALID_WAYBILL_STATUSES, SLA_LOOKBACK_DAYS, *INVALID_WAYBILL_STATUSES]
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
 def _sla_groups_python(filters: DashboardFilters, window_s: float) -> list[tuple]:
     """The same groups as ``_sla_groups_postgres``, computed here (databases without
     ``percentile_cont``; the tests check both agree)."""
-    groups: dict[tuple, list[float]] = defaultdict(list)
+    samples = defaultdict(list)
     for row in _sla_samples(filters):
-        seconds = row["took"].total_seconds()
-        groups[("all", None)].append(seconds)
-        groups[("channel", row["channel_id"])].append(seconds)
-        groups[("warehouse", row["warehouse_id"])].append(seconds)
-        groups[("day", row["d"])].append(seconds)
-    return [(level, key, len(values), percentile(values, 50), percentile(values, 90),
-             sum(1 for v in values if v <= window_s))
-            for (level, key), values in groups.items()]
+        samples[(row["channel_id"], row["warehouse_id"], row["d"])].append(
+            row["took"].total_seconds())
+    return _sla_groups_of(samples, window_s)
+
+
+def _sla_groups_of(samples: dict, window_s: float) -> list[tuple]:
+    """``_sla_groups_postgres``' rows from ``{(channel_id, warehouse_id, day): [seconds]}``,
+    percentiles as ``percentile_cont`` (``percentile``)."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for (channel_id, warehouse_id, day), values in samples.items():
+        groups[("all", None)] += values
+        groups[("channel", channel_id)] += values
+        groups[("warehouse", warehouse_id)] += values
+        groups[("day", day)] += values
+    out = []
+    for (level, key), values in groups.items():
+        # One sort per group (the rollup's sorted runs make it a merge) for both
+        # percentiles and the count in time.
+        values.sort()
+        out.append((level, key, len(values), _percentile_sorted(values, 50),
+                    _percentile_sorted(values, 90), bisect_right(values, window_s)))
+    return out
+
+
+def _sla_groups_rollup(filters: DashboardFilters, window_s: float) -> list[tuple]:
+    """The same groups, rolled-up days from the rollup's samples, the others live."""
+    rolled, live_runs = _split_days(filters, True)
+    samples = defaultdict(list)
+    for start, end in live_runs:
+        part = replace(filters, date_from=start, date_to=end)
+        for _pk, channel_id, warehouse_id, day, seconds in sla_samples_live(part):
+            samples[(channel_id, warehouse_id, day)].append(seconds)
+    if rolled:
+        from reporting.models import DailyRollup
+
+        rows = _scoped_rollup(DailyRollup.objects.filter(kind="sla", day__in=rolled),
+                              filters).values_list("channel_id", "warehouse_id", "day",
+                                                   "samples")
+        for channel_id, warehouse_id, day, values in rows:
+            samples[(channel_id, warehouse_id, day)] += values
+    return _sla_groups_of(samples, window_s)
 
 
 def sla_paid_to_first_tracking(filters: DashboardFilters, *,
@@ -1079,16 +1250,19 @@ def sla_paid_to_first_tracking(filters: DashboardFilters, *,
     ``{"window_hours", "all": row, "by_channel": [row + "channel_id", "label"],
     "by_warehouse": [row + "warehouse_id", "label"], "by_day": [row + "day"]}``, each row
     ``{"orders", "median_hours", "p90_hours", "within", "within_pct"}``.
-    """
-    from django.db import connection
 
+    ``use_sql`` None (the dashboard): rolled-up days from the rollup's per-day samples (every
+    sample kept, so the percentiles are exact, not binned), the others live. True: one
+    fresh query with ``percentile_cont`` in SQL; False: fresh, percentiles here.
+    """
     from warehouse.models import Warehouse
 
     window_hours = window_hours or DEFAULT_WINDOW_HOURS
     window_s = float(window_hours) * 3600
     if use_sql is None:
-        use_sql = connection.vendor == "postgresql"
-    groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
+        groups = _sla_groups_rollup(filters, window_s)
+    else:
+        groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
 
     empty = _sla_row(0, None, None, 0)
     result = {"window_hours": window_hours, "all": empty, "by_channel": [],
@@ -1176,9 +1350,13 @@ def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
 def percentile(values: list, p: float):
     """The ``p``-th percentile (0–100) with linear interpolation, as PostgreSQL's
     ``percentile_cont``; None for an empty list. Works on numbers and timedeltas."""
-    if not values:
+    return _percentile_sorted(sorted(values), p)
+
+
+def _percentile_sorted(ordered: list, p: float):
+    """``percentile`` of an already sorted list."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = (len(ordered) - 1) * p / 100
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)

@@ -158,6 +158,11 @@ class Waybill(models.Model):
             models.Index(fields=["order", "first_event_at"], include=["status"],
                          condition=Q(first_event_at__isnull=False),
                          name="waybill_order_first_idx"),
+            # The dashboard's SLA for a few days (today, days not rolled up): the parcels
+            # first scanned in those days, not every order shipped in a 60-day lookback.
+            models.Index(fields=["first_event_at"], include=["order", "status"],
+                         condition=Q(first_event_at__isnull=False),
+                         name="waybill_first_event_idx"),
             # The dashboard's stalled-parcels card: the few open stalled parcels, not a
             # scan of every waybill (120 ms -> 7 ms on 790,000 waybills).
             models.Index(fields=["account"],

@@ -308,10 +308,38 @@ def test_building_a_day_costs_the_same_queries_whatever_the_categories(
     from warehouse.models import SKU
 
     rollup_day_build(day=D20)  # the first build also creates the RollupDay row
-    with django_assert_num_queries(16) as few:
+    # 16 for the order counts, 3 for the SLA and tracking samples (and their categories).
+    with django_assert_num_queries(19) as few:
         rollup_day_build(day=D20)
     SKU.objects.bulk_create([SKU(code=f"X-{i}", name="x", category=f"extra-{i}")
                              for i in range(20)])
     with django_assert_num_queries(len(few.captured_queries)):
         rollup_day_build(day=D20)
     assert len(RollupDay.objects.get(day=D20).categories) == 24
+
+
+def test_category_sla_and_tracking_rollup_equals_a_fresh_aggregate(shop, make_order, pin):
+    from fulfillment.shipping.models import CarrierAccount, Waybill
+
+    sf = CarrierAccount.objects.create(code="sf", name="SF Express", kind="sf")
+    # b (tea + drinkware), shipped 02:00 on the 21st, first scan 05:00: 18 h after payment.
+    Waybill.objects.create(order=shop["b"], account=sf, status="booked", tracking_number="B1",
+                           first_event_at=local(2026, 11, 21, 5))
+    # f (tea only): shipped on the 20th, first scan on the 21st at 09:00, 30 h late.
+    f = pin(make_order(S.SHIPPED, lines=[line("TEA-1")]), placed=local(2026, 11, 20, 2),
+            paid=local(2026, 11, 20, 3), shipped=local(2026, 11, 20, 3))
+    Waybill.objects.create(order=f, account=sf, status="booked", tracking_number="F1",
+                           first_event_at=local(2026, 11, 21, 9))
+    scopes = [DashboardFilters(D18, D21, category=c) for c in ("tea", "drinkware", "gift-sets")]
+    fresh = [(selectors.sla_paid_to_first_tracking(s, use_sql=True),
+              selectors.tracking_return_rate(s, use_rollup=False)) for s in scopes]
+
+    rollup_refresh(days_back=8)
+
+    fast = [(selectors.sla_paid_to_first_tracking(s), selectors.tracking_return_rate(s))
+            for s in scopes]
+    assert fast == fresh
+    tea_sla, tea_tracking = fast[0]
+    assert (tea_sla["all"]["orders"], tea_sla["all"]["median_hours"]) == (2, Decimal("24.0"))
+    assert (tea_tracking["in_time"], tea_tracking["orders"]) == (1, 2)
+    assert fast[1][0]["all"]["orders"] == 1 and fast[2][0]["all"]["orders"] == 0

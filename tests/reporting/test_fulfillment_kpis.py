@@ -184,7 +184,8 @@ def row(orders, median, p90, within, pct):
             "within": within, "within_pct": Decimal(pct)}
 
 
-@pytest.mark.parametrize("use_sql", [True, False], ids=["percentile_cont", "python"])
+@pytest.mark.parametrize("use_sql", [True, False, None],
+                         ids=["percentile_cont", "python", "rollup_or_live"])
 def test_sla_median_p90_and_share_per_channel_warehouse_and_day(world, warehouse, use_sql):
     # First scan in the range: a1 4 h, a2 38 h, a3 2 h, a4 13 h → sorted 2, 4, 13, 38.
     # median (4 + 13) / 2 = 8.5; p90 rank 2.7: 13 + 0.7 × 25 = 30.5; ≤ 24 h: 3 of 4.
@@ -208,7 +209,8 @@ def test_sla_median_p90_and_share_per_channel_warehouse_and_day(world, warehouse
     assert sla["day"][D21]["within"] == 1
 
 
-@pytest.mark.parametrize("use_sql", [True, False], ids=["percentile_cont", "python"])
+@pytest.mark.parametrize("use_sql", [True, False, None],
+                         ids=["percentile_cont", "python", "rollup_or_live"])
 def test_sla_scope_empty_days_and_time_zone(world, use_sql):
     # a4's first scan is 01:00 on the 20th in Shanghai = 17:00 UTC on the 19th: the 20th.
     only_19 = sla_paid_to_first_tracking(DashboardFilters(D19, D19), use_sql=use_sql)
@@ -299,3 +301,98 @@ def test_dashboard_in_chinese_has_no_english_card_labels(client, make_user, worl
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "SLA paid → first tracking, median" not in html
     assert "Stalled parcels per carrier" not in html
+
+
+# --- the rollup of the SLA and tracking samples equals a fresh aggregate -----------------------
+
+
+def sla_scopes(world, warehouse):
+    return [RANGE, DashboardFilters(D19, D22), DashboardFilters(D19, D21, platform="shopify"),
+            DashboardFilters(D19, D21, warehouse=warehouse),
+            DashboardFilters(D19, D21, channel=world[1].channel)]
+
+
+def fast_and_fresh(filters, window_hours=None):
+    """The dashboard's figures (rollup where built, live elsewhere) and the fresh ones."""
+    return (
+        (sla_paid_to_first_tracking(filters, window_hours=window_hours),
+         tracking_return_rate(filters, window_hours=window_hours)),
+        (sla_paid_to_first_tracking(filters, window_hours=window_hours, use_sql=True),
+         tracking_return_rate(filters, window_hours=window_hours, use_rollup=False)),
+    )
+
+
+def test_sla_and_tracking_rollup_equals_a_fresh_aggregate(world, warehouse,
+                                                          django_assert_num_queries):
+    from reporting.models import DailyRollup
+    from reporting.rollup import rollup_day_build
+
+    for day in (D19, D20, D21):
+        rollup_day_build(day=day)
+    # Every sample is kept: a4's 13 h and a1's 4 h on the 20th (their first scans' day).
+    assert sorted(DailyRollup.objects.filter(kind="sla", day=D20, category="")
+                  .values_list("samples", flat=True)) == [[4 * 3600.0], [13 * 3600.0]]
+    for filters in sla_scopes(world, warehouse):
+        for window in (None, Decimal("4"), Decimal("30")):
+            fast, fresh = fast_and_fresh(filters, window)
+            assert fast == fresh, (filters, window)
+    # The rolled-up SLA reads no order or waybill: the validity check and the rollup, and
+    # the channel and warehouse names for the tables.
+    with django_assert_num_queries(4):
+        sla_paid_to_first_tracking(RANGE)
+    assert fast_and_fresh(RANGE)[0][0]["all"] == row(4, "8.5", "30.5", 3, "75.0")
+
+
+def test_tracking_days_still_in_their_window_are_read_live(world):
+    from reporting.rollup import rollup_day_build
+
+    for day in (D20, D21):
+        rollup_day_build(day=day)
+    # At noon on the 22nd, the 21st's parcels may still be scanned in time (24 h): live,
+    # with a2-like pending orders counted as pending, not late. A 4 h window settles it.
+    with freeze_time(NOW):
+        for window in (None, Decimal("4")):
+            fast = tracking_return_rate(RANGE, window_hours=window)
+            assert fast == tracking_return_rate(RANGE, window_hours=window, use_rollup=False)
+        assert tracking_return_rate(RANGE)["rate"] == Decimal("50.0")
+
+
+def test_a_new_scan_or_a_cancelled_waybill_sends_its_days_back_to_live(
+    world, warehouse, django_capture_on_commit_callbacks
+):
+    from fulfillment.shipping.carriers.base import TrackEvent
+    from fulfillment.shipping.services import tracking_record
+    from reporting.rollup import rollup_day_build, valid_days
+
+    for day in (D19, D20, D21):
+        rollup_day_build(day=day)
+    assert valid_days(D19, D21) == {D19, D20, D21}
+
+    # a2's parcel turns out to have been scanned at 23:00 on the 20th (shipped 20:00):
+    # its first tracking info moves from the 21st to the 20th, and it is now in time.
+    a2_waybill = Waybill.objects.get(order=world[2], first_event_at__isnull=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        tracking_record(waybill=a2_waybill, events=[
+            TrackEvent(occurred_at=local(2026, 11, 20, 23), description="collected")])
+    assert valid_days(D19, D21) == {D19}
+    for filters in sla_scopes(world, warehouse):
+        fast, fresh = fast_and_fresh(filters)
+        assert fast == fresh
+    assert tracking_return_rate(RANGE)["in_time"] == 3
+
+    rollup_day_build(day=D20)
+    rollup_day_build(day=D21)
+    # a3's valid waybill is cancelled: its first valid tracking info is gone.
+    a3_waybill = Waybill.objects.get(order=world[3], status=Waybill.Status.BOOKED,
+                                     first_event_at__isnull=False)
+    a3_waybill.status = Waybill.Status.CANCELLED
+    with django_capture_on_commit_callbacks(execute=True):
+        a3_waybill.save(update_fields=["status"])
+    assert valid_days(D19, D21) == {D19, D20}
+    fast, fresh = fast_and_fresh(RANGE)
+    assert fast == fresh and fast[0]["all"]["orders"] == 3
+    # A save that changes nothing the numbers read marks nothing.
+    rollup_day_build(day=D21)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        a3_waybill.save(update_fields=["last_error"])
+    assert not callbacks and valid_days(D19, D21) == {D19, D20, D21}
