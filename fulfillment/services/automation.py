@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from fulfillment.models import OrderDecision, ShadowResult
 from fulfillment.services import risk as risk_service
 from fulfillment.services.rules import OrderFacts, RuleOutcome, facts_for_orders, load_ruleset
-from fulfillment.signals import order_needs_review, order_urgent
+from fulfillment.signals import UrgentOrder, order_needs_review, orders_urgent
 from orderhub.models import Order, OrderLine, OrderStatus, Tag
 from orderhub.services.bulk import orders_edit_and_transition
 from orderhub.services.orders import (
@@ -299,8 +299,9 @@ def _finish(order: Order, plan: Plan, *, result: str, reasons: list, priority: i
             actor: Actor, batch: dict | None = None) -> Outcome:
     """Send to review if there are reasons; record the decision; signal on commit.
 
-    ``batch``: ``{"runs": {order_id: runs so far}, "rows": []}``; the decision
-    row is collected there and written by the caller in one upsert.
+    ``batch``: ``{"runs": {order_id: runs so far}, "rows": [], "urgent": []}``;
+    the decision row and the urgent news are collected there, for the caller to
+    write in one upsert and announce in one ``orders_urgent`` on commit.
     """
     if reasons:
         order = order_transition(order=order, name="hold_review", actor=actor,
@@ -347,8 +348,11 @@ def _record(order_id: int, plan: Plan, *, result: str, reasons: list, priority: 
         transaction.on_commit(lambda: order_needs_review.send(
             sender=Order, order_id=order_id, reasons=texts, actor=who.label))
     elif result == S.READY_TO_PICK and priority >= Order.Priority.H4:
-        transaction.on_commit(lambda: order_urgent.send(
-            sender=Order, order_id=order_id, priority=int(priority), warehouse_id=wh_id))
+        urgent = UrgentOrder(order_id, int(priority), wh_id)
+        if batch is not None:
+            batch["urgent"].append(urgent)
+        else:
+            transaction.on_commit(lambda: orders_urgent.send(sender=Order, orders=[urgent]))
     return Outcome(order_id, result, reasons=reasons, warehouse_id=plan.warehouse_id)
 
 
@@ -458,7 +462,7 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
         orders_edit_and_transition(orders=moving, actor=actor, transition_by_id=moves)
         for payload in shortages:
             transaction.on_commit(lambda p=payload: stock_insufficient.send(sender=Order, **p))
-        batch = {"rows": [], "runs": dict(OrderDecision.objects.filter(
+        batch = {"rows": [], "urgent": [], "runs": dict(OrderDecision.objects.filter(
             order_id__in=list(still)).values_list("order_id", "runs"))}
         for plan, result, reasons in decided:
             out[plan.order.pk] = _record(plan.order.pk, plan, result=result, reasons=reasons,
@@ -468,6 +472,9 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
         OrderDecision.objects.bulk_create(
             batch["rows"], update_conflicts=True, unique_fields=["order"],
             update_fields=DECISION_FIELDS)
+        if batch["urgent"]:
+            urgent = batch["urgent"]
+            transaction.on_commit(lambda: orders_urgent.send(sender=Order, orders=urgent))
     return out
 
 

@@ -78,14 +78,17 @@ def parse_addresses(addresses: list[str]) -> list[tuple[str, str, str, str]]:
         return []
     import cpca
 
-    frame = cpca.transform(addresses)
-    out = []
-    for row in frame.itertuples(index=False):
-        parts = []
-        for value in (row[0], row[1], row[2], row[3]):
-            parts.append("" if value is None or value != value else str(value))
-        out.append(tuple(parts))
-    return out
+    one = getattr(cpca, "_get_one_addr", None)
+    if one is None:  # a cpca without its per-address parser: the public, pandas way
+        frame = cpca.transform(addresses)
+        rows = [tuple(row[:4]) for row in frame.itertuples(index=False)]
+    else:
+        # ``transform`` is this function per address plus a pandas DataFrame around
+        # the results; the frame (and importing pandas, 1.5 s per process) cost
+        # 25 times the parsing itself (cProfile, 2,000 addresses: 1.7 s vs 0.07 s).
+        rows = [(r["省"], r["市"], r["区"], r["地址"])
+                for r in (one(text, False, {}) for text in addresses)]
+    return [tuple("" if v is None or v != v else str(v) for v in row) for row in rows]
 
 
 def _order_address(order: Order) -> str:
