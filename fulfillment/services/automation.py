@@ -13,10 +13,11 @@ its ``OrderDecision``) or ``out_of_stock``. Orders no longer ``paid`` are
 skipped, so running twice changes nothing the second time.
 
 Reads are done for the whole batch (rules compiled once, risk counts grouped,
-stock levels in one query). Orders bound for one warehouse are written together
-(``_apply_group``: a constant number of queries per group, whatever its size);
-if a group fails, its orders are retried one by one, each in its own
-transaction holding the order's row lock, so one bad order never blocks the rest.
+stock levels in one query). A system actor's batch is written together
+(``_apply_group``: a constant number of queries, whatever its size and however
+many warehouses and results it has); if that fails, its orders are retried one
+by one, each in its own transaction holding the order's row lock, so one bad
+order never blocks the rest. A person's run goes one by one (permission checks).
 """
 
 from __future__ import annotations
@@ -94,30 +95,21 @@ def orders_automate(*, order_ids, actor: Actor = ACTOR, raise_errors: bool = Fal
         return results
     plans = plan_orders(orders, now=now)
     tags: dict = {}
-    singles, groups = [], defaultdict(list)
     # The bulk writes skip per-user permission checks: a person's run goes one by one.
     bulk = len(plans) >= GROUP_MIN and actor_info(actor).user is None
-    for plan in plans:
-        if plan.reasons or not plan.warehouse_id or not bulk:
-            singles.append(plan)
-        else:
-            groups[plan.warehouse_id].append(plan)
-    if groups:
-        from warehouse.models import Warehouse
-
-        warehouses = Warehouse.objects.in_bulk(list(groups))
-        for wh_id, group in groups.items():
-            try:
-                results.update(_apply_group(group, warehouses[wh_id], actor, tags))
-            except Exception:
-                if raise_errors:
-                    raise
-                # The group rolled back as a whole: take its orders one by one, so
-                # only the order at fault is left behind.
-                logger.exception("batch automation failed; retrying %s orders one by one",
-                                 len(group))
-                tags.clear()  # tags created in the rolled-back transaction are gone
-                singles += group
+    singles = [] if bulk else list(plans)
+    if bulk:
+        try:
+            results.update(_apply_group(plans, actor, tags))
+        except Exception:
+            if raise_errors:
+                raise
+            # The batch rolled back as a whole: take its orders one by one, so
+            # only the order at fault is left behind.
+            logger.exception("batch automation failed; retrying %s orders one by one",
+                             len(plans))
+            tags.clear()  # tags created in the rolled-back transaction are gone
+            singles = list(plans)
     for plan in singles:
         try:
             results[plan.order.pk] = _apply(plan, actor, tags)
@@ -387,19 +379,20 @@ def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
                        actor=actor)
 
 
-def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[int, Outcome]:
-    """Many orders bound for one warehouse: same result per order as ``_apply``.
+def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome]:
+    """Many orders, whatever their warehouses and results: the same rows as ``_apply``.
 
-    A constant number of queries whatever the group's size: the edits and the
+    A constant number of queries whatever the batch's size: the edits and the
     moves are written with ``orders_edit_and_transition`` (the rows of
     ``order_update`` + ``order_transition``, in bulk; system actors only),
     tags with one insert, stock with the warehouse's bulk path
-    (``stock_reserve_batch``), decisions with one upsert.
+    (``stock_reserve_batch``, every warehouse at once), decisions with one upsert.
 
     Two transactions, so the stock rows (shared by every worker) stay locked
     only while reserving, not while the orders move on:
 
-    1. lock the orders (by pk), write their fields, reserve their stock;
+    1. lock the orders (by pk), write their fields, reserve the stock of those
+       bound for a warehouse;
     2. lock again those still ``paid``, move each (``mark_ready`` /
        ``mark_out_of_stock`` / review) and record the decisions.
 
@@ -407,11 +400,16 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
     next run (task retry or straggler sweep) finds the reservation already
     there (reserving is idempotent) and finishes the move.
     """
+    from warehouse.models import Warehouse
     from warehouse.services.stock import InsufficientStock, stock_reserve_batch
     from warehouse.signals import stock_insufficient
 
     out: dict[int, Outcome] = {}
     ids = [p.order.pk for p in plans]
+    warehouses = Warehouse.objects.in_bulk(
+        list({p.warehouse_id for p in plans if p.warehouse_id and not p.reasons}))
+    target = {p.order.pk: warehouses[p.warehouse_id] for p in plans
+              if p.warehouse_id and not p.reasons}
     with transaction.atomic():
         locked = {o.pk: o for o in Order.objects.select_for_update()
                   .filter(pk__in=ids, status=S.PAID).order_by("pk")}
@@ -424,7 +422,7 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
         changes, priorities, tagged = {}, {}, []
         for plan in live:
             changes[plan.order.pk], priorities[plan.order.pk] = _field_changes(
-                locked[plan.order.pk], plan, warehouse)
+                locked[plan.order.pk], plan, target.get(plan.order.pk))
             tagged += [(plan.order.pk, tag.pk) for tag in _tags_for(plan.rules.tags, tags)]
         orders_edit_and_transition(orders=[locked[p.order.pk] for p in live], actor=actor,
                                    changes_by_id=changes, edit_reason="automation")
@@ -433,8 +431,9 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
             through.objects.bulk_create(
                 [through(order_id=order_id, tag_id=tag_id) for order_id, tag_id in tagged],
                 ignore_conflicts=True)
-        reserved = stock_reserve_batch(orders=[p.order.pk for p in live], warehouse=warehouse,
-                                       actor=actor)
+        to_reserve = [p.order.pk for p in live if p.order.pk in target]
+        reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
+            order_id: target[order_id] for order_id in to_reserve}) if to_reserve else {}
     with transaction.atomic():
         # Still paid? Another run may have decided since step 1: not ours to finish.
         moving = list(Order.objects.select_for_update()
@@ -446,8 +445,15 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
             if order_id not in still:
                 out[order_id] = Outcome(order_id, "skipped")
                 continue
-            got, reasons = reserved[order_id], []
-            if isinstance(got, list):
+            reasons = list(plan.reasons)
+            warehouse = target.get(order_id)
+            got = reserved.get(order_id)
+            if reasons:
+                moves[order_id], result = ("hold_review", _review_text(reasons)), S.REVIEW
+            elif warehouse is None:
+                moves[order_id] = ("mark_out_of_stock", _("No active warehouse."))
+                result = S.OUT_OF_STOCK
+            elif isinstance(got, list):
                 moves[order_id], result = ("mark_ready", ""), S.READY_TO_PICK
             elif isinstance(got, InsufficientStock):
                 moves[order_id] = ("mark_out_of_stock", _short(got.message))
@@ -468,7 +474,7 @@ def _apply_group(plans: list[Plan], warehouse, actor: str, tags: dict) -> dict[i
             out[plan.order.pk] = _record(plan.order.pk, plan, result=result, reasons=reasons,
                                          priority=priorities[plan.order.pk], actor=actor,
                                          batch=batch)
-        # One upsert for the group; approved_checks (reviewers' approvals) is kept.
+        # One upsert for the batch; approved_checks (reviewers' approvals) is kept.
         OrderDecision.objects.bulk_create(
             batch["rows"], update_conflicts=True, unique_fields=["order"],
             update_fields=DECISION_FIELDS)
