@@ -382,19 +382,19 @@ def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
 def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome]:
     """Many orders, whatever their warehouses and results: the same rows as ``_apply``.
 
-    A constant number of queries whatever the batch's size: the edits and the
-    moves are written with ``orders_edit_and_transition`` (the rows of
-    ``order_update`` + ``order_transition``, in bulk; system actors only),
-    tags with one insert, stock with the warehouse's bulk path
-    (``stock_reserve_batch``, every warehouse at once), decisions with one upsert.
+    A constant number of queries whatever the batch's size: stock with the
+    warehouse's bulk path (``stock_reserve_batch``, every warehouse at once),
+    the edits and the moves with one ``orders_edit_and_transition`` (the rows
+    of ``order_update`` + ``order_transition``, in bulk; system actors only),
+    tags with one insert, decisions with one upsert.
 
     Two transactions, so the stock rows (shared by every worker) stay locked
-    only while reserving, not while the orders move on:
+    only while reserving, not while the orders are written:
 
-    1. lock the orders (by pk), write their fields, reserve the stock of those
+    1. lock the orders still ``paid`` (by pk) and reserve the stock of those
        bound for a warehouse;
-    2. lock again those still ``paid``, move each (``mark_ready`` /
-       ``mark_out_of_stock`` / review) and record the decisions.
+    2. lock again those still ``paid``, write each one's fields and move it
+       (``mark_ready`` / ``mark_out_of_stock`` / review), record the decisions.
 
     A crash between the two leaves paid orders holding their reservation; the
     next run (task retry or straggler sweep) finds the reservation already
@@ -410,43 +410,32 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
         list({p.warehouse_id for p in plans if p.warehouse_id and not p.reasons}))
     target = {p.order.pk: warehouses[p.warehouse_id] for p in plans
               if p.warehouse_id and not p.reasons}
+    reserved: dict = {}
+    if target:
+        with transaction.atomic():
+            paid = set(Order.objects.select_for_update().filter(
+                pk__in=list(target), status=S.PAID).order_by("pk").values_list("pk", flat=True))
+            to_reserve = [order_id for order_id in ids if order_id in paid]
+            if to_reserve:
+                reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
+                    order_id: target[order_id] for order_id in to_reserve})
     with transaction.atomic():
+        # Still paid? Another run may have decided meanwhile: not ours to finish.
         locked = {o.pk: o for o in Order.objects.select_for_update()
                   .filter(pk__in=ids, status=S.PAID).order_by("pk")}
-        live = [p for p in plans if p.order.pk in locked]
-        for plan in plans:
-            if plan.order.pk not in locked:
-                out[plan.order.pk] = Outcome(plan.order.pk, "skipped")
-        if not live:
-            return out
         changes, priorities, tagged = {}, {}, []
-        for plan in live:
-            changes[plan.order.pk], priorities[plan.order.pk] = _field_changes(
-                locked[plan.order.pk], plan, target.get(plan.order.pk))
-            tagged += [(plan.order.pk, tag.pk) for tag in _tags_for(plan.rules.tags, tags)]
-        orders_edit_and_transition(orders=[locked[p.order.pk] for p in live], actor=actor,
-                                   changes_by_id=changes, edit_reason="automation")
-        if tagged:
-            through = Order.tags.through
-            through.objects.bulk_create(
-                [through(order_id=order_id, tag_id=tag_id) for order_id, tag_id in tagged],
-                ignore_conflicts=True)
-        to_reserve = [p.order.pk for p in live if p.order.pk in target]
-        reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
-            order_id: target[order_id] for order_id in to_reserve}) if to_reserve else {}
-    with transaction.atomic():
-        # Still paid? Another run may have decided since step 1: not ours to finish.
-        moving = list(Order.objects.select_for_update()
-                      .filter(pk__in=[p.order.pk for p in live], status=S.PAID).order_by("pk"))
-        still = {o.pk for o in moving}
         moves, decided, shortages = {}, [], []
-        for plan in live:
+        for plan in plans:
             order_id = plan.order.pk
-            if order_id not in still:
-                out[order_id] = Outcome(order_id, "skipped")
-                continue
-            reasons = list(plan.reasons)
+            order = locked.get(order_id)
             warehouse = target.get(order_id)
+            if order is None or (warehouse is not None and order_id not in reserved):
+                out[order_id] = Outcome(order_id, "skipped")
+                locked.pop(order_id, None)
+                continue
+            changes[order_id], priorities[order_id] = _field_changes(order, plan, warehouse)
+            tagged += [(order_id, tag.pk) for tag in _tags_for(plan.rules.tags, tags)]
+            reasons = list(plan.reasons)
             got = reserved.get(order_id)
             if reasons:
                 moves[order_id], result = ("hold_review", _review_text(reasons)), S.REVIEW
@@ -465,11 +454,20 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                 reasons.append(risk_service.make_reason("stock", "rule", text=got.message))
                 moves[order_id], result = ("hold_review", _review_text(reasons)), S.REVIEW
             decided.append((plan, result, reasons))
-        orders_edit_and_transition(orders=moving, actor=actor, transition_by_id=moves)
+        if not decided:
+            return out
+        orders_edit_and_transition(orders=[locked[p.order.pk] for p, _r, _rs in decided],
+                                   actor=actor, changes_by_id=changes, edit_reason="automation",
+                                   transition_by_id=moves)
+        if tagged:
+            through = Order.tags.through
+            through.objects.bulk_create(
+                [through(order_id=order_id, tag_id=tag_id) for order_id, tag_id in tagged],
+                ignore_conflicts=True)
         for payload in shortages:
             transaction.on_commit(lambda p=payload: stock_insufficient.send(sender=Order, **p))
         batch = {"rows": [], "urgent": [], "runs": dict(OrderDecision.objects.filter(
-            order_id__in=list(still)).values_list("order_id", "runs"))}
+            order_id__in=list(locked)).values_list("order_id", "runs"))}
         for plan, result, reasons in decided:
             out[plan.order.pk] = _record(plan.order.pk, plan, result=result, reasons=reasons,
                                          priority=priorities[plan.order.pk], actor=actor,
