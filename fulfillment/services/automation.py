@@ -33,9 +33,16 @@ from django.utils.translation import gettext as _
 
 from fulfillment.models import OrderDecision, ShadowResult
 from fulfillment.services import risk as risk_service
-from fulfillment.services.rules import OrderFacts, RuleOutcome, facts_for_orders, load_ruleset
+from fulfillment.services.rules import (
+    OrderFacts,
+    RuleOutcome,
+    facts_for_orders,
+    load_ruleset,
+    order_lines,
+)
 from fulfillment.signals import UrgentOrder, order_needs_review, orders_urgent
-from orderhub.models import Order, OrderLine, OrderStatus, Tag
+from orderhub.models import Order, OrderStatus, Tag
+from orderhub.querying import in_values
 from orderhub.services.bulk import orders_edit_and_transition
 from orderhub.services.orders import (
     Actor,
@@ -89,7 +96,7 @@ def orders_automate(*, order_ids, actor: Actor = ACTOR, raise_errors: bool = Fal
     actor_info(actor)
     ids = list(dict.fromkeys(int(i) for i in order_ids))
     results = {i: Outcome(i, "skipped") for i in ids}
-    orders = list(Order.objects.filter(pk__in=ids, status=S.PAID)
+    orders = list(Order.objects.filter(pk__in=in_values(ids), status=S.PAID)
                   .select_related("customer", "channel").order_by("paid_at", "pk"))
     if not orders:
         return results
@@ -131,9 +138,10 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
     """Decide for each order without changing it (shadow results aside)."""
     ruleset = ruleset if ruleset is not None else load_ruleset()
     checker = risk_service.RiskChecker.load()
-    approved = dict(OrderDecision.objects.filter(order__in=orders)
+    approved = dict(OrderDecision.objects.filter(order_id__in=in_values(o.pk for o in orders))
                     .values_list("order_id", "approved_checks"))
-    facts = facts_for_orders(orders)
+    lines = order_lines([o.pk for o in orders])
+    facts = facts_for_orders(orders, lines=lines)
     risk_reasons = checker.check(orders, now=now)
     pending_credit: dict[int, Decimal] = defaultdict(Decimal)
     plans, shadow_rows = [], []
@@ -157,22 +165,28 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
         plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons, rules=outcome))
     if shadow_rows:
         ShadowResult.objects.bulk_create(shadow_rows, batch_size=1000)
-    choose_warehouses([p for p in plans if not p.reasons])
+    choose_warehouses([p for p in plans if not p.reasons], lines=lines)
     return plans
 
 
-def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
-    """Units per SKU id for each order (kits as components); None when a SKU is unknown."""
+def _stock_needs(orders: list[Order], lines: dict | None = None
+                 ) -> dict[int, dict[int, int] | None]:
+    """Units per SKU id for each order (kits as components); None when a SKU is unknown.
+
+    ``lines``: the orders' lines as ``rules.order_lines`` gives them, if read already.
+    """
     from warehouse.models import SKU, KitComponent
 
-    lines = defaultdict(list)
-    for order_id, code, qty in OrderLine.objects.filter(order__in=orders).values_list(
-        "order_id", "sku_code", "quantity"
-    ):
-        lines[order_id].append((code, qty))
-    codes = {c for ls in lines.values() for c, _q in ls}
-    skus = dict(SKU.objects.filter(code__in=codes).values_list("code", "id"))
-    kits = set(SKU.objects.filter(code__in=codes, kind=SKU.Kind.KIT).values_list("id", flat=True))
+    if lines is None:
+        lines = order_lines([o.pk for o in orders])
+    codes = {c for o in orders for c, _q in lines.get(o.pk, ())}
+    skus, kits = {}, set()
+    for code, sku_id, kind in SKU.objects.filter(
+        code__in=in_values(codes, db_type="text")
+    ).values_list("code", "id", "kind"):
+        skus[code] = sku_id
+        if kind == SKU.Kind.KIT:
+            kits.add(sku_id)
     parts = defaultdict(list)
     for kit_id, comp_id, qty in KitComponent.objects.filter(kit_id__in=kits).values_list(
         "kit_id", "component_id", "quantity"
@@ -181,7 +195,7 @@ def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
     out = {}
     for order in orders:
         needs: dict[int, int] = defaultdict(int)
-        for code, qty in lines[order.pk]:
+        for code, qty in lines.get(order.pk, ()):
             sku_id = skus.get(code)
             if sku_id is None or (sku_id in kits and not parts[sku_id]):
                 needs = None
@@ -192,7 +206,7 @@ def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
     return out
 
 
-def choose_warehouses(plans: list[Plan]) -> None:
+def choose_warehouses(plans: list[Plan], *, lines: dict | None = None) -> None:
     """Fill ``warehouse_id`` for each plan: the rule's, else by region and stock.
 
     Stock is read once for the batch and spent in memory as orders are placed,
@@ -210,7 +224,7 @@ def choose_warehouses(plans: list[Plan]) -> None:
     warehouses = list(Warehouse.objects.filter(active=True).order_by("name", "pk"))
     if not warehouses:
         return
-    needs = _stock_needs([p.order for p in fallback])
+    needs = _stock_needs([p.order for p in fallback], lines)
     sku_ids = {s for n in needs.values() if n for s in n}
     guarded = set(SKU.objects.filter(pk__in=sku_ids, stop_selling_at_safety=True)
                   .values_list("pk", flat=True))
@@ -413,8 +427,9 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
     reserved: dict = {}
     if target:
         with transaction.atomic():
-            paid = set(Order.objects.select_for_update().filter(
-                pk__in=list(target), status=S.PAID).order_by("pk").values_list("pk", flat=True))
+            paid = set(Order.objects.select_for_update()
+                       .filter(pk__in=in_values(target), status=S.PAID).order_by("pk")
+                       .values_list("pk", flat=True))
             to_reserve = [order_id for order_id in ids if order_id in paid]
             if to_reserve:
                 reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
@@ -422,7 +437,7 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
     with transaction.atomic():
         # Still paid? Another run may have decided meanwhile: not ours to finish.
         locked = {o.pk: o for o in Order.objects.select_for_update()
-                  .filter(pk__in=ids, status=S.PAID).order_by("pk")}
+                  .filter(pk__in=in_values(ids), status=S.PAID).order_by("pk")}
         changes, priorities, tagged = {}, {}, []
         moves, decided, shortages = {}, [], []
         for plan in plans:
@@ -467,7 +482,7 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
         for payload in shortages:
             transaction.on_commit(lambda p=payload: stock_insufficient.send(sender=Order, **p))
         batch = {"rows": [], "urgent": [], "runs": dict(OrderDecision.objects.filter(
-            order_id__in=list(locked)).values_list("order_id", "runs"))}
+            order_id__in=in_values(locked)).values_list("order_id", "runs"))}
         for plan, result, reasons in decided:
             out[plan.order.pk] = _record(plan.order.pk, plan, result=result, reasons=reasons,
                                          priority=priorities[plan.order.pk], actor=actor,

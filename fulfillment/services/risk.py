@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
 from orderhub.models import Customer, Order, OrderStatus
+from orderhub.querying import in_values
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class RiskChecker:
         out: dict[int, list[dict]] = {o.pk: [] for o in orders}
         if not orders:
             return out
-        for kind, attr in (("phone_velocity", "buyer_phone"), ("ip_velocity", "buyer_ip")):
+        for kind, attr, db_type in (("phone_velocity", "buyer_phone", "text"),
+                                    ("ip_velocity", "buyer_ip", "inet")):
             rule = self.rules.get(kind)
             if rule is None or not rule.count or not rule.hours:
                 continue
@@ -131,7 +133,8 @@ class RiskChecker:
                 continue
             since = now - dt.timedelta(hours=rule.hours)
             counts = dict(
-                Order.objects.filter(**{f"{attr}__in": keys}, placed_at__gte=since)
+                Order.objects.filter(**{f"{attr}__in": in_values(keys, db_type=db_type)},
+                                     placed_at__gte=since)
                 .exclude(status=OrderStatus.CANCELLED)
                 .values_list(attr).annotate(n=Count("id")).order_by()
             )

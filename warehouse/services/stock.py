@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orderhub.models import Order, OrderLine, OrderStatus
+from orderhub.querying import in_values
 from orderhub.services.orders import Actor, actor_info, order_transition, order_update
 from warehouse.models import SKU, Reservation, StockLevel, StockMovement, Warehouse
 from warehouse.signals import stock_insufficient, stock_low
@@ -250,15 +251,16 @@ def stock_reserve_batch(
     results: dict[int, list[Reservation] | StockError] = {}
     with transaction.atomic():
         # values_list: model instances would cost django-fsm a query each (deferred status).
-        locked = dict(Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        locked = dict(Order.objects.select_for_update().filter(pk__in=in_values(ids)).order_by("pk")
                       .values_list("pk", "number"))
         active: dict[int, list[Reservation]] = defaultdict(list)
-        for res in Reservation.objects.filter(order_id__in=ids, status=Reservation.Status.ACTIVE):
+        for res in Reservation.objects.filter(order_id__in=in_values(ids),
+                                              status=Reservation.Status.ACTIVE):
             active[res.order_id].append(res)
         lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for order_id, code, qty in OrderLine.objects.filter(order_id__in=ids).values_list(
-            "order_id", "sku_code", "quantity"
-        ):
+        for order_id, code, qty in OrderLine.objects.filter(
+            order_id__in=in_values(ids)
+        ).values_list("order_id", "sku_code", "quantity"):
             lines[order_id].append((code, qty))
         codes = {code for ls in lines.values() for code, _q in ls}
         skus_by_code = {s.code: s for s in
