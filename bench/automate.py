@@ -111,7 +111,10 @@ def make_data(n_orders: int, n_skus: int) -> list[int]:
     rng = random.Random(42)
     channel, _ = Channel.objects.get_or_create(code="bench-auto", defaults={
         "name": "bench", "platform": "manual"})
-    Warehouse.objects.update(active=False)  # earlier runs' warehouses
+    # Earlier runs' warehouses (three a run): their count numbers this run, so that
+    # consecutive runs within an hour never share buyer IPs or phones.
+    run = Warehouse.objects.filter(code__startswith="ba-").count() // 3
+    Warehouse.objects.update(active=False)
     warehouses = [
         Warehouse.objects.create(code=f"ba-{stamp}-{i}", name=f"Bench {stamp} {i}",
                                  service_regions=regions, cold_chain=i == 0)
@@ -155,8 +158,8 @@ def make_data(n_orders: int, n_skus: int) -> list[int]:
                     placed_at=now, customer=customer,
                     kind="b2b" if customer and customer.tier == "b2b" else "b2c",
                     # Unique per run: earlier runs' orders must not trip the velocity checks.
-                    buyer_phone=f"+86{prefixes[int(stamp) % len(prefixes)]}{i:08d}",
-                    buyer_ip=f"10.{int(stamp) % 250}.{i % 250}.{i % 9}",
+                    buyer_phone=f"+86{prefixes[run % len(prefixes)]}{i:08d}",
+                    buyer_ip=f"10.{run % 250}.{i % 250}.{i % 9}",
                     ship_province=province, ship_city=city, ship_district=district,
                     ship_street=f"科技路{i % 999 + 1}号", buyer_message=rng.choice(messages),
                     subtotal=total, total=total,

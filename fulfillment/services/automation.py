@@ -22,12 +22,13 @@ order never blocks the rest. A person's run goes one by one (permission checks).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -435,9 +436,7 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                 reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
                     order_id: target[order_id] for order_id in to_reserve})
     with transaction.atomic():
-        # Still paid? Another run may have decided meanwhile: not ours to finish.
-        locked = {o.pk: o for o in Order.objects.select_for_update()
-                  .filter(pk__in=in_values(ids), status=S.PAID).order_by("pk")}
+        locked = _lock_paid(plans)
         changes, priorities, tagged = {}, {}, []
         moves, decided, shortages = {}, [], []
         for plan in plans:
@@ -487,14 +486,69 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
             out[plan.order.pk] = _record(plan.order.pk, plan, result=result, reasons=reasons,
                                          priority=priorities[plan.order.pk], actor=actor,
                                          batch=batch)
-        # One upsert for the batch; approved_checks (reviewers' approvals) is kept.
-        OrderDecision.objects.bulk_create(
-            batch["rows"], update_conflicts=True, unique_fields=["order"],
-            update_fields=DECISION_FIELDS)
+        _upsert_decisions(batch["rows"])
         if batch["urgent"]:
             urgent = batch["urgent"]
             transaction.on_commit(lambda: orders_urgent.send(sender=Order, orders=urgent))
     return out
+
+
+def _upsert_decisions(rows: list[OrderDecision]) -> None:
+    """Write decisions in one upsert; a row's approved_checks (reviewers' approvals) is kept.
+
+    On PostgreSQL one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT``:
+    ``bulk_create(update_conflicts=True)`` compiled every value of every row,
+    a fifth of the batch's write time (cProfile, 2,000 orders).
+    """
+    if not rows:
+        return
+    connection = connections[router.db_for_write(OrderDecision)]
+    if connection.vendor != "postgresql":
+        OrderDecision.objects.bulk_create(rows, update_conflicts=True, unique_fields=["order"],
+                                          update_fields=DECISION_FIELDS)
+        return
+    meta = OrderDecision._meta
+    fields = [meta.get_field("order"), *(meta.get_field(n) for n in DECISION_FIELDS),
+              meta.get_field("approved_checks")]
+    qn = connection.ops.quote_name
+    columns = [qn(f.column) for f in fields]
+    casts, values = [], []
+    for f in fields:
+        if isinstance(f, models.JSONField):
+            # Sent as text and cast per element: psycopg has no jsonb[] for plain lists.
+            casts.append("%s::text[]")
+            values.append([json.dumps(getattr(r, f.attname), cls=f.encoder) for r in rows])
+        else:
+            casts.append(f"%s::{f.db_type(connection)}[]")
+            values.append([f.get_db_prep_save(getattr(r, f.attname), connection) for r in rows])
+    select = ", ".join(f"v.{c}::jsonb" if isinstance(f, models.JSONField) else f"v.{c}"
+                       for f, c in zip(fields, columns, strict=True))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for f, c in zip(fields, columns, strict=True)
+                        if f.name in DECISION_FIELDS)
+    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) SELECT {select} "
+           f"FROM unnest({', '.join(casts)}) AS v({', '.join(columns)}) "
+           f"ON CONFLICT ({qn(meta.get_field('order').column)}) DO UPDATE SET {updates}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _lock_paid(plans: list[Plan]) -> dict[int, Order]:
+    """Lock the plans' orders still ``paid`` (by pk); return them by id, as they are now.
+
+    The lock reads only ids and ``updated_at``: an order whose row is unchanged
+    since it was planned (every save moves ``updated_at``) is the plan's own
+    instance; only the others are read again, whole.
+    """
+    by_id = {p.order.pk: p.order for p in plans}
+    current = dict(Order.objects.select_for_update()
+                   .filter(pk__in=in_values(by_id), status=S.PAID).order_by("pk")
+                   .values_list("pk", "updated_at"))
+    locked = {pk: by_id[pk] for pk, at in current.items()
+              if by_id[pk].updated_at == at and by_id[pk].status == S.PAID}
+    changed = [pk for pk in current if pk not in locked]
+    if changed:
+        locked.update(Order.objects.in_bulk(changed))
+    return locked
 
 
 def _short(text: str, limit: int = TRANSITION_REASON_MAX) -> str:

@@ -165,6 +165,50 @@ def test_an_order_decided_between_the_two_steps_is_skipped(make_order, rules):
     assert not OrderTransitionLog.objects.filter(order=second, transition="mark_ready").exists()
 
 
+def test_an_order_edited_between_planning_and_writing_keeps_the_edit(make_order, rules):
+    from orderhub.services.orders import order_update
+    from warehouse.services import stock as stock_service
+
+    first, second = make_order(S.PAID), make_order(S.PAID)
+    real = stock_service.stock_reserve_batch
+
+    def reserve_then_someone_edits(**kw):
+        out = real(**kw)
+        order_update(order=first.pk, actor="system:test", changes={"buyer_name": "李四"},
+                     reason="buyer called")
+        return out
+
+    with mock.patch.object(stock_service, "stock_reserve_batch", reserve_then_someone_edits):
+        results = orders_automate(order_ids=[first.pk, second.pk])
+    assert {r.result for r in results.values()} == {S.READY_TO_PICK}
+    first.refresh_from_db()
+    assert first.buyer_name == "李四"
+    # the versions automation wrote carry the edit it did not make
+    assert list(first.history.order_by("-history_id").values_list(
+        "history_change_reason", "buyer_name")[:3]) == [
+        ("mark_ready", "李四"), ("automation", "李四"), ("buyer called", "李四")]
+
+
+def test_a_batch_keeps_reviewers_approvals_and_counts_runs(make_order, rules):
+    approved, fresh = make_order(S.PAID, buyer_message="核对"), make_order(S.PAID)
+    OrderDecision.objects.create(order=approved, result="review", runs=1,
+                                 approved_checks=["risk:blacklist"])
+    orders_automate(order_ids=[approved.pk, fresh.pk])
+    kept = OrderDecision.objects.get(order=approved)
+    assert (kept.approved_checks, kept.runs) == (["risk:blacklist"], 2)
+    assert kept.result == S.READY_TO_PICK
+    assert kept.tags_added == ["auto", "批量"] and kept.carrier == "SF"
+    new = OrderDecision.objects.get(order=fresh)
+    assert (new.approved_checks, new.runs, new.review_reasons) == ([], 1, [])
+    assert new.matched_rules == [rules_rule_id()]
+
+
+def rules_rule_id():
+    from fulfillment.models import Rule
+
+    return Rule.objects.get(name="urgent").pk
+
+
 # --- the paid receiver: one task per batch --------------------------------------------------
 
 
