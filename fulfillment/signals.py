@@ -21,6 +21,8 @@ order_needs_review = Signal()
 
 # The order became urgent (priority 4 h or ASN) and is waiting to be picked.
 # kwargs: order_id, priority (int), warehouse_id (int | None)
+# Automation announces its urgent orders with ``orders_urgent`` below, never with
+# this one: a receiver of urgent news listens to both.
 order_urgent = Signal()
 
 # The same news for many orders at once: automation sends it once per committed
