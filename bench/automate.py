@@ -19,7 +19,7 @@ worker's level locks 0.06-0.2 s of it), the orders' edit+move write 0.77 s,
 the rest of the batch write (locks, tags, decisions) 0.6 s. The earlier
 runs' warehouses number each run, so its buyers' phones and IPs never meet an
 earlier run's in the velocity checks (``run`` below); a run reviews the same
-24 orders every time.
+24 orders every time (the same checks trip).
 """
 
 from __future__ import annotations
