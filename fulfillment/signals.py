@@ -5,7 +5,15 @@ Every one is sent after the transaction that caused it commits
 Receivers must be cheap and must not raise: they enqueue outbox rows or tasks.
 """
 
+from typing import NamedTuple
+
 from django.dispatch import Signal
+
+
+class UrgentOrder(NamedTuple):
+    order_id: int
+    priority: int
+    warehouse_id: int | None
 
 # Automation (or a person) sent the order to review.
 # kwargs: order_id, reasons (list of str, translated at send time), actor
@@ -13,7 +21,15 @@ order_needs_review = Signal()
 
 # The order became urgent (priority 4 h or ASN) and is waiting to be picked.
 # kwargs: order_id, priority (int), warehouse_id (int | None)
+# Automation announces its urgent orders with ``orders_urgent`` below, never with
+# this one: a receiver of urgent news listens to both.
 order_urgent = Signal()
+
+# The same news for many orders at once: automation sends it once per committed
+# batch instead of ``order_urgent`` per order, so a receiver that reads or
+# writes per order can do it with a few queries for the whole batch.
+# kwargs: orders (list of UrgentOrder)
+orders_urgent = Signal()
 
 # Booking a waybill failed. kwargs: order_id, waybill_id, error (str), permanent (bool)
 waybill_failed = Signal()

@@ -20,10 +20,11 @@ from django.utils.translation import override
 
 from fulfillment.notifications.models import Event, WarehouseContact
 from fulfillment.notifications.services import (
+    EventRoutes,
     Target,
     buyer_sms,
     contacts_for,
-    routes_for,
+    contacts_for_warehouses,
     team_alert,
 )
 
@@ -246,36 +247,51 @@ def on_waybill_failed(sender, order_id, waybill_id, error="", permanent=False, *
 
 
 def on_order_urgent(sender, order_id, priority, warehouse_id=None, **kwargs):
-    # Sent for every urgent order of an automation batch (a fifth of a big sale),
-    # and most warehouses route the alert to nobody: find who would hear it first,
-    # with two small reads and no transaction, and only then load the order and
-    # write the outbox rows. (It used to open a transaction and make five queries
-    # per order to find nobody.)
-    if warehouse_id:
-        try:
-            leads = contacts_for(warehouse_id, WarehouseContact.Role.LEAD)
-            if not leads and not routes_for(Event.URGENT_ORDER, warehouse_id):
-                return
-        except Exception:  # noqa: BLE001 - the order is urgent already; an alert must not undo it
-            logger.exception("notification receiver on_order_urgent failed")
+    from fulfillment.signals import UrgentOrder
+
+    on_orders_urgent(sender, orders=[UrgentOrder(order_id, priority, warehouse_id)])
+
+
+def on_orders_urgent(sender, orders, **kwargs):
+    # Sent once per automation batch for its urgent orders (a fifth of a big sale),
+    # and most warehouses route the alert to nobody: find who would hear it with
+    # two reads for the whole batch and no transaction, and only then load the
+    # orders (one query) and write the outbox rows, one transaction per order.
+    try:
+        leads = contacts_for_warehouses({u.warehouse_id for u in orders},
+                                        WarehouseContact.Role.LEAD)
+        routes = EventRoutes.load(Event.URGENT_ORDER)
+        # Without a warehouse the order's own decides: leave those to the per-order step.
+        heard = [u for u in orders if not u.warehouse_id or leads.get(u.warehouse_id)
+                 or routes.for_warehouse(u.warehouse_id)]
+        if not heard:
             return
-    _on_order_urgent(order_id, priority, warehouse_id)
+        from orderhub.models import Order
+
+        loaded = Order.objects.select_related("channel", "warehouse").in_bulk(
+            [u.order_id for u in heard])
+    except Exception:  # noqa: BLE001 - the orders are urgent already; an alert must not undo it
+        logger.exception("notification receiver on_orders_urgent failed")
+        return
+    for urgent in heard:
+        order = loaded.get(urgent.order_id)
+        if order is not None:
+            _on_order_urgent(order, urgent.priority, urgent.warehouse_id, leads, routes)
 
 
 @_safe
-def _on_order_urgent(order_id, priority, warehouse_id):
+def _on_order_urgent(order, priority, warehouse_id, leads, routes):
     from orderhub.models import Order
 
-    order = _order(order_id)
-    if order is None:
-        return
-    warehouse_id = warehouse_id or order.warehouse_id
+    if not warehouse_id and order.warehouse_id:
+        warehouse_id = order.warehouse_id
+        leads = contacts_for_warehouses([warehouse_id], WarehouseContact.Role.LEAD)
     with override(settings.LANGUAGE_CODE):
         label = str(Order.Priority(priority).label) if priority in Order.Priority.values else ""
     name = (order.warehouse.name if order.warehouse_id == warehouse_id and order.warehouse
             else _warehouse_name(warehouse_id))
     team_alert(event=Event.URGENT_ORDER, order=order, actor=ACTOR, warehouse_id=warehouse_id,
-               targets=contacts_for(warehouse_id, WarehouseContact.Role.LEAD),
+               targets=leads.get(warehouse_id, []), routes=routes,
                dedupe_key=f"team:urgent:order:{order.pk}:{priority}",
                context={"order_number": order.number, "priority": label, "warehouse": name})
 
@@ -300,3 +316,4 @@ def connect() -> None:
     fulfillment_signals.waybill_failed.connect(on_waybill_failed,
                                                dispatch_uid=uid + "waybill_failed")
     fulfillment_signals.order_urgent.connect(on_order_urgent, dispatch_uid=uid + "urgent")
+    fulfillment_signals.orders_urgent.connect(on_orders_urgent, dispatch_uid=uid + "urgent_batch")

@@ -206,33 +206,67 @@ class Target:
     key: str  # distinguishes targets of one event in the dedupe key
 
 
+@dataclass(frozen=True)
+class EventRoutes:
+    """An event's enabled routes, read once (one query) and filtered per warehouse."""
+
+    routes: tuple  # ((route warehouse id or None, Target), ...)
+
+    @classmethod
+    def load(cls, event: str) -> EventRoutes:
+        routes = (AlertRoute.objects.filter(event=event, enabled=True, gateway__enabled=True)
+                  .select_related("gateway").order_by("id"))
+        return cls(tuple((r.warehouse_id, Target(r.gateway, r.recipient, r.language, f"r{r.pk}"))
+                         for r in routes))
+
+    def for_warehouse(self, warehouse_id: int | None) -> list[Target]:
+        # Fresh Target copies: team_alert merges recipients into the targets it is given.
+        return [Target(t.gateway, t.recipient, t.language, t.key) for wh_id, t in self.routes
+                if not wh_id or wh_id == warehouse_id]
+
+
 def routes_for(event: str, warehouse_id: int | None = None) -> list[Target]:
-    routes = (AlertRoute.objects.filter(event=event, enabled=True, gateway__enabled=True)
-              .select_related("gateway").order_by("id"))
-    targets = []
-    for route in routes:
-        if route.warehouse_id and route.warehouse_id != warehouse_id:
-            continue
-        targets.append(Target(route.gateway, route.recipient, route.language, f"r{route.pk}"))
-    return targets
+    return EventRoutes.load(event).for_warehouse(warehouse_id)
+
+
+def _contact_target(contact) -> Target | None:
+    if contact.address or contact.gateway.kind in (Gateway.Kind.WECOM, Gateway.Kind.DINGTALK):
+        return Target(contact.gateway, contact.address, contact.language, f"c{contact.pk}")
+    return None
 
 
 def contacts_for(warehouse_id: int | None, role: str) -> list[Target]:
     if not warehouse_id:
         return []
-    contacts = (WarehouseContact.objects.filter(warehouse_id=warehouse_id, role=role,
-                                                enabled=True, gateway__enabled=True)
-                .select_related("gateway").order_by("id"))
-    return [Target(c.gateway, c.address, c.language, f"c{c.pk}") for c in contacts
-            if c.address or c.gateway.kind in (Gateway.Kind.WECOM, Gateway.Kind.DINGTALK)]
+    return contacts_for_warehouses([warehouse_id], role).get(warehouse_id, [])
+
+
+def contacts_for_warehouses(warehouse_ids, role: str) -> dict[int, list[Target]]:
+    """``contacts_for`` for many warehouses in one query (warehouses without any left out)."""
+    ids = {w for w in warehouse_ids if w}
+    if not ids:
+        return {}
+    out: dict[int, list[Target]] = {}
+    for contact in (WarehouseContact.objects.filter(warehouse_id__in=ids, role=role,
+                                                    enabled=True, gateway__enabled=True)
+                    .select_related("gateway").order_by("id")):
+        target = _contact_target(contact)
+        if target is not None:
+            out.setdefault(contact.warehouse_id, []).append(target)
+    return out
 
 
 def team_alert(*, event: str, context: dict, dedupe_key: str, actor: Actor,
                targets: list[Target] | None = None, warehouse_id: int | None = None,
-               order=None) -> list[Message]:
-    """Queue the event's team alert to every route (plus ``targets``); one message each."""
+               order=None, routes: EventRoutes | None = None) -> list[Message]:
+    """Queue the event's team alert to every route (plus ``targets``); one message each.
+
+    ``routes``: the event's routes read beforehand (``EventRoutes.load``), for a
+    caller alerting many times in a row; by default they are read here.
+    """
+    routes = routes if routes is not None else EventRoutes.load(event)
     merged: dict[tuple, Target] = {}
-    for target in list(targets or []) + routes_for(event, warehouse_id):
+    for target in list(targets or []) + routes.for_warehouse(warehouse_id):
         if target.gateway.kind in ROBOT_KINDS:
             # One post per robot (group): a contact to @mention joins the route's post.
             slot = merged.get((target.gateway.pk,))

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
 from orderhub.models import Customer, Order, OrderStatus
+from orderhub.querying import in_values
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +79,17 @@ def parse_addresses(addresses: list[str]) -> list[tuple[str, str, str, str]]:
         return []
     import cpca
 
-    frame = cpca.transform(addresses)
-    out = []
-    for row in frame.itertuples(index=False):
-        parts = []
-        for value in (row[0], row[1], row[2], row[3]):
-            parts.append("" if value is None or value != value else str(value))
-        out.append(tuple(parts))
-    return out
+    one = getattr(cpca, "_get_one_addr", None)
+    if one is None:  # a cpca without its per-address parser: the public, pandas way
+        frame = cpca.transform(addresses)
+        rows = [tuple(row[:4]) for row in frame.itertuples(index=False)]
+    else:
+        # ``transform`` is this function per address plus a pandas DataFrame around
+        # the results; the frame (and importing pandas, 1.5 s per process) cost
+        # 25 times the parsing itself (cProfile, 2,000 addresses: 1.7 s vs 0.07 s).
+        rows = [(r["省"], r["市"], r["区"], r["地址"])
+                for r in (one(text, False, {}) for text in addresses)]
+    return [tuple("" if v is None or v != v else str(v) for v in row) for row in rows]
 
 
 def _order_address(order: Order) -> str:
@@ -119,7 +123,8 @@ class RiskChecker:
         out: dict[int, list[dict]] = {o.pk: [] for o in orders}
         if not orders:
             return out
-        for kind, attr in (("phone_velocity", "buyer_phone"), ("ip_velocity", "buyer_ip")):
+        for kind, attr, db_type in (("phone_velocity", "buyer_phone", "text"),
+                                    ("ip_velocity", "buyer_ip", "inet")):
             rule = self.rules.get(kind)
             if rule is None or not rule.count or not rule.hours:
                 continue
@@ -128,7 +133,8 @@ class RiskChecker:
                 continue
             since = now - dt.timedelta(hours=rule.hours)
             counts = dict(
-                Order.objects.filter(**{f"{attr}__in": keys}, placed_at__gte=since)
+                Order.objects.filter(**{f"{attr}__in": in_values(keys, db_type=db_type)},
+                                     placed_at__gte=since)
                 .exclude(status=OrderStatus.CANCELLED)
                 .values_list(attr).annotate(n=Count("id")).order_by()
             )

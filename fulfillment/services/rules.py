@@ -37,6 +37,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from orderhub.models import Customer, Order
+from orderhub.querying import in_values
 
 RULES_GENERATION_KEY = "fulfillment:rules-generation"
 
@@ -381,36 +382,46 @@ def load_ruleset() -> RuleSet:
     return ruleset
 
 
-def facts_for_orders(orders: list[Order]) -> dict[int, OrderFacts]:
+def order_lines(order_ids) -> dict[int, list[tuple[str, int]]]:
+    """``(sku code, quantity)`` of each order's lines, for many orders in one query."""
+    from orderhub.models import OrderLine
+
+    lines = defaultdict(list)
+    for order_id, code, qty in OrderLine.objects.filter(
+        order_id__in=in_values(order_ids)
+    ).values_list("order_id", "sku_code", "quantity"):
+        lines[order_id].append((code, qty))
+    return lines
+
+
+def facts_for_orders(orders: list[Order], *, lines: dict | None = None
+                     ) -> dict[int, OrderFacts]:
     """Facts for every order in ``orders`` (with ``customer`` and ``channel`` selected).
 
-    Three queries whatever the number of orders: lines, SKUs, tags.
+    Three queries whatever the number of orders: lines (unless given, as
+    ``order_lines`` returns them), SKUs, tags.
     """
-    from orderhub.models import OrderLine
     from warehouse.models import SKU
 
     ids = [o.pk for o in orders]
-    lines = defaultdict(list)
-    for order_id, code, qty in OrderLine.objects.filter(order_id__in=ids).values_list(
-        "order_id", "sku_code", "quantity"
-    ):
-        lines[order_id].append((code, qty))
+    if lines is None:
+        lines = order_lines(ids)
     codes = {code for ls in lines.values() for code, _q in ls}
     skus = {
         code: (category, cold, fragile, attrs or {}, weight or 0)
         for code, category, cold, fragile, attrs, weight in SKU.objects.filter(
-            code__in=codes
+            code__in=in_values(codes, db_type="text")
         ).values_list("code", "category", "cold_chain", "fragile", "attributes", "weight_g")
     }
     tags = defaultdict(set)
-    for order_id, name in Order.tags.through.objects.filter(order_id__in=ids).values_list(
-        "order_id", "tag__name"
-    ):
+    for order_id, name in Order.tags.through.objects.filter(
+        order_id__in=in_values(ids)
+    ).values_list("order_id", "tag__name"):
         tags[order_id].add(name)
     facts = {}
     for order in orders:
         categories, attributes, weight = set(), set(), 0
-        for code, qty in lines[order.pk]:
+        for code, qty in lines.get(order.pk, ()):
             sku = skus.get(code)
             if sku is None:
                 continue

@@ -78,6 +78,53 @@ def test_a_group_writes_what_one_by_one_writes(make_order, rules, stock):
                                                         "SF", 2, rules.pk)]
 
 
+def test_a_mixed_batch_writes_what_one_by_one_writes(make_order, rules, stock,
+                                                     django_capture_on_commit_callbacks):
+    from fulfillment.signals import orders_urgent
+    from warehouse.models import Warehouse
+
+    # given: a second warehouse for Beijing, a rule holding some orders for review
+    beijing = Warehouse.objects.create(code="bj", name="Beijing DC")
+    for code in ("SKU-1", "GIFT-1"):
+        stock(beijing, code, 50)
+    make_rule("north", conditions=[("province", "in", "北京市")], warehouse=beijing)
+    make_rule("check", conditions=[("message", "contains", "核对")], hold_reason="核对地址")
+
+    def orders():
+        return [make_order(S.PAID, lines=SCARCE), make_order(S.PAID),
+                make_order(S.PAID, buyer_message="请核对"),
+                make_order(S.PAID, ship_province="北京市", ship_city="北京市",
+                           ship_district="朝阳区"),
+                make_order(S.PAID, lines=SCARCE)]
+
+    one, two = orders(), orders()
+    # when: the first set one by one, the second as one batch
+    single = [order_automate(order=o).result for o in one]
+    stock(rules, "SCARCE", 2)  # the batch meets the same shelf: 3 free, 2 per order
+    heard = []
+    orders_urgent.connect(lambda orders, **kw: heard.append(orders), weak=False,
+                          dispatch_uid="test-mixed")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            batch = orders_automate(order_ids=[o.pk for o in two])
+    finally:
+        orders_urgent.disconnect(dispatch_uid="test-mixed")
+    # then: the same results and the same rows, order by order
+    assert single == [S.READY_TO_PICK, S.READY_TO_PICK, S.REVIEW, S.READY_TO_PICK,
+                      S.OUT_OF_STOCK]
+    assert [batch[o.pk].result for o in two] == single
+    assert batch[two[3].pk].warehouse_id == beijing.pk
+    for a, b in zip(one, two, strict=True):
+        assert trail(b) == trail(a)
+    assert (OrderDecision.objects.get(order=two[2]).review_reasons
+            == OrderDecision.objects.get(order=one[2]).review_reasons != [])
+    # one urgent signal for the whole batch, naming each urgent ready order once
+    assert len(heard) == 1
+    assert sorted(heard[0]) == sorted(
+        (o.pk, 2, batch[o.pk].warehouse_id) for o in two
+        if batch[o.pk].result == S.READY_TO_PICK)
+
+
 def test_queries_per_group_do_not_grow_with_its_size(make_order, rules):
     def queries_for(n):
         orders = [make_order(S.PAID) for _ in range(n)]
@@ -116,6 +163,50 @@ def test_an_order_decided_between_the_two_steps_is_skipped(make_order, rules):
     assert results[first.pk].result == S.READY_TO_PICK
     assert results[second.pk].result == "skipped"
     assert not OrderTransitionLog.objects.filter(order=second, transition="mark_ready").exists()
+
+
+def test_an_order_edited_between_planning_and_writing_keeps_the_edit(make_order, rules):
+    from orderhub.services.orders import order_update
+    from warehouse.services import stock as stock_service
+
+    first, second = make_order(S.PAID), make_order(S.PAID)
+    real = stock_service.stock_reserve_batch
+
+    def reserve_then_someone_edits(**kw):
+        out = real(**kw)
+        order_update(order=first.pk, actor="system:test", changes={"buyer_name": "李四"},
+                     reason="buyer called")
+        return out
+
+    with mock.patch.object(stock_service, "stock_reserve_batch", reserve_then_someone_edits):
+        results = orders_automate(order_ids=[first.pk, second.pk])
+    assert {r.result for r in results.values()} == {S.READY_TO_PICK}
+    first.refresh_from_db()
+    assert first.buyer_name == "李四"
+    # the versions automation wrote carry the edit it did not make
+    assert list(first.history.order_by("-history_id").values_list(
+        "history_change_reason", "buyer_name")[:3]) == [
+        ("mark_ready", "李四"), ("automation", "李四"), ("buyer called", "李四")]
+
+
+def test_a_batch_keeps_reviewers_approvals_and_counts_runs(make_order, rules):
+    approved, fresh = make_order(S.PAID, buyer_message="核对"), make_order(S.PAID)
+    OrderDecision.objects.create(order=approved, result="review", runs=1,
+                                 approved_checks=["risk:blacklist"])
+    orders_automate(order_ids=[approved.pk, fresh.pk])
+    kept = OrderDecision.objects.get(order=approved)
+    assert (kept.approved_checks, kept.runs) == (["risk:blacklist"], 2)
+    assert kept.result == S.READY_TO_PICK
+    assert kept.tags_added == ["auto", "批量"] and kept.carrier == "SF"
+    new = OrderDecision.objects.get(order=fresh)
+    assert (new.approved_checks, new.runs, new.review_reasons) == ([], 1, [])
+    assert new.matched_rules == [rules_rule_id()]
+
+
+def rules_rule_id():
+    from fulfillment.models import Rule
+
+    return Rule.objects.get(name="urgent").pk
 
 
 # --- the paid receiver: one task per batch --------------------------------------------------

@@ -20,7 +20,7 @@ from freezegun import freeze_time
 from fulfillment import tasks
 from fulfillment.models import Condition, OrderDecision, RiskRule, Rule
 from fulfillment.services.automation import order_automate, order_reprocess
-from fulfillment.signals import order_needs_review, order_urgent
+from fulfillment.signals import order_needs_review, orders_urgent
 from orderhub.models import Order, OrderStatus
 from orderhub.services.orders import TransitionNotPermitted, order_transition, order_update
 from warehouse.models import SKU, Reservation, StockLevel, Warehouse
@@ -186,13 +186,14 @@ def test_urgent_ready_order_signals(make_order, stocked, django_capture_on_commi
     order = make_order(S.PAID, buyer_message="很急，请尽快")
     calm = make_order(S.PAID, buyer_message="不急")
     received = []
-    order_urgent.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="test-urg")
+    orders_urgent.connect(lambda orders, **kw: received.extend(u._asdict() for u in orders),
+                          weak=False, dispatch_uid="test-urg")
     try:
         with django_capture_on_commit_callbacks(execute=True):
             order_automate(order=order)
             order_automate(order=calm)
     finally:
-        order_urgent.disconnect(dispatch_uid="test-urg")
+        orders_urgent.disconnect(dispatch_uid="test-urg")
     # "不急" contains 急 too: the rule is literal, both become urgent.
     assert {r["order_id"] for r in received} == {order.pk, calm.pk}
     assert received[0]["priority"] == Order.Priority.H4

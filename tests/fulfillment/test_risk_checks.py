@@ -155,3 +155,19 @@ def test_approved_reasons_are_not_raised_again(make_order, stocked, make_user):
     # automation runs again (the paid signal's task) and lets it through this time
     assert order_automate(order=order).result == S.READY_TO_PICK
     assert order.review_actions.get().codes == ["risk:blacklist"]
+
+
+def test_address_parse_matches_cpca_transform():
+    # parse_addresses calls cpca's per-address parser (no pandas); it must read
+    # every address exactly as cpca's public transform does.
+    import cpca
+
+    from fulfillment.services.risk import parse_addresses
+
+    addresses = ["上海市上海市浦东新区世纪大道100号", "徐汇区虹漕路461号58号楼5楼", "火星基地",
+                 "泉州市洛江区万安塘西工业区", "北京朝阳", "广东省深圳市", "", "朝阳区建国路1号"]
+    frame = cpca.transform(addresses)
+    expected = [tuple("" if v is None or v != v else str(v) for v in row[:4])
+                for row in frame.itertuples(index=False)]
+    assert parse_addresses(addresses) == expected
+    assert expected[0] == ("上海市", "市辖区", "浦东新区", "世纪大道100号")

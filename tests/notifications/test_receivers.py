@@ -230,3 +230,33 @@ def test_lead_on_the_same_robot_as_a_route_gets_one_post(make_order, warehouse, 
                                           warehouse_id=warehouse.pk)
     message = Message.objects.get()
     assert message.recipient == "13700137000"  # the lead is @mentioned in the one post
+
+
+def test_a_batch_of_urgent_orders_alerts_each_lead_once(make_order, warehouse, dingtalk,
+                                                        enqueued):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from fulfillment.signals import UrgentOrder
+
+    quiet = type(warehouse).objects.create(code="bj", name="Beijing DC")
+    loud = [make_order(S.READY_TO_PICK, priority=Order.Priority.H4) for _ in range(3)]
+    calm = make_order(S.READY_TO_PICK, priority=Order.Priority.ASN)
+    batch = [UrgentOrder(o.pk, 2, warehouse.pk) for o in loud] + [UrgentOrder(calm.pk, 3,
+                                                                              quiet.pk)]
+    # nobody listens yet: two reads for the whole batch
+    with CaptureQueriesContext(connection) as ctx:
+        fulfillment_signals.orders_urgent.send(sender=Order, orders=batch)
+    assert len(ctx.captured_queries) == 2
+    assert not Message.objects.exists()
+    # when: Shanghai has a lead, and the batch is announced twice
+    WarehouseContact.objects.create(warehouse=warehouse, role="lead", name="主管",
+                                    phone="13700137000", gateway=dingtalk)
+    for _ in range(2):
+        fulfillment_signals.orders_urgent.send(sender=Order, orders=batch)
+    # then: one message per Shanghai order, to the lead; nothing for Beijing's
+    messages = list(Message.objects.order_by("order_id"))
+    assert [m.order_id for m in messages] == [o.pk for o in loud]
+    assert {m.recipient for m in messages} == {"13700137000"}
+    assert all(o.number in m.body and "Shanghai DC" in m.body
+               for o, m in zip(loud, messages, strict=True))

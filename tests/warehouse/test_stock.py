@@ -358,3 +358,30 @@ def test_batch_reserve_is_all_or_nothing_per_order(stocked, warehouse, make_orde
     assert len(again[first.pk]) == 1
     assert level(warehouse, stocked["cup"]).reserved == 8
     assert stock_drift() == []
+
+
+def test_one_batch_reserves_in_several_warehouses(stocked, warehouse, make_order):
+    from warehouse.services.stock import stock_reserve_batch
+
+    other = Warehouse.objects.create(code="bj", name="Beijing DC")
+    stock_adjust(warehouse=other, sku=stocked["cup"], delta=3, actor="system:test",
+                 reason="test", kind="receipt")
+    cups = [{"sku_code": "SKU-1", "name": "cup", "quantity": 2, "unit_price": "1"}]
+    here, there, short = (make_order(S.PAID, lines=cups) for _ in range(3))
+    # when: one call, two orders for Beijing (3 cups there: the first one wins)
+    results = stock_reserve_batch(orders=[here, there, short], warehouse=warehouse,
+                                  warehouse_for={there.pk: other, short.pk: other},
+                                  actor="system:test")
+    # then
+    assert [(r.warehouse_id, r.quantity) for r in results[here.pk]] == [(warehouse.pk, 2)]
+    assert [(r.warehouse_id, r.quantity) for r in results[there.pk]] == [(other.pk, 2)]
+    assert isinstance(results[short.pk], InsufficientStock)
+    assert results[short.pk].warehouse == other
+    assert level(warehouse, stocked["cup"]).reserved == 2
+    assert level(other, stocked["cup"]).reserved == 2
+    # the same orders again: idempotent, and an order cannot switch warehouses this way
+    again = stock_reserve_batch(orders=[here, there], warehouse=other, actor="system:test")
+    assert not isinstance(again[there.pk], StockError)
+    assert isinstance(again[here.pk], StockError)
+    assert level(other, stocked["cup"]).reserved == 2
+    assert stock_drift() == []

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db import connections, router, transaction
-from django.db.models import Case, F, IntegerField, Sum, Value, When
+from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orderhub.models import Order, OrderLine, OrderStatus
+from orderhub.querying import in_values
 from orderhub.services.orders import Actor, actor_info, order_transition, order_update
 from warehouse.models import SKU, Reservation, StockLevel, StockMovement, Warehouse
 from warehouse.signals import stock_insufficient, stock_low
@@ -226,30 +228,39 @@ def stock_reserve(*, order: Order | int, warehouse: Warehouse, actor: Actor) -> 
 
 
 def stock_reserve_batch(
-    *, orders, warehouse: Warehouse, actor: Actor
+    *, orders, warehouse: Warehouse | None = None, actor: Actor,
+    warehouse_for: Mapping[int, Warehouse] | None = None,
 ) -> dict[int, list[Reservation] | StockError]:
-    """Reserve many orders in ``warehouse`` in one transaction (bulk allocation).
+    """Reserve many orders in one transaction (bulk allocation).
 
+    Each order is reserved in ``warehouse_for[order id]``, else in
+    ``warehouse``: one call can serve a batch bound for several warehouses.
     Each order is still all lines or nothing; orders are served in the order
     given, so earlier ones win scarce stock. Returns, per order id, its
     reservations or the error (``InsufficientStock``, ``UnknownSku``, or a
     ``StockError`` for an order holding stock elsewhere). Same locks, same
-    order, as ``stock_reserve``: orders by pk, then levels by pk.
+    order, as ``stock_reserve``: orders by pk, then levels by pk, the levels of
+    every warehouse in one ordered ``SELECT ... FOR UPDATE``.
     """
     who = actor_info(actor)
+    warehouse_for = warehouse_for or {}
     ids = list(dict.fromkeys(o.pk if isinstance(o, Order) else int(o) for o in orders))
+    target = {order_id: warehouse_for.get(order_id, warehouse) for order_id in ids}
+    if any(wh is None for wh in target.values()):
+        raise ValueError("stock_reserve_batch needs a warehouse for every order")
     results: dict[int, list[Reservation] | StockError] = {}
     with transaction.atomic():
         # values_list: model instances would cost django-fsm a query each (deferred status).
-        locked = dict(Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        locked = dict(Order.objects.select_for_update().filter(pk__in=in_values(ids)).order_by("pk")
                       .values_list("pk", "number"))
         active: dict[int, list[Reservation]] = defaultdict(list)
-        for res in Reservation.objects.filter(order_id__in=ids, status=Reservation.Status.ACTIVE):
+        for res in Reservation.objects.filter(order_id__in=in_values(ids),
+                                              status=Reservation.Status.ACTIVE):
             active[res.order_id].append(res)
         lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for order_id, code, qty in OrderLine.objects.filter(order_id__in=ids).values_list(
-            "order_id", "sku_code", "quantity"
-        ):
+        for order_id, code, qty in OrderLine.objects.filter(
+            order_id__in=in_values(ids)
+        ).values_list("order_id", "sku_code", "quantity"):
             lines[order_id].append((code, qty))
         codes = {code for ls in lines.values() for code, _q in ls}
         skus_by_code = {s.code: s for s in
@@ -259,7 +270,7 @@ def stock_reserve_batch(
             if order_id not in locked:
                 results[order_id] = StockError(_("There is no order %(id)s.") % {"id": order_id})
             elif active.get(order_id):
-                if any(r.warehouse_id != warehouse.pk for r in active[order_id]):
+                if any(r.warehouse_id != target[order_id].pk for r in active[order_id]):
                     results[order_id] = StockError(_("Order holds stock in another warehouse."))
                 else:
                     results[order_id] = active[order_id]
@@ -277,10 +288,13 @@ def stock_reserve_batch(
                     else:
                         needs[sku.pk] += qty
                 needs_by_order[order_id] = needs
+        wanted: dict[int, set[int]] = defaultdict(set)
+        for order_id, needs in needs_by_order.items():
+            wanted[target[order_id].pk].update(needs)
+        levels = _lock_levels_many(wanted)
         all_skus = {sku_id for needs in needs_by_order.values() for sku_id in needs}
-        levels = _lock_levels(warehouse.pk, all_skus)
         skus = SKU.objects.in_bulk(all_skus)
-        start = {sku_id: (lvl.on_hand, lvl.reserved) for sku_id, lvl in levels.items()}
+        start = {key: lvl.reserved for key, lvl in levels.items()}
         movements, reservations, low = [], [], []
         now = timezone.now()
         actor_user_id = who.user.pk if who.user else None
@@ -288,35 +302,36 @@ def stock_reserve_batch(
             needs = needs_by_order.get(order_id)
             if needs is None:
                 continue
+            wh = target[order_id]
             shortages = []
             for sku_id, qty in sorted(needs.items()):
-                level, sku = levels.get(sku_id), skus[sku_id]
+                level, sku = levels.get((wh.pk, sku_id)), skus[sku_id]
                 free = 0 if level is None else level.on_hand - level.reserved - (
                     level.safety if sku.stop_selling_at_safety else 0)
                 if free < qty:
                     shortages.append(Shortage(sku.code, qty, max(free, 0)))
             if shortages:
-                results[order_id] = InsufficientStock(warehouse=warehouse, shortages=shortages)
+                results[order_id] = InsufficientStock(warehouse=wh, shortages=shortages)
                 continue
             mine = []
             reason = _("order %(number)s") % {"number": locked[order_id]}
             for sku_id, qty in sorted(needs.items()):
-                level = levels[sku_id]
+                level = levels[(wh.pk, sku_id)]
                 level.sku = skus[sku_id]
                 before = level.available
                 level.reserved += qty
                 if before > 0 >= level.available:
                     low.append(level)
                 movements.append((
-                    warehouse.pk, sku_id, Kind.RESERVATION.value, 0, qty, level.on_hand,
+                    wh.pk, sku_id, Kind.RESERVATION.value, 0, qty, level.on_hand,
                     level.reserved, order_id, reason[:255], actor_user_id, who.label, now,
                 ))
-                mine.append(Reservation(order_id=order_id, warehouse=warehouse, sku_id=sku_id,
+                mine.append(Reservation(order_id=order_id, warehouse=wh, sku_id=sku_id,
                                         quantity=qty, created_at=now))
             reservations += mine
             results[order_id] = mine
-        deltas = {lvl.pk: lvl.reserved - start[sku_id][1] for sku_id, lvl in levels.items()
-                  if lvl.reserved != start[sku_id][1]}
+        deltas = {lvl.pk: lvl.reserved - start[key] for key, lvl in levels.items()
+                  if lvl.reserved != start[key]}
         _add_reserved(deltas)
         _insert_rows(StockMovement, MOVEMENT_COLUMNS, movements)
         ids_back = _insert_rows(Reservation, RESERVATION_COLUMNS,
@@ -328,6 +343,18 @@ def stock_reserve_batch(
             res._state.adding = False
         _announce_low(low)
     return results
+
+
+def _lock_levels_many(wanted: Mapping[int, set[int]]) -> dict[tuple[int, int], StockLevel]:
+    """Lock the levels of ``{warehouse id: sku ids}``, all of them in one query by pk."""
+    query = Q()
+    for wh_id, sku_ids in wanted.items():
+        if sku_ids:
+            query |= Q(warehouse_id=wh_id, sku_id__in=sorted(sku_ids))
+    if not query:
+        return {}
+    return {(lvl.warehouse_id, lvl.sku_id): lvl
+            for lvl in StockLevel.objects.select_for_update().filter(query).order_by("pk")}
 
 
 # --- bulk writes -----------------------------------------------------------------------
