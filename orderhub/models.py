@@ -243,6 +243,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
             models.Index(fields=["warehouse", "-placed_at"], name="order_wh_placed_idx"),
             models.Index(fields=["buyer_phone"], name="order_buyer_phone_idx"),
+            # Risk's IP velocity check: orders from one IP in the last hours.
+            models.Index(fields=["buyer_ip", "placed_at"], name="order_buyer_ip_placed_idx",
+                         condition=Q(buyer_ip__isnull=False)),
             models.Index(fields=["tracking_number"], name="order_tracking_idx"),
             models.Index(fields=["external_id"], name="order_external_id_idx"),
             models.Index(fields=["legacy_id"], name="order_legacy_id_idx"),
