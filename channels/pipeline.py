@@ -77,6 +77,9 @@ ADDRESS_FIELDS = [
     "buyer_name", "buyer_phone", "buyer_email", "buyer_message", "ship_name", "ship_phone",
     "ship_country", "ship_province", "ship_city", "ship_district", "ship_street", "ship_postcode",
 ]
+# ``_order_fields`` cleans these as ``order_create`` would (text squeezed, phones
+# E.164): the bulk create need not clean them again.
+_CLEANED = frozenset(ADDRESS_FIELDS)
 
 
 @dataclass
@@ -334,7 +337,8 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
             transitions.append(("hold_review", "unknown SKU: " + ", ".join(sorted(set(unknown)))))
     elif norm.status == CANCELLED:
         transitions.append(("cancel", _cancel_reason(norm)))
-    return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions)
+    return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions,
+                    cleaned=_CLEANED)
 
 
 def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolver,

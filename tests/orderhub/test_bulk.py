@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -192,6 +193,33 @@ def test_invalid_orders_are_left_out_and_reported(channel):
     # The invalid ones took no number: the valid ones are consecutive.
     a, b = (int(o.number[-6:]) for o in result.created)
     assert b == a + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fields", [
+    {"buyer_email": "not-an-email"},
+    {"buyer_name": "x" * 121},
+    {"currency": "CNYX"},
+    {"ship_country": ""},
+    {"kind": "retail"},
+    {"priority": 9},
+    {"total": Decimal("1.005")},
+    {"shipping_fee": Decimal("NaN")},
+], ids=lambda fields: next(iter(fields)))
+def test_bulk_refuses_what_order_create_refuses(channel, fields):
+    # given: a value the model's validation refuses (order_create's full_clean)
+    lines = specs()[0].lines
+    with pytest.raises(ValidationError):
+        order_create(channel=channel, actor=ACTOR, lines=lines, external_id="one", **fields)
+
+    # when: the same order is created in bulk (its quick check must not let it through)
+    result = order_bulk_create(channel=channel, actor=ACTOR, orders=[
+        NewOrder(fields={"external_id": "bulk", **fields}, lines=lines),
+        NewOrder(fields={"external_id": "fine"}, lines=lines, cleaned=frozenset(fields))])
+
+    # then: that order alone is kept out, with the model's own message
+    assert list(result.errors) == [0]
+    assert [o.external_id for o in result.created] == ["fine"]
 
 
 @pytest.mark.django_db
