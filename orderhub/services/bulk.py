@@ -19,6 +19,7 @@ else, and everything people do, goes through the per-order services in
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -512,6 +513,9 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
                     or (kind == 0 and type(value) in _PLAIN_TYPES)
                     or (kind == 1 and type(value) is dt.datetime and value.tzinfo)
                     or (kind == 3 and type(value) is Decimal)
+                    # A choices member (OrderStatus.PAID) stands for its value.
+                    else value.value if kind == 0 and isinstance(value, enum.Enum)
+                    and type(value.value) in _PLAIN_TYPES
                     else f.get_db_prep_save(value, connection)
                     for (f, kind), value in zip(plan, values, strict=True)])
     for row in rows:
