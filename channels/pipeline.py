@@ -54,7 +54,7 @@ from orderhub.models import (
     normalize_phone,
 )
 from orderhub.models import OrderStatus as S
-from orderhub.services.bulk import NewOrder, insert_rows, order_bulk_create
+from orderhub.services.bulk import NewOrder, insert_rows, lazy_commit_atomic, order_bulk_create
 from orderhub.services.orders import (
     OrderServiceError,
     order_add_note,
@@ -256,7 +256,9 @@ def store_raw_batch(*, channel: Channel, entries: list[_Entry], source: str) -> 
                                            external_id=entry.external_id)
     if new:
         try:
-            with transaction.atomic():
+            # Committed before anything parses them. The orders' own commit (or the
+            # quarantine's) follows and flushes this one with it: no need to wait.
+            with lazy_commit_atomic(RawPayload):
                 insert_rows(RawPayload, list(new.values()), returning_pk=True)
             rows.update(new)
         except IntegrityError:
@@ -332,8 +334,8 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
     return result
 
 
-def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver
-                    ) -> NewOrder:
+def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver,
+                    paid_reason: str = "") -> NewOrder:
     """What ``upsert_order`` does for an order the hub does not hold, as data."""
     fields, warnings = _order_fields(channel, norm)
     lines, unknown = _line_dicts(norm, resolver)
@@ -345,7 +347,7 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
         create_fields["paid_at"] = norm.paid_at
     transitions = []
     if norm.status == PAID:
-        transitions.append(("pay", _("paid on the platform")))
+        transitions.append(("pay", paid_reason or _("paid on the platform")))
         if unknown:
             transitions.append(("hold_review", "unknown SKU: " + ", ".join(sorted(set(unknown)))))
     elif norm.status == CANCELLED:
@@ -357,7 +359,8 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
 def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolver,
                     result: IngestResult) -> None:
     resolver.prefetch([line for entry in entries for line in entry.norm.lines])
-    specs = [_new_order_spec(channel, entry.norm, resolver) for entry in entries]
+    paid_reason = _("paid on the platform")  # translated once per batch, not per order
+    specs = [_new_order_spec(channel, entry.norm, resolver, paid_reason) for entry in entries]
     done, now = [], timezone.now()
 
     def mark_processed(created) -> None:

@@ -22,6 +22,7 @@ import datetime as dt
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -202,6 +203,7 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder],
         user_id = who.user.pk if who.user is not None else None
         audit = {"history_user_id": history_user.pk if history_user is not None else None}
         versions, line_versions, events, logs = [], [], [], []
+        created_message = _("Order created")
         for item in prepared:
             order = item.order
             # These exist only now; every version of this order carries them.
@@ -216,7 +218,7 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder],
                 for line in item.lines)
             events.append({"order_id": order.pk, "kind": OrderEvent.Kind.CREATED,
                            "actor_user_id": user_id, "actor": who.label,
-                           "message": _("Order created"), "created_at": item.created_at})
+                           "message": created_message, "created_at": item.created_at})
             events.extend({"order_id": order.pk, "kind": OrderEvent.Kind.NOTE,
                            "actor_user_id": user_id, "actor": who.label, "message": note,
                            "created_at": item.created_at}
@@ -414,13 +416,42 @@ def _clean_exclude(fields: dict) -> list[str]:
     return _CLEAN_EXCLUDE + _defaulted(frozenset(fields) | {"subtotal", "total"})
 
 
+@contextmanager
+def lazy_commit_atomic(model):
+    """``transaction.atomic()`` whose commit does not wait for the WAL flush.
+
+    For a short transaction of its own whose rows only matter together with a
+    later transaction of the same process that commits as usual (order numbers
+    reserved before the orders; a batch's raw payloads before its orders).
+    ``SET LOCAL synchronous_commit = off`` keeps the data consistent; a crash
+    within ~0.6 s of the commit may undo this one transaction, never a part of
+    it. WAL is flushed in order, so the later ordinary commit makes this one
+    durable too: what a crash can undo is only what nothing durable refers to
+    yet (numbers no order holds; payloads whose orders were not written, which
+    their source sends again: the poll cursor has not moved, the file is
+    there). Inside a caller's transaction this is a plain savepoint: the
+    caller's commit decides.
+    """
+    connection = connections[router.db_for_write(model)]
+    lazy = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic(using=connection.alias):
+        if lazy:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 def _assign_numbers(prepared: list[_Prepared]) -> None:
     # One reservation per local day in the batch, numbers handed out in input order.
     by_day: dict = {}
     for item in prepared:
         by_day.setdefault(timezone.localdate(item.order.placed_at), []).append(item)
     for day, items in by_day.items():
-        for item, number in zip(items, reserve_order_numbers(len(items), day=day), strict=True):
+        # Numbers only matter with the orders that use them, committed later
+        # (synchronously): the reservation need not wait for the disk.
+        with lazy_commit_atomic(Order):
+            numbers = reserve_order_numbers(len(items), day=day)
+        for item, number in zip(items, numbers, strict=True):
             item.order.number = number
 
 

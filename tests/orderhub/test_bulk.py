@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from orderhub.models import Order, OrderEvent, OrderLine, OrderTransitionLog
 from orderhub.models import OrderStatus as S
-from orderhub.services.bulk import NewOrder, order_bulk_create
+from orderhub.services.bulk import NewOrder, lazy_commit_atomic, order_bulk_create
 from orderhub.services.orders import (
     ORDER_COUNTS_GENERATION_KEY,
     OrderServiceError,
@@ -330,3 +330,26 @@ def test_created_orders_go_on_through_the_services(channel):
     order.refresh_from_db()
     assert order.status == S.READY_TO_PICK
     assert order.history.count() == 4  # created, pay, the save, mark_ready
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lazy_commit_is_lazy_for_its_own_transaction_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with lazy_commit_atomic(Order):
+        assert _synchronous_commit() == "off"
+    assert _synchronous_commit() == "on"
+
+
+@pytest.mark.django_db
+def test_a_lazy_commit_inside_a_callers_transaction_changes_nothing():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with transaction.atomic(), lazy_commit_atomic(Order):
+        assert _synchronous_commit() == "on"  # the caller's commit must stay durable
