@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -521,6 +522,8 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
                     setattr(row, pk.attname, new_id)
         fields, kinds, readers = _copy_plan(model, returning_pk)
         attnames = [f.attname for f in fields]
+        take_all = (operator.itemgetter(*attnames) if len(attnames) > 1
+                    else lambda row: (row[attnames[0]],))
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         plan = list(zip(fields, kinds, strict=True))
         # COPY bypasses Django's cursor wrapper: map psycopg's errors to Django's
@@ -531,11 +534,15 @@ def insert_rows(model, rows: list, *, returning_pk: bool = False) -> None:
             defaults = None
             for row in rows:
                 if isinstance(row, dict):
-                    if defaults is None:
-                        defaults = [f.get_default() for f in fields]
-                    get = row.get
-                    values = [get(name, default)
-                              for name, default in zip(attnames, defaults, strict=True)]
+                    try:
+                        # Versions and lines carry every column: one C call reads them.
+                        values = take_all(row)
+                    except KeyError:
+                        if defaults is None:
+                            defaults = [f.get_default() for f in fields]
+                        get = row.get
+                        values = [get(name, default)
+                                  for name, default in zip(attnames, defaults, strict=True)]
                 else:
                     values = [getattr(row, name) if reader is None else reader.pre_save(row, True)
                               for name, reader in zip(attnames, readers, strict=True)]
