@@ -10,12 +10,23 @@ Every platform payload (polled, webhook, imported file) takes the same path:
    order services only: ``order_create``, ``order_transition``, ``order_update``.
 
 ``ingest_items`` does this a batch at a time (``BATCH_SIZE`` payloads, pulled
-lazily from any iterable, so a file is streamed): the batch's raw payloads are
-stored in a few queries and committed first; orders the hub does not hold yet
-are created together by ``orderhub.services.bulk.order_bulk_create`` in one
+lazily from any iterable, so a file is streamed): the batch's known payloads
+are looked up by hash in one query; orders the hub does not hold yet are
+created together by ``orderhub.services.bulk.order_bulk_create`` in one
 transaction, with the same rows, versions, logs, events and signals as the
-per-order services; orders that exist, or come twice in the batch, take the
-per-order ``upsert_order`` path above. Same result, ~50x fewer queries.
+per-order services, and the batch's new raw payloads are written in that same
+transaction (those of the created orders already "processed"): a payload is
+never kept without its order, nor an order without its payload. Should that
+transaction fail, the payloads are stored and committed on their own first,
+and the per-order path retries them, so nothing is lost; everything not
+created in bulk is stored before it is parsed further. Orders that exist, or
+come twice in the batch, take the per-order ``upsert_order`` path above. Same
+result, ~50x fewer queries.
+
+A crash inside the batch's transaction leaves nothing of the batch behind; its
+source still has it (the poll cursor moves only after every page is
+committed; a file is imported again, replay-safe; webhooks store each payload
+with ``store_raw`` before answering).
 
 Status mapping: unpaid stays ``pending_payment``; paid → ``pay`` (then
 ``hold_review`` when a line's SKU is unknown); cancelled/refunded → ``cancel``,
