@@ -344,7 +344,8 @@ _CHANNEL_POSITION = next(i for i, f in enumerate(Order._meta.concrete_fields)
 def _line_defaults() -> tuple[dict, frozenset]:
     fields = [f for f in OrderLine._meta.concrete_fields if not f.primary_key]
     names = frozenset(f.name for f in fields) | frozenset(f.attname for f in fields)
-    return {f.attname: f.get_default() for f in fields if f.has_default()}, names
+    # Every column, as OrderLine() would fill it ('' for a text field without a default).
+    return {f.attname: f.get_default() for f in fields}, names
 
 
 def _line_row(line: dict) -> dict:
@@ -356,7 +357,7 @@ def _line_row(line: dict) -> dict:
         # What OrderLine(**given) says about a key it does not know.
         raise TypeError(f"OrderLine() got unexpected keyword arguments: "
                         f"{', '.join(map(repr, sorted(unknown)))}")
-    row = {**defaults, "name": "", "sku_code": "", **given}
+    row = {**defaults, **given}
     row["is_gift"] = bool(row["is_gift"])
     return row
 
