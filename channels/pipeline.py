@@ -10,12 +10,23 @@ Every platform payload (polled, webhook, imported file) takes the same path:
    order services only: ``order_create``, ``order_transition``, ``order_update``.
 
 ``ingest_items`` does this a batch at a time (``BATCH_SIZE`` payloads, pulled
-lazily from any iterable, so a file is streamed): the batch's raw payloads are
-stored in a few queries and committed first; orders the hub does not hold yet
-are created together by ``orderhub.services.bulk.order_bulk_create`` in one
+lazily from any iterable, so a file is streamed): the batch's known payloads
+are looked up by hash in one query; orders the hub does not hold yet are
+created together by ``orderhub.services.bulk.order_bulk_create`` in one
 transaction, with the same rows, versions, logs, events and signals as the
-per-order services; orders that exist, or come twice in the batch, take the
-per-order ``upsert_order`` path above. Same result, ~50x fewer queries.
+per-order services, and the batch's new raw payloads are written in that same
+transaction (those of the created orders already "processed"): a payload is
+never kept without its order, nor an order without its payload. Should that
+transaction fail, the payloads are stored and committed on their own first,
+and the per-order path retries them, so nothing is lost; everything not
+created in bulk is stored before it is parsed further. Orders that exist, or
+come twice in the batch, take the per-order ``upsert_order`` path above. Same
+result, ~50x fewer queries.
+
+A crash inside the batch's transaction leaves nothing of the batch behind; its
+source still has it (the poll cursor moves only after every page is
+committed; a file is imported again, replay-safe; webhooks store each payload
+with ``store_raw`` before answering).
 
 Status mapping: unpaid stays ``pending_payment``; paid → ``pay`` (then
 ``hold_review`` when a line's SKU is unknown); cancelled/refunded → ``cancel``,
@@ -54,7 +65,7 @@ from orderhub.models import (
     normalize_phone,
 )
 from orderhub.models import OrderStatus as S
-from orderhub.services.bulk import NewOrder, insert_rows, order_bulk_create
+from orderhub.services.bulk import NewOrder, insert_rows, lazy_commit_atomic, order_bulk_create
 from orderhub.services.orders import (
     OrderServiceError,
     order_add_note,
@@ -77,6 +88,9 @@ ADDRESS_FIELDS = [
     "buyer_name", "buyer_phone", "buyer_email", "buyer_message", "ship_name", "ship_phone",
     "ship_country", "ship_province", "ship_city", "ship_district", "ship_street", "ship_postcode",
 ]
+# ``_order_fields`` cleans these as ``order_create`` would (text squeezed, phones
+# E.164): the bulk create need not clean them again.
+_CLEANED = frozenset(ADDRESS_FIELDS)
 
 
 @dataclass
@@ -222,37 +236,74 @@ def _entry(item, normalizer) -> _Entry:
     return _Entry(body=body, digest=digest, external_id=(external_id or "")[:64])
 
 
-def store_raw_batch(*, channel: Channel, entries: list[_Entry], source: str) -> None:
-    """``store_raw`` for a batch: sets each entry's ``raw``, in three queries.
+def _any(queryset, column: str, values: list):
+    """``queryset.filter(<column>__in=values)``; on PostgreSQL as ``= ANY(array)``.
 
-    Known hashes are read in one query, the new payloads inserted in one (a
-    payload a concurrent writer stored meanwhile is skipped, as ``store_raw``
-    does) and read back for their ids. Entries with the same content share a row.
+    One array parameter instead of one placeholder per value: a batch's 500
+    hashes cost psycopg and the planner far less to take in.
     """
-    digests = {entry.digest for entry in entries}
-    rows = {raw.content_hash: raw for raw in RawPayload.objects.filter(
-        channel=channel, content_hash__in=digests).defer("body")}
-    new = {}
+    if connection.vendor != "postgresql":
+        return queryset.filter(**{f"{column}__in": values})
+    table = connection.ops.quote_name(queryset.model._meta.db_table)
+    return queryset.extra(where=[f"{table}.{connection.ops.quote_name(column)} = ANY(%s)"],
+                          params=[values])
+
+
+def attach_raw(*, channel: Channel, entries: list[_Entry], source: str) -> None:
+    """Set each entry's ``raw``: its stored row, or a new unsaved one; one query.
+
+    Entries with the same content share one row (stored or not).
+    """
+    digests = list({entry.digest for entry in entries})
+    rows = {raw.content_hash: raw for raw in _any(RawPayload.objects.filter(channel=channel),
+                                                 "content_hash", digests).defer("body")}
     for entry in entries:
-        if entry.digest not in rows and entry.digest not in new:
-            new[entry.digest] = RawPayload(channel=channel, source=source,
-                                           content_hash=entry.digest, body=entry.body,
-                                           external_id=entry.external_id)
-    if new:
-        try:
-            with transaction.atomic():
-                insert_rows(RawPayload, list(new.values()), returning_pk=True)
-            rows.update(new)
-        except IntegrityError:
-            # A concurrent poll/webhook stored some of them a moment ago: keep theirs.
-            RawPayload.objects.bulk_create(new.values(), ignore_conflicts=True)
-            rows.update((raw.content_hash, raw) for raw in RawPayload.objects.filter(
-                channel=channel, content_hash__in=list(new)).defer("body"))
-    for entry in entries:
-        entry.raw = rows[entry.digest]
-        entry.raw.channel = channel
+        raw = rows.get(entry.digest)
+        if raw is None:
+            raw = rows[entry.digest] = RawPayload(
+                channel=channel, source=source, content_hash=entry.digest, body=entry.body,
+                external_id=entry.external_id)
+        entry.raw = raw
+        raw.channel = channel
         # Same hash, same text: no need to read the body back.
-        entry.raw.body = entry.body
+        raw.body = entry.body
+
+
+def store_new_raw(*, channel: Channel, entries: list[_Entry]) -> None:
+    """Store the entries' unsaved raw rows (``attach_raw``) in a transaction of their own.
+
+    A payload a concurrent writer stored meanwhile is kept as theirs, as
+    ``store_raw`` does, and the entries are pointed at it.
+    """
+    new = {id(entry.raw): entry.raw for entry in entries if entry.raw.pk is None}
+    if not new:
+        return
+    try:
+        # The orders' own commit (or the quarantine's) follows and flushes this
+        # one with it: no need to wait for the disk here.
+        with lazy_commit_atomic(RawPayload):
+            insert_rows(RawPayload, list(new.values()), returning_pk=True)
+        return
+    except IntegrityError:
+        pass
+    # A concurrent poll/webhook stored some of them a moment ago: keep theirs.
+    for raw in new.values():
+        raw.pk = None
+    RawPayload.objects.bulk_create(new.values(), ignore_conflicts=True)
+    rows = {raw.content_hash: raw for raw in RawPayload.objects.filter(
+        channel=channel, content_hash__in=[raw.content_hash for raw in new.values()]
+    ).defer("body")}
+    for entry in entries:
+        if id(entry.raw) in new:
+            entry.raw = rows[entry.digest]
+            entry.raw.channel = channel
+            entry.raw.body = entry.body
+
+
+def store_raw_batch(*, channel: Channel, entries: list[_Entry], source: str) -> None:
+    """``store_raw`` for a batch: sets each entry's ``raw``, stored, in two or three queries."""
+    attach_raw(channel=channel, entries=entries, source=source)
+    store_new_raw(channel=channel, entries=entries)
 
 
 def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
@@ -266,32 +317,31 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
     """
     result = IngestResult()
     entries = [_entry(item, normalizer) for item in items]
-    store_raw_batch(channel=channel, entries=entries, source=source)
+    attach_raw(channel=channel, entries=entries, source=source)
 
     todo, repeats, seen = [], [], set()
     for entry in entries:
-        if entry.raw.pk in seen:
+        if entry.digest in seen:
             repeats.append(entry)
         elif entry.raw.status in (RawPayload.Status.PROCESSED, RawPayload.Status.RESOLVED):
-            seen.add(entry.raw.pk)
+            seen.add(entry.digest)
             result.add(UNCHANGED)
         else:
-            seen.add(entry.raw.pk)
+            seen.add(entry.digest)
             todo.append(entry)
 
-    normalized = []
+    normalized, unreadable = [], []
     for entry in todo:
         norm, error = _normalize(entry.body, normalizer)
         if error:
-            quarantine(entry.raw, error)
-            result.add(REJECTED, raw=entry.raw)
+            unreadable.append((entry, error))
         else:
             entry.norm = norm
             normalized.append(entry)
 
-    known = set(Order.objects.filter(
-        channel=channel, external_id__in={e.norm.external_id for e in normalized}
-    ).values_list("external_id", flat=True))
+    known = set(_any(Order.objects.filter(channel=channel), "external_id",
+                     list({e.norm.external_id for e in normalized})
+                     ).values_list("external_id", flat=True))
     fresh, one_by_one = [], []
     for entry in normalized:
         ext = entry.norm.external_id
@@ -301,7 +351,12 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
         else:
             one_by_one.append(entry)
     if fresh:
-        _create_in_bulk(channel, fresh, resolver, result)
+        # Stores the batch's new raw payloads in the orders' transaction.
+        _create_in_bulk(channel, fresh, resolver, result, entries)
+    store_new_raw(channel=channel, entries=entries)  # what is still unsaved: kept first
+    for entry, error in unreadable:
+        quarantine(entry.raw, error)
+        result.add(REJECTED, raw=entry.raw)
     for entry in one_by_one:
         outcome, order_id = _upsert_raw(raw=entry.raw, norm=entry.norm, resolver=resolver)
         result.add(outcome, raw=entry.raw, order_id=order_id)
@@ -316,8 +371,8 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
     return result
 
 
-def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver
-                    ) -> NewOrder:
+def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver,
+                    paid_reason: str = "") -> NewOrder:
     """What ``upsert_order`` does for an order the hub does not hold, as data."""
     fields, warnings = _order_fields(channel, norm)
     lines, unknown = _line_dicts(norm, resolver)
@@ -329,48 +384,77 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
         create_fields["paid_at"] = norm.paid_at
     transitions = []
     if norm.status == PAID:
-        transitions.append(("pay", _("paid on the platform")))
+        transitions.append(("pay", paid_reason or _("paid on the platform")))
         if unknown:
             transitions.append(("hold_review", "unknown SKU: " + ", ".join(sorted(set(unknown)))))
     elif norm.status == CANCELLED:
         transitions.append(("cancel", _cancel_reason(norm)))
-    return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions)
+    return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions,
+                    cleaned=_CLEANED)
+
+
+def _set_processed(raw: RawPayload, order: Order | None, external_id: str, now) -> None:
+    raw.order = order
+    raw.external_id = external_id
+    raw.status = RawPayload.Status.PROCESSED
+    raw.error = ""
+    raw.attempts += 1
+    raw.processed_at = now
 
 
 def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolver,
-                    result: IngestResult) -> None:
-    resolver.prefetch([line for entry in entries for line in entry.norm.lines])
-    specs = [_new_order_spec(channel, entry.norm, resolver) for entry in entries]
-    done, now = [], timezone.now()
+                    result: IngestResult, batch: list[_Entry]) -> None:
+    """Create ``entries``' orders in bulk; the ``batch``'s unsaved raw rows go in with them.
 
-    def mark_processed(created) -> None:
+    The new raw payloads are written in the orders' transaction, those of the
+    created orders already "processed": one COPY, and no UPDATE of the rows
+    just written. Should that transaction fail, nothing of it is kept, and the
+    payloads are stored on their own first (``store_new_raw``) before the
+    per-order path retries them: nothing a platform sent is lost either way.
+    """
+    resolver.prefetch([line for entry in entries for line in entry.norm.lines])
+    paid_reason = _("paid on the platform")  # translated once per batch, not per order
+    specs = [_new_order_spec(channel, entry.norm, resolver, paid_reason) for entry in entries]
+    done, now = [], timezone.now()
+    unsaved = list({id(entry.raw): entry.raw for entry in batch if entry.raw.pk is None}.values())
+
+    def store_raw_and_mark(created) -> None:
         # Inside the orders' transaction: a payload is "processed" exactly when its order exists.
         done.extend((entry, order) for entry, order in zip(entries, created.orders, strict=True)
                     if order is not None)
-        _mark_processed([(entry.raw.pk, order.pk, entry.norm.external_id[:64])
-                         for entry, order in done], now)
+        stored = [(entry.raw.pk, order.pk, entry.norm.external_id[:64])
+                  for entry, order in done if entry.raw.pk is not None]
+        for entry, order in done:
+            if entry.raw.pk is None:
+                _set_processed(entry.raw, order, entry.norm.external_id[:64], now)
+        insert_rows(RawPayload, unsaved, returning_pk=True)
+        _mark_processed(stored, now)
 
     try:
         created = order_bulk_create(channel=channel, actor=actor_for(channel), orders=specs,
-                                    in_same_transaction=mark_processed)
+                                    in_same_transaction=store_raw_and_mark)
     except DatabaseError as exc:
-        # Rolled back as a whole (a concurrent writer created one of these orders,
-        # or the database refused a value): the per-order path sorts them out,
-        # each in its own transaction, quarantining only what really fails.
+        # Rolled back as a whole (a concurrent writer created one of these orders
+        # or stored one of these payloads, or the database refused a value): keep
+        # the payloads first, then the per-order path sorts them out, each in its
+        # own transaction, quarantining only what really fails.
         logger.warning("channel %s: bulk create of %s orders failed (%s); one by one",
                        channel.code, len(entries), exc)
+        for raw in unsaved:
+            raw.pk, raw.order, raw.status, raw.error = None, None, RawPayload.Status.PENDING, ""
+            raw.attempts, raw.processed_at, raw._state.adding = 0, None, True
+        store_new_raw(channel=channel, entries=batch)
         for entry in entries:
             entry.raw.order = None
             outcome, order_id = _upsert_raw(raw=entry.raw, norm=entry.norm, resolver=resolver)
             result.add(outcome, raw=entry.raw, order_id=order_id)
         return
+    if not created.orders or all(order is None for order in created.orders):
+        # order_bulk_create wrote nothing (every order invalid): no transaction ran.
+        store_new_raw(channel=channel, entries=batch)
     for entry, order in done:
-        entry.raw.order = order
-        entry.raw.external_id = entry.norm.external_id[:64]
-        entry.raw.status = RawPayload.Status.PROCESSED
-        entry.raw.error = ""
-        entry.raw.attempts += 1
-        entry.raw.processed_at = now
+        if entry.raw.status != RawPayload.Status.PROCESSED:
+            _set_processed(entry.raw, order, entry.norm.external_id[:64], now)
         result.add(CREATED, raw=entry.raw, order_id=order.pk)
     for index, exc in created.errors.items():
         raw = entries[index].raw
@@ -384,15 +468,17 @@ def _mark_processed(rows: list[tuple[int, int, str]], now) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        # One statement for the batch; bulk_update's CASE per field costs far more.
+        # One statement for the batch, its values as three arrays: bulk_update's
+        # CASE per field, or a VALUES list of 1,500 placeholders, costs far more to build.
         table = RawPayload._meta.db_table
-        values = ", ".join(["(%s, %s, %s)"] * len(rows))
+        raw_ids, order_ids, external_ids = (list(column) for column in zip(*rows, strict=True))
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS r SET status = %s, error = '', attempts = r.attempts + 1, "
                 f"processed_at = %s, order_id = v.order_id, external_id = v.external_id "
-                f"FROM (VALUES {values}) AS v(id, order_id, external_id) WHERE r.id = v.id",
-                [RawPayload.Status.PROCESSED, now, *(x for row in rows for x in row)])
+                f"FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[]) "
+                f"AS v(id, order_id, external_id) WHERE r.id = v.id",
+                [RawPayload.Status.PROCESSED.value, now, raw_ids, order_ids, external_ids])
         return
     RawPayload.objects.filter(pk__in=[raw_id for raw_id, _o, _e in rows]).update(
         status=RawPayload.Status.PROCESSED, error="", attempts=F("attempts") + 1,

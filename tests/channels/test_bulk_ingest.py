@@ -237,6 +237,52 @@ def test_a_failed_bulk_create_falls_back_to_one_by_one(mapped, monkeypatch):
     assert OrderEvent.objects.filter(kind="created").count() == 8
 
 
+def test_new_payloads_are_written_with_their_orders_already_processed(mapped):
+    # given: a batch of new orders, one of them with an invalid value, and garbage
+    too_long = shopify_cn_order(2)
+    too_long["shipping_address"]["zip"] = "9" * 40
+    payloads = [shopify_cn_order(1), too_long, "{not json", shopify_cn_order(3)]
+
+    # when
+    with CaptureQueriesContext(connection) as ctx:
+        result = ingest(mapped, payloads)
+
+    # then: every payload is kept; those of created orders were written processed,
+    # not written pending and marked afterwards (no UPDATE of a just-written row)
+    assert result.as_dict() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 2}
+    assert sorted(RawPayload.objects.values_list("status", "attempts")) == [
+        ("processed", 1), ("processed", 1), ("quarantined", 1), ("quarantined", 1)]
+    assert all(raw.order.external_id == raw.external_id
+               for raw in RawPayload.objects.filter(status="processed"))
+    marks = [q["sql"] for q in ctx.captured_queries
+             if q["sql"].startswith("UPDATE") and "'processed'" in q["sql"]]
+    assert not marks
+
+
+def test_a_payload_stored_meanwhile_by_another_writer_is_kept_once(mapped, monkeypatch):
+    # given: a concurrent webhook stores one of the batch's payloads after the
+    # batch looked its hashes up, so the batch's own write of it conflicts
+    payloads = [shopify_cn_order(1), shopify_cn_order(2)]
+    real = pipeline.attach_raw
+
+    def attach_then_webhook(**kwargs):
+        real(**kwargs)
+        store_raw(channel=mapped, body=canonical_json(payloads[1]), source="webhook")
+
+    monkeypatch.setattr(pipeline, "attach_raw", attach_then_webhook)
+
+    # when
+    result = ingest(mapped, payloads)
+
+    # then: the orders' transaction was refused as a whole, and the fallback kept
+    # every payload (the webhook's row for the second) and created both orders
+    assert result.as_dict() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert RawPayload.objects.count() == 2
+    assert sorted(RawPayload.objects.values_list("source", "status")) == [
+        ("poll", "processed"), ("webhook", "processed")]
+    assert Order.objects.count() == 2
+
+
 def test_an_invalid_order_in_a_batch_is_quarantined_alone(mapped):
     too_long = shopify_cn_order(2)
     too_long["shipping_address"]["zip"] = "9" * 40  # longer than any postcode column

@@ -5,13 +5,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orderhub.models import Order, OrderEvent, OrderLine, OrderTransitionLog
 from orderhub.models import OrderStatus as S
-from orderhub.services.bulk import NewOrder, order_bulk_create
+from orderhub.services.bulk import NewOrder, lazy_commit_atomic, order_bulk_create
 from orderhub.services.orders import (
     ORDER_COUNTS_GENERATION_KEY,
     OrderServiceError,
@@ -195,6 +196,33 @@ def test_invalid_orders_are_left_out_and_reported(channel):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("fields", [
+    {"buyer_email": "not-an-email"},
+    {"buyer_name": "x" * 121},
+    {"currency": "CNYX"},
+    {"ship_country": ""},
+    {"kind": "retail"},
+    {"priority": 9},
+    {"total": Decimal("1.005")},
+    {"shipping_fee": Decimal("NaN")},
+], ids=lambda fields: next(iter(fields)))
+def test_bulk_refuses_what_order_create_refuses(channel, fields):
+    # given: a value the model's validation refuses (order_create's full_clean)
+    lines = specs()[0].lines
+    with pytest.raises(ValidationError):
+        order_create(channel=channel, actor=ACTOR, lines=lines, external_id="one", **fields)
+
+    # when: the same order is created in bulk (its quick check must not let it through)
+    result = order_bulk_create(channel=channel, actor=ACTOR, orders=[
+        NewOrder(fields={"external_id": "bulk", **fields}, lines=lines),
+        NewOrder(fields={"external_id": "fine"}, lines=lines, cleaned=frozenset(fields))])
+
+    # then: that order alone is kept out, with the model's own message
+    assert list(result.errors) == [0]
+    assert [o.external_id for o in result.created] == ["fine"]
+
+
+@pytest.mark.django_db
 def test_numbers_come_from_each_order_local_day(channel):
     lines = specs()[0].lines
     day1 = dt.datetime(2026, 11, 20, 15, 59, tzinfo=dt.UTC)  # 23:59 in Shanghai
@@ -302,3 +330,26 @@ def test_created_orders_go_on_through_the_services(channel):
     order.refresh_from_db()
     assert order.status == S.READY_TO_PICK
     assert order.history.count() == 4  # created, pay, the save, mark_ready
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lazy_commit_is_lazy_for_its_own_transaction_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with lazy_commit_atomic(Order):
+        assert _synchronous_commit() == "off"
+    assert _synchronous_commit() == "on"
+
+
+@pytest.mark.django_db
+def test_a_lazy_commit_inside_a_callers_transaction_changes_nothing():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with transaction.atomic(), lazy_commit_atomic(Order):
+        assert _synchronous_commit() == "on"  # the caller's commit must stay durable
