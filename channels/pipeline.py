@@ -65,6 +65,7 @@ from orderhub.models import (
     normalize_phone,
 )
 from orderhub.models import OrderStatus as S
+from orderhub.querying import in_values
 from orderhub.services.bulk import NewOrder, insert_rows, lazy_commit_atomic, order_bulk_create
 from orderhub.services.orders import (
     OrderServiceError,
@@ -236,27 +237,14 @@ def _entry(item, normalizer) -> _Entry:
     return _Entry(body=body, digest=digest, external_id=(external_id or "")[:64])
 
 
-def _any(queryset, column: str, values: list):
-    """``queryset.filter(<column>__in=values)``; on PostgreSQL as ``= ANY(array)``.
-
-    One array parameter instead of one placeholder per value: a batch's 500
-    hashes cost psycopg and the planner far less to take in.
-    """
-    if connection.vendor != "postgresql":
-        return queryset.filter(**{f"{column}__in": values})
-    table = connection.ops.quote_name(queryset.model._meta.db_table)
-    return queryset.extra(where=[f"{table}.{connection.ops.quote_name(column)} = ANY(%s)"],
-                          params=[values])
-
-
 def attach_raw(*, channel: Channel, entries: list[_Entry], source: str) -> None:
     """Set each entry's ``raw``: its stored row, or a new unsaved one; one query.
 
     Entries with the same content share one row (stored or not).
     """
     digests = list({entry.digest for entry in entries})
-    rows = {raw.content_hash: raw for raw in _any(RawPayload.objects.filter(channel=channel),
-                                                 "content_hash", digests).defer("body")}
+    rows = {raw.content_hash: raw for raw in RawPayload.objects.filter(
+        channel=channel, content_hash__in=in_values(digests, db_type="text")).defer("body")}
     for entry in entries:
         raw = rows.get(entry.digest)
         if raw is None:
@@ -339,9 +327,9 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
             entry.norm = norm
             normalized.append(entry)
 
-    known = set(_any(Order.objects.filter(channel=channel), "external_id",
-                     list({e.norm.external_id for e in normalized})
-                     ).values_list("external_id", flat=True))
+    external_ids = in_values({e.norm.external_id for e in normalized}, db_type="text")
+    known = set(Order.objects.filter(channel=channel, external_id__in=external_ids)
+                .values_list("external_id", flat=True))
     fresh, one_by_one = [], []
     for entry in normalized:
         ext = entry.norm.external_id
