@@ -1044,11 +1044,22 @@ def _tracking_live(filters: DashboardFilters, window: dt.timedelta, now: dt.date
         .exclude(status__in=INVALID_WAYBILL_STATUSES)
         .filter(first_event_at__lte=ExpressionWrapper(OuterRef("shipped_at") + window,
                                                       output_field=models.DateTimeField())))
-    return (scoped_orders(filters).filter(filters.in_range("shipped_at"))
-            .annotate(scanned_in_time=in_time)
-            .aggregate(n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
-                       pending=Count("id", filter=Q(scanned_in_time=False,
-                                                    shipped_at__gt=now - window))))
+    orders = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+              .annotate(scanned_in_time=in_time))
+    if connection.vendor != "postgresql":
+        return orders.aggregate(
+            n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
+            pending=Count("id", filter=Q(scanned_in_time=False, shipped_at__gt=now - window)))
+    # Each FILTER names the EXISTS, and PostgreSQL, flattening Django's subquery, runs
+    # the probe once per FILTER; OFFSET 0 keeps the subquery, so each order probes once.
+    sql, params = orders.values("shipped_at", "scanned_in_time").order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE o.scanned_in_time), "
+            "COUNT(*) FILTER (WHERE NOT o.scanned_in_time AND o.shipped_at > %s) "
+            f"FROM ({sql} OFFSET 0) AS o", [now - window, *params])
+        n, in_time_n, pending = cursor.fetchone()
+    return {"n": n, "in_time": in_time_n, "pending": pending}
 
 
 def tracking_lags(filters: DashboardFilters) -> list[tuple]:
