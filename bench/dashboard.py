@@ -34,9 +34,10 @@ Before (issue 6, stop 9) cold p95: today 1,133 ms, 7 days 1,162, 30 days 2,922,
 (load ~3.4–6): 225–287, 266–426, 385–729, 296–534, 450–839, 515–994, 112–215.
 Then today's category table grouped in SQL, the live tracking rate probing each
 order's waybills once from a covering index, VACUUM ANALYZE after generating (load
-~3.6–4.0): cold p95 165, 323, 370, 229, 480, 427, 133; warm p95 14–55 ms.
-The cold goal is met for today, 30 days 1 platform and the wall, close for 7 days,
-not for 30 days or the category filter. Where a cold 30-day request goes (quiet
+~3.6–4.0): cold p95 165, 323, 370, 229, 480, 427, 133; warm p95 14–55 ms. A quieter
+run (load ~1.2): 140, 170, 291, 230, 342, 317, 81; warm 15–45 ms. The cold goal is met
+for today, 30 days 1 platform and the wall, for 7 and 30 days on a quiet machine only,
+not for the category filter. Where a cold 30-day request goes (quiet
 machine, ~280 ms): SQL ~140 ms in 32 queries (category table: rollup sums ~20 +
 today live ~25; tracking live ~15; SLA samples ~20 + sorting/merging them ~15 in
 Python; order groups ~35), page rendering ~60; with a category, the backlog cards
