@@ -1,9 +1,10 @@
 """Read side of reporting: KPI cards, breakdowns, chart series and summaries.
 
 Every number is an SQL aggregate over the orders (the one exception is the
-per-category grouping of today's orders, ``category_groups``, which groups a
+rollup's per-category grouping of a day, ``category_groups``, which groups a
 day's few thousand rows in Python so its cost does not grow with the number of
-categories), and every count carries the order-list query string that selects
+categories; the category table's live days are one grouped query on PostgreSQL,
+``_category_totals_live``), and every count carries the order-list query string that selects
 exactly the orders it counted (``orders_url``), so a click on a card shows
 those orders and no others.
 
