@@ -995,7 +995,8 @@ def _pct(part: int, whole: int, places: str = "0.1") -> Decimal | None:
 
 
 def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | None = None,
-                         now: dt.datetime | None = None, use_rollup: bool = True) -> dict:
+                         now: dt.datetime | None = None, use_rollup: bool = True,
+                         split: tuple | None = None) -> dict:
     """Share (%) of the orders shipped in the range whose first valid tracking event came
     at most ``window_hours`` after shipping: ``{"rate", "in_time", "orders", "pending",
     "window_hours"}``.
@@ -1012,7 +1013,7 @@ def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | N
     now = now or timezone.now()
     settled = set()
     if use_rollup:
-        rolled = _split_days(filters, True)[0]
+        rolled = (split or _split_days(filters, True))[0]
         settled = {day for day in rolled
                    if local_midnight(day + dt.timedelta(days=1)) <= now - window}
     n = in_time = pending = 0
@@ -1288,9 +1289,10 @@ def _sla_groups_of(samples: dict, window_s: float) -> list[tuple]:
     return out
 
 
-def _sla_groups_rollup(filters: DashboardFilters, window_s: float) -> list[tuple]:
+def _sla_groups_rollup(filters: DashboardFilters, window_s: float,
+                       split: tuple | None = None) -> list[tuple]:
     """The same groups, rolled-up days from the rollup's samples, the others live."""
-    rolled, live_runs = _split_days(filters, True)
+    rolled, live_runs = split or _split_days(filters, True)
     samples = defaultdict(list)
     for start, end in live_runs:
         part = replace(filters, date_from=start, date_to=end)
@@ -1309,7 +1311,8 @@ def _sla_groups_rollup(filters: DashboardFilters, window_s: float) -> list[tuple
 
 def sla_paid_to_first_tracking(filters: DashboardFilters, *,
                                window_hours: Decimal | None = None,
-                               use_sql: bool | None = None) -> dict:
+                               use_sql: bool | None = None,
+                               split: tuple | None = None) -> dict:
     """SLA "order paid → first valid tracking info" of the orders whose first tracking info
     arrived in the range: median, p90 (hours, ``percentile_cont`` interpolation) and share
     within ``window_hours`` (default 24), overall, per channel, per warehouse and per local
@@ -1328,7 +1331,7 @@ def sla_paid_to_first_tracking(filters: DashboardFilters, *,
     window_hours = window_hours or DEFAULT_WINDOW_HOURS
     window_s = float(window_hours) * 3600
     if use_sql is None:
-        groups = _sla_groups_rollup(filters, window_s)
+        groups = _sla_groups_rollup(filters, window_s, split)
     else:
         groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
 
@@ -1396,11 +1399,14 @@ def fulfillment_numbers(filters: DashboardFilters, *, full: bool = True,
 
 def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
                          placed: int | None) -> dict:
-    sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"))
+    # One check of the rollup's valid days serves the SLA and the tracking rate.
+    split = _split_days(filters, True)
+    sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"),
+                                     split=split)
     stalled = stalled_parcels_per_carrier(filters)
     numbers = {
         "tracking": tracking_return_rate(
-            filters, window_hours=_window(limits, "tracking_return_rate")),
+            filters, window_hours=_window(limits, "tracking_return_rate"), split=split),
         "complaints": complaint_ratio(filters, placed=placed),
         "stalled": sum(r["parcels"] for r in stalled),
         "stalled_per_carrier": stalled,
