@@ -1,9 +1,10 @@
 """Read side of reporting: KPI cards, breakdowns, chart series and summaries.
 
 Every number is an SQL aggregate over the orders (the one exception is the
-per-category grouping of today's orders, ``category_groups``, which groups a
+rollup's per-category grouping of a day, ``category_groups``, which groups a
 day's few thousand rows in Python so its cost does not grow with the number of
-categories), and every count carries the order-list query string that selects
+categories; the category table's live days are one grouped query on PostgreSQL,
+``_category_totals_live``), and every count carries the order-list query string that selects
 exactly the orders it counted (``orders_url``), so a click on a card shows
 those orders and no others.
 
@@ -60,7 +61,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models
+from django.db import connection, models
 from django.db.models import (
     Case,
     Count,
@@ -785,6 +786,11 @@ def by_category(filters: DashboardFilters, *, use_rollup: bool = True) -> list[d
                           r["currency"], r["total"])
     for start, end in live_runs:
         part = replace(filters, date_from=start, date_to=end)
+        if connection.vendor == "postgresql":
+            for category, currency, *counts in _category_totals_live(part, categories):
+                for kind, n, cancelled, total in zip(ORDER_KINDS, *counts, strict=True):
+                    _category_add(rows[category], kind, n, cancelled, currency, total)
+            continue
         for (kind, category, *_key), counts in category_groups(part).items():
             if category in rows:
                 _category_add(rows[category], kind, counts["n"], counts["cancelled"],
@@ -799,6 +805,57 @@ def by_category(filters: DashboardFilters, *, use_rollup: bool = True) -> list[d
                        f"{replace(filters, category=category).query_string()}")
         out.append(row)
     return out
+
+
+def _category_totals_live(filters: DashboardFilters, categories: list[str]) -> list[tuple]:
+    """``by_category``'s live counts in one grouped query: ``(category, currency, (placed,
+    paid, shipped), (cancelled, None, None), (None, sales, None))`` per category and
+    currency, for the orders placed, paid or shipped in the range (its category ignored).
+
+    Each order lists its own categories from its lines (an index probe per order, the
+    membership of ``category_q``), and the grouping happens in SQL: the table's only
+    numbers are counts and sums, so nothing needs the per-order rows in Python
+    (``category_groups``, which the rollup builds from, does; tests prove both agree).
+    """
+    from warehouse.models import SKU
+
+    part = replace(filters, category="")
+    in_range = Q()
+    for _kind, field_name in _TIMESTAMPS:
+        in_range |= part.in_range(field_name)
+    orders_sql, orders_params = (scoped_orders(part).filter(in_range)
+                                 .values("id", "currency", "status", "total", "placed_at",
+                                         "paid_at", "shipped_at").order_by()
+                                 .query.sql_with_params())
+    window = {field: f"(o.{field} >= %s AND o.{field} < %s)"
+              for _kind, field in _TIMESTAMPS}
+    query = f"""
+        SELECT c.category, o.currency,
+               COUNT(*) FILTER (WHERE {window["placed_at"]}),
+               COUNT(*) FILTER (WHERE {window["paid_at"]}),
+               COUNT(*) FILTER (WHERE {window["shipped_at"]}),
+               COUNT(*) FILTER (WHERE {window["placed_at"]} AND o.status = %s),
+               SUM(o.total) FILTER (WHERE {window["paid_at"]} AND o.status <> %s)
+        FROM ({orders_sql}) AS o
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT s.category
+            FROM {OrderLine._meta.db_table} l
+            JOIN {SKU._meta.db_table} s ON s.code = l.sku_code
+            WHERE l.order_id = o.id AND NOT l.is_gift AND NOT s.is_gift
+              AND s.category = ANY(%s)
+        ) AS c
+        GROUP BY c.category, o.currency
+    """
+    bounds = [part.start, part.end]
+    # In the order of the placeholders: the select list's, then the orders', then the lines'.
+    params = [*bounds, *bounds, *bounds, *bounds, S.CANCELLED, *bounds, S.CANCELLED,
+              *orders_params, [c for c in categories if c]]
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    return [(category, currency, (placed, paid, shipped), (cancelled, None, None),
+             (None, total, None))
+            for category, currency, placed, paid, shipped, cancelled, total in rows]
 
 
 def _category_add(row: dict, kind: str, n: int, cancelled: int, currency: str, total) -> None:
@@ -938,7 +995,8 @@ def _pct(part: int, whole: int, places: str = "0.1") -> Decimal | None:
 
 
 def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | None = None,
-                         now: dt.datetime | None = None, use_rollup: bool = True) -> dict:
+                         now: dt.datetime | None = None, use_rollup: bool = True,
+                         split: tuple | None = None) -> dict:
     """Share (%) of the orders shipped in the range whose first valid tracking event came
     at most ``window_hours`` after shipping: ``{"rate", "in_time", "orders", "pending",
     "window_hours"}``.
@@ -955,7 +1013,7 @@ def tracking_return_rate(filters: DashboardFilters, *, window_hours: Decimal | N
     now = now or timezone.now()
     settled = set()
     if use_rollup:
-        rolled = _split_days(filters, True)[0]
+        rolled = (split or _split_days(filters, True))[0]
         settled = {day for day in rolled
                    if local_midnight(day + dt.timedelta(days=1)) <= now - window}
     n = in_time = pending = 0
@@ -988,11 +1046,22 @@ def _tracking_live(filters: DashboardFilters, window: dt.timedelta, now: dt.date
         .exclude(status__in=INVALID_WAYBILL_STATUSES)
         .filter(first_event_at__lte=ExpressionWrapper(OuterRef("shipped_at") + window,
                                                       output_field=models.DateTimeField())))
-    return (scoped_orders(filters).filter(filters.in_range("shipped_at"))
-            .annotate(scanned_in_time=in_time)
-            .aggregate(n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
-                       pending=Count("id", filter=Q(scanned_in_time=False,
-                                                    shipped_at__gt=now - window))))
+    orders = (scoped_orders(filters).filter(filters.in_range("shipped_at"))
+              .annotate(scanned_in_time=in_time))
+    if connection.vendor != "postgresql":
+        return orders.aggregate(
+            n=Count("id"), in_time=Count("id", filter=Q(scanned_in_time=True)),
+            pending=Count("id", filter=Q(scanned_in_time=False, shipped_at__gt=now - window)))
+    # Each FILTER names the EXISTS, and PostgreSQL, flattening Django's subquery, runs
+    # the probe once per FILTER; OFFSET 0 keeps the subquery, so each order probes once.
+    sql, params = orders.values("shipped_at", "scanned_in_time").order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE o.scanned_in_time), "
+            "COUNT(*) FILTER (WHERE NOT o.scanned_in_time AND o.shipped_at > %s) "
+            f"FROM ({sql} OFFSET 0) AS o", [now - window, *params])
+        n, in_time_n, pending = cursor.fetchone()
+    return {"n": n, "in_time": in_time_n, "pending": pending}
 
 
 def tracking_lags(filters: DashboardFilters) -> list[tuple]:
@@ -1220,9 +1289,10 @@ def _sla_groups_of(samples: dict, window_s: float) -> list[tuple]:
     return out
 
 
-def _sla_groups_rollup(filters: DashboardFilters, window_s: float) -> list[tuple]:
+def _sla_groups_rollup(filters: DashboardFilters, window_s: float,
+                       split: tuple | None = None) -> list[tuple]:
     """The same groups, rolled-up days from the rollup's samples, the others live."""
-    rolled, live_runs = _split_days(filters, True)
+    rolled, live_runs = split or _split_days(filters, True)
     samples = defaultdict(list)
     for start, end in live_runs:
         part = replace(filters, date_from=start, date_to=end)
@@ -1241,7 +1311,8 @@ def _sla_groups_rollup(filters: DashboardFilters, window_s: float) -> list[tuple
 
 def sla_paid_to_first_tracking(filters: DashboardFilters, *,
                                window_hours: Decimal | None = None,
-                               use_sql: bool | None = None) -> dict:
+                               use_sql: bool | None = None,
+                               split: tuple | None = None) -> dict:
     """SLA "order paid → first valid tracking info" of the orders whose first tracking info
     arrived in the range: median, p90 (hours, ``percentile_cont`` interpolation) and share
     within ``window_hours`` (default 24), overall, per channel, per warehouse and per local
@@ -1260,7 +1331,7 @@ def sla_paid_to_first_tracking(filters: DashboardFilters, *,
     window_hours = window_hours or DEFAULT_WINDOW_HOURS
     window_s = float(window_hours) * 3600
     if use_sql is None:
-        groups = _sla_groups_rollup(filters, window_s)
+        groups = _sla_groups_rollup(filters, window_s, split)
     else:
         groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
 
@@ -1328,11 +1399,14 @@ def fulfillment_numbers(filters: DashboardFilters, *, full: bool = True,
 
 def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
                          placed: int | None) -> dict:
-    sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"))
+    # One check of the rollup's valid days serves the SLA and the tracking rate.
+    split = _split_days(filters, True)
+    sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"),
+                                     split=split)
     stalled = stalled_parcels_per_carrier(filters)
     numbers = {
         "tracking": tracking_return_rate(
-            filters, window_hours=_window(limits, "tracking_return_rate")),
+            filters, window_hours=_window(limits, "tracking_return_rate"), split=split),
         "complaints": complaint_ratio(filters, placed=placed),
         "stalled": sum(r["parcels"] for r in stalled),
         "stalled_per_carrier": stalled,

@@ -159,6 +159,30 @@ def test_counts_per_category_equal_a_fresh_aggregate(shop, warehouse):
     }
 
 
+def test_the_category_tables_sql_grouping_equals_the_per_order_grouping(shop, warehouse):
+    """The table's live days are grouped in SQL on PostgreSQL (``_category_totals_live``);
+    ``category_groups`` (the rollup's input, and the table's path elsewhere) groups per
+    order in Python: both say the same per category, currency and kind."""
+    for filters in scopes(shop, warehouse):
+        categories = selectors.sku_categories()
+        from_groups = {}
+        for (kind, category, *_key), counts in selectors.category_groups(filters).items():
+            row = from_groups.setdefault((category, _key[-1], kind), [0, 0, None])
+            row[0] += counts["n"]
+            row[1] += counts["cancelled"] if kind == "placed" else 0
+            if kind == "paid" and counts["total"] is not None:
+                row[2] = (row[2] or Decimal("0")) + counts["total"]
+        from_sql = {}
+        for category, currency, ns, cancelled, totals in selectors._category_totals_live(
+                filters, categories):
+            for kind, n, c, total in zip(selectors.ORDER_KINDS, ns, cancelled, totals,
+                                         strict=True):
+                if n:
+                    from_sql[(category, currency, kind)] = [n, c or 0, total]
+        assert from_groups, filters
+        assert from_sql == from_groups, filters
+
+
 def test_a_category_row_is_the_dashboard_filtered_by_that_category(shop):
     for row in by_category(RANGE, use_rollup=False):
         filtered = DashboardFilters(D18, D21, category=row["category"])
