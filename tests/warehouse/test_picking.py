@@ -209,3 +209,26 @@ def test_pickers_asking_at_the_same_instant_never_share_an_order(
     assert sorted(claimed) == sorted(o.pk for o in orders)  # each order exactly once
     assert got.count(None) == 4
     assert PickTask.objects.filter(status="open").count() == 6
+
+
+def test_an_order_put_on_hold_while_picking_refuses_scans_until_released(
+        ready, picker, warehouse, make_user):
+    from orderhub.services.orders import order_transition
+
+    ready()
+    task = task_claim_next(picker=picker, warehouse=warehouse)
+    assert scan(task, picker, "SKU-1", "h1").ok
+    order_transition(order=task.order_id, name="hold", actor=make_user("ops"),
+                     reason="buyer asked to wait")
+    with pytest.raises(TaskNotYours, match="on hold.*buyer asked to wait"):
+        scan(task, picker, "SKU-1", "h2")
+    with pytest.raises(TaskNotYours, match="on hold"):
+        task_finish(task_id=task.pk, picker=picker)
+    assert task_state(task)["picked"] == 1
+    assert not ScanEvent.objects.filter(key="h2").exists()
+    # a retry of a scan made before the hold is still answered with its first result
+    assert scan(task, picker, "SKU-1", "h1").replay
+
+    order_transition(order=task.order_id, name="release", actor=make_user("ops"))
+    assert scan(task, picker, "SKU-1", "h3").ok
+    assert task_state(task)["picked"] == 2

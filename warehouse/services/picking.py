@@ -170,6 +170,19 @@ def _lock_task(task_id, picker) -> PickTask:
     return task
 
 
+def _require_picking(task: PickTask) -> None:
+    """Refuse work on an order that ops put on hold meanwhile (the task stays open:
+    a release brings the order back to picking and the picker goes on)."""
+    order = task.order
+    if order.status == OrderStatus.ON_HOLD:
+        raise TaskNotYours(_("Order %(number)s is on hold: stop picking it and put the "
+                             "items aside. Reason: %(reason)s")
+                           % {"number": order.number, "reason": order.hold_reason or "—"})
+    if order.status != OrderStatus.PICKING:
+        raise TaskNotYours(_("Order %(number)s is %(status)s; it cannot be picked now.")
+                           % {"number": order.number, "status": order.get_status_display()})
+
+
 def _sku_for_barcode(code: str) -> int | None:
     # order_by(): both codes are unique, and Barcode's default ordering joins SKU.
     sku_id = Barcode.objects.filter(code=code).order_by().values_list("sku_id", flat=True).first()
@@ -243,6 +256,7 @@ def _task_scan(*, task_id, picker, who, barcode: str, key: str) -> ScanOutcome:
                 raise PickingError(_("This scan key was used for another task."))
             return ScanOutcome(previous.result, previous.message, task, previous.line_id,
                                replay=True)
+        _require_picking(task)
         # Loaded once with their SKUs: the response's task state reuses them (hot path).
         all_lines = _lines(task)
         result, line, message = match_scan(
@@ -355,6 +369,7 @@ def task_finish(*, task_id: int, picker) -> PickTask:
     """Every line is picked: the order becomes ``picked`` and the task is done."""
     with transaction.atomic():
         task = _lock_task(task_id, picker)
+        _require_picking(task)
         short = [ln for ln in task.lines.all() if ln.picked < ln.quantity]
         if short:
             raise PickingError(
