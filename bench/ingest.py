@@ -129,11 +129,14 @@ def fresh_channel(code: str):
     return channel
 
 
-def run_pipeline(path: Path, code: str, batch: int, workers: int = 1) -> dict:
-    from channels import pipeline
+def run_pipeline(path: Path, code: str, batch: int, workers: int = 1,
+                 partitions_per_worker: int = 0) -> dict:
+    from channels import parallel, pipeline
     from channels.services import import_file
 
     pipeline.BATCH_SIZE = batch
+    if partitions_per_worker:
+        parallel.PARTITIONS_PER_WORKER = partitions_per_worker
     channel = fresh_channel(code)
     result = import_file(channel=channel, path=path, workers=workers)
     return {"count": result.created, "rejected": result.rejected, "channel_id": channel.pk}
@@ -265,7 +268,8 @@ def child(args) -> None:
     sampler.start()
     func = {"pipeline": run_pipeline, "naive": run_naive, "copy": run_copy}[args.phase]
     t = time.perf_counter()
-    extra = {"workers": args.workers} if args.phase == "pipeline" else {}
+    extra = ({"workers": args.workers, "partitions_per_worker": args.partitions_per_worker}
+             if args.phase == "pipeline" else {})
     out = func(Path(args.file), args.code, args.batch, **extra)
     out["seconds"] = time.perf_counter() - t
     stop.set()
@@ -298,11 +302,12 @@ def ensure_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, workers: int
-              ) -> dict:
+def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, workers: int,
+              partitions_per_worker: int = 0) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--file", str(path), "--code", code,
          "--batch", str(batch), "--workers", str(workers),
+         "--partitions-per-worker", str(partitions_per_worker),
          *(["--quiet-receivers"] if quiet else [])],
         capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
@@ -319,6 +324,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="pipeline batch size")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="pipeline worker processes (import_orders --workers)")
+    parser.add_argument("--partitions-per-worker", type=int, default=0,
+                        help="order-id partitions per worker (default: the pipeline's; "
+                             "1 = the earlier lockstep scheduling)")
     parser.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help="comma-separated; pipeline-quiet = the pipeline with other "
@@ -353,7 +361,7 @@ def main() -> None:
             source = naive_path if phase == "naive" else path
             quiet = phase == "pipeline-quiet"
             out = run_phase(phase.removesuffix("-quiet"), source, f"bench-{phase}-{tag}",
-                            args.batch, quiet, args.workers)
+                            args.batch, quiet, args.workers, args.partitions_per_worker)
             count, seconds = out["count"], out["seconds"]
             rates[phase] = count / seconds if count and seconds else 0
             workers = (f" + {args.workers} workers <= {out['worker_peak_rss_mb']:.0f} MB each"

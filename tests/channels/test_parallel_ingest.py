@@ -140,3 +140,20 @@ def test_small_batches_over_many_partitions_apply_every_update_in_file_order(
         history = [v.ship_street for v in order.history.order_by("history_date", "history_id")]
         applied = [s for i, s in enumerate(history) if i == 0 or s != history[i - 1]]
         assert applied == ["世纪大道100号", *streets], order.external_id
+
+
+def test_known_external_ids_are_the_channels_own(mapped):
+    from channels.models import Channel
+    from channels.pipeline import _known_external_ids
+    from orderhub.services.orders import order_create
+
+    other = Channel.objects.create(code="other-shop", name="Other", platform="shopify",
+                                   config={"shop_url": "https://other.myshopify.com"})
+    line = {"sku_code": "SKU-1", "name": "x", "quantity": 1, "unit_price": "1.00"}
+    for channel, external_id in ((mapped, "A1"), (mapped, "A2"), (other, "B1")):
+        order_create(channel=channel, actor="system:test", lines=[line], external_id=external_id,
+                     buyer_name="x")
+
+    assert _known_external_ids(mapped, {"A1", "A2", "B1", "C9", ""}) == {"A1", "A2"}
+    assert _known_external_ids(other, {"A1", "B1"}) == {"B1"}
+    assert _known_external_ids(mapped, {""}) == set()
