@@ -30,6 +30,17 @@ pipeline / naive 18.3x; peak RSS 96 MB + 94 MB per worker, flat. Back to back
 under the same load (~4): the code before this round 797 orders/s, after
 1,406. On an idle machine (load 0.0): pipeline 2,094 orders/s (3 workers:
 2,209), copy 12,230: the 3,000 goal is not met.
+
+Where the time goes (2026-12-02, ``--phases pipeline --workers 2``, CPU per
+process sampled from /proc): the import is CPU-bound on the 2 cores, ~1.9 of
+them busy. Per 100,000 orders: workers ~27 s of CPU each, PostgreSQL ~30 s
+(~21 indexes on the order table, history, events, logs, raw payloads), the
+parent ~3 s (its json.loads for the partition key is ~7 us a line). At ~0.9 ms
+of CPU per order, 2 cores top out near 2,200 orders/s; 3,000 needs <= 0.67 ms.
+More partitions per worker (``--partitions-per-worker 1`` vs 4) measured the
+same (2,139 vs 2,139/2,103, load ~2.7). The known-orders lookup by index probes
+(instead of an IN list reading the whole channel) cut PostgreSQL's CPU 37.6 ->
+32.7 s: 1,989 -> 2,095 orders/s back to back (load 1.9 / 2.3).
 """
 
 from __future__ import annotations
