@@ -30,6 +30,17 @@ pipeline / naive 18.3x; peak RSS 96 MB + 94 MB per worker, flat. Back to back
 under the same load (~4): the code before this round 797 orders/s, after
 1,406. On an idle machine (load 0.0): pipeline 2,094 orders/s (3 workers:
 2,209), copy 12,230: the 3,000 goal is not met.
+
+Where the time goes (2026-12-02, ``--phases pipeline --workers 2``, CPU per
+process sampled from /proc): the import is CPU-bound on the 2 cores, ~1.9 of
+them busy. Per 100,000 orders: workers ~27 s of CPU each, PostgreSQL ~30 s
+(~21 indexes on the order table, history, events, logs, raw payloads), the
+parent ~3 s (its json.loads for the partition key is ~7 us a line). At ~0.9 ms
+of CPU per order, 2 cores top out near 2,200 orders/s; 3,000 needs <= 0.67 ms.
+More partitions per worker (``--partitions-per-worker 1`` vs 4) measured the
+same (2,139 vs 2,139/2,103, load ~2.7). The known-orders lookup by index probes
+(instead of an IN list reading the whole channel) cut PostgreSQL's CPU 37.6 ->
+32.7 s: 1,989 -> 2,095 orders/s back to back (load 1.9 / 2.3).
 """
 
 from __future__ import annotations
@@ -129,11 +140,14 @@ def fresh_channel(code: str):
     return channel
 
 
-def run_pipeline(path: Path, code: str, batch: int, workers: int = 1) -> dict:
-    from channels import pipeline
+def run_pipeline(path: Path, code: str, batch: int, workers: int = 1,
+                 partitions_per_worker: int = 0) -> dict:
+    from channels import parallel, pipeline
     from channels.services import import_file
 
     pipeline.BATCH_SIZE = batch
+    if partitions_per_worker:
+        parallel.PARTITIONS_PER_WORKER = partitions_per_worker
     channel = fresh_channel(code)
     result = import_file(channel=channel, path=path, workers=workers)
     return {"count": result.created, "rejected": result.rejected, "channel_id": channel.pk}
@@ -265,7 +279,8 @@ def child(args) -> None:
     sampler.start()
     func = {"pipeline": run_pipeline, "naive": run_naive, "copy": run_copy}[args.phase]
     t = time.perf_counter()
-    extra = {"workers": args.workers} if args.phase == "pipeline" else {}
+    extra = ({"workers": args.workers, "partitions_per_worker": args.partitions_per_worker}
+             if args.phase == "pipeline" else {})
     out = func(Path(args.file), args.code, args.batch, **extra)
     out["seconds"] = time.perf_counter() - t
     stop.set()
@@ -298,11 +313,12 @@ def ensure_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, workers: int
-              ) -> dict:
+def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, workers: int,
+              partitions_per_worker: int = 0) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--file", str(path), "--code", code,
          "--batch", str(batch), "--workers", str(workers),
+         "--partitions-per-worker", str(partitions_per_worker),
          *(["--quiet-receivers"] if quiet else [])],
         capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
@@ -319,6 +335,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="pipeline batch size")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="pipeline worker processes (import_orders --workers)")
+    parser.add_argument("--partitions-per-worker", type=int, default=0,
+                        help="order-id partitions per worker (default: the pipeline's; "
+                             "1 = the earlier lockstep scheduling)")
     parser.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help="comma-separated; pipeline-quiet = the pipeline with other "
@@ -353,7 +372,7 @@ def main() -> None:
             source = naive_path if phase == "naive" else path
             quiet = phase == "pipeline-quiet"
             out = run_phase(phase.removesuffix("-quiet"), source, f"bench-{phase}-{tag}",
-                            args.batch, quiet, args.workers)
+                            args.batch, quiet, args.workers, args.partitions_per_worker)
             count, seconds = out["count"], out["seconds"]
             rates[phase] = count / seconds if count and seconds else 0
             workers = (f" + {args.workers} workers <= {out['worker_peak_rss_mb']:.0f} MB each"

@@ -8,8 +8,15 @@ run the ordinary ``ingest_batch`` on their own connection.
 Payloads are partitioned by platform order id, and a partition has at most
 one batch in flight: every payload of one order goes to the same partition in
 file order, so a later update of an order can never be applied before an
-earlier one. Memory stays flat: the parent holds at most two batches per
-partition, the workers one each.
+earlier one. There are ``PARTITIONS_PER_WORKER`` partitions per worker, so
+while the parent waits for one partition's batch to finish, the others' are
+queued: a worker that finishes its batch takes the next one at once instead
+of idling until the slowest worker is done. Memory stays flat: the parent
+holds at most two batches per partition, the workers one each.
+
+The parent parses each line only to find its partition (~7 µs of a ~850 µs
+CPU cost per order on 2 cores, where the workers and PostgreSQL take the
+rest): it is not what limits a large import.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from channels.connectors.base import NormalizationError
 # What the forked workers need, set by the parent just before it forks them
 # (inherited, never pickled: a connector may hold an HTTP client).
 _FORKED: dict = {}
+# Partitions per worker process: more than one keeps every worker fed (see above).
+PARTITIONS_PER_WORKER = 4
 
 
 def can_fork() -> bool:
@@ -53,6 +62,13 @@ def _partition_key(item, normalizer) -> str:
         return str(normalizer.external_id(data) or "")
     except (NormalizationError, NotImplementedError, AttributeError, KeyError, TypeError,
             ValueError):
+        pass
+    # A shape ``external_id`` does not read (a single-order response's {"order": {...}}
+    # envelope) can still be a payload of an order that also comes bare: key it by the
+    # id the worker will upsert, or an update could overtake the order's creation.
+    try:
+        return str(normalizer.normalize(data).external_id or "")
+    except Exception:  # noqa: BLE001 - the worker quarantines it; any partition will do
         return ""
 
 
@@ -72,8 +88,9 @@ def ingest_parallel(*, channel, items: Iterable, source: str, normalizer, resolv
     # A forked child must not share the parent's database socket: close it here,
     # the children (and later the parent) open their own.
     connections.close_all()
-    buffers: list[list] = [[] for _ in range(workers)]
-    inflight: list[Future | None] = [None] * workers
+    partitions = workers * PARTITIONS_PER_WORKER
+    buffers: list[list] = [[] for _ in range(partitions)]
+    inflight: list[Future | None] = [None] * partitions
 
     def submit(part: int) -> None:
         if inflight[part] is not None:
@@ -86,11 +103,11 @@ def ingest_parallel(*, channel, items: Iterable, source: str, normalizer, resolv
                                  mp_context=multiprocessing.get_context("fork")) as pool:
             for item in items:
                 key = _partition_key(item, normalizer)
-                part = zlib.crc32(key.encode()) % workers
+                part = zlib.crc32(key.encode()) % partitions
                 buffers[part].append(item)
                 if len(buffers[part]) >= batch_size:
                     submit(part)
-            for part in range(workers):
+            for part in range(partitions):
                 if buffers[part]:
                     submit(part)
             for future in inflight:

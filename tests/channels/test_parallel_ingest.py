@@ -102,3 +102,58 @@ def test_inside_a_transaction_it_stays_in_one_process(mapped, orders_file, worke
 
     assert result.created == ORDERS
     assert worker_pids() == set()
+
+
+def test_an_enveloped_payload_goes_to_the_partition_of_its_bare_order(mapped):
+    from channels.services import normalizer_for
+
+    normalizer = normalizer_for(mapped)
+    bare = shopify_cn_order(1, id=70001)
+
+    assert parallel._partition_key(json.dumps(bare), normalizer) == "70001"
+    assert parallel._partition_key(json.dumps({"order": bare}), normalizer) == "70001"
+    assert parallel._partition_key("{ not json", normalizer) == ""
+
+
+def test_small_batches_over_many_partitions_apply_every_update_in_file_order(
+        mapped, tmp_path, monkeypatch):
+    from channels import pipeline
+
+    # Two orders a batch: each partition gets many batches, queued behind each other.
+    monkeypatch.setattr(pipeline, "BATCH_SIZE", 2)
+    count, streets = 12, ("世纪大道200号", "世纪大道300号", "世纪大道400号")
+    items = [shopify_cn_order(n, id=71000 + n) for n in range(count)]
+    for hour, street in enumerate(streets, start=11):
+        for n in range(count):
+            order = shopify_cn_order(n, id=71000 + n, updated_at=f"2026-11-20T{hour}:00:00+08:00")
+            order["shipping_address"]["address1"] = street
+            # Some updates come in a single-order response's envelope.
+            items.append({"order": order} if n % 3 == 0 else order)
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+
+    result = import_file(channel=mapped, path=path, workers=2)
+
+    assert result.as_dict() == {"created": count, "updated": count * len(streets),
+                                "unchanged": 0, "rejected": 0}
+    for order in Order.objects.filter(channel=mapped):
+        history = [v.ship_street for v in order.history.order_by("history_date", "history_id")]
+        applied = [s for i, s in enumerate(history) if i == 0 or s != history[i - 1]]
+        assert applied == ["世纪大道100号", *streets], order.external_id
+
+
+def test_known_external_ids_are_the_channels_own(mapped):
+    from channels.models import Channel
+    from channels.pipeline import _known_external_ids
+    from orderhub.services.orders import order_create
+
+    other = Channel.objects.create(code="other-shop", name="Other", platform="shopify",
+                                   config={"shop_url": "https://other.myshopify.com"})
+    line = {"sku_code": "SKU-1", "name": "x", "quantity": 1, "unit_price": "1.00"}
+    for channel, external_id in ((mapped, "A1"), (mapped, "A2"), (other, "B1")):
+        order_create(channel=channel, actor="system:test", lines=[line], external_id=external_id,
+                     buyer_name="x")
+
+    assert _known_external_ids(mapped, {"A1", "A2", "B1", "C9", ""}) == {"A1", "A2"}
+    assert _known_external_ids(other, {"A1", "B1"}) == {"B1"}
+    assert _known_external_ids(mapped, {""}) == set()
