@@ -35,6 +35,8 @@ PATH_TO = {
 }
 
 _seq = itertools.count(1)
+# Every test user's password (make_user), for logging in through the pages.
+PASSWORD = "pw-Secret-123"
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # Debian's chromium, headless as root, with nothing that reaches for the network.
@@ -104,7 +106,7 @@ def warehouse(db):
 def make_user(db):
     def make(role: str | None = None, username: str | None = None, **extra) -> User:
         username = username or f"{role or 'user'}{next(_seq)}"
-        user = User.objects.create_user(username=username, password="pw-Secret-123", **extra)
+        user = User.objects.create_user(username=username, password=PASSWORD, **extra)
         if role:
             user.groups.add(Group.objects.get(name=role))
         # A fresh instance: permission caches are per object.
@@ -140,6 +142,17 @@ def make_order(db, channel):
         return order
 
     return make
+
+
+def browser_login(browser, live_server, user):
+    """A new desktop-sized English page, logged in as ``user`` (made by ``make_user``)."""
+    page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/orders/")
+    return page
 
 
 def pytest_configure(config):

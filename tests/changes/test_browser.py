@@ -7,19 +7,12 @@ import pytest
 from fulfillment.changes.models import ChangeRequest
 from orderhub.models import Order
 from tests.conftest import ARTIFACTS
+from tests.conftest import browser_login as login
 
 # live_server runs in a thread of this process; Playwright's sync API looks async to Django.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
-def login(browser, live_server, user):
-    page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-Secret-123")
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/orders/")
-    return page
 
 
 @pytest.mark.browser

@@ -11,6 +11,7 @@ from fulfillment.models import ReviewAction
 from fulfillment.services.automation import order_automate
 from orderhub.models import Order, OrderStatus
 from tests.conftest import ARTIFACTS
+from tests.conftest import browser_login as login
 from tests.fulfillment.test_automation_pipeline import (  # noqa: F401 (fixtures)
     eager,
     enable_risk,
@@ -25,14 +26,6 @@ S = OrderStatus
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
-def login(browser, live_server, user):
-    page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-Secret-123")
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/orders/")
-    return page
 
 
 @pytest.mark.browser
