@@ -218,13 +218,22 @@ class Order(ConcurrentTransitionMixin, models.Model):
         on_delete=models.PROTECT, related_name="orders",
     )
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
+    # Which company carries the parcel, in the hub's words (SF, ZTO, YTO, STO, YUNDA,
+    # JD, EMS...): write-back maps it to each platform's own carrier name or code.
+    carrier_company = models.CharField(_("carrier company"), max_length=40, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
+    # The platform's own last-modified time of the payload the order was last
+    # built from: an older payload never changes the order.
+    platform_updated_at = models.DateTimeField(_("updated on the platform"), null=True,
+                                               blank=True)
+    # What write-back needs from the platform's payload (Amazon: its marketplace id).
+    platform_data = models.JSONField(_("platform data"), default=dict, blank=True)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="orders")
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "platform_updated_at"])
 
     class Meta:
         verbose_name = _("order")
@@ -418,6 +427,10 @@ class OrderLine(models.Model):
     unit_price = models.DecimalField(_("unit price"), **MONEY)
     is_gift = models.BooleanField(_("gift"), default=False)
     external_line_id = models.CharField(_("platform line id"), max_length=64, blank=True)
+    # Units the platform itself already shipped: the hub picks only the rest.
+    shipped_quantity = models.PositiveIntegerField(_("shipped on the platform"), default=0)
+    # A gift line's main item (its ``external_line_id``), when the platform says.
+    gift_for = models.CharField(_("gift with"), max_length=64, blank=True)
 
     history = HistoricalRecords()
 

@@ -28,6 +28,21 @@ UNPAID = "unpaid"
 PAID = "paid"
 CANCELLED = "cancelled"
 
+# How far the platform itself has shipped a paid order (``NormalizedOrder.fulfillment``).
+# The platform is ahead of us, never behind: an order the platform shipped is never
+# picked by the hub. ``PARTIALLY_SHIPPED`` orders pick only what is left
+# (``NormalizedLine.shipped_quantity``).
+NOT_SHIPPED = ""
+PARTIALLY_SHIPPED = "partially_shipped"
+SHIPPED = "shipped"
+DELIVERED = "delivered"
+COMPLETED = "completed"
+FULFILLMENT_STATES = (NOT_SHIPPED, PARTIALLY_SHIPPED, SHIPPED, DELIVERED, COMPLETED)
+
+# Line names that mark a free gift, whatever its price (a channel may add its own
+# in ``config["gift_keywords"]``).
+GIFT_KEYWORDS = ("赠品", "赠送", "礼品", "gift", "free gift", "freebie")
+
 
 class ConnectorError(Exception):
     """A call to the platform failed; ``retryable`` says whether trying later may help."""
@@ -52,6 +67,14 @@ class PermanentError(ConnectorError):
     retryable = False
 
 
+class AmbiguousReply(ConnectorError):
+    """The request may or may not have taken effect (timeout after sending, cut-off body).
+
+    Never treated as a failure on its own: the caller reads the platform's state
+    back (``Connector.confirm_shipment``) before it tries again.
+    """
+
+
 class NormalizationError(Exception):
     """A payload does not have the shape the connector needs; the message says what is wrong."""
 
@@ -65,6 +88,21 @@ class NormalizedLine:
     unit_price: Decimal
     listing_id: str = ""
     is_gift: bool = False
+    # Units of this line the platform has already shipped (partial shipment).
+    shipped_quantity: int = 0
+    # For a gift line: the ``external_line_id`` of the item it comes with ("" if unknown).
+    gift_for: str = ""
+
+
+@dataclass
+class NormalizedShipment:
+    """A parcel the platform says is on its way: its carrier as the platform names it."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: dt.datetime | None = None
+    # external_line_id -> units in this parcel; empty means the whole order.
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,14 +132,31 @@ class NormalizedOrder:
     legacy_id: str = ""
     cancel_reason: str = ""
     extra: dict = field(default_factory=dict)
+    # NOT_SHIPPED, PARTIALLY_SHIPPED, SHIPPED, DELIVERED or COMPLETED (paid orders only).
+    fulfillment: str = NOT_SHIPPED
+    shipments: list[NormalizedShipment] = field(default_factory=list)
+    # What the write-back needs later (Amazon: the order's marketplace id), kept on
+    # ``Order.platform_data`` and handed back to ``push_shipment``.
+    platform_data: dict = field(default_factory=dict)
 
 
 @dataclass
 class FetchedPage:
-    """One page of platform orders, as parsed JSON objects."""
+    """One page of platform orders, as parsed JSON objects.
+
+    The cursor contract: ``watermark`` is a time such that every order updated at
+    or after the poll's ``since`` and before ``watermark`` is in this page or an
+    earlier page of the same fetch. A connector sets it only where it can promise
+    that (the end of a time window it read whole, the platform's own
+    "consistent up to" value, the last page of a scan); ``None`` promises
+    nothing yet. The poll moves the channel's cursor to the last watermark it
+    saw once every page up to it is committed, so an order edited or created
+    while pages were being read is read again, never skipped. A connector that
+    stops early (rate budget spent) simply yields no further watermark: the next
+    poll resumes from the last one.
+    """
 
     orders: list[dict]
-    # The platform's own "consistent up to" watermark when it returns one (Amazon).
     watermark: dt.datetime | None = None
 
 
@@ -163,6 +218,33 @@ def timestamp(value, what: str, *, naive_tz: dt.tzinfo = dt.UTC) -> dt.datetime 
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=naive_tz)
     return parsed.astimezone(dt.UTC)
+
+
+def _is_cjk(value: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+               or "\u3040" <= ch <= "\u30ff" or "\uac00" <= ch <= "\ud7af" for ch in value)
+
+
+def person_name(first, last) -> str:
+    """A name from first/given and last/family parts, written as its owner writes it.
+
+    Chinese, Japanese and Korean names put the family name first without a space
+    (``王`` + ``伟`` → ``王伟``); others are "first last".
+    """
+    first, last = text(first).strip(), text(last).strip()
+    if _is_cjk(first + last):
+        return f"{last}{first}"
+    return " ".join(part for part in (first, last) if part)
+
+
+def is_gift_line(name, unit_price: Decimal | None, keywords=GIFT_KEYWORDS) -> bool:
+    """A free gift: its name carries a gift keyword (``【赠品】``...), whatever its price.
+
+    A zero price alone is not enough for every platform (a 100 % discount is not a
+    gift); connectors add ``unit_price == 0`` where the platform means that.
+    """
+    lowered = text(name).lower()
+    return any(word and word.lower() in lowered for word in keywords)
 
 
 def text(value) -> str:
@@ -255,15 +337,36 @@ class Connector:
         return [data] if isinstance(data, dict) else []
 
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """Tell the platform the order shipped.
+
+        ``carrier`` is already the platform's own carrier name/code
+        (``carrier_name``); ``platform_data`` is what ``normalize`` kept on the
+        order (Amazon: its marketplace). Raise ``AmbiguousReply`` when the
+        request may have taken effect but the reply does not say so.
+        """
         raise PermanentError(f"{self.platform or 'this channel'} does not accept shipments")
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Read the order back: True if the platform already holds this shipment,
+        False if it certainly does not, None if it cannot tell."""
+        return None
+
+    def gift_keywords(self) -> tuple[str, ...]:
+        extra = self.config.get("gift_keywords") or ()
+        if isinstance(extra, str):
+            extra = [word.strip() for word in extra.split(",")]
+        return (*GIFT_KEYWORDS, *(str(word) for word in extra if word))
 
     def count_orders(self, *, start: dt.datetime, end: dt.datetime) -> int | None:
         """Orders the platform says were created in [start, end); None if it cannot tell."""
         return None
 
     def orders_from_file(self, data) -> list[dict]:
-        """The orders inside a file: a JSON list, or the platform's own list response."""
+        """The orders inside a file: a JSON list, the platform's own list response, or
+        a single order object."""
         if isinstance(data, list):
             return data
         raise NormalizationError("expected a JSON list of orders")
