@@ -355,6 +355,21 @@ class Order(ConcurrentTransitionMixin, models.Model):
         """The after-sales window passed: nothing more is expected."""
         self.completed_at = timezone.now()
 
+    @transition(field=status, source=[S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK,
+                                      S.ON_HOLD],
+                target=S.SHIPPED, permission=lambda instance, user: False,
+                conditions=[lambda self: self._effective_status() in BEFORE_PICKING])
+    def ship_on_platform(self, reason=""):
+        """The platform says the seller already shipped it: the hub must not pick it.
+
+        System only (ingest): no person's role carries it. The caller sets
+        carrier, tracking number and ``shipped_at`` from the platform's data;
+        stock reservations are released, not consumed, and the order leaves any
+        pick list.
+        """
+        self.shipped_at = self.shipped_at or timezone.now()
+        self.held_from = ""
+
     def _effective_status(self):
         # A held order counts as being in the state it was held from.
         return self.held_from if self.status == S.ON_HOLD else self.status

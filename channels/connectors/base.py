@@ -39,6 +39,16 @@ DELIVERED = "delivered"
 COMPLETED = "completed"
 FULFILLMENT_STATES = (NOT_SHIPPED, PARTIALLY_SHIPPED, SHIPPED, DELIVERED, COMPLETED)
 
+# Carrier companies in the hub's words (``Order.carrier_company``). Each connector
+# maps them to its platform's own names/codes in ``CARRIER_NAMES``; a channel may
+# override any of them in ``config["carrier_map"]`` ({"ZTO": "..."}).
+CARRIER_COMPANIES = {
+    "SF": "SF Express", "ZTO": "ZTO Express", "YTO": "YTO Express", "STO": "STO Express",
+    "YUNDA": "Yunda Express", "JD": "JD Logistics", "EMS": "China Post EMS",
+    "JTSD": "J&T Express", "DEPPON": "Deppon", "BEST": "Best Express",
+    "UPS": "UPS", "FEDEX": "FedEx", "DHL": "DHL", "USPS": "USPS",
+}
+
 # Line names that mark a free gift, whatever its price (a channel may add its own
 # in ``config["gift_keywords"]``).
 GIFT_KEYWORDS = ("赠品", "赠送", "礼品", "gift", "free gift", "freebie")
@@ -353,6 +363,17 @@ class Connector:
         """Read the order back: True if the platform already holds this shipment,
         False if it certainly does not, None if it cannot tell."""
         return None
+
+    # Hub carrier company (CARRIER_COMPANIES key) -> this platform's carrier name/code.
+    CARRIER_NAMES: dict[str, str] = {}
+
+    def carrier_name(self, company: str, fallback: str = "") -> str:
+        """The platform's own name/code for a carrier company: the channel's
+        ``carrier_map`` first, then the connector's defaults, then ``fallback``."""
+        override = self.config.get("carrier_map") or {}
+        if isinstance(override, dict) and override.get(company):
+            return str(override[company])
+        return self.CARRIER_NAMES.get(company) or fallback or CARRIER_COMPANIES.get(company, "")
 
     def gift_keywords(self) -> tuple[str, ...]:
         extra = self.config.get("gift_keywords") or ()

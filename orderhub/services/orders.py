@@ -43,7 +43,8 @@ USER_TRANSITIONS = [
     "pay", "approve", "hold_review", "restock", "claim", "finish", "ship",
     "deliver", "complete", "hold", "release", "cancel", "intercept",
 ]
-TRANSITIONS = [*USER_TRANSITIONS, "mark_ready", "mark_out_of_stock", "reprocess"]
+TRANSITIONS = [*USER_TRANSITIONS, "mark_ready", "mark_out_of_stock", "reprocess",
+               "ship_on_platform"]
 REASON_REQUIRED = {"hold", "cancel", "intercept", "hold_review"}
 
 # Fields an order edit may change (before picking starts).
