@@ -26,9 +26,15 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     """Orders entering ``paid`` (pay, approve, reprocess) queue one automation task per chunk.
 
     Listens to the batch signal: a bulk import of 500 paid orders costs one
-    ``automate_orders`` task, not 500.
+    ``automate_orders`` task, not 500. Only an order whose last change in the
+    batch leaves it ``paid`` counts: one paid and then shipped by the platform
+    (an import of a store's history) or put on hold in the same batch is not
+    automation's to decide. The task checks the status again when it runs.
     """
-    ids = list(dict.fromkeys(c.order_id for c in changes if c.to_status == OrderStatus.PAID))
+    last: dict[int, str] = {}
+    for change in changes:
+        last[change.order_id] = change.to_status
+    ids = [order_id for order_id, status in last.items() if status == OrderStatus.PAID]
     if not ids:
         return
     from fulfillment.tasks import automate_orders

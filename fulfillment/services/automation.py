@@ -166,48 +166,24 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
         plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons, rules=outcome))
     if shadow_rows:
         ShadowResult.objects.bulk_create(shadow_rows, batch_size=1000)
-    choose_warehouses([p for p in plans if not p.reasons], lines=lines)
+    choose_warehouses([p for p in plans if not p.reasons])
     return plans
 
 
-def _stock_needs(orders: list[Order], lines: dict | None = None
-                 ) -> dict[int, dict[int, int] | None]:
-    """Units per SKU id for each order (kits as components); None when a SKU is unknown.
+def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
+    """Units per SKU id each order still takes from the shelf; None when it cannot be known.
 
-    ``lines``: the orders' lines as ``rules.order_lines`` gives them, if read already.
+    The warehouse's one selector decides (kits, units the platform already
+    shipped, unknown SKUs, empty kits); such an order gets no warehouse by
+    stock here and its reservation says why.
     """
-    from warehouse.models import SKU, KitComponent
+    from warehouse.services.stock import StockError, orders_stock_needs
 
-    if lines is None:
-        lines = order_lines([o.pk for o in orders])
-    codes = {c for o in orders for c, _q in lines.get(o.pk, ())}
-    skus, kits = {}, set()
-    for code, sku_id, kind in SKU.objects.filter(
-        code__in=in_values(codes, db_type="text")
-    ).values_list("code", "id", "kind"):
-        skus[code] = sku_id
-        if kind == SKU.Kind.KIT:
-            kits.add(sku_id)
-    parts = defaultdict(list)
-    for kit_id, comp_id, qty in KitComponent.objects.filter(kit_id__in=kits).values_list(
-        "kit_id", "component_id", "quantity"
-    ):
-        parts[kit_id].append((comp_id, qty))
-    out = {}
-    for order in orders:
-        needs: dict[int, int] = defaultdict(int)
-        for code, qty in lines.get(order.pk, ()):
-            sku_id = skus.get(code)
-            if sku_id is None or (sku_id in kits and not parts[sku_id]):
-                needs = None
-                break
-            for comp_id, n in parts[sku_id] if sku_id in kits else [(sku_id, 1)]:
-                needs[comp_id] += n * qty
-        out[order.pk] = dict(needs) if needs is not None else None
-    return out
+    return {order_id: None if isinstance(needs, StockError) else needs
+            for order_id, needs in orders_stock_needs([o.pk for o in orders]).items()}
 
 
-def choose_warehouses(plans: list[Plan], *, lines: dict | None = None) -> None:
+def choose_warehouses(plans: list[Plan]) -> None:
     """Fill ``warehouse_id`` for each plan: the rule's, else by region and stock.
 
     Stock is read once for the batch and spent in memory as orders are placed,
@@ -225,7 +201,7 @@ def choose_warehouses(plans: list[Plan], *, lines: dict | None = None) -> None:
     warehouses = list(Warehouse.objects.filter(active=True).order_by("name", "pk"))
     if not warehouses:
         return
-    needs = _stock_needs([p.order for p in fallback], lines)
+    needs = _stock_needs([p.order for p in fallback])
     sku_ids = {s for n in needs.values() if n for s in n}
     guarded = set(SKU.objects.filter(pk__in=sku_ids, stop_selling_at_safety=True)
                   .values_list("pk", flat=True))

@@ -28,7 +28,14 @@ from django.utils.translation import gettext as _
 from orderhub.models import Order, OrderLine, OrderStatus
 from orderhub.querying import in_values
 from orderhub.services.orders import Actor, actor_info, order_transition, order_update
-from warehouse.models import SKU, Reservation, StockLevel, StockMovement, Warehouse
+from warehouse.models import (
+    SKU,
+    KitComponent,
+    Reservation,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from warehouse.signals import stock_insufficient, stock_low
 
 logger = logging.getLogger(__name__)
@@ -95,29 +102,91 @@ class UnknownSku(StockError):
 # --- reading ---------------------------------------------------------------------
 
 
-def order_stock_needs(order: Order) -> dict[int, int]:
-    """Units per SKU id an order takes from the shelf: kits count as their components."""
-    lines = list(order.lines.values_list("sku_code", "quantity"))
-    codes = {code for code, _qty in lines}
-    skus = {
-        s.code: s
-        for s in SKU.objects.filter(code__in=codes).prefetch_related("components")
-    }
-    unknown = sorted(codes - skus.keys())
-    if unknown:
-        raise UnknownSku(unknown)
-    needs: dict[int, int] = defaultdict(int)
-    for code, qty in lines:
-        sku = skus[code]
-        if sku.is_kit:
-            components = list(sku.components.all())
-            if not components:
-                raise StockError(_("Kit %(code)s has no components.") % {"code": code})
-            for comp in components:
-                needs[comp.component_id] += comp.quantity * qty
-        else:
-            needs[sku.pk] += qty
-    return dict(needs)
+def units_to_ship(quantity: int, shipped_quantity: int) -> int:
+    """Units of a line the hub still has to ship: the platform may have shipped some already."""
+    return max(quantity - shipped_quantity, 0)
+
+
+def order_lines_to_ship(order_ids) -> dict[int, list[tuple[str, int]]]:
+    """``(sku code, units still to ship)`` per order, in one query.
+
+    Lines the platform already shipped in full are left out: they need no stock,
+    no pick and no pack check.
+    """
+    lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for order_id, code, qty, shipped in OrderLine.objects.filter(
+        order_id__in=in_values(order_ids)
+    ).order_by().values_list("order_id", "sku_code", "quantity", "shipped_quantity"):
+        units = units_to_ship(qty, shipped)
+        if units:
+            lines[order_id].append((code, units))
+    return lines
+
+
+def orders_stock_needs(order_ids, *, lines: Mapping[int, list[tuple[str, int]]] | None = None
+                       ) -> dict[int, dict[int, int] | StockError]:
+    """Units per SKU id each order still takes from the shelf, or why it cannot be known.
+
+    The one place stock needs are worked out (automation's warehouse choice and
+    both reservation paths call it): kits count as their components, only the
+    units still to ship count, an order with nothing left to ship needs ``{}``.
+    An order naming an unknown SKU gets ``UnknownSku``, one holding a kit with
+    no components a ``StockError``. Three queries whatever the number of orders
+    (two when ``lines``, as ``order_lines_to_ship`` returns them, is given).
+    """
+    ids = list(dict.fromkeys(order_ids))
+    if lines is None:
+        lines = order_lines_to_ship(ids)
+    codes = {code for order_id in ids for code, _q in lines.get(order_id, ())}
+    skus: dict[str, int] = {}
+    kits: set[int] = set()
+    # values_list, not instances: automation asks for thousands of orders at a time.
+    for code, sku_id, kind in SKU.objects.filter(
+        code__in=in_values(codes, db_type="text")
+    ).order_by().values_list("code", "id", "kind"):
+        skus[code] = sku_id
+        if kind == SKU.Kind.KIT:
+            kits.add(sku_id)
+    parts: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    if kits:
+        for kit_id, comp_id, qty in KitComponent.objects.filter(kit_id__in=kits).order_by(
+            "pk"
+        ).values_list("kit_id", "component_id", "quantity"):
+            parts[kit_id].append((comp_id, qty))
+    kit_codes = {sku_id: code for code, sku_id in skus.items() if sku_id in kits}
+    out: dict[int, dict[int, int] | StockError] = {}
+    for order_id in ids:
+        order_lines = lines.get(order_id, ())
+        unknown = sorted({code for code, _q in order_lines} - skus.keys())
+        if unknown:
+            out[order_id] = UnknownSku(unknown)
+            continue
+        needs: dict[int, int] = defaultdict(int)
+        for code, qty in order_lines:
+            sku_id = skus[code]
+            if sku_id not in kits:
+                needs[sku_id] += qty
+                continue
+            if not parts[sku_id]:
+                needs = StockError(_("Kit %(code)s has no components.")
+                                   % {"code": kit_codes[sku_id]})
+                break
+            for comp_id, n in parts[sku_id]:
+                needs[comp_id] += n * qty
+        out[order_id] = needs if isinstance(needs, StockError) else dict(needs)
+    return out
+
+
+def order_stock_needs(order: Order | int) -> dict[int, int]:
+    """Units per SKU id an order still takes from the shelf (``orders_stock_needs`` for one).
+
+    Raises ``UnknownSku`` or ``StockError`` (a kit without components).
+    """
+    order_id = order.pk if isinstance(order, Order) else int(order)
+    needs = orders_stock_needs([order_id])[order_id]
+    if isinstance(needs, StockError):
+        raise needs
+    return needs
 
 
 # --- internals ------------------------------------------------------------------------
@@ -257,14 +326,8 @@ def stock_reserve_batch(
         for res in Reservation.objects.filter(order_id__in=in_values(ids),
                                               status=Reservation.Status.ACTIVE):
             active[res.order_id].append(res)
-        lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for order_id, code, qty in OrderLine.objects.filter(
-            order_id__in=in_values(ids)
-        ).values_list("order_id", "sku_code", "quantity"):
-            lines[order_id].append((code, qty))
-        codes = {code for ls in lines.values() for code, _q in ls}
-        skus_by_code = {s.code: s for s in
-                        SKU.objects.filter(code__in=codes).prefetch_related("components")}
+        fresh = [order_id for order_id in ids if order_id in locked and not active.get(order_id)]
+        computed = orders_stock_needs(fresh)
         needs_by_order: dict[int, dict[int, int]] = {}
         for order_id in ids:
             if order_id not in locked:
@@ -274,20 +337,10 @@ def stock_reserve_batch(
                     results[order_id] = StockError(_("Order holds stock in another warehouse."))
                 else:
                     results[order_id] = active[order_id]
+            elif isinstance(computed[order_id], StockError):
+                results[order_id] = computed[order_id]
             else:
-                unknown = sorted({c for c, _q in lines[order_id]} - skus_by_code.keys())
-                if unknown:
-                    results[order_id] = UnknownSku(unknown)
-                    continue
-                needs: dict[int, int] = defaultdict(int)
-                for code, qty in lines[order_id]:
-                    sku = skus_by_code[code]
-                    if sku.is_kit:
-                        for comp in sku.components.all():
-                            needs[comp.component_id] += comp.quantity * qty
-                    else:
-                        needs[sku.pk] += qty
-                needs_by_order[order_id] = needs
+                needs_by_order[order_id] = computed[order_id]
         wanted: dict[int, set[int]] = defaultdict(set)
         for order_id, needs in needs_by_order.items():
             wanted[target[order_id].pk].update(needs)
