@@ -12,10 +12,15 @@ def on_order_status_changed(sender, *, order_id, transition, from_status, to_sta
     """Cancelled orders give their stock back; shipped orders take it off the shelf.
 
     Done in-process because both are short local writes; if one fails, the task
-    retries it and the periodic sweep catches anything still left over.
+    retries it and the periodic sweep catches anything still left over. An
+    order the platform shipped itself is left to the batch receiver below (its
+    stock is released, not consumed).
     """
     from warehouse import tasks
+    from warehouse.services.picklists import SHIPPED_ON_PLATFORM
 
+    if transition == SHIPPED_ON_PLATFORM:
+        return
     if to_status == OrderStatus.CANCELLED:
         job = tasks.release_order_stock
     elif to_status == OrderStatus.SHIPPED:
@@ -36,15 +41,20 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     """Orders that left the pick queue come off their active pick lists.
 
     Review, out of stock and cancelled (a plain cancel, an intercept, or
-    automation re-deciding after an edit) leave the queue; an order that comes
+    automation re-deciding after an edit) leave the queue, and so does an
+    order the platform shipped itself (its stock released too); an order that comes
     back to ``ready_to_pick`` may have been routed to another warehouse than
     its list's. The service checks the orders' current rows: a batch with
     nothing to do costs two indexed queries (stale slots, open tasks of
     cancelled orders); a batch with no such moves costs none.
     """
     from warehouse import tasks
-    from warehouse.services.picklists import OFF_QUEUE
+    from warehouse.services.picklists import OFF_QUEUE, SHIPPED_ON_PLATFORM
 
+    shipped = list(dict.fromkeys(c.order_id for c in changes
+                                 if c.transition == SHIPPED_ON_PLATFORM))
+    if shipped:
+        _leave_warehouse(shipped)
     watched = (*OFF_QUEUE, OrderStatus.READY_TO_PICK)
     ids = list(dict.fromkeys(c.order_id for c in changes if c.to_status in watched))
     if not ids:
@@ -55,3 +65,17 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
         # The orders already moved; a picker would be refused at claim time meanwhile.
         logger.exception("taking %s orders off pick lists failed; queued", len(ids))
         tasks.drop_stale_pick_list_orders.delay(ids)
+
+
+def _leave_warehouse(order_ids: list[int]) -> None:
+    """Orders the platform shipped give back their stock, pick list places and tasks."""
+    from warehouse import tasks
+
+    try:
+        tasks.leave_warehouse_shipped_on_platform.run(order_ids)
+    except Exception:
+        # The orders are shipped already; the task retries and the reservation
+        # sweep catches any order still holding stock.
+        logger.exception("taking %s platform-shipped orders out of the warehouse failed; "
+                         "queued", len(order_ids))
+        tasks.leave_warehouse_shipped_on_platform.delay(order_ids)

@@ -19,3 +19,9 @@ pick_problem_reported = Signal()
 # A packer verified every item of an order at the packing bench.
 # kwargs: check_id, order_id, warehouse_id, actor
 pack_verified = Signal()
+
+# The platform shipped an order the warehouse still held (reserved stock, a place on a
+# pick list or an open pick task): all of it was undone, the lead should know.
+# kwargs: order_id, warehouse_id, units_released, pick_lists (list of dicts
+# voided/printed/printed_id), tasks_closed
+order_shipped_on_platform = Signal()

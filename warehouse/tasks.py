@@ -8,6 +8,9 @@ from orderhub.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
+# Who undoes the warehouse's work for an order the platform shipped itself.
+PLATFORM_ACTOR = "system:shipped-on-platform"
+
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": 5, "retry_backoff_max": 600,
          "retry_jitter": True, "max_retries": 8}
 
@@ -25,13 +28,30 @@ def release_order_stock(order_id: int) -> int:
 
 @shared_task(name="warehouse.tasks.consume_order_stock", ignore_result=True, **RETRY)
 def consume_order_stock(order_id: int) -> int:
-    """Take a shipped order's reserved units off the shelf (a no-op if already done)."""
+    """Take a shipped order's reserved units off the shelf (a no-op if already done).
+
+    An order the platform shipped itself left from elsewhere: its units are
+    released instead (``order_leave_warehouse``), never taken off this shelf.
+    """
+    from warehouse.services.platform_shipped import order_leave_warehouse
     from warehouse.services.stock import stock_consume
 
     status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
     if status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED):
         return 0
+    report = order_leave_warehouse(order=order_id, actor=PLATFORM_ACTOR)
+    if report is not None:
+        return report["units_released"]
     return stock_consume(order=order_id, actor="system:ship", reason="order shipped")
+
+
+@shared_task(name="warehouse.tasks.leave_warehouse_shipped_on_platform", ignore_result=True,
+             **RETRY)
+def leave_warehouse_shipped_on_platform(order_ids: list[int]) -> int:
+    """Release the stock, pick lists and pick tasks of orders the platform shipped (idempotent)."""
+    from warehouse.services.platform_shipped import orders_leave_warehouse
+
+    return len(orders_leave_warehouse(order_ids=order_ids, actor=PLATFORM_ACTOR))
 
 
 @shared_task(name="warehouse.tasks.drop_stale_pick_list_orders", ignore_result=True, **RETRY)

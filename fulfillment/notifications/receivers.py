@@ -74,6 +74,11 @@ def _ticket(**kwargs):
 
 def on_status_changed(sender, order_id, transition, from_status, to_status, actor="", **kwargs):
     # Every transition of every order lands here: decide before opening a transaction.
+    if transition == "ship_on_platform":
+        # The platform shipped it and told the buyer itself; a store's history
+        # arrives this way by the thousand. The warehouse side is
+        # ``on_order_shipped_on_platform``.
+        return
     if to_status == "shipped" or transition == "intercept":
         _on_status_changed(order_id, transition, from_status, to_status, actor)
 
@@ -174,6 +179,45 @@ def on_pick_problem(sender, problem_id, order_id, warehouse_id, kind, note="", a
                context={"order_number": order.number if order else "",
                         "warehouse": _warehouse_name(warehouse_id), "problem": problem,
                         "note": note, "actor": actor})
+
+
+@_safe
+def on_order_shipped_on_platform(sender, order_id, warehouse_id=None, units_released=0,
+                                 pick_lists=(), tasks_closed=0, **kwargs):
+    """The platform shipped an order the warehouse still held: the lead must not pick it.
+
+    Sent as the intercept alert (the message every warehouse already routes:
+    "stop the parcel"), to the routes and the warehouse's leads, with what was
+    undone as its reason.
+    """
+    from orderhub.models import OrderStatus, OrderTransitionLog
+
+    order = _order(order_id)
+    if order is None:
+        return
+    was = (OrderTransitionLog.objects.filter(order_id=order_id, transition="ship_on_platform")
+           .order_by("-created_at", "-id").values_list("from_status", flat=True).first())
+    with override(settings.LANGUAGE_CODE):
+        parts = [_("Shipped on the platform (%(carrier)s %(tracking)s): do not pick it.")
+                 % {"carrier": order.carrier or "—", "tracking": order.tracking_number or "—"}]
+        for replaced in pick_lists or ():
+            if replaced.get("printed"):
+                parts.append(_("Pick list %(voided)s is void: use its reprint %(printed)s.")
+                             % replaced)
+            else:
+                parts.append(_("Pick list %(voided)s is void.") % replaced)
+        if tasks_closed:
+            parts.append(_("Its pick task was closed: put the items back."))
+        if units_released:
+            parts.append(_("%(n)s reserved units were released.") % {"n": units_released})
+        from_label = str(OrderStatus(was).label) if was in OrderStatus.values else (was or "")
+    warehouse_id = warehouse_id or order.warehouse_id
+    team_alert(event=Event.INTERCEPT, order=order, actor=ACTOR, warehouse_id=warehouse_id,
+               targets=contacts_for(warehouse_id, WarehouseContact.Role.LEAD),
+               dedupe_key=f"team:shipped_on_platform:order:{order.pk}",
+               context={"order_number": order.number, "from_status": from_label,
+                        "reason": " ".join(parts),
+                        "actor": order.channel.name if order.channel_id else ""})
 
 
 # --- reporting, channels ----------------------------------------------------------------------
@@ -310,6 +354,8 @@ def connect() -> None:
     warehouse_signals.stock_low.connect(on_stock_low, dispatch_uid=uid + "stock_low")
     warehouse_signals.pick_problem_reported.connect(on_pick_problem,
                                                     dispatch_uid=uid + "pick_problem")
+    warehouse_signals.order_shipped_on_platform.connect(
+        on_order_shipped_on_platform, dispatch_uid=uid + "shipped_on_platform")
     spike_alert_raised.connect(on_spike, dispatch_uid=uid + "spike")
     channel_paused.connect(on_channel_paused, dispatch_uid=uid + "channel_paused")
     fulfillment_signals.parcel_stalled.connect(on_parcel_stalled, dispatch_uid=uid + "stalled")

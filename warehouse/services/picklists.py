@@ -16,25 +16,38 @@ import barcode
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from orderhub.models import Order, OrderStatus
+from orderhub.models import Order, OrderStatus, OrderTransitionLog
 from orderhub.services.orders import Actor, actor_info
 from warehouse.models import SKU, PickList, PickListOrder, PickTask, SkuLocation, Warehouse
-from warehouse.services.stock import StockError
+from warehouse.services.stock import StockError, units_to_ship
 
 PICKABLE = (OrderStatus.READY_TO_PICK, OrderStatus.PICKING)
 # An order in one of these has left the pick queue: no list may send a picker to it.
 OFF_QUEUE = (OrderStatus.REVIEW, OrderStatus.OUT_OF_STOCK, OrderStatus.CANCELLED)
+# So has an order the platform shipped before the hub picked it. Its status
+# (shipped, later delivered) is shared with orders the hub shipped, which stay
+# on their lists as printed; the transition that shipped it tells them apart.
+SHIPPED_ON_PLATFORM = "ship_on_platform"
 MAX_WAVE = 200
 FORMATS = ("a4", "label")
 
 
 class PickListError(StockError):
     pass
+
+
+def shipped_on_platform(order_ref: str = "order_id") -> Exists:
+    """True for an order (the outer query's ``order_ref``) the platform shipped itself.
+
+    Such an order never comes back to the queue: shipped only moves on to delivered.
+    """
+    return Exists(OrderTransitionLog.objects.filter(order_id=OuterRef(order_ref),
+                                                    transition=SHIPPED_ON_PLATFORM))
 
 
 # --- barcodes --------------------------------------------------------------------
@@ -174,9 +187,10 @@ def picklist_reprint(*, pick_list: PickList, actor: Actor, without=()) -> PickLi
         # The newest copy's slots: an order dropped from an earlier copy stays dropped.
         newest = chain.order_by("-reprint", "-pk").first()
         slots = [
-            (oid, slot) for oid, slot, status, warehouse_id in newest.slots.values_list(
-                "order_id", "slot", "order__status", "order__warehouse_id")
-            if oid not in without and status not in OFF_QUEUE
+            (oid, slot) for oid, slot, status, warehouse_id, elsewhere in newest.slots
+            .annotate(elsewhere=shipped_on_platform()).values_list(
+                "order_id", "slot", "order__status", "order__warehouse_id", "elsewhere")
+            if oid not in without and status not in OFF_QUEUE and not elsewhere
             and warehouse_id == root.warehouse_id
         ]
         if not slots and not without:
@@ -201,10 +215,11 @@ def picklists_drop_stale(*, order_ids, actor: Actor) -> list[dict]:
     """Take orders that may no longer be picked off their active pick lists.
 
     An order is stale on a list when it left the pick queue (``OFF_QUEUE``:
-    review, out of stock, cancelled) or is now routed to another warehouse
-    than the list's. Each list holding one is voided and reprinted without it
-    (only voided if nothing is left), and a cancelled order's open pick task
-    is abandoned, so no picker is sent to it. Decided from the orders' current
+    review, out of stock, cancelled; or shipped by the platform itself) or is
+    now routed to another warehouse than the list's. Each list holding one is
+    voided and reprinted without it (only voided if nothing is left), and the
+    open pick task of a cancelled or platform-shipped order is abandoned, so no
+    picker is sent to it. Decided from the orders' current
     rows, so calling it again, or for orders that are fine, changes nothing.
     Returns ``[{"voided", "printed", "printed_id"}]`` per list replaced.
     """
@@ -216,7 +231,8 @@ def picklists_drop_stale(*, order_ids, actor: Actor) -> list[dict]:
         stale = (PickListOrder.objects
                  .filter(order_id__in=ids, pick_list__status=PickList.Status.ACTIVE)
                  .filter(Q(order__status__in=OFF_QUEUE) | Q(order__warehouse__isnull=True)
-                         | ~Q(order__warehouse_id=F("pick_list__warehouse_id")))
+                         | ~Q(order__warehouse_id=F("pick_list__warehouse_id"))
+                         | shipped_on_platform())
                  .order_by("pick_list_id").values_list("pick_list_id", "order_id"))
         by_list: dict[int, set[int]] = {}
         for list_id, order_id in stale:
@@ -227,8 +243,9 @@ def picklists_drop_stale(*, order_ids, actor: Actor) -> list[dict]:
             report.append({"voided": pick_list.number,
                            "printed": copy.number if copy else None,
                            "printed_id": copy.pk if copy else None})
-        PickTask.objects.filter(order_id__in=ids, status=PickTask.Status.OPEN,
-                                order__status=OrderStatus.CANCELLED).update(
+        PickTask.objects.filter(order_id__in=ids, status=PickTask.Status.OPEN).filter(
+            Q(order__status=OrderStatus.CANCELLED) | shipped_on_platform()
+        ).update(
             status=PickTask.Status.ABANDONED, finished_at=timezone.now())
     return report
 
@@ -261,23 +278,31 @@ class SlotView:
 
 
 def expand_lines(order: Order, skus: dict[str, SKU]) -> list[tuple[SKU, int, bool, str]]:
-    """(sku, units, is_gift, sold as) for each physical item of an order; kits as components."""
+    """(sku, units, is_gift, sold as) for each physical item still to ship; kits as components.
+
+    Only what the platform has not shipped yet: a line shipped in full is left
+    out, a partly shipped one (and its kit's components) counts the rest.
+    """
     items = []
     for line in order.lines.all():
+        units = units_to_ship(line.quantity, line.shipped_quantity)
+        if not units:
+            continue
         sku = skus.get(line.sku_code)
         if sku is None:
             raise PickListError(_("%(code)s is not in the catalogue.") % {"code": line.sku_code})
         gift = line.is_gift or sku.is_gift
         if sku.is_kit:
             for comp in sku.components.all():
-                items.append((comp.component, comp.quantity * line.quantity, gift, sku.code))
+                items.append((comp.component, comp.quantity * units, gift, sku.code))
         else:
-            items.append((sku, line.quantity, gift, ""))
+            items.append((sku, units, gift, ""))
     return items
 
 
 def catalogue_for(orders) -> dict[str, SKU]:
-    codes = {line.sku_code for o in orders for line in o.lines.all()}
+    codes = {line.sku_code for o in orders for line in o.lines.all()
+             if units_to_ship(line.quantity, line.shipped_quantity)}
     return {
         s.code: s
         for s in SKU.objects.filter(code__in=codes).prefetch_related("components__component")
