@@ -123,20 +123,18 @@ def order_lines_to_ship(order_ids) -> dict[int, list[tuple[str, int]]]:
     return lines
 
 
-def orders_stock_needs(order_ids, *, lines: Mapping[int, list[tuple[str, int]]] | None = None
-                       ) -> dict[int, dict[int, int] | StockError]:
+def orders_stock_needs(order_ids) -> dict[int, dict[int, int] | StockError]:
     """Units per SKU id each order still takes from the shelf, or why it cannot be known.
 
     The one place stock needs are worked out (automation's warehouse choice and
     both reservation paths call it): kits count as their components, only the
     units still to ship count, an order with nothing left to ship needs ``{}``.
     An order naming an unknown SKU gets ``UnknownSku``, one holding a kit with
-    no components a ``StockError``. Three queries whatever the number of orders
-    (two when ``lines``, as ``order_lines_to_ship`` returns them, is given).
+    no components a ``StockError``. At most three queries whatever the number
+    of orders (lines, SKUs, kit components).
     """
     ids = list(dict.fromkeys(order_ids))
-    if lines is None:
-        lines = order_lines_to_ship(ids)
+    lines = order_lines_to_ship(ids)
     codes = {code for order_id in ids for code, _q in lines.get(order_id, ())}
     skus: dict[str, int] = {}
     kits: set[int] = set()
