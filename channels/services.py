@@ -302,6 +302,41 @@ def raw_payload_replay(*, raw: RawPayload, actor: str) -> str:
     return outcome
 
 
+@dataclass
+class ReplayAllOutcome:
+    fixed: int = 0
+    failing: int = 0
+    left: int = 0
+
+
+REPLAY_ALL_BATCH = 200
+
+
+def channel_replay_quarantined(*, channel: Channel, actor: str,
+                               limit: int = REPLAY_ALL_BATCH) -> ReplayAllOutcome:
+    """Replay a channel's quarantined payloads, oldest first, at most ``limit`` at a time.
+
+    For after a fix (connector update, SKU mappings): each payload goes through the
+    same path as one replayed by hand. Bounded so a click returns within a page
+    request (200 payloads ≈ a few seconds); ``left`` says how many still wait.
+    """
+    quarantined = RawPayload.objects.filter(channel=channel,
+                                            status=RawPayload.Status.QUARANTINED)
+    ids = list(quarantined.order_by("received_at", "id").values_list("pk", flat=True)[:limit])
+    logger.info("channel %s: %s replays %s quarantined payloads", channel.code, actor, len(ids))
+    normalizer = normalizer_for(channel)
+    outcome = ReplayAllOutcome()
+    for raw in RawPayload.objects.filter(pk__in=ids).select_related("channel").order_by(
+            "received_at", "id"):
+        result, _order_id = process_raw(raw=raw, normalizer=normalizer)
+        if result == REJECTED:
+            outcome.failing += 1
+        else:
+            outcome.fixed += 1
+    outcome.left = max(0, quarantined.count() - outcome.failing)
+    return outcome
+
+
 def raw_payload_dismiss(*, raw: RawPayload, actor: str) -> None:
     raw.status = RawPayload.Status.RESOLVED
     raw.error = f"{raw.error}\n[dismissed by {actor}]"[:4000]
