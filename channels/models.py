@@ -196,7 +196,7 @@ class ShipmentPush(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="shipment_pushes")
     # The hub's carrier (account code) when queued; the platform's own name once sent.
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
-    carrier_company = models.CharField(_("carrier company"), max_length=40, blank=True)
+    carrier_company = models.CharField(_("hub carrier company"), max_length=40, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
