@@ -164,6 +164,17 @@ def _move_cursor(channel: Channel, watermark: dt.datetime, started: dt.datetime)
         Channel.objects.filter(pk=channel.pk).update(cursor_at=target)
 
 
+def _pin_first_sync(channel: Channel, since: dt.datetime, started: dt.datetime) -> None:
+    """A first sync that got no watermark (it failed, or its connector promised nothing):
+    pin the cursor where the poll started reading. Left empty, the backfill window
+    would slide forward with the clock on every poll and drop whatever falls out of
+    it; pinned, the next poll reads from the same point until a watermark comes."""
+    if channel.cursor_at is None:
+        logger.warning("channel %s: first poll gave no watermark; cursor kept at %s",
+                       channel.code, since.isoformat())
+        _move_cursor(channel, since, started)
+
+
 def channel_poll(*, channel: Channel | int, connector=None, force: bool = False) -> PollOutcome:
     """Pull what changed since the channel's cursor, once; never two polls of one channel.
 
@@ -203,19 +214,14 @@ def channel_poll(*, channel: Channel | int, connector=None, force: bool = False)
                     _move_cursor(channel, page.watermark, started)
                     watermarked = True
         except ConnectorError as exc:
+            _pin_first_sync(channel, since, started)
             _record_failure(channel, exc)
             return PollOutcome(status="failed", result=result, error=exc.message)
         finally:
             if own_connector and connector is not None:
                 connector.close()
-        if not watermarked and channel.cursor_at is None:
-            # A first sync whose connector promised nothing: pin the cursor where this
-            # poll started reading. Leaving it empty would slide the backfill window
-            # forward with the clock on every poll and drop whatever falls out of it;
-            # pinned, the next poll reads the same window again until a watermark comes.
-            logger.warning("channel %s: first poll gave no watermark; cursor kept at %s",
-                           channel.code, since.isoformat())
-            _move_cursor(channel, since, started)
+        if not watermarked:
+            _pin_first_sync(channel, since, started)
         Channel.objects.filter(pk=channel.pk).update(
             last_success_at=timezone.now(), consecutive_failures=0,
             next_poll_at=timezone.now() + dt.timedelta(seconds=channel.poll_interval),

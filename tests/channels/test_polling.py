@@ -187,6 +187,22 @@ def test_a_failure_mid_scan_keeps_the_cursor_at_the_last_committed_watermark(map
     assert mapped.consecutive_failures == 1
 
 
+def test_a_first_sync_that_fails_keeps_what_it_read_and_pins_its_start(mapped):
+    # given a first sync whose second page fails (a scan: no watermark before the end)
+    store = _store(orders=4)
+    connector = FakeConnector(mapped, store, fail_after=1)
+
+    outcome = channel_poll(channel=mapped, connector=connector)
+
+    # then the first page's orders are kept, the failure is counted, and the window's
+    # start stays where this poll began reading
+    mapped.refresh_from_db()
+    assert outcome.status == "failed" and outcome.result.created == 2
+    assert Order.objects.filter(channel=mapped).count() == 2
+    assert mapped.consecutive_failures == 1 and "503" in mapped.last_error
+    assert mapped.cursor_at == connector.calls[0]
+
+
 # --- failure classes ------------------------------------------------------------------
 
 def test_a_single_5xx_backs_off_and_never_pauses(mapped):
