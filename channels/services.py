@@ -525,6 +525,11 @@ def _read_back(connector, push: ShipmentPush, tracking_number: str) -> bool | No
     except ConnectorError as exc:
         logger.warning("push %s: reading the order back failed: %s", push.pk, exc.message[:200])
         return None
+    except Exception:  # noqa: BLE001 - a read-back is a check on top of the push: when it
+        # breaks (a connector bug, a reply it does not know) the push goes on as it would
+        # have without it, and the crash is logged for a fix.
+        logger.exception("push %s: reading the order back crashed", push.pk)
+        return None
 
 
 def _mark_sent(push: ShipmentPush, *, status_code: int | None, confirmed: bool) -> str:
