@@ -74,6 +74,9 @@ class Channel(EncryptedCredentials, models.Model):
     paused = models.BooleanField(_("paused"), default=False)
     paused_reason = models.CharField(_("pause reason"), max_length=255, blank=True)
     paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    # Format-drift counting starts here: payloads quarantined before a person resumed
+    # the channel were seen already and must not pause it again at once.
+    resumed_at = models.DateTimeField(_("resumed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -168,6 +171,8 @@ class RawPayload(models.Model):
         indexes = [
             models.Index(fields=["status", "-received_at"], name="rawpayload_status_idx"),
             models.Index(fields=["channel", "external_id"], name="rawpayload_ext_idx"),
+            # The format-drift check reads a channel's newest payloads.
+            models.Index(fields=["channel", "-id"], name="rawpayload_channel_recent_idx"),
         ]
 
     def __str__(self):
@@ -189,10 +194,15 @@ class ShipmentPush(models.Model):
     order = models.ForeignKey("orderhub.Order", on_delete=models.CASCADE,
                               related_name="shipment_pushes")
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="shipment_pushes")
+    # The hub's carrier (account code) when queued; the platform's own name once sent.
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
+    carrier_company = models.CharField(_("hub carrier company"), max_length=40, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
+    # The last attempt may have reached the platform (timeout, cut-off reply): the next
+    # one reads the order back before it sends again.
+    unconfirmed = models.BooleanField(_("last reply unclear"), default=False)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     last_error = models.TextField(_("last error"), blank=True)

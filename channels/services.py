@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.connectors import AuthError, ConnectorError, NormalizationError, get_connector
+from channels.connectors.base import AmbiguousReply
 from channels.models import (
     API_PLATFORMS,
     Channel,
@@ -89,15 +90,12 @@ def channel_pause(*, channel: Channel, reason: str, actor: str = "system:channel
         channel.save(update_fields=["paused", "paused_reason", "paused_at"])
     logger.warning("channel %s paused by %s: %s", channel.code, actor, channel.paused_reason)
     paused = channel
+    # The owner and the team hear of it through the notification outbox (robot and
+    # e-mail, with retries): see fulfillment.notifications.receivers.on_channel_paused.
     transaction.on_commit(lambda: channel_paused.send(
         sender=Channel, channel_id=paused.pk, code=paused.code, name=paused.name,
         reason=paused.paused_reason,
     ))
-    notify_owner(channel, _("sync paused"), _(
-        "Orders from %(name)s are no longer being pulled.\n\nReason: %(reason)s\n\n"
-        "Fix the cause, then press “Resume” on the channel health page; the sync "
-        "continues from where it stopped, nothing is lost."
-    ) % {"name": channel.name, "reason": channel.paused_reason})
     return channel
 
 
@@ -110,8 +108,9 @@ def channel_resume(*, channel: Channel, actor: str = "system:channels") -> Chann
         channel.paused_at = None
         channel.consecutive_failures = 0
         channel.next_poll_at = timezone.now()
+        channel.resumed_at = timezone.now()
         channel.save(update_fields=["paused", "paused_reason", "paused_at",
-                                    "consecutive_failures", "next_poll_at"])
+                                    "consecutive_failures", "next_poll_at", "resumed_at"])
     logger.info("channel %s resumed by %s", channel.code, actor)
     return channel
 
@@ -149,12 +148,43 @@ def _lock_key(channel_id: int) -> str:
     return f"channels:poll-lock:{channel_id}"
 
 
+def _poll_start(channel: Channel, now: dt.datetime) -> dt.datetime:
+    """Where a poll starts reading: the cursor minus the overlap, or the backfill window."""
+    if channel.cursor_at:
+        return channel.cursor_at - dt.timedelta(seconds=channel.overlap_seconds)
+    return now - dt.timedelta(days=channel.backfill_days)
+
+
+def _move_cursor(channel: Channel, watermark: dt.datetime, started: dt.datetime) -> None:
+    """Move the cursor to ``watermark`` (pages up to it are committed): never back, never
+    past the poll's start (a platform clock ahead of ours must not skip what comes next)."""
+    target = min(watermark, started)
+    if channel.cursor_at is None or target > channel.cursor_at:
+        channel.cursor_at = target
+        Channel.objects.filter(pk=channel.pk).update(cursor_at=target)
+
+
+def _pin_first_sync(channel: Channel, since: dt.datetime, started: dt.datetime) -> None:
+    """A first sync that got no watermark (it failed, or its connector promised nothing):
+    pin the cursor where the poll started reading. Left empty, the backfill window
+    would slide forward with the clock on every poll and drop whatever falls out of
+    it; pinned, the next poll reads from the same point until a watermark comes."""
+    if channel.cursor_at is None:
+        logger.warning("channel %s: first poll gave no watermark; cursor kept at %s",
+                       channel.code, since.isoformat())
+        _move_cursor(channel, since, started)
+
+
 def channel_poll(*, channel: Channel | int, connector=None, force: bool = False) -> PollOutcome:
     """Pull what changed since the channel's cursor, once; never two polls of one channel.
 
-    The cursor moves (to the newest platform ``updated_at`` seen) only after
-    every page was stored and committed; the next poll starts ``overlap_seconds``
-    before it, so an order updated while this poll ran is read next time.
+    The cursor follows the ``FetchedPage`` contract: it moves only to the last
+    page ``watermark`` seen, right after that page is stored (so a poll cut short
+    by a time limit, an error or a spent rate budget keeps what it certainly
+    read), and never past the poll's start. The timestamps of the orders
+    themselves never move it: a scan sorted by anything but a stable
+    ``updated_at`` key would skip an order edited on an already-read page.
+    The next poll starts ``overlap_seconds`` before the cursor.
     """
     channel_id = channel.pk if isinstance(channel, Channel) else int(channel)
     token = uuid.uuid4().hex
@@ -167,45 +197,33 @@ def channel_poll(*, channel: Channel | int, connector=None, force: bool = False)
         started = timezone.now()
         Channel.objects.filter(pk=channel.pk).update(last_poll_at=started)
         channel.last_poll_at = started
-        if channel.cursor_at:
-            since = channel.cursor_at - dt.timedelta(seconds=channel.overlap_seconds)
-        else:
-            since = started - dt.timedelta(days=channel.backfill_days)
+        since = _poll_start(channel, started)
         result = IngestResult()
-        newest = None
+        watermarked = False
         own_connector = connector is None
         try:
             connector = connector or get_connector(channel)
             resolver = SkuResolver(channel)
             for page in connector.fetch_orders(since=since):
-                result.merge(ingest_items(channel=channel, items=page.orders,
-                                          source=RawPayload.Source.POLL, normalizer=connector,
-                                          resolver=resolver))
-                for raw in page.orders:
-                    try:
-                        seen = connector.updated_at(raw)
-                    except (NormalizationError, TypeError, ValueError, AttributeError):
-                        seen = None
-                    if seen and (newest is None or seen > newest):
-                        newest = seen
-                if page.watermark and (newest is None or page.watermark > newest):
-                    newest = page.watermark
+                page_result = ingest_items(channel=channel, items=page.orders,
+                                           source=RawPayload.Source.POLL, normalizer=connector,
+                                           resolver=resolver)
+                result.merge(page_result)
+                if page.watermark is not None:
+                    # ingest_items committed the page: the cursor may follow it now.
+                    _move_cursor(channel, page.watermark, started)
+                    watermarked = True
         except ConnectorError as exc:
+            _pin_first_sync(channel, since, started)
             _record_failure(channel, exc)
             return PollOutcome(status="failed", result=result, error=exc.message)
         finally:
             if own_connector and connector is not None:
                 connector.close()
-        # Every page is committed now: only here may the cursor move.
-        cursor = channel.cursor_at
-        if newest is not None:
-            newest = min(newest, started)
-            if cursor is None or newest > cursor:
-                cursor = newest
-        elif cursor is None:
-            cursor = started
+        if not watermarked:
+            _pin_first_sync(channel, since, started)
         Channel.objects.filter(pk=channel.pk).update(
-            cursor_at=cursor, last_success_at=timezone.now(), consecutive_failures=0,
+            last_success_at=timezone.now(), consecutive_failures=0,
             next_poll_at=timezone.now() + dt.timedelta(seconds=channel.poll_interval),
         )
         return PollOutcome(status="ok", result=result)
@@ -287,6 +305,41 @@ def raw_payload_replay(*, raw: RawPayload, actor: str) -> str:
     """Replay a quarantined payload after a fix or a mapping change."""
     logger.info("payload %s replayed by %s", raw.pk, actor)
     outcome, _order_id = process_raw(raw=raw, normalizer=normalizer_for(raw.channel))
+    return outcome
+
+
+@dataclass
+class ReplayAllOutcome:
+    fixed: int = 0
+    failing: int = 0
+    left: int = 0
+
+
+REPLAY_ALL_BATCH = 200
+
+
+def channel_replay_quarantined(*, channel: Channel, actor: str,
+                               limit: int = REPLAY_ALL_BATCH) -> ReplayAllOutcome:
+    """Replay a channel's quarantined payloads, oldest first, at most ``limit`` at a time.
+
+    For after a fix (connector update, SKU mappings): each payload goes through the
+    same path as one replayed by hand. Bounded so a click returns within a page
+    request (200 payloads ≈ a few seconds); ``left`` says how many still wait.
+    """
+    quarantined = RawPayload.objects.filter(channel=channel,
+                                            status=RawPayload.Status.QUARANTINED)
+    ids = list(quarantined.order_by("received_at", "id").values_list("pk", flat=True)[:limit])
+    logger.info("channel %s: %s replays %s quarantined payloads", channel.code, actor, len(ids))
+    normalizer = normalizer_for(channel)
+    outcome = ReplayAllOutcome()
+    for raw in RawPayload.objects.filter(pk__in=ids).select_related("channel").order_by(
+            "received_at", "id"):
+        result, _order_id = process_raw(raw=raw, normalizer=normalizer)
+        if result == REJECTED:
+            outcome.failing += 1
+        else:
+            outcome.fixed += 1
+    outcome.left = max(0, quarantined.count() - outcome.failing)
     return outcome
 
 
@@ -449,6 +502,7 @@ def shipment_push_create(*, order: Order) -> ShipmentPush | None:
     if not channel.is_api or not order.external_id:
         return None
     push = ShipmentPush.objects.create(order=order, channel=channel, carrier=order.carrier,
+                                       carrier_company=order.carrier_company,
                                        tracking_number=order.tracking_number)
     from channels.tasks import deliver_shipment_push
 
@@ -456,8 +510,54 @@ def shipment_push_create(*, order: Order) -> ShipmentPush | None:
     return push
 
 
+def _maybe_delivered(exc: ConnectorError) -> bool:
+    """The request may have reached the platform and taken effect: a cut-off or missing
+    reply (``AmbiguousReply``), or a transport failure with no HTTP status at all."""
+    return isinstance(exc, AmbiguousReply) or (exc.retryable and exc.status_code is None)
+
+
+def _read_back(connector, push: ShipmentPush, tracking_number: str) -> bool | None:
+    """Does the platform already hold this shipment? None when it cannot tell."""
+    try:
+        return connector.confirm_shipment(external_id=push.order.external_id,
+                                          tracking_number=tracking_number,
+                                          platform_data=push.order.platform_data or {})
+    except ConnectorError as exc:
+        logger.warning("push %s: reading the order back failed: %s", push.pk, exc.message[:200])
+        return None
+    except Exception:  # noqa: BLE001 - a read-back is a check on top of the push: when it
+        # breaks (a connector bug, a reply it does not know) the push goes on as it would
+        # have without it, and the crash is logged for a fix.
+        logger.exception("push %s: reading the order back crashed", push.pk)
+        return None
+
+
+def _mark_sent(push: ShipmentPush, *, status_code: int | None, confirmed: bool) -> str:
+    push.status = ShipmentPush.Status.SENT
+    push.sent_at = timezone.now()
+    push.last_error = ""
+    push.unconfirmed = False
+    push.save(update_fields=["attempts", "status", "sent_at", "last_error", "unconfirmed",
+                             "carrier"])
+    ShipmentPushAttempt.objects.create(
+        push=push, ok=True, status_code=status_code,
+        error=_("confirmed by reading the order back") if confirmed else "")
+    OrderEvent.objects.create(
+        order=push.order, kind="shipment_pushed", actor="system:channels",
+        message=(_("The platform already holds the tracking number (confirmed by reading "
+                   "the order back).") if confirmed
+                 else _("Tracking number sent to the platform.")))
+    return "sent"
+
+
 def shipment_push_deliver(*, push_id: int, connector=None) -> str:
-    """One delivery attempt; returns "sent", "retry", "failed" or the push's final status."""
+    """One delivery attempt; returns "sent", "retry", "failed" or the push's final status.
+
+    Tells the truth about the platform: a reply that may hide a success (timeout,
+    cut-off body) is never a failure; the next attempt reads the order back first
+    and only sends again when the platform does not hold the shipment. Before a
+    push is marked permanently failed, the order is read back once more.
+    """
     with transaction.atomic():
         push = ShipmentPush.objects.select_for_update().select_related("order", "channel").get(
             pk=push_id)
@@ -466,47 +566,64 @@ def shipment_push_deliver(*, push_id: int, connector=None) -> str:
         push.attempts += 1
         attempt = ShipmentPushAttempt(push=push)
         order = push.order
+        tracking_number = push.tracking_number or order.tracking_number
         lines = [{"external_line_id": ln.external_line_id, "quantity": ln.quantity}
                  for ln in order.lines.all()]
+        own_connector = connector is None
         try:
             connector = connector or get_connector(push.channel)
+            # The platform's own name/code for the carrier (the channel's carrier_map
+            # first), not the hub's carrier-account code.
+            company = push.carrier_company or order.carrier_company
+            push.carrier = connector.carrier_name(company, fallback=push.carrier
+                                                  or order.carrier)[:40]
+            if push.unconfirmed and _read_back(connector, push, tracking_number):
+                return _mark_sent(push, status_code=None, confirmed=True)
             outcome = connector.push_shipment(
-                external_id=order.external_id, carrier=push.carrier or order.carrier,
-                tracking_number=push.tracking_number or order.tracking_number, lines=lines)
+                external_id=order.external_id, carrier=push.carrier,
+                tracking_number=tracking_number, lines=lines,
+                platform_data=order.platform_data or {})
         except ConnectorError as exc:
-            attempt.error = exc.message[:2000]
-            attempt.status_code = exc.status_code
-            attempt.save()
-            push.last_error = exc.message[:2000]
-            if exc.retryable and push.attempts < SHIPMENT_PUSH_MAX_ATTEMPTS:
-                push.next_attempt_at = timezone.now() + dt.timedelta(
-                    seconds=min(MAX_BACKOFF_SECONDS, 30 * 2 ** (push.attempts - 1)))
-                push.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-                return "retry"
-            error = exc.message[:300]
-            push.status = ShipmentPush.Status.FAILED
-            push.save(update_fields=["attempts", "last_error", "status"])
-            OrderEvent.objects.create(
-                order=order, kind="shipment_push_failed", actor="system:channels",
-                message=_("The platform could not be told about the shipment: %(error)s")
-                % {"error": exc.message[:300]})
-            transaction.on_commit(lambda: notify_owner(
-                push.channel, _("shipment not confirmed"),
-                _("Order %(number)s (%(ext)s) shipped, but the platform refused the tracking "
-                  "number after %(n)s tries: %(error)s") % {
-                    "number": order.number, "ext": order.external_id, "n": push.attempts,
-                    "error": error}))
-            return "failed"
-        attempt.ok = True
-        attempt.status_code = outcome.status_code
-        attempt.save()
-        push.status = ShipmentPush.Status.SENT
-        push.sent_at = timezone.now()
-        push.last_error = ""
-        push.save(update_fields=["attempts", "status", "sent_at", "last_error"])
-        OrderEvent.objects.create(order=order, kind="shipment_pushed", actor="system:channels",
-                                  message=_("Tracking number sent to the platform."))
-        return "sent"
+            return _push_failed(push, attempt, exc, connector, tracking_number)
+        finally:
+            if own_connector and connector is not None:
+                connector.close()
+        return _mark_sent(push, status_code=outcome.status_code, confirmed=False)
+
+
+def _push_failed(push: ShipmentPush, attempt: ShipmentPushAttempt, exc: ConnectorError,
+                 connector, tracking_number: str) -> str:
+    order = push.order
+    attempt.error = exc.message[:2000]
+    attempt.status_code = exc.status_code
+    attempt.save()
+    push.last_error = exc.message[:2000]
+    # Once unclear, stay unclear until the platform is read back: a later plain error
+    # (a 409 "already fulfilled") may well be the first attempt's success showing.
+    push.unconfirmed = push.unconfirmed or _maybe_delivered(exc)
+    if exc.retryable and push.attempts < SHIPMENT_PUSH_MAX_ATTEMPTS:
+        push.next_attempt_at = timezone.now() + dt.timedelta(
+            seconds=min(MAX_BACKOFF_SECONDS, 30 * 2 ** (push.attempts - 1)))
+        push.save(update_fields=["attempts", "last_error", "next_attempt_at", "unconfirmed",
+                                 "carrier"])
+        return "retry"
+    # About to give up: never call it failed when the platform did fulfil.
+    if connector is not None and _read_back(connector, push, tracking_number):
+        return _mark_sent(push, status_code=None, confirmed=True)
+    error = exc.message[:300]
+    push.status = ShipmentPush.Status.FAILED
+    push.save(update_fields=["attempts", "last_error", "status", "unconfirmed", "carrier"])
+    OrderEvent.objects.create(
+        order=order, kind="shipment_push_failed", actor="system:channels",
+        message=_("The platform could not be told about the shipment: %(error)s")
+        % {"error": error})
+    transaction.on_commit(lambda: notify_owner(
+        push.channel, _("shipment not confirmed"),
+        _("Order %(number)s (%(ext)s) shipped, but the platform refused the tracking "
+          "number after %(n)s tries: %(error)s") % {
+            "number": order.number, "ext": order.external_id, "n": push.attempts,
+            "error": error}))
+    return "failed"
 
 
 # --- gap detection ------------------------------------------------------------------------
@@ -533,3 +650,32 @@ def gap_check(*, channel: Channel, day: dt.date, connector=None) -> GapAlert | N
         "%(missing)s possibly missing. Check the channel's sync problems and run a poll."
     ) % {"day": day, "platform": platform_count, "hub": hub_count, "missing": alert.missing})
     return alert
+
+
+def gap_check_days() -> int:
+    return max(1, int(getattr(settings, "GAP_CHECK_DAYS", 7)))
+
+
+def gap_check_window(*, channel: Channel, days: int | None = None, today: dt.date | None = None,
+                     connector=None) -> list[GapAlert]:
+    """``gap_check`` for each of the last ``days`` full local days (yesterday backwards).
+
+    A late-arriving order (a webhook lost, a poll that never came back) can belong
+    to any recent day, not only yesterday; an alert for a day that has caught up
+    is resolved. Cost: one count call to the platform per day.
+    """
+    days = days or gap_check_days()
+    today = today or timezone.localdate()
+    own_connector = connector is None
+    connector = connector or get_connector(channel)
+    alerts = []
+    try:
+        for back in range(1, days + 1):
+            alert = gap_check(channel=channel, day=today - dt.timedelta(days=back),
+                              connector=connector)
+            if alert is not None:
+                alerts.append(alert)
+    finally:
+        if own_connector:
+            connector.close()
+    return alerts

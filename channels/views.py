@@ -57,7 +57,8 @@ def health(request):
     channels = list(Channel.objects.select_related("owner").order_by("name"))
     context = {"rows": _health_rows(channels),
                "can_poll": request.user.has_perm("channels.poll_channel"),
-               "can_pause": request.user.has_perm("channels.pause_channel")}
+               "can_pause": request.user.has_perm("channels.pause_channel"),
+               "can_replay": request.user.has_perm("channels.replay_payload")}
     return render(request, "channels/health.html", context)
 
 
@@ -65,7 +66,8 @@ def _row_response(request, channel, message=""):
     channel.refresh_from_db()
     context = {"row": _health_rows([channel])[0], "message": message,
                "can_poll": request.user.has_perm("channels.poll_channel"),
-               "can_pause": request.user.has_perm("channels.pause_channel")}
+               "can_pause": request.user.has_perm("channels.pause_channel"),
+               "can_replay": request.user.has_perm("channels.replay_payload")}
     if request.htmx:
         return render(request, "channels/_health_row.html", context)
     return redirect("channels:health")
@@ -102,6 +104,20 @@ def resume(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
     services.channel_resume(channel=channel, actor=request.user.get_username())
     return _row_response(request, channel, _("Resumed: the next poll continues from the cursor."))
+
+
+@login_required
+@require_POST
+@permission_required("channels.replay_payload", raise_exception=True)
+def replay_all(request, channel_id: int):
+    channel = get_object_or_404(Channel, pk=channel_id)
+    outcome = services.channel_replay_quarantined(channel=channel,
+                                                  actor=request.user.get_username())
+    message = _("Replayed: %(fixed)s taken in, %(failing)s still failing.") % {
+        "fixed": outcome.fixed, "failing": outcome.failing}
+    if outcome.left > outcome.failing:
+        message += " " + _("More are waiting: press again.")
+    return _row_response(request, channel, message)
 
 
 @login_required

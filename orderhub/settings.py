@@ -225,6 +225,18 @@ ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", defau
 DASHBOARD_FULFILLMENT_CACHE_SECONDS = env.int("DASHBOARD_FULFILLMENT_CACHE_SECONDS", default=60)
 INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# The hub's own address, for links that leave it (e-mails, carrier callbacks).
+SITE_URL = env("SITE_URL", default="")
+# Channel health: a channel pauses after this many failed polls in a row (a definite
+# credential rejection pauses at once); its owner is told.
+CHANNEL_MAX_FAILURES = env.int("CHANNEL_MAX_FAILURES", default=5)
+# The daily gap check compares each of this many past days' order counts with the platform's.
+GAP_CHECK_DAYS = env.int("GAP_CHECK_DAYS", default=7)
+# Format drift: a channel pauses when this many payloads in a row, or this percentage of
+# its last FORMAT_DRIFT_WINDOW payloads, could not be read (a platform changed its format).
+FORMAT_DRIFT_STREAK = env.int("FORMAT_DRIFT_STREAK", default=5)
+FORMAT_DRIFT_WINDOW = env.int("FORMAT_DRIFT_WINDOW", default=50)
+FORMAT_DRIFT_PERCENT = env.float("FORMAT_DRIFT_PERCENT", default=20.0)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
 ORDER_PAGE_PANELS = [

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from fulfillment.notifications.models import Event, WarehouseContact
+from fulfillment.notifications.models import Event, Language, WarehouseContact
 from fulfillment.notifications.services import (
     EventRoutes,
     Target,
@@ -232,22 +232,55 @@ def on_spike(sender, alert, **kwargs):
                         "payment_success_percent": alert.payment_success_percent})
 
 
+def _owner_email_target(channel, language):
+    """The channel's owner, reached by e-mail through the outbox (retries included).
+
+    Uses the first enabled e-mail gateway; with none configured at all, one that
+    sends through Django's mail backend is added, since a paused sync must reach a
+    person even on a fresh install. An admin who disabled e-mail is respected.
+    """
+    from fulfillment.notifications.models import Gateway
+    from fulfillment.notifications.services import Target
+
+    address = getattr(channel.owner, "email", "") if channel.owner_id else ""
+    if not address:
+        return None
+    gateway = (Gateway.objects.filter(kind=Gateway.Kind.EMAIL, enabled=True)
+               .order_by("id").first())
+    if gateway is None and not Gateway.objects.filter(kind=Gateway.Kind.EMAIL).exists():
+        gateway, _created = Gateway.objects.get_or_create(
+            name="E-mail", defaults={"kind": Gateway.Kind.EMAIL})
+        if gateway.kind != Gateway.Kind.EMAIL or not gateway.enabled:
+            return None
+    if gateway is None:
+        return None
+    return Target(gateway, address, language, f"owner{channel.owner_id}")
+
+
 @_safe
 def on_channel_paused(sender, channel_id, code="", name="", reason="", **kwargs):
+    from channels.health import problems_url
     from channels.models import Channel
     from fulfillment.tickets.models import Ticket
 
-    channel = Channel.objects.filter(pk=channel_id).first()
+    channel = Channel.objects.select_related("owner").filter(pk=channel_id).first()
     if channel is None:
         return
     # One pause is one incident; pausing again after a resume is a new one.
     since = int(channel.paused_at.timestamp()) if channel.paused_at else "now"
     with override(settings.LANGUAGE_CODE):
         title = _("Sync paused: %(name)s") % {"name": channel.name}
+        # The failing payloads, one click away (each replayable there).
+        reason = _("%(reason)s — sync problems: %(url)s") % {
+            "reason": reason, "url": problems_url(channel)}
     _ticket(kind=Ticket.Kind.SYNC_PROBLEM, title=title, channel=channel, description=reason,
             dedupe_key=f"channel_paused:{channel.pk}:{since}")
+    language = (Language.ZH_HANS if settings.LANGUAGE_CODE.lower().startswith("zh")
+                else Language.EN)
+    owner = _owner_email_target(channel, language)
     team_alert(event=Event.CHANNEL_PAUSED, actor=ACTOR,
                dedupe_key=f"team:channel_paused:{channel.pk}:{since}",
+               targets=[owner] if owner else [],
                context={"channel": channel.name, "reason": reason})
 
 

@@ -66,6 +66,33 @@ HOLD_RECHECK = dt.timedelta(minutes=10)
 OPEN_STATUSES = (W.PENDING, W.MANUAL, W.BOOKED)
 TRACKING_NUMBER_RE = re.compile(r"^[A-Za-z0-9-]{6,40}$")
 
+# Kuaidi100 company codes (its documented ``com`` values) -> the hub's carrier
+# company (``channels.connectors.base.CARRIER_COMPANIES``), which each sales
+# platform's connector turns into that platform's own carrier name on write-back.
+KUAIDI100_COMPANIES = {
+    "shunfeng": "SF", "zhongtong": "ZTO", "yuantong": "YTO", "shentong": "STO",
+    "yunda": "YUNDA", "jd": "JD", "ems": "EMS", "jtexpress": "JTSD",
+    "debangwuliu": "DEPPON", "debangkuaidi": "DEPPON", "huitongkuaidi": "BEST",
+    "ups": "UPS", "fedex": "FEDEX", "dhl": "DHL", "usps": "USPS",
+}
+
+
+def carrier_company_for(account: CarrierAccount | None) -> str:
+    """The carrier company a booking with ``account`` ships with ("" when unknown).
+
+    The one place that maps carrier accounts to companies: an SF account is SF
+    Express; a Kuaidi100 account is whatever company its ``carrier_code`` names; a
+    manual account could be anyone, so it stays blank (the write-back then sends
+    the account's own code, as before).
+    """
+    if account is None:
+        return ""
+    if account.kind == CarrierAccount.Kind.SF:
+        return "SF"
+    if account.kind == CarrierAccount.Kind.KUAIDI100:
+        return KUAIDI100_COMPANIES.get((account.carrier_code or "").strip().lower(), "")
+    return ""
+
 
 class ShippingError(OrderServiceError):
     """A shipping action a person asked for cannot be done; the message says why."""
@@ -303,9 +330,10 @@ def waybill_complete(*, waybill_id: int) -> str:
         if order.status != S.PICKED:
             return "nothing"
         order.carrier = waybill.account.code
+        order.carrier_company = carrier_company_for(waybill.account)
         order.tracking_number = waybill.tracking_number
         order._change_reason = "waybill booked"
-        order.save(update_fields=["carrier", "tracking_number"])
+        order.save(update_fields=["carrier", "carrier_company", "tracking_number"])
         order_transition(order=order.pk, name="ship", actor=ACTOR,
                          reason=_("Waybill %(number)s booked") % {
                              "number": waybill.tracking_number})
@@ -382,9 +410,10 @@ def waybill_enter_tracking(*, order: Order | int, tracking_number: str, actor: A
         waybill.last_error = ""
         waybill.save(update_fields=["tracking_number", "status", "booked_at", "last_error"])
         order.carrier = waybill.account.code
+        order.carrier_company = carrier_company_for(waybill.account)
         order.tracking_number = tracking_number
         order._change_reason = "tracking number typed in"
-        order.save(update_fields=["carrier", "tracking_number"])
+        order.save(update_fields=["carrier", "carrier_company", "tracking_number"])
         order = order_transition(order=order.pk, name="ship", actor=actor,
                                  reason=_("Tracking number %(number)s typed in") % {
                                      "number": tracking_number})

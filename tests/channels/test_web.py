@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from channels.models import RawPayload
 from channels.services import raw_payload_process
@@ -167,3 +168,41 @@ def test_sync_problems_page_and_replay(client, make_user, shopify_channel):
 def test_picker_cannot_see_sync_problems(client, make_user, mapped):
     client.force_login(make_user("picker"))
     assert client.get(reverse("channels:problems")).status_code == 403
+
+
+def test_replay_all_quarantined_from_the_health_page(client, make_user, mapped, monkeypatch,
+                                                     django_capture_on_commit_callbacks):
+    from channels.pipeline import ingest_items
+    from tests.channels.fakes import FakeConnector, FakeStore
+    from tests.channels.test_format_drift import broken
+
+    # given three payloads in a format the connector could not read
+    store = FakeStore(timezone.now())
+    old = FakeConnector(mapped, store)
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_items(channel=mapped, items=[broken(n) for n in range(3)], source="webhook",
+                     normalizer=old)
+    client.force_login(make_user("ops"))
+    page = client.get(reverse("channels:health")).content.decode()
+    assert "Replay all quarantined" in page
+    assert "/channels/problems/?channel=shopify-demo" in page
+
+    # when the connector is fixed and someone replays them all
+    class Fixed(FakeConnector):
+        def normalize(self, raw):
+            return super().normalize({**raw, "sku": raw["skuInfo"]["code"]})
+
+    monkeypatch.setattr("channels.services.normalizer_for",
+                        lambda channel: Fixed(channel, store))
+    response = client.post(reverse("channels:replay_all", args=[mapped.pk]),
+                           headers={"HX-Request": "true"})
+
+    # then every one is taken in, and the row says so
+    assert "3 taken in, 0 still failing" in response.content.decode()
+    assert not RawPayload.objects.filter(status="quarantined").exists()
+    assert Order.objects.filter(channel=mapped).count() == 3
+
+
+def test_replay_all_needs_the_replay_permission(client, make_user, mapped):
+    client.force_login(make_user("picker"))
+    assert client.post(reverse("channels:replay_all", args=[mapped.pk])).status_code == 403

@@ -206,3 +206,38 @@ def test_resend_of_queued_message_is_refused(aliyun, make_user):
     message, _ = _sms(aliyun)
     with pytest.raises(services.NotificationError):
         services.message_resend(message=message, actor=make_user("ops"))
+
+
+def test_an_email_waits_out_a_mail_server_outage_then_goes_out(email_gateway, enqueued,
+                                                               monkeypatch):
+    from django.core import mail
+    from django.core.mail.backends.locmem import EmailBackend
+
+    # given a queued team e-mail and a mail server that is down for the first try
+    message, _created = services.message_enqueue(
+        kind=Message.Kind.TEAM, event="channel_paused", gateway=email_gateway,
+        recipient="owner@example.com", subject="Sync paused: Shop", body="Reason: 401",
+        dedupe_key="mail-1", actor="system:test")
+    real_send = EmailBackend.send_messages
+    calls = []
+
+    def flaky(self, messages):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionRefusedError("smtp down")
+        return real_send(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", flaky)
+
+    # when the outbox delivers it, then again once it is due
+    assert services.message_deliver(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == "retrying" and "smtp down" in message.last_error
+    assert not mail.outbox
+    with freeze_time(message.next_attempt_at + dt.timedelta(seconds=1)):
+        assert services.message_deliver(message_id=message.pk) == "sent"
+
+    # then it went out once, through Django's mail backend, with both tries on record
+    assert [m.to for m in mail.outbox] == [["owner@example.com"]]
+    assert mail.outbox[0].subject == "Sync paused: Shop"
+    assert [a.ok for a in message.attempt_rows.all()] == [False, True]

@@ -260,3 +260,42 @@ def test_a_batch_of_urgent_orders_alerts_each_lead_once(make_order, warehouse, d
     assert {m.recipient for m in messages} == {"13700137000"}
     assert all(o.number in m.body and "Shanghai DC" in m.body
                for o, m in zip(loud, messages, strict=True))
+
+
+def _owned(channel, make_user):
+    channel.owner = make_user("ops", username="channel-owner", email="owner@example.com")
+    channel.save()
+    return channel
+
+
+def test_channel_paused_reaches_the_owner_by_email_without_any_gateway_set_up(
+        channel, make_user, enqueued, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from channels.services import channel_pause
+    from fulfillment.notifications.models import Gateway
+    from fulfillment.notifications.services import message_deliver
+
+    _owned(channel, make_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_pause(channel=channel, reason="HTTP 503 five times")
+    message = Message.objects.get()
+    assert message.gateway.kind == Gateway.Kind.EMAIL and message.recipient == "owner@example.com"
+    assert "HTTP 503 five times" in message.body
+    assert "/channels/problems/?channel=shop" in message.body
+    assert message_deliver(message_id=message.pk) == "sent"
+    assert mail.outbox[0].to == ["owner@example.com"]
+
+
+def test_channel_paused_respects_a_disabled_email_gateway(channel, make_user, email_gateway,
+                                                          enqueued,
+                                                          django_capture_on_commit_callbacks):
+    from channels.services import channel_pause
+
+    _owned(channel, make_user)
+    email_gateway.enabled = False
+    email_gateway.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_pause(channel=channel, reason="401")
+    assert not Message.objects.exists()
+    assert Ticket.objects.get().kind == Ticket.Kind.SYNC_PROBLEM  # still recorded
