@@ -93,6 +93,11 @@ CARRIER_CODES = {"SF Express", "UPS", "USPS", "FedEx", "DHL", "China Post", "Yun
 # of 30). Well under the poll task's soft time limit; the next poll resumes.
 FETCH_BUDGET_SECONDS = 300
 FETCH_BUDGET_REQUESTS = 400
+# The first time window of a fetch; it doubles after a window of one page and halves
+# (down to MIN_WINDOW) after one of more than WINDOW_MAX_PAGES pages.
+WINDOW_HOURS = 6
+WINDOW_MAX_PAGES = 5
+MIN_WINDOW = dt.timedelta(minutes=5)
 # A multi-page getOrders scan is repeated until a pass finds nothing new (at most this
 # many passes): NextToken pages may shift when an order leaves the window mid-scan.
 MAX_SCAN_PASSES = 3
@@ -327,45 +332,71 @@ class AmazonConnector(Connector):
     # --- orders ----------------------------------------------------------------------
 
     def fetch_orders(self, *, since: dt.datetime | None) -> Iterator[FetchedPage]:
-        """Orders updated in [since, now - 2 min), with their items and buyer data.
+        """Orders updated in [since, now - 2 min], with their items and buyer data.
 
-        The window's end is sent as LastUpdatedBefore, so an order edited or created
-        during the scan falls after it and is read by the next poll. A scan of more
-        than one page is repeated until a pass finds nothing new (pages can shift
-        when an order leaves the window mid-scan); only then does the last page carry
-        the window's end as its watermark. When the time/request budget is spent the
-        fetch stops without a watermark: the next poll reads the window again and
-        items already fetched come from the cache, so it goes on where this one stopped.
+        The span is read as consecutive time windows, each sent as LastUpdatedAfter /
+        LastUpdatedBefore, so an order edited or created while a window is read falls
+        after it and is read later. A window read whole ends with its end as a
+        watermark, so a backlog moves the cursor window by window. A window of more
+        than one page is read again until a pass finds nothing new (NextToken pages
+        can shift when an order leaves the window mid-scan). When the time/request
+        budget is spent the fetch stops without a further watermark: the next poll
+        starts at the last one, and items already fetched come from the cache.
         """
         now = self.now()
         since = since or now - dt.timedelta(days=self.channel.backfill_days)
         before = (now - CONSISTENCY_LAG).replace(microsecond=0)
-        if since >= before:
-            return  # Amazon cannot answer for the last two minutes yet.
         budget = FetchBudget(
             seconds=float(self.config.get("fetch_budget_seconds") or FETCH_BUDGET_SECONDS),
             requests=int(self.config.get("fetch_budget_requests") or FETCH_BUDGET_REQUESTS),
             clock=self.clock)
+        span = dt.timedelta(hours=float(self.config.get("window_hours") or WINDOW_HOURS))
         seen: set[str] = set()
+        start = since
+        # Amazon cannot answer for the last two minutes yet: nothing to ask before then.
+        while start < before and not budget.spent():
+            end = min(before, start + span)
+            pages, watermark = yield from self._read_window(start, end, budget, seen)
+            if watermark is None:
+                return  # budget spent or the window kept changing: resume here next poll
+            if watermark < end:
+                return  # Amazon vouches only up to here; the next poll goes on from it
+            start = end
+            # Few pages: widen the next window; many: narrow it (cheaper re-reads).
+            if pages <= 1:
+                span *= 2
+            elif pages > WINDOW_MAX_PAGES:
+                span = max(span / 2, MIN_WINDOW)
+
+    def _read_window(self, start: dt.datetime, end: dt.datetime, budget: FetchBudget,
+                     seen: set[str]):
+        """Yield the window's pages; return (pages in the last pass, watermark or None)."""
+        pages = 0
         for pass_number in range(1, MAX_SCAN_PASSES + 1):
             pages = found = 0
-            consistent = before
-            for payload in self._order_pages(since, before, budget):
+            consistent = end
+            for payload in self._order_pages(start, end, budget):
                 pages += 1
-                reported = timestamp(payload.get("LastUpdatedBefore"), "LastUpdatedBefore")
-                if reported and reported < consistent:
+                try:
+                    reported = timestamp(payload.get("LastUpdatedBefore"), "LastUpdatedBefore")
+                except NormalizationError:
+                    reported = None
+                if reported and start <= reported < consistent:
                     consistent = reported
                 orders, complete = self._complete_orders(payload["Orders"], seen, budget)
                 found += len(orders)
                 if orders or not complete:
                     yield FetchedPage(orders=orders)
                 if not complete:
-                    return  # budget spent: no watermark, the next poll resumes here
+                    return pages, None
             if pages <= 1 or (pass_number > 1 and not found):
                 yield FetchedPage(orders=[], watermark=consistent)
-                return
-        logger.warning("amazon channel %s: the order window kept changing; read again next poll",
-                       self.channel.pk)
+                return pages, consistent
+            if budget.spent():
+                return pages, None
+        logger.warning("amazon channel %s: the orders of %s..%s kept changing; read again "
+                       "next poll", self.channel.pk, start, end)
+        return pages, None
 
     def _order_pages(self, since: dt.datetime, before: dt.datetime,
                      budget: FetchBudget) -> Iterator[dict]:

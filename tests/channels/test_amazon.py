@@ -32,6 +32,7 @@ RDT = f"{SPAPI}{RDT_PATH}"
 ORDERS = f"{SPAPI}/orders/v0/orders"
 ITEMS = rf"{SPAPI}/orders/v0/orders/(?P<order_id>[^/]+)/orderItems"
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+SINCE = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)  # one window (< 6 h) before NOW
 
 
 class FakeClock:
@@ -98,7 +99,7 @@ def test_pii_calls_use_a_cached_rdt_and_other_calls_the_lwa_token(connector, ama
     get_orders = respx.get(ORDERS).mock(return_value=httpx.Response(200, json=orders))
     items = respx.get(url__regex=ITEMS).mock(return_value=items_of("x", item()))
 
-    list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    list(connector.fetch_orders(since=SINCE))
     # The next poll (a new connector) reuses both cached tokens.
     again = AmazonConnector(amazon_channel, sleep=lambda s: None, now=lambda: NOW)
     assert again.restricted_token("getOrders") == "Atz.sprdt|rdt-1"
@@ -116,7 +117,7 @@ def test_pii_calls_use_a_cached_rdt_and_other_calls_the_lwa_token(connector, ama
     assert items.calls.last.request.headers["x-amz-access-token"] == "Atza|access-1"
     params = get_orders.calls.last.request.url.params
     assert params["MarketplaceIds"] == "ATVPDKIKX0DER"
-    assert params["LastUpdatedAfter"] == "2026-11-20T00:00:00Z"
+    assert params["LastUpdatedAfter"] == "2026-11-20T09:00:00Z"
     assert params["LastUpdatedBefore"] == "2026-11-20T11:58:00Z"  # two minutes before now
 
 
@@ -149,7 +150,7 @@ def test_unshipped_order_without_address_gets_it_from_getorderaddress(connector)
     buyer = respx.get(f"{ORDERS}/{order_id}/buyerInfo").mock(return_value=httpx.Response(
         200, json=load("amazon_getOrderBuyerInfo_example.json")))
 
-    pages = list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    pages = list(connector.fetch_orders(since=SINCE))
     norm = connector.normalize(pages[0].orders[0])
 
     assert (norm.ship_name, norm.ship_street, norm.ship_city, norm.ship_province,
@@ -173,7 +174,7 @@ def test_refused_rdt_lets_orders_in_without_pii_and_says_why(connector):
     route = respx.get(ORDERS).mock(return_value=httpx.Response(200, json=orders))
     respx.get(url__regex=ITEMS).mock(return_value=items_of("x", item()))
 
-    pages = list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    pages = list(connector.fetch_orders(since=SINCE))
 
     assert route.calls.last.request.headers["x-amz-access-token"] == "Atza|access-1"
     assert pages[0].orders[0]["AmazonOrderId"] == "902-3159896-1390916"
@@ -230,7 +231,7 @@ def test_next_token_pagination_sends_only_token_and_marketplaces(connector):
         httpx.Response(200, json=page1), httpx.Response(200, json=page2)])
     respx.get(url__regex=ITEMS).mock(return_value=items_of("x", item()))
 
-    pages = list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    pages = list(connector.fetch_orders(since=SINCE))
 
     assert [o["AmazonOrderId"] for p in pages for o in p.orders] == [
         "902-3159896-1390916", "902-0000000-0000002"]
@@ -258,7 +259,7 @@ def test_429_backs_off_and_retries_and_rate_header_is_learnt(connector, sleeps):
         httpx.Response(200, json={"payload": {"Orders": []}},
                        headers={"x-amzn-RateLimit-Limit": "0.5"}),
     ])
-    list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    list(connector.fetch_orders(since=SINCE))
     assert route.call_count == 2
     assert len(sleeps) == 1 and 0.5 <= sleeps[0] <= 1.0
     assert connector._bucket("getOrders").rate == 0.5
@@ -273,7 +274,7 @@ def test_expired_rdt_is_renewed_once(connector):
             "code": "Unauthorized", "message": "The access token you provided has expired."}]}),
         httpx.Response(200, json={"payload": {"Orders": []}}),
     ])
-    list(connector.fetch_orders(since=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
+    list(connector.fetch_orders(since=SINCE))
     assert rdt.call_count == 2
     assert route.calls[1].request.headers["x-amz-access-token"] == "Atz.sprdt|new"
 
@@ -290,7 +291,7 @@ def test_item_fetches_stop_at_the_budget_and_resume_next_poll(amazon_channel, cl
         "Orders": orders}}))
     items = respx.get(url__regex=ITEMS).mock(side_effect=lambda request, order_id: items_of(
         order_id, item()))
-    since = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    since = SINCE
 
     def poll():
         conn = AmazonConnector(amazon_channel, sleep=lambda s: None, clock=clock,
@@ -631,3 +632,60 @@ def test_confirm_shipment_cannot_tell_when_amazon_is_down(connector):
     respx.get(f"{ORDERS}/921-3175655-0452641").mock(return_value=httpx.Response(503))
     assert connector.confirm_shipment(external_id="921-3175655-0452641",
                                       tracking_number="1Z") is None
+
+
+@respx.mock
+def test_backlog_is_read_window_by_window_and_the_cursor_follows(amazon_channel):
+    # given 30 orders over the last 60 hours and a budget of 12 requests per poll
+    amazon_channel.config = {**amazon_channel.config, "fetch_budget_requests": 12}
+    amazon_channel.save()
+    server = AmazonServer(NOW)
+    for n in range(30):
+        server.put(n, NOW - dt.timedelta(hours=60) + dt.timedelta(hours=2 * n))
+    respx.post(LWA).mock(return_value=lwa_ok())
+    respx.post(RDT).mock(return_value=rdt_ok())
+    listing = respx.get(ORDERS).mock(side_effect=server.get_orders)
+    items = respx.get(url__regex=ITEMS).mock(side_effect=lambda request, order_id: items_of(
+        order_id, item()))
+    cursor, polls, read = NOW - dt.timedelta(days=3), 0, {}
+
+    # when: polls run from the last watermark until the cursor is current
+    while cursor < NOW - dt.timedelta(minutes=2) and polls < 20:
+        polls += 1
+        conn = AmazonConnector(amazon_channel, sleep=lambda s: None, now=lambda: NOW)
+        for page in conn.fetch_orders(since=cursor):
+            for order in page.orders:
+                read[order["AmazonOrderId"]] = order["LastUpdateDate"]
+            if page.watermark:
+                assert page.watermark > cursor  # the cursor only moves forwards...
+                # ...and only past orders already read
+                assert all(o["AmazonOrderId"] in read for o in server.orders.values()
+                           if o["LastUpdateDate"] < iso(page.watermark))
+                cursor = page.watermark
+
+    # then: several budgeted polls, each order's items fetched once, nothing lost
+    assert polls > 1
+    assert cursor == NOW - dt.timedelta(minutes=2)
+    assert len(read) == 30
+    assert items.call_count == 30
+    windows = [(c.request.url.params.get("LastUpdatedAfter"),
+                c.request.url.params.get("LastUpdatedBefore")) for c in listing.calls
+               if "NextToken" not in c.request.url.params]
+    assert windows[0] == ("2026-11-17T12:00:00Z", "2026-11-17T18:00:00Z")
+
+
+@respx.mock
+def test_amazons_earlier_consistent_point_is_the_watermark(connector):
+    respx.post(LWA).mock(return_value=lwa_ok())
+    respx.post(RDT).mock(return_value=rdt_ok())
+    route = respx.get(ORDERS).mock(return_value=httpx.Response(200, json={"payload": {
+        "Orders": [], "LastUpdatedBefore": "2026-11-20T10:30:00Z"}}))
+    pages = list(connector.fetch_orders(since=NOW - dt.timedelta(hours=4)))
+    # The window was 08:00-11:58 but Amazon vouched only up to 10:30: the cursor stops
+    # there and the next poll reads on from it.
+    assert [p.watermark for p in pages] == [dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)]
+    assert route.call_count == 1
+
+
+def iso(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
