@@ -352,7 +352,8 @@ class AmazonConnector(Connector):
             clock=self.clock)
         span = dt.timedelta(hours=float(self.config.get("window_hours") or WINDOW_HOURS))
         seen: set[str] = set()
-        start = since
+        # Amazon's times are whole seconds: rounding down reads a little more, never less.
+        start = since.astimezone(dt.UTC).replace(microsecond=0)
         # Amazon cannot answer for the last two minutes yet: nothing to ask before then.
         while start < before and not budget.spent():
             end = min(before, start + span)

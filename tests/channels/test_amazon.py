@@ -689,3 +689,18 @@ def test_amazons_earlier_consistent_point_is_the_watermark(connector):
 
 def iso(value):
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@respx.mock
+def test_cursor_with_microseconds_still_reaches_the_end(connector):
+    # Amazon echoes whole seconds; a cursor with microseconds must not stall on that.
+    respx.post(LWA).mock(return_value=lwa_ok())
+    respx.post(RDT).mock(return_value=rdt_ok())
+    respx.get(ORDERS).mock(side_effect=lambda request: httpx.Response(200, json={"payload": {
+        "Orders": [], "LastUpdatedBefore": request.url.params["LastUpdatedBefore"]}}))
+    since = NOW - dt.timedelta(hours=20, microseconds=-123456)
+    marks = [p.watermark for p in connector.fetch_orders(since=since) if p.watermark]
+    # Windows of 6 h, then 12 h (the first had one page), then what is left.
+    assert marks == [dt.datetime(2026, 11, 19, 22, 0, tzinfo=dt.UTC),
+                     dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC),
+                     NOW - dt.timedelta(minutes=2)]
