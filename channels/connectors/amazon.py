@@ -489,12 +489,24 @@ class AmazonConnector(Connector):
     def _with_pii(self, order: dict, budget: FetchBudget) -> dict:
         """Fill the buyer and address from getOrderAddress / getOrderBuyerInfo (RDT)."""
         order_id = order["AmazonOrderId"]
-        budget.take()
-        address = self.json(self.call("getOrderAddress", "GET",
-                                      f"/orders/v0/orders/{order_id}/address", rdt="orderPii"))
-        budget.take()
-        buyer = self.json(self.call("getOrderBuyerInfo", "GET",
-                                    f"/orders/v0/orders/{order_id}/buyerInfo", rdt="orderPii"))
+        if self.restricted_token("orderPii") is None:
+            return order  # no RDT: the calls would be refused; the pipeline holds the order
+        try:
+            budget.take()
+            address = self.json(self.call("getOrderAddress", "GET",
+                                          f"/orders/v0/orders/{order_id}/address",
+                                          rdt="orderPii"))
+            budget.take()
+            buyer = self.json(self.call("getOrderBuyerInfo", "GET",
+                                        f"/orders/v0/orders/{order_id}/buyerInfo",
+                                        rdt="orderPii"))
+        except (AuthError, PermanentError) as exc:
+            # This order's buyer data is refused (or gone): it enters without it and is
+            # held with this reason rather than stopping the whole channel.
+            self.pii_problem = f"Amazon refused the buyer data: {exc.message}"
+            logger.warning("amazon channel %s, order %s: %s", self.channel.pk, order_id,
+                           self.pii_problem)
+            return order
         order = dict(order)
         shipping = ((address.get("payload") or {}) if isinstance(address, dict) else {}).get(
             "ShippingAddress")

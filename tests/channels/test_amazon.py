@@ -704,3 +704,36 @@ def test_cursor_with_microseconds_still_reaches_the_end(connector):
     assert marks == [dt.datetime(2026, 11, 19, 22, 0, tzinfo=dt.UTC),
                      dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC),
                      NOW - dt.timedelta(minutes=2)]
+
+
+@respx.mock
+def test_refused_buyer_data_does_not_stop_the_channel(connector):
+    # given an Unshipped order without address and an app without the PII role
+    respx.post(LWA).mock(return_value=lwa_ok())
+    respx.post(RDT).mock(return_value=httpx.Response(403, json={"errors": [{
+        "code": "Unauthorized", "message": "Access to requested resource is denied."}]}))
+    page = load("amazon_getOrders_sandbox_unshipped.json")
+    respx.get(ORDERS).mock(return_value=httpx.Response(200, json=page))
+    respx.get(url__regex=ITEMS).mock(return_value=items_of("x", item()))
+    address = respx.get(url__regex=rf"{ORDERS}/.+/address")
+
+    # when
+    pages = list(connector.fetch_orders(since=SINCE))
+
+    # then: the orders come in without PII, saying why, and no PII call was tried
+    orders = [o for p in pages for o in p.orders]
+    assert len(orders) == 2 and address.call_count == 0
+    norm = connector.normalize(orders[0])
+    assert norm.ship_street == "" and "Restricted Data Token" in norm.extra["pii_problem"]
+
+
+@respx.mock
+def test_revoked_access_token_is_renewed_once(connector):
+    lwa = respx.post(LWA).mock(side_effect=[lwa_ok("Atza|old"), lwa_ok("Atza|new")])
+    route = respx.get(url__regex=ITEMS).mock(side_effect=[
+        httpx.Response(403, json={"errors": [{
+            "code": "Unauthorized", "message": "The access token you provided has expired."}]}),
+        items_of("902-1-1", item())])
+    assert len(connector.order_items("902-1-1")) == 1
+    assert lwa.call_count == 2
+    assert route.calls[1].request.headers["x-amz-access-token"] == "Atza|new"
