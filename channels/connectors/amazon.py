@@ -1,4 +1,11 @@
-"""Amazon Selling Partner API connector (Orders v0, Login with Amazon)."""
+"""Amazon Selling Partner API connector (Orders v0, Tokens API, Login with Amazon).
+
+Channel config: ``marketplace_ids`` (required), ``endpoint`` / ``lwa_url`` (regional
+host, sandbox), ``fetch_budget_seconds`` / ``fetch_budget_requests`` (what one poll may
+spend before it stops and leaves the rest to the next), ``window_hours`` (first
+LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base).
+Buyer name, e-mail, phone and street come only with a Restricted Data Token.
+"""
 
 from __future__ import annotations
 
