@@ -395,8 +395,8 @@ class AmazonConnector(Connector):
                 found += len(orders)
                 if orders or not complete:
                     yield FetchedPage(orders=orders)
-                if not complete:
-                    return pages, None
+                if not complete or (payload.get("NextToken") and budget.spent()):
+                    return pages, None  # the next page would overrun the budget
             if pages <= 1 or (pass_number > 1 and not found):
                 yield FetchedPage(orders=[], watermark=consistent)
                 return pages, consistent

@@ -737,3 +737,26 @@ def test_revoked_access_token_is_renewed_once(connector):
     assert len(connector.order_items("902-1-1")) == 1
     assert lwa.call_count == 2
     assert route.calls[1].request.headers["x-amz-access-token"] == "Atza|new"
+
+
+@respx.mock
+def test_budget_is_checked_between_listing_pages(amazon_channel):
+    # given a window of many pages whose items are all cached already
+    amazon_channel.config = {**amazon_channel.config, "fetch_budget_requests": 2}
+    amazon_channel.save()
+    server = AmazonServer(NOW)
+    for n in range(6):
+        server.put(n, SINCE + dt.timedelta(minutes=n))
+        cache.set(f"channels:amazon-items:{amazon_channel.pk}:902-0000000-{n:07d}:"
+                  f"{server.orders[n]['LastUpdateDate']}", [item()])
+    respx.post(LWA).mock(return_value=lwa_ok())
+    respx.post(RDT).mock(return_value=rdt_ok())
+    listing = respx.get(ORDERS).mock(side_effect=server.get_orders)
+    conn = AmazonConnector(amazon_channel, sleep=lambda s: None, now=lambda: NOW)
+
+    pages = list(conn.fetch_orders(since=SINCE))
+
+    # then: two listing calls, the orders they held, and no watermark
+    assert listing.call_count == 2
+    assert [o["AmazonOrderId"][-1] for p in pages for o in p.orders] == ["0", "1", "2", "3"]
+    assert all(p.watermark is None for p in pages)
