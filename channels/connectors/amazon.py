@@ -651,7 +651,12 @@ class AmazonConnector(Connector):
     def attach_items(self, orders, items_data: list) -> Iterator:
         """Give each order its items from saved getOrderItems responses (matched by
         AmazonOrderId; pages of one order are joined). Orders that already carry
-        OrderItems keep them."""
+        OrderItems keep them. The item files are checked at once (NormalizationError),
+        before any order is read."""
+        return self._join_items(orders, self._items_by_order(items_data))
+
+    @staticmethod
+    def _items_by_order(items_data: list) -> dict[str, list]:
         by_order: dict[str, list] = {}
         for data in items_data:
             for response in data if isinstance(data, list) else [data]:
@@ -665,6 +670,10 @@ class AmazonConnector(Connector):
                 ids = {item.get("OrderItemId") for item in known if isinstance(item, dict)}
                 known.extend(item for item in payload["OrderItems"]
                              if not (isinstance(item, dict) and item.get("OrderItemId") in ids))
+        return by_order
+
+    @staticmethod
+    def _join_items(orders, by_order: dict[str, list]) -> Iterator:
         for order in orders:
             if isinstance(order, str):
                 try:

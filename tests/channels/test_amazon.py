@@ -529,7 +529,7 @@ def test_attach_items_matches_by_order_id_and_joins_pages(connector):
     joined = list(connector.attach_items(orders, items_files))
     assert [[i["OrderItemId"] for i in o["OrderItems"]] for o in joined] == [["1", "2"], ["3"]]
     with pytest.raises(NormalizationError, match="getOrderItems"):
-        list(connector.attach_items(orders, [{"orders": []}]))
+        connector.attach_items(orders, [{"orders": []}])  # at once, before any order
 
 
 # --- write-back --------------------------------------------------------------------------------

@@ -123,3 +123,38 @@ def test_import_items_for_a_platform_without_item_files_is_refused(tmp_path, map
 def test_import_amazon_shipped_fixture_needs_no_items(amazon_channel, capsys):
     call_command("import_orders", "amazon-us", str(FIXTURES / "shipped" / "amazon.json"))
     assert "created=1" in capsys.readouterr().out
+
+
+def test_import_amazon_order_list_and_jsonl_with_items(tmp_path, amazon_channel, capsys):
+    orders_path, items_path, other_path = _amazon_files(tmp_path)
+    orders = json.loads(orders_path.read_text())["payload"]["Orders"]
+    as_list = tmp_path / "orders.json"
+    as_list.write_text(json.dumps(orders))
+    as_lines = tmp_path / "orders.jsonl"
+    as_lines.write_text("\n".join(json.dumps(o) for o in orders))
+
+    call_command("import_orders", "amazon-us", str(as_list),
+                 "--items", str(items_path), str(other_path))
+    assert "created=2 updated=0 unchanged=0 rejected=0" in capsys.readouterr().out
+    call_command("import_orders", "amazon-us", str(as_lines),
+                 "--items", str(items_path), str(other_path))
+    assert "created=0 updated=0 unchanged=2 rejected=0" in capsys.readouterr().out
+
+
+def test_import_with_a_broken_items_file_imports_nothing(tmp_path, amazon_channel):
+    orders_path, _items, _other = _amazon_files(tmp_path)
+    broken = tmp_path / "items.json"
+    broken.write_text('{"payload": ')
+    with pytest.raises(CommandError, match="items file items.json cannot be read"):
+        call_command("import_orders", "amazon-us", str(orders_path), "--items", str(broken))
+    assert not RawPayload.objects.exists()
+
+
+def test_import_with_items_that_are_not_get_order_items_imports_nothing(tmp_path,
+                                                                       amazon_channel):
+    orders_path, _items, _other = _amazon_files(tmp_path)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"orders": []}))
+    with pytest.raises(CommandError, match="getOrderItems"):
+        call_command("import_orders", "amazon-us", str(orders_path), "--items", str(wrong))
+    assert not RawPayload.objects.exists()
