@@ -267,6 +267,12 @@ def _amazon_confirmed_key(order_id: str) -> str:
     return f"sandbox:amazon-shipped:{order_id}"
 
 
+def _amazon_updated(o: dict) -> dt.datetime:
+    # A confirmed shipment is an update: the order comes back in the next poll, Shipped.
+    confirmed = cache.get(_amazon_confirmed_key(_amazon_id(o["slot"])))
+    return max(o["updated"], confirmed) if isinstance(confirmed, dt.datetime) else o["updated"]
+
+
 def _amazon_status(o: dict) -> str:
     if o["status"] != "paid":
         return {"unpaid": "Pending", "cancelled": "Canceled"}[o["status"]]
@@ -296,7 +302,7 @@ def _amazon_order(o: dict, *, pii: bool) -> dict:
     status = _amazon_status(o)
     order = {
         "AmazonOrderId": _amazon_id(o["slot"]), "PurchaseDate": _iso(o["placed"]),
-        "LastUpdateDate": _iso(o["updated"]), "OrderStatus": status,
+        "LastUpdateDate": _iso(_amazon_updated(o)), "OrderStatus": status,
         "FulfillmentChannel": "MFN",
         "MarketplaceId": AMAZON_MARKETPLACES.get(o["person"][6], "ATVPDKIKX0DER"),
         "OrderTotal": {"CurrencyCode": o["currency"], "Amount": o["total"]},
@@ -388,11 +394,11 @@ def amazon_orders(request):
                 status=400)
     else:
         before_dt = latest
-    orders = sorted(generate(), key=lambda o: (o["updated"], o["slot"]))
+    orders = sorted(generate(), key=lambda o: (_amazon_updated(o), o["slot"]))
     if since:
         since_dt = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        orders = [o for o in orders if o["updated"] >= since_dt]
-    orders = [o for o in orders if o["updated"] <= before_dt]
+        orders = [o for o in orders if _amazon_updated(o) >= since_dt]
+    orders = [o for o in orders if _amazon_updated(o) <= before_dt]
     chunk = orders[offset:offset + 50]
     pii = _amazon_token(request) == AMAZON_RDT
     payload = {"Orders": [_amazon_order(o, pii=pii) for o in chunk],
@@ -497,5 +503,5 @@ def amazon_confirm_shipment(request, order_id: str):
     if body.get("marketplaceId") != expected:
         return invalid(f"order {order_id} does not belong to marketplace "
                        f"{body.get('marketplaceId')}")
-    cache.set(_amazon_confirmed_key(order_id), True, 3 * 24 * 3600)
+    cache.set(_amazon_confirmed_key(order_id), timezone.now(), 3 * 24 * 3600)
     return HttpResponse(status=204)

@@ -96,3 +96,6 @@ def test_sandbox_write_back_needs_the_orders_marketplace(connector):
     assert result.ok
     assert connector.confirm_shipment(external_id=order.external_id,
                                       tracking_number="ZT1") is True
+    # The confirmation is an update: the next poll reads the order again, Shipped.
+    again = connector.get_order(order.external_id)
+    assert connector.updated_at(again) > order.updated_at
