@@ -94,8 +94,8 @@ RDT_RESOURCES = {
 }
 # Amazon's carrierCode values for the hub's carrier companies; a carrier outside
 # Amazon's list goes as carrierCode "Other" with its name in carrierName.
-CARRIER_CODES = {"SF Express", "UPS", "USPS", "FedEx", "DHL", "China Post", "Yun Express",
-                 "Yanwen", "4PX", "DPD", "GLS", "TNT", "Royal Mail", "Canada Post"}
+CARRIER_CODES = {"SF Express", "China Post", "UPS", "USPS", "FedEx", "DHL", "DPD", "GLS",
+                 "TNT", "Royal Mail", "Canada Post", "Deutsche Post", "La Poste", "Yodel"}
 # Default time and request budget of one fetch (item calls are slow: 0.5/s after a burst
 # of 30). Well under the poll task's soft time limit; the next poll resumes.
 FETCH_BUDGET_SECONDS = 300
