@@ -3,7 +3,8 @@
 Channel config: ``marketplace_ids`` (required), ``endpoint`` / ``lwa_url`` (regional
 host, sandbox), ``fetch_budget_seconds`` / ``fetch_budget_requests`` (what one poll may
 spend before it stops and leaves the rest to the next), ``window_hours`` (first
-LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base).
+LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base), ``carrier_codes`` (more of Amazon's
+carrierCode values to send as such rather than as "Other").
 Buyer name, e-mail, phone and street come only with a Restricted Data Token.
 """
 
@@ -711,7 +712,9 @@ class AmazonConnector(Connector):
             raise PermanentError("amazon: confirmShipment needs the order's items")
         if not tracking_number:
             raise PermanentError("amazon: confirmShipment needs a tracking number")
-        code = carrier if carrier in CARRIER_CODES else "Other"
+        extra_codes = self.config.get("carrier_codes") or []
+        known = CARRIER_CODES | {str(c) for c in extra_codes if isinstance(extra_codes, list)}
+        code = carrier if carrier in known else "Other"
         package = {
             "packageReferenceId": "1",
             "carrierCode": code,

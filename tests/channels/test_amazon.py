@@ -578,6 +578,15 @@ def test_carrier_outside_amazons_codes_goes_as_other_with_its_name(connector):
                             platform_data={"marketplace_id": "ATVPDKIKX0DER"})
     package = json.loads(route.calls.last.request.content)["packageDetail"]
     assert (package["carrierCode"], package["carrierName"]) == ("Other", "ZTO Express")
+    # A channel can declare more of Amazon's codes (and map hub carriers to them).
+    connector.config["carrier_codes"] = ["Yun Express"]
+    connector.config["carrier_map"] = {"ZTO": "Yun Express"}
+    connector.push_shipment(external_id="902-1-1", carrier=connector.carrier_name("ZTO"),
+                            tracking_number="YT1", lines=[{"external_line_id": "1",
+                                                           "quantity": 1}],
+                            platform_data={"marketplace_id": "ATVPDKIKX0DER"})
+    package = json.loads(route.calls.last.request.content)["packageDetail"]
+    assert package["carrierCode"] == "Yun Express"
 
 
 @pytest.mark.parametrize("reply", [
