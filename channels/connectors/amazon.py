@@ -3,8 +3,8 @@
 Channel config: ``marketplace_ids`` (required), ``endpoint`` / ``lwa_url`` (regional
 host, sandbox), ``fetch_budget_seconds`` / ``fetch_budget_requests`` (what one poll may
 spend before it stops and leaves the rest to the next), ``window_hours`` (first
-LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base), ``carrier_codes`` (more of Amazon's
-carrierCode values to send as such rather than as "Other").
+LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base),
+``carrier_codes`` (more of Amazon's carrierCode values to send as such, not as "Other").
 Buyer name, e-mail, phone and street come only with a Restricted Data Token.
 """
 
