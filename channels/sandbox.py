@@ -17,6 +17,7 @@ import random
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -250,33 +251,91 @@ def woo_notes(request, order_id: int):
 
 
 # --- Amazon -------------------------------------------------------------------------------
+# Like the Orders v0 / Tokens API documentation: buyer name, e-mail, street and phone
+# only with a Restricted Data Token; items carry QuantityShipped; each order has its own
+# MarketplaceId and confirmShipment must name it; getOrder shows a confirmed order Shipped.
+
+AMAZON_RDT = "Atz.sprdt|sandbox"
+AMAZON_MARKETPLACES = {"GB": "A1F83G8C2ARO7P"}  # others: ATVPDKIKX0DER (US)
+
 
 def _amazon_id(slot: int) -> str:
     return f"902-{slot % 10**7:07d}-{(slot * 7919) % 10**7:07d}"
 
 
-def _amazon_order(o: dict) -> dict:
+def _amazon_confirmed_key(order_id: str) -> str:
+    return f"sandbox:amazon-shipped:{order_id}"
+
+
+def _amazon_updated(o: dict) -> dt.datetime:
+    # A confirmed shipment is an update: the order comes back in the next poll, Shipped.
+    confirmed = cache.get(_amazon_confirmed_key(_amazon_id(o["slot"])))
+    return max(o["updated"], confirmed) if isinstance(confirmed, dt.datetime) else o["updated"]
+
+
+def _amazon_status(o: dict) -> str:
+    if o["status"] != "paid":
+        return {"unpaid": "Pending", "cancelled": "Canceled"}[o["status"]]
+    if cache.get(_amazon_confirmed_key(_amazon_id(o["slot"]))):
+        return "Shipped"
+    # Some orders the seller already shipped from Seller Central.
+    if o["slot"] % 7 == 0:
+        return "Shipped"
+    if o["slot"] % 11 == 0 and len(o["lines"]) > 1:
+        return "PartiallyShipped"
+    return "Unshipped"
+
+
+def _amazon_address(o: dict, *, pii: bool) -> dict:
     name, phone, province, city, district, street, country = o["person"]
-    return {
+    address = {"City": city, "StateOrRegion": province, "PostalCode": "10001",
+               "CountryCode": country}
+    if district:
+        address["District"] = district
+    if pii:
+        address.update({"Name": name, "AddressLine1": street, "Phone": phone})
+    return address
+
+
+def _amazon_order(o: dict, *, pii: bool) -> dict:
+    name = o["person"][0]
+    status = _amazon_status(o)
+    order = {
         "AmazonOrderId": _amazon_id(o["slot"]), "PurchaseDate": _iso(o["placed"]),
-        "LastUpdateDate": _iso(o["updated"]),
-        "OrderStatus": {"paid": "Unshipped", "unpaid": "Pending", "cancelled": "Canceled"}[
-            o["status"]],
-        "FulfillmentChannel": "MFN", "MarketplaceId": "ATVPDKIKX0DER",
+        "LastUpdateDate": _iso(_amazon_updated(o)), "OrderStatus": status,
+        "FulfillmentChannel": "MFN",
+        "MarketplaceId": AMAZON_MARKETPLACES.get(o["person"][6], "ATVPDKIKX0DER"),
         "OrderTotal": {"CurrencyCode": o["currency"], "Amount": o["total"]},
-        "ShippingAddress": {"Name": name, "AddressLine1": street, "City": city,
-                            "StateOrRegion": province, "District": district,
-                            "PostalCode": "10001", "CountryCode": country, "Phone": phone},
-        "BuyerInfo": {"BuyerEmail": "buyer@example.com", "BuyerName": name},
+        "BuyerInfo": {"BuyerEmail": "buyer@example.com", "BuyerName": name} if pii else {},
     }
+    # As documented: no address while the order is Pending.
+    if status != "Pending":
+        order["ShippingAddress"] = _amazon_address(o, pii=pii)
+    return order
 
 
-def _amazon_auth(request):
-    if not request.headers.get("x-amz-access-token", "").startswith("Atza|"):
+def _amazon_token(request) -> str:
+    return request.headers.get("x-amz-access-token", "")
+
+
+def _amazon_auth(request, *, rdt_only: bool = False):
+    token = _amazon_token(request)
+    allowed = token == AMAZON_RDT if rdt_only else (
+        token.startswith("Atza|") or token == AMAZON_RDT)
+    if not allowed:
         return JsonResponse({"errors": [{"code": "Unauthorized",
                                          "message": "Access to requested resource is denied."}]},
                             status=403)
     return None
+
+
+def _amazon_by_id(order_id: str) -> dict | None:
+    return {_amazon_id(o["slot"]): o for o in generate()}.get(order_id)
+
+
+def _amazon_not_found():
+    return JsonResponse({"errors": [{"code": "NotFound", "message": "no such order"}]},
+                        status=404)
 
 
 @csrf_exempt
@@ -287,6 +346,26 @@ def amazon_token(request):
                              "error_description": "The request has an invalid grant"}, status=400)
     return JsonResponse({"access_token": "Atza|sandbox", "token_type": "bearer",
                          "expires_in": 3600})
+
+
+@csrf_exempt
+def amazon_rdt(request):
+    """createRestrictedDataToken: called with the LWA token, for restricted resources."""
+    _enabled()
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    if not _amazon_token(request).startswith("Atza|"):
+        return _amazon_auth(request, rdt_only=True)
+    try:
+        resources = json.loads(request.body or b"{}").get("restrictedResources")
+    except ValueError:
+        resources = None
+    if not resources or not all(isinstance(r, dict) and r.get("method") and r.get("path")
+                                for r in resources):
+        return JsonResponse({"errors": [{"code": "InvalidInput",
+                                         "message": "restrictedResources is required"}]},
+                            status=400)
+    return JsonResponse({"restrictedDataToken": AMAZON_RDT, "expiresIn": 3600})
 
 
 @csrf_exempt
@@ -301,20 +380,74 @@ def amazon_orders(request):
     token = request.GET.get("NextToken")
     if token:
         state = json.loads(base64.urlsafe_b64decode(token))
-        since, offset = state["since"], state["offset"]
+        since, before, offset = state["since"], state.get("before", ""), state["offset"]
     else:
-        since, offset = request.GET.get("LastUpdatedAfter", ""), 0
-    orders = sorted(generate(), key=lambda o: o["updated"])
+        since, before, offset = (request.GET.get("LastUpdatedAfter", ""),
+                                 request.GET.get("LastUpdatedBefore", ""), 0)
+    latest = timezone.now() - dt.timedelta(minutes=2)
+    if before:
+        before_dt = dt.datetime.fromisoformat(before.replace("Z", "+00:00"))
+        if before_dt > latest:
+            return JsonResponse({"errors": [{
+                "code": "InvalidInput",
+                "message": "LastUpdatedBefore must be at least two minutes before now"}]},
+                status=400)
+    else:
+        before_dt = latest
+    orders = sorted(generate(), key=lambda o: (_amazon_updated(o), o["slot"]))
     if since:
         since_dt = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        orders = [o for o in orders if o["updated"] >= since_dt]
+        orders = [o for o in orders if _amazon_updated(o) >= since_dt]
+    orders = [o for o in orders if _amazon_updated(o) <= before_dt]
     chunk = orders[offset:offset + 50]
-    payload = {"Orders": [_amazon_order(o) for o in chunk],
-               "LastUpdatedBefore": _iso(timezone.now() - dt.timedelta(minutes=2))}
+    pii = _amazon_token(request) == AMAZON_RDT
+    payload = {"Orders": [_amazon_order(o, pii=pii) for o in chunk],
+               "LastUpdatedBefore": _iso(before_dt)}
     if offset + 50 < len(orders):
         payload["NextToken"] = base64.urlsafe_b64encode(json.dumps(
-            {"since": since, "offset": offset + 50}).encode()).decode()
+            {"since": since, "before": before, "offset": offset + 50}).encode()).decode()
     return JsonResponse({"payload": payload})
+
+
+@csrf_exempt
+def amazon_order(request, order_id: str):
+    _enabled()
+    refused = _amazon_auth(request)
+    if refused:
+        return refused
+    order = _amazon_by_id(order_id)
+    if order is None:
+        return _amazon_not_found()
+    pii = _amazon_token(request) == AMAZON_RDT
+    return JsonResponse({"payload": _amazon_order(order, pii=pii)})
+
+
+@csrf_exempt
+def amazon_order_address(request, order_id: str):
+    _enabled()
+    refused = _amazon_auth(request, rdt_only=True)
+    if refused:
+        return refused
+    order = _amazon_by_id(order_id)
+    if order is None:
+        return _amazon_not_found()
+    payload = {"AmazonOrderId": order_id}
+    if _amazon_status(order) != "Pending":
+        payload["ShippingAddress"] = _amazon_address(order, pii=True)
+    return JsonResponse({"payload": payload})
+
+
+@csrf_exempt
+def amazon_order_buyer_info(request, order_id: str):
+    _enabled()
+    refused = _amazon_auth(request, rdt_only=True)
+    if refused:
+        return refused
+    order = _amazon_by_id(order_id)
+    if order is None:
+        return _amazon_not_found()
+    return JsonResponse({"payload": {"AmazonOrderId": order_id, "BuyerEmail": "buyer@example.com",
+                                     "BuyerName": order["person"][0]}})
 
 
 @csrf_exempt
@@ -323,16 +456,21 @@ def amazon_order_items(request, order_id: str):
     refused = _amazon_auth(request)
     if refused:
         return refused
-    by_id = {_amazon_id(o["slot"]): o for o in generate()}
-    order = by_id.get(order_id)
+    order = _amazon_by_id(order_id)
     if order is None:
-        return JsonResponse({"errors": [{"code": "NotFound", "message": "no such order"}]},
-                            status=404)
-    items = [{"OrderItemId": str(ln["id"]), "SellerSKU": ln["sku"], "ASIN": f"B0{ln['id']:08d}",
-              "Title": ln["name"], "QuantityOrdered": ln["quantity"],
-              "ItemPrice": {"CurrencyCode": order["currency"],
-                            "Amount": f"{Decimal(ln['price']) * ln['quantity']:.2f}"}}
-             for ln in order["lines"]]
+        return _amazon_not_found()
+    status = _amazon_status(order)
+    items = []
+    for i, ln in enumerate(order["lines"]):
+        shipped = {"Shipped": ln["quantity"], "PartiallyShipped": ln["quantity"] if i == 0
+                   else 0}.get(status, 0)
+        data = {"OrderItemId": str(ln["id"]), "SellerSKU": ln["sku"],
+                "ASIN": f"B0{ln['id']:08d}", "Title": ln["name"],
+                "QuantityOrdered": ln["quantity"], "QuantityShipped": shipped}
+        if status != "Pending":  # no pricing while Pending, as documented
+            data["ItemPrice"] = {"CurrencyCode": order["currency"],
+                                 "Amount": f"{Decimal(ln['price']) * ln['quantity']:.2f}"}
+        items.append(data)
     return JsonResponse({"payload": {"AmazonOrderId": order_id, "OrderItems": items}})
 
 
@@ -342,8 +480,28 @@ def amazon_confirm_shipment(request, order_id: str):
     refused = _amazon_auth(request)
     if refused:
         return refused
-    body = json.loads(request.body or b"{}")
-    if not (body.get("packageDetail") or {}).get("trackingNumber"):
-        return JsonResponse({"errors": [{"code": "InvalidInput",
-                                         "message": "trackingNumber is required"}]}, status=400)
+
+    def invalid(message):
+        return JsonResponse({"errors": [{"code": "InvalidInput", "message": message}]},
+                            status=400)
+
+    order = _amazon_by_id(order_id)
+    if order is None:
+        return _amazon_not_found()
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return invalid("the body is not JSON")
+    package = body.get("packageDetail") or {}
+    for field in ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate",
+                  "orderItems"):
+        if not package.get(field):
+            return invalid(f"packageDetail.{field} is required")
+    if package["carrierCode"] == "Other" and not package.get("carrierName"):
+        return invalid("carrierName is required when carrierCode is Other")
+    expected = _amazon_order(order, pii=False)["MarketplaceId"]
+    if body.get("marketplaceId") != expected:
+        return invalid(f"order {order_id} does not belong to marketplace "
+                       f"{body.get('marketplaceId')}")
+    cache.set(_amazon_confirmed_key(order_id), timezone.now(), 3 * 24 * 3600)
     return HttpResponse(status=204)

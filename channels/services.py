@@ -455,14 +455,32 @@ def _reject_file(channel: Channel, path: Path, error) -> IngestResult:
     return result
 
 
+def _read_items_files(paths) -> list:
+    """The parsed item files (``import_orders --items``), each whole."""
+    loaded = []
+    for item_path in paths:
+        try:
+            loaded.append(json.loads(Path(item_path).read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise NormalizationError(
+                _("The items file %(name)s cannot be read: %(error)s")
+                % {"name": Path(item_path).name, "error": exc}) from exc
+    return loaded
+
+
 def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False,
-                workers: int = 1) -> IngestResult:
-    """Import a file of platform-native orders (JSON list / list response / JSON lines).
+                workers: int = 1, items_paths=()) -> IngestResult:
+    """Import a file of platform-native orders (JSON list / list response / one order /
+    JSON lines).
 
     JSON lines and a top-level JSON list are streamed, a batch of orders at a
     time, so memory stays flat however big the file is. A platform list
-    response (an object holding one page of orders) is read whole. ``workers``
-    > 1 ingests the batches in that many processes (PostgreSQL only).
+    response (an object holding one page of orders) or a single order object
+    is read whole. ``workers`` > 1 ingests the batches in that many processes
+    (PostgreSQL only). ``items_paths``: files of the platform's separate item
+    responses (Amazon getOrderItems), joined to their orders before ingest;
+    raises NormalizationError when the channel's platform has no such files or
+    one cannot be read (nothing is imported then).
     """
     if channel.platform == Channel.Platform.CSV:
         from channels.csv_import import csv_import
@@ -472,13 +490,26 @@ def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False,
         outcome.result.archived_unchanged = outcome.archived_unchanged
         return outcome.result
     normalizer = normalizer_for(channel)
+    join_items = None
+    if items_paths:
+        if not hasattr(normalizer, "attach_items"):
+            raise NormalizationError(_("This channel's orders carry their own items: "
+                                       "--items is only for Amazon channels."))
+        items_data = _read_items_files(items_paths)
+
+        def join_items(orders):
+            return normalizer.attach_items(orders, items_data)
+    else:
+        def join_items(orders):
+            return orders
+
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return ingest_items(channel=channel, items=_jsonl_items(path),
+        return ingest_items(channel=channel, items=join_items(_jsonl_items(path)),
                             source=RawPayload.Source.IMPORT, normalizer=normalizer,
                             workers=workers)
     if _first_byte(path) == b"[":
         failure = StreamFailure()
-        result = ingest_items(channel=channel, items=json_list_items(path, failure),
+        result = ingest_items(channel=channel, items=join_items(json_list_items(path, failure)),
                               source=RawPayload.Source.IMPORT, normalizer=normalizer,
                               workers=workers)
         if failure.error is not None:
@@ -487,11 +518,18 @@ def import_file(*, channel: Channel, path: Path, all_or_nothing: bool = False,
     body = path.read_bytes()
     try:
         data = json.loads(body)
-        orders = normalizer.orders_from_file(data)
-    except (ValueError, NormalizationError) as exc:
+    except ValueError as exc:
         return _reject_file(channel, path, exc)
-    return ingest_items(channel=channel, items=orders, source=RawPayload.Source.IMPORT,
-                        normalizer=normalizer)
+    try:
+        orders = normalizer.orders_from_file(data)
+    except NormalizationError as exc:
+        if not isinstance(data, dict):
+            return _reject_file(channel, path, exc)
+        # Not a list response the connector knows: one order object, for every platform
+        # (normalize then says clearly what is wrong if it is not an order either).
+        orders = [data]
+    return ingest_items(channel=channel, items=join_items(orders),
+                        source=RawPayload.Source.IMPORT, normalizer=normalizer)
 
 
 # --- write-back outbox ------------------------------------------------------------------

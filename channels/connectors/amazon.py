@@ -1,8 +1,18 @@
-"""Amazon Selling Partner API connector (Orders v0, Login with Amazon)."""
+"""Amazon Selling Partner API connector (Orders v0, Tokens API, Login with Amazon).
+
+Channel config: ``marketplace_ids`` (required), ``endpoint`` / ``lwa_url`` (regional
+host, sandbox), ``fetch_budget_seconds`` / ``fetch_budget_requests`` (what one poll may
+spend before it stops and leaves the rest to the next), ``window_hours`` (first
+LastUpdated window of a fetch), ``carrier_map`` and ``gift_keywords`` (see base),
+``carrier_codes`` (more of Amazon's carrierCode values to send as such, not as "Other").
+Buyer name, e-mail, phone and street come only with a Restricted Data Token.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -12,16 +22,22 @@ from django.core.cache import cache
 
 from channels.connectors.base import (
     CANCELLED,
+    NOT_SHIPPED,
     PAID,
+    PARTIALLY_SHIPPED,
+    SHIPPED,
     UNPAID,
+    AmbiguousReply,
     AuthError,
     Connector,
+    ConnectorError,
     FetchedPage,
     NormalizationError,
     NormalizedLine,
     NormalizedOrder,
     PermanentError,
     ShipmentResult,
+    is_gift_line,
     iso_utc,
     money,
     quantity,
@@ -31,24 +47,71 @@ from channels.connectors.base import (
 )
 from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
 
-STATUS = {
-    "PendingAvailability": UNPAID,
-    "Pending": UNPAID,
-    "Unshipped": PAID,
-    "PartiallyShipped": PAID,
-    "Shipped": PAID,
-    "InvoiceUnconfirmed": PAID,
-    "Unfulfillable": PAID,
-    "Canceled": CANCELLED,
-}
+logger = logging.getLogger(__name__)
 
-# Default usage plans (requests per second, burst) from the Orders v0 model.
+# OrderStatus -> (hub status, how far the platform itself shipped it). The
+# descriptions are the Orders v0 model's.
+STATUS = {
+    # Payment not authorized yet (PendingAvailability: a pre-order before release).
+    "PendingAvailability": (UNPAID, NOT_SHIPPED),
+    "Pending": (UNPAID, NOT_SHIPPED),
+    "Unshipped": (PAID, NOT_SHIPPED),
+    # "One or more (but not all) items ... shipped": each item's QuantityShipped says which.
+    "PartiallyShipped": (PAID, PARTIALLY_SHIPPED),
+    "Shipped": (PAID, SHIPPED),
+    # "All items in the order have been shipped", only the invoice is unconfirmed: the
+    # goods are gone, so the hub must never pick them again.
+    "InvoiceUnconfirmed": (PAID, SHIPPED),
+    "Canceled": (CANCELLED, NOT_SHIPPED),
+    # "The order cannot be fulfilled" (Amazon-fulfilled orders placed off Amazon's site):
+    # nobody will ship it, so it leaves every queue like a cancelled order, with a reason.
+    "Unfulfillable": (CANCELLED, NOT_SHIPPED),
+}
+# Statuses for which getOrderAddress documents a ShippingAddress.
+ADDRESS_STATUSES = {"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"}
+
+# Default usage plans (requests per second, burst) from the Orders v0 and Tokens models;
+# ``x-amzn-RateLimit-Limit`` on a response replaces the rate with the one applied.
 RATES = {
     "getOrders": (0.0167, 20),
+    "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
+    "getOrderAddress": (0.5, 30),
+    "getOrderBuyerInfo": (0.5, 30),
     "confirmShipment": (2.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
 }
 LWA_URL = "https://api.amazon.com/auth/o2/token"
+# LWA (OAuth 2) error codes that mean the credentials themselves were refused.
+LWA_CREDENTIAL_ERRORS = {"invalid_grant", "invalid_client", "unauthorized_client"}
+RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
+# Restricted resources (Tokens API): one RDT for the bulk getOrders call, one for the
+# per-order address / buyer calls (the generic {orderId} path covers any order).
+RDT_RESOURCES = {
+    "getOrders": [{"method": "GET", "path": "/orders/v0/orders",
+                   "dataElements": ["buyerInfo", "shippingAddress"]}],
+    "orderPii": [{"method": "GET", "path": "/orders/v0/orders/{orderId}/address"},
+                 {"method": "GET", "path": "/orders/v0/orders/{orderId}/buyerInfo"}],
+}
+# Amazon's carrierCode values for the hub's carrier companies; a carrier outside
+# Amazon's list goes as carrierCode "Other" with its name in carrierName.
+CARRIER_CODES = {"SF Express", "China Post", "UPS", "USPS", "FedEx", "DHL", "DPD", "GLS",
+                 "TNT", "Royal Mail", "Canada Post", "Deutsche Post", "La Poste", "Yodel"}
+# Default time and request budget of one fetch (item calls are slow: 0.5/s after a burst
+# of 30). Well under the poll task's soft time limit; the next poll resumes.
+FETCH_BUDGET_SECONDS = 300
+FETCH_BUDGET_REQUESTS = 400
+# The first time window of a fetch; it doubles after a window of one page and halves
+# (down to MIN_WINDOW) after one of more than WINDOW_MAX_PAGES pages.
+WINDOW_HOURS = 6
+WINDOW_MAX_PAGES = 5
+MIN_WINDOW = dt.timedelta(minutes=5)
+# A multi-page getOrders scan is repeated until a pass finds nothing new (at most this
+# many passes): NextToken pages may shift when an order leaves the window mid-scan.
+MAX_SCAN_PASSES = 3
+# Amazon: LastUpdatedBefore "must be ... at least two minutes before current time".
+CONSISTENCY_LAG = dt.timedelta(minutes=2)
+ITEMS_CACHE_SECONDS = 2 * 24 * 3600
 
 
 class TokenBucket:
@@ -77,14 +140,39 @@ _buckets: dict[tuple, TokenBucket] = {}
 _buckets_lock = threading.Lock()
 
 
+def quantity_shipped(value, what: str) -> int:
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise NormalizationError(f"{what}.QuantityShipped is not a quantity: {value!r}"[:200])
+    return int(str(value))
+
+
+class FetchBudget:
+    """Time and request allowance of one fetch, so a backlog never meets a task time limit."""
+
+    def __init__(self, *, seconds: float, requests: int, clock):
+        self.clock, self.requests = clock, requests
+        self.deadline = clock() + seconds
+
+    def spent(self) -> bool:
+        return self.requests <= 0 or self.clock() >= self.deadline
+
+    def take(self) -> None:
+        self.requests -= 1
+
+
 class AmazonConnector(Connector):
     platform = "amazon"
     supports_webhooks = False
+    CARRIER_NAMES = {"SF": "SF Express", "UPS": "UPS", "USPS": "USPS", "FEDEX": "FedEx",
+                     "DHL": "DHL", "EMS": "China Post"}
 
-    def __init__(self, *args, clock=time.monotonic, **kwargs):
+    def __init__(self, *args, clock=time.monotonic, now=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.clock = clock
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self._token: str | None = None
+        self._rdt: dict[str, str | None] = {}
+        self.pii_problem = ""
 
     @property
     def endpoint(self) -> str:
@@ -104,6 +192,9 @@ class AmazonConnector(Connector):
     def _token_cache_key(self) -> str:
         return f"channels:amazon-lwa:{self.channel.pk}"
 
+    def _rdt_cache_key(self, resource: str) -> str:
+        return f"channels:amazon-rdt:{self.channel.pk}:{resource}"
+
     def access_token(self, *, refresh: bool = False) -> str:
         """An LWA access token, cached (encrypted) until shortly before it expires."""
         if self._token and not refresh:
@@ -115,28 +206,89 @@ class AmazonConnector(Connector):
                 return self._token
             except CredentialsUnreadable:
                 pass
-        lwa_url = self.config.get("lwa_url", LWA_URL)
-        try:
-            response = self.client.post(lwa_url, data={
-                "grant_type": "refresh_token",
-                "refresh_token": self.credential("refresh_token"),
-                "client_id": self.credential("client_id"),
-                "client_secret": self.credential("client_secret"),
-            })
-        except httpx.HTTPError as exc:
-            raise AuthError(
-                f"amazon: cannot reach Login with Amazon ({type(exc).__name__})") from exc
-        if response.status_code != 200:
-            # The body says e.g. invalid_grant; it never contains our secret.
-            raise AuthError(f"amazon: token exchange refused (HTTP {response.status_code}: "
-                            f"{self.error_text(response)})", status_code=response.status_code)
-        data = self.json(response)
+        data = self._lwa_exchange()
         token = data.get("access_token") if isinstance(data, dict) else None
         if not token:
-            raise AuthError("amazon: the token response has no access_token")
+            raise ConnectorError("amazon: the Login with Amazon reply has no access_token")
         expires = int(data.get("expires_in") or 3600)
         cache.set(self._token_cache_key(), encrypt_text(token), max(60, expires - 300))
         self._token = token
+        return token
+
+    def _lwa_exchange(self) -> dict:
+        """POST the refresh token to LWA. Only a definite refusal of the credentials is an
+        AuthError (it pauses the channel); an outage is retried, then stays retryable."""
+        lwa_url = self.config.get("lwa_url", LWA_URL)
+        form = {"grant_type": "refresh_token", "refresh_token": self.credential("refresh_token"),
+                "client_id": self.credential("client_id"),
+                "client_secret": self.credential("client_secret")}
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = self.client.post(lwa_url, data=form)
+            except httpx.HTTPError as exc:
+                problem = f"cannot reach Login with Amazon ({type(exc).__name__})"
+            else:
+                status = response.status_code
+                if status == 200:
+                    data = self.json(response)
+                    return data if isinstance(data, dict) else {}
+                body = self._json_or_none(response)
+                error = body.get("error") if isinstance(body, dict) else None
+                # The body says e.g. invalid_grant; it never contains our secret.
+                if status in (400, 401) and error in LWA_CREDENTIAL_ERRORS:
+                    raise AuthError(f"amazon: Login with Amazon refused the credentials "
+                                    f"(HTTP {status}: {self.error_text(response)})",
+                                    status_code=status)
+                if status != 429 and status < 500:
+                    raise PermanentError(f"amazon: Login with Amazon rejected the request "
+                                         f"(HTTP {status}: {self.error_text(response)})",
+                                         status_code=status)
+                problem = f"Login with Amazon answered HTTP {status}"
+            if attempt < self.max_attempts:
+                self._backoff(attempt, None)
+        raise ConnectorError(f"amazon: {problem} after {self.max_attempts} tries; "
+                             f"will try again later")
+
+    @staticmethod
+    def _json_or_none(response: httpx.Response):
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def restricted_token(self, resource: str, *, refresh: bool = False) -> str | None:
+        """A Restricted Data Token for ``resource`` (a key of RDT_RESOURCES), cached per
+        channel and resource for its ``expiresIn``; None when Amazon will not grant one
+        (the app lacks the PII role): the calls then go with the plain access token,
+        the orders come without buyer data and the pipeline holds them with a reason."""
+        if resource in self._rdt and not refresh:
+            return self._rdt[resource]
+        key = self._rdt_cache_key(resource)
+        cached = None if refresh else cache.get(key)
+        if cached:
+            try:
+                self._rdt[resource] = decrypt_text(cached)
+                return self._rdt[resource]
+            except CredentialsUnreadable:
+                pass
+        # The LWA token first: its refusal is the channel's auth problem, not a PII one.
+        self.access_token()
+        try:
+            response = self.call("createRestrictedDataToken", "POST", RDT_PATH,
+                                 json={"restrictedResources": RDT_RESOURCES[resource]})
+        except (AuthError, PermanentError) as exc:
+            self.pii_problem = f"Amazon refused a Restricted Data Token: {exc.message}"
+            logger.warning("amazon channel %s: %s", self.channel.pk, self.pii_problem)
+            self._rdt[resource] = None
+            return None
+        data = self.json(response)
+        token = data.get("restrictedDataToken") if isinstance(data, dict) else None
+        if not token:
+            raise ConnectorError("amazon: the restrictedDataToken reply has no token")
+        expires = int(data.get("expiresIn") or 3600)
+        cache.set(key, encrypt_text(token), max(30, expires - 60))
+        self._rdt[resource] = token
         return token
 
     def _bucket(self, operation: str) -> TokenBucket:
@@ -147,60 +299,239 @@ class AmazonConnector(Connector):
                 _buckets[key] = TokenBucket(rate, burst, clock=self.clock)
             return _buckets[key]
 
-    def call(self, operation: str, method: str, path: str, **kwargs) -> httpx.Response:
-        wait = self._bucket(operation).wait_time()
+    def call(self, operation: str, method: str, path: str, *, rdt: str | None = None,
+             **kwargs) -> httpx.Response:
+        """One SP-API call, paced by the operation's token bucket; ``rdt`` names the
+        restricted resource whose RDT replaces the access token."""
+        bucket = self._bucket(operation)
+        wait = bucket.wait_time()
         if wait:
             self.sleep(wait)
         headers = kwargs.pop("headers", {})
-        headers["x-amz-access-token"] = self.access_token()
+        token = self.restricted_token(rdt) if rdt else None
+        headers["x-amz-access-token"] = token or self.access_token()
         try:
-            return self.request(method, f"{self.endpoint}{path}", headers=headers, **kwargs)
+            response = self.request(method, f"{self.endpoint}{path}", headers=headers, **kwargs)
         except AuthError as exc:
-            # An access token can be revoked before it expires: refresh once, then give up.
+            # A token can be revoked or expire before we expect: renew once, then give up.
             if exc.status_code != 403:
                 raise
-            cache.delete(self._token_cache_key())
-            headers["x-amz-access-token"] = self.access_token(refresh=True)
-            return self.request(method, f"{self.endpoint}{path}", headers=headers, **kwargs)
+            if token:
+                cache.delete(self._rdt_cache_key(rdt))
+                headers["x-amz-access-token"] = self.restricted_token(
+                    rdt, refresh=True) or self.access_token()
+            else:
+                cache.delete(self._token_cache_key())
+                headers["x-amz-access-token"] = self.access_token(refresh=True)
+            response = self.request(method, f"{self.endpoint}{path}", headers=headers, **kwargs)
+        self._learn_rate(bucket, response)
+        return response
+
+    @staticmethod
+    def _learn_rate(bucket: TokenBucket, response: httpx.Response) -> None:
+        # The usage plan actually applied to this seller (may be above the default).
+        try:
+            rate = float(response.headers.get("x-amzn-RateLimit-Limit", ""))
+        except ValueError:
+            return
+        if rate > 0:
+            bucket.rate = rate
 
     # --- orders ----------------------------------------------------------------------
 
     def fetch_orders(self, *, since: dt.datetime | None) -> Iterator[FetchedPage]:
+        """Orders updated in [since, now - 2 min], with their items and buyer data.
+
+        The span is read as consecutive time windows, each sent as LastUpdatedAfter /
+        LastUpdatedBefore, so an order edited or created while a window is read falls
+        after it and is read later. A window read whole ends with its end as a
+        watermark, so a backlog moves the cursor window by window. A window of more
+        than one page is read again until a pass finds nothing new (NextToken pages
+        can shift when an order leaves the window mid-scan). When the time/request
+        budget is spent the fetch stops without a further watermark: the next poll
+        starts at the last one, and items already fetched come from the cache.
+        """
+        now = self.now()
+        since = since or now - dt.timedelta(days=self.channel.backfill_days)
+        before = (now - CONSISTENCY_LAG).replace(microsecond=0)
+        budget = FetchBudget(
+            seconds=float(self.config.get("fetch_budget_seconds") or FETCH_BUDGET_SECONDS),
+            requests=int(self.config.get("fetch_budget_requests") or FETCH_BUDGET_REQUESTS),
+            clock=self.clock)
+        span = dt.timedelta(hours=float(self.config.get("window_hours") or WINDOW_HOURS))
+        seen: set[str] = set()
+        # Amazon's times are whole seconds: rounding down reads a little more, never less.
+        start = since.astimezone(dt.UTC).replace(microsecond=0)
+        # Amazon cannot answer for the last two minutes yet: nothing to ask before then.
+        while start < before and not budget.spent():
+            end = min(before, start + span)
+            pages, watermark = yield from self._read_window(start, end, budget, seen)
+            if watermark is None:
+                return  # budget spent or the window kept changing: resume here next poll
+            if watermark < end:
+                return  # Amazon vouches only up to here; the next poll goes on from it
+            start = end
+            # Few pages: widen the next window; many: narrow it (cheaper re-reads).
+            if pages <= 1:
+                span *= 2
+            elif pages > WINDOW_MAX_PAGES:
+                span = max(span / 2, MIN_WINDOW)
+
+    def _read_window(self, start: dt.datetime, end: dt.datetime, budget: FetchBudget,
+                     seen: set[str]):
+        """Yield the window's pages; return (pages in the last pass, watermark or None)."""
+        pages = 0
+        for pass_number in range(1, MAX_SCAN_PASSES + 1):
+            pages = found = 0
+            consistent = end
+            for payload in self._order_pages(start, end, budget):
+                pages += 1
+                try:
+                    reported = timestamp(payload.get("LastUpdatedBefore"), "LastUpdatedBefore")
+                except NormalizationError:
+                    reported = None
+                if reported and start <= reported < consistent:
+                    consistent = reported
+                orders, complete = self._complete_orders(payload["Orders"], seen, budget)
+                found += len(orders)
+                if orders or not complete:
+                    yield FetchedPage(orders=orders)
+                if not complete or (payload.get("NextToken") and budget.spent()):
+                    return pages, None  # the next page would overrun the budget
+            if pages <= 1 or (pass_number > 1 and not found):
+                yield FetchedPage(orders=[], watermark=consistent)
+                return pages, consistent
+            if budget.spent():
+                return pages, None
+        logger.warning("amazon channel %s: the orders of %s..%s kept changing; read again "
+                       "next poll", self.channel.pk, start, end)
+        return pages, None
+
+    def _order_pages(self, since: dt.datetime, before: dt.datetime,
+                     budget: FetchBudget) -> Iterator[dict]:
         marketplaces = ",".join(self.marketplace_ids)
-        since = since or dt.datetime.now(dt.UTC) - dt.timedelta(days=self.channel.backfill_days)
         params = {"MarketplaceIds": marketplaces, "LastUpdatedAfter": iso_utc(since),
-                  "MaxResultsPerPage": 100}
+                  "LastUpdatedBefore": iso_utc(before), "MaxResultsPerPage": 100}
         while True:
-            data = self.json(self.call("getOrders", "GET", "/orders/v0/orders", params=params))
+            budget.take()
+            data = self.json(self.call("getOrders", "GET", "/orders/v0/orders", params=params,
+                                       rdt="getOrders"))
             payload = data.get("payload") if isinstance(data, dict) else None
             if not isinstance(payload, dict) or not isinstance(payload.get("Orders"), list):
                 raise PermanentError("amazon: getOrders response has no payload.Orders")
-            orders = []
-            for order in payload["Orders"]:
-                order_id = order.get("AmazonOrderId") if isinstance(order, dict) else None
-                if order_id:
-                    order = {**order, "OrderItems": self.order_items(order_id)}
-                orders.append(order)
-            yield FetchedPage(
-                orders=orders,
-                watermark=timestamp(payload.get("LastUpdatedBefore"), "LastUpdatedBefore"),
-            )
+            yield payload
             token = payload.get("NextToken")
             if not token:
                 return
             # With NextToken the other criteria must not be sent (MarketplaceIds still is).
             params = {"MarketplaceIds": marketplaces, "NextToken": token}
 
-    def order_items(self, order_id: str) -> list[dict]:
+    def _complete_orders(self, orders: list, seen: set[str],
+                         budget: FetchBudget) -> tuple[list, bool]:
+        """The page's orders not yet yielded, each with its items (and buyer data when the
+        bulk call lacked it); False when the budget ran out part way."""
+        done = []
+        for order in orders:
+            order_id = order.get("AmazonOrderId") if isinstance(order, dict) else None
+            if not order_id:
+                done.append(order)  # quarantined by the pipeline, with its reason
+                continue
+            if order_id in seen:
+                continue
+            items = self._cached_items(order)
+            if items is None:
+                if budget.spent():
+                    return done, False
+                items = self.order_items(order_id, budget=budget)
+                self._cache_items(order, items)
+            order = {**order, "OrderItems": items}
+            if self._lacks_pii(order):
+                if budget.spent():
+                    return done, False
+                order = self._with_pii(order, budget)
+            seen.add(order_id)
+            done.append(order)
+        return done, True
+
+    def _items_cache_key(self, order: dict) -> str:
+        return (f"channels:amazon-items:{self.channel.pk}:{order.get('AmazonOrderId')}:"
+                f"{order.get('LastUpdateDate')}")
+
+    def _cached_items(self, order: dict) -> list | None:
+        try:
+            return cache.get(self._items_cache_key(order))
+        except Exception:  # noqa: BLE001 - a cache outage only costs a re-fetch
+            logger.warning("amazon: item cache unavailable", exc_info=True)
+            return None
+
+    def _cache_items(self, order: dict, items: list) -> None:
+        try:
+            cache.set(self._items_cache_key(order), items, ITEMS_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001 - a cache outage only costs a re-fetch later
+            logger.warning("amazon: item cache unavailable", exc_info=True)
+
+    def order_items(self, order_id: str, *, budget: FetchBudget | None = None) -> list[dict]:
         items, params = [], {}
         while True:
+            if budget:
+                budget.take()
             data = self.json(self.call("getOrderItems", "GET",
                                        f"/orders/v0/orders/{order_id}/orderItems", params=params))
-            payload = data.get("payload") or {}
+            payload = (data.get("payload") if isinstance(data, dict) else None) or {}
             items.extend(payload.get("OrderItems") or [])
             if not payload.get("NextToken"):
                 return items
             params = {"NextToken": payload["NextToken"]}
+
+    @staticmethod
+    def _lacks_pii(order: dict) -> bool:
+        # Amazon-fulfilled orders never need the seller's address; others need it once
+        # Amazon documents one (from Unshipped on).
+        if order.get("FulfillmentChannel") == "AFN" or order.get("OrderStatus") not in \
+                ADDRESS_STATUSES:
+            return False
+        address = order.get("ShippingAddress")
+        return not (isinstance(address, dict) and address.get("AddressLine1")
+                    and address.get("Name"))
+
+    def _with_pii(self, order: dict, budget: FetchBudget) -> dict:
+        """Fill the buyer and address from getOrderAddress / getOrderBuyerInfo (RDT)."""
+        order_id = order["AmazonOrderId"]
+        if self.restricted_token("orderPii") is None:
+            return order  # no RDT: the calls would be refused; the pipeline holds the order
+        try:
+            budget.take()
+            address = self.json(self.call("getOrderAddress", "GET",
+                                          f"/orders/v0/orders/{order_id}/address",
+                                          rdt="orderPii"))
+            budget.take()
+            buyer = self.json(self.call("getOrderBuyerInfo", "GET",
+                                        f"/orders/v0/orders/{order_id}/buyerInfo",
+                                        rdt="orderPii"))
+        except (AuthError, PermanentError) as exc:
+            # This order's buyer data is refused (or gone): it enters without it and is
+            # held with this reason rather than stopping the whole channel.
+            self.pii_problem = f"Amazon refused the buyer data: {exc.message}"
+            logger.warning("amazon channel %s, order %s: %s", self.channel.pk, order_id,
+                           self.pii_problem)
+            return order
+        order = dict(order)
+        shipping = ((address.get("payload") or {}) if isinstance(address, dict) else {}).get(
+            "ShippingAddress")
+        if isinstance(shipping, dict):
+            order["ShippingAddress"] = shipping
+        info = (buyer.get("payload") if isinstance(buyer, dict) else None) or {}
+        if isinstance(info, dict):
+            order["BuyerInfo"] = {**(order.get("BuyerInfo") or {}),
+                                  **{k: v for k, v in info.items() if k != "AmazonOrderId"}}
+        return order
+
+    def get_order(self, order_id: str) -> dict:
+        data = self.json(self.call("getOrder", "GET", f"/orders/v0/orders/{order_id}"))
+        payload = data.get("payload") if isinstance(data, dict) else None
+        if not isinstance(payload, dict):
+            raise PermanentError("amazon: getOrder response has no payload")
+        return payload
 
     def external_id(self, raw: dict) -> str:
         return text(require(raw, "AmazonOrderId"))
@@ -212,28 +543,53 @@ class AmazonConnector(Connector):
         external_id = self.external_id(raw)
         status_text = text(raw.get("OrderStatus"))
         if status_text not in STATUS:
-            raise NormalizationError(f"unknown OrderStatus “{status_text}”")
+            known = ", ".join(STATUS)
+            raise NormalizationError(f"unknown OrderStatus “{status_text}” (Amazon documents "
+                                     f"{known})"[:300])
+        status, fulfillment = STATUS[status_text]
+        amazon_fulfilled = text(raw.get("FulfillmentChannel")) == "AFN"
+        if amazon_fulfilled and status == PAID:
+            # Fulfilled by Amazon (FBA): Amazon's warehouse ships it, never the seller's.
+            fulfillment = SHIPPED
         items = raw.get("OrderItems")
         if not isinstance(items, list) or not items:
-            raise NormalizationError("order has no OrderItems (getOrderItems returned nothing)")
+            raise NormalizationError("order has no OrderItems: give its getOrderItems response "
+                                     "(import_orders --items FILE)")
+        keywords = self.gift_keywords()
         lines = []
         for i, item in enumerate(items):
             what = f"OrderItems[{i}]"
             if not isinstance(item, dict):
                 raise NormalizationError(f"{what} is not an object")
             qty = quantity(item.get("QuantityOrdered"), f"{what}.QuantityOrdered")
+            price = item.get("ItemPrice")
+            if price is not None and not isinstance(price, dict):
+                raise NormalizationError(f"{what}.ItemPrice is not an object")
             # ItemPrice is the total for the quantity; absent while the order is Pending.
-            line_total = money((item.get("ItemPrice") or {}).get("Amount"), f"{what}.ItemPrice")
+            priced = bool(price) and price.get("Amount") not in (None, "")
+            line_total = money((price or {}).get("Amount"), f"{what}.ItemPrice")
             unit = (line_total / qty).quantize(money(0, ""))
+            shipped = item.get("QuantityShipped")
+            shipped = 0 if shipped in (None, "") else quantity_shipped(shipped, what)
+            if fulfillment == SHIPPED:
+                shipped = qty  # the whole order is gone (or Amazon ships it: FBA)
+            name = text(item.get("Title"))
             lines.append(NormalizedLine(
                 external_line_id=text(require(item, "OrderItemId", what)),
                 platform_sku=text(item.get("SellerSKU")),
                 listing_id=text(item.get("ASIN")),
-                name=text(item.get("Title")),
+                name=name,
                 quantity=qty,
                 unit_price=unit,
-                is_gift=str(item.get("IsGift", "")).lower() == "true" and unit == 0,
+                shipped_quantity=min(shipped, qty),
+                # A zero price only counts once Amazon sent prices (none while Pending).
+                is_gift=is_gift_line(name, unit, keywords) or (priced and unit == 0),
             ))
+        # Amazon links no gift to an item: it comes with the order's first paid item.
+        main = next((ln.external_line_id for ln in lines if not ln.is_gift), "")
+        for line in lines:
+            if line.is_gift:
+                line.gift_for = main
         total = raw.get("OrderTotal") or {}
         address = raw.get("ShippingAddress") or {}
         buyer = raw.get("BuyerInfo") or {}
@@ -245,9 +601,15 @@ class AmazonConnector(Connector):
         currency = text(total.get("CurrencyCode") or next(
             ((it.get("ItemPrice") or {}).get("CurrencyCode") for it in items
              if (it.get("ItemPrice") or {}).get("CurrencyCode")), "USD"))
+        marketplace = text(raw.get("MarketplaceId"))
+        extra = {"fulfillment_channel": text(raw.get("FulfillmentChannel")),
+                 "marketplace_id": marketplace, "order_status": status_text}
+        if self.pii_problem and not address.get("AddressLine1"):
+            extra["pii_problem"] = self.pii_problem
         return NormalizedOrder(
             external_id=external_id,
-            status=STATUS[status_text],
+            status=status,
+            fulfillment=fulfillment if status == PAID else NOT_SHIPPED,
             updated_at=self.updated_at(raw),
             placed_at=placed,
             lines=lines,
@@ -257,6 +619,7 @@ class AmazonConnector(Connector):
                                     "ShippingPrice") for it in items), start=money(0, "")),
             buyer_name=text(buyer.get("BuyerName")),
             buyer_email=text(buyer.get("BuyerEmail")),
+            buyer_phone=text(address.get("Phone")),
             ship_name=text(address.get("Name")),
             ship_phone=text(address.get("Phone")),
             ship_country=text(address.get("CountryCode")),
@@ -266,34 +629,166 @@ class AmazonConnector(Connector):
             ship_street=" ".join(p for p in (text(address.get(f"AddressLine{n}"))
                                              for n in (1, 2, 3)) if p),
             ship_postcode=text(address.get("PostalCode")),
-            extra={"fulfillment_channel": text(raw.get("FulfillmentChannel")),
-                   "marketplace_id": text(raw.get("MarketplaceId"))},
+            cancel_reason=("Amazon: the order cannot be fulfilled (Unfulfillable)"
+                           if status_text == "Unfulfillable" else ""),
+            extra=extra,
+            # Amazon gives no tracking number in Orders v0: no shipments to report.
+            platform_data={"marketplace_id": marketplace,
+                           "fulfillment_channel": text(raw.get("FulfillmentChannel"))},
         )
 
     def orders_from_file(self, data) -> list[dict]:
-        if isinstance(data, dict) and isinstance((data.get("payload") or {}).get("Orders"), list):
-            return data["payload"]["Orders"]
+        """A getOrders response, a list of orders, a getOrder response or one order."""
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            payload = data["payload"]
+            if isinstance(payload.get("Orders"), list):
+                return payload["Orders"]
+            if payload.get("AmazonOrderId"):
+                return [payload]
+        if isinstance(data, dict) and data.get("AmazonOrderId"):
+            return [data]
         return super().orders_from_file(data)
+
+    def attach_items(self, orders, items_data: list) -> Iterator:
+        """Give each order its items from saved getOrderItems responses (matched by
+        AmazonOrderId; pages of one order are joined). Orders that already carry
+        OrderItems keep them. The item files are checked at once (NormalizationError),
+        before any order is read."""
+        return self._join_items(orders, self._items_by_order(items_data))
+
+    @staticmethod
+    def _items_by_order(items_data: list) -> dict[str, list]:
+        by_order: dict[str, list] = {}
+        for data in items_data:
+            for response in data if isinstance(data, list) else [data]:
+                payload = response.get("payload") if isinstance(response, dict) else None
+                if not isinstance(payload, dict) or not payload.get("AmazonOrderId") or \
+                        not isinstance(payload.get("OrderItems"), list):
+                    raise NormalizationError("an items file holds something other than "
+                                             "getOrderItems responses (payload.AmazonOrderId "
+                                             "and payload.OrderItems)")
+                known = by_order.setdefault(str(payload["AmazonOrderId"]), [])
+                ids = {item.get("OrderItemId") for item in known if isinstance(item, dict)}
+                known.extend(item for item in payload["OrderItems"]
+                             if not (isinstance(item, dict) and item.get("OrderItemId") in ids))
+        return by_order
+
+    @staticmethod
+    def _join_items(orders, by_order: dict[str, list]) -> Iterator:
+        for order in orders:
+            if isinstance(order, str):
+                try:
+                    order = json.loads(order)
+                except ValueError:
+                    yield order  # quarantined as it is, with the parser's reason
+                    continue
+            if isinstance(order, dict) and not order.get("OrderItems") and \
+                    str(order.get("AmazonOrderId")) in by_order:
+                order = {**order, "OrderItems": by_order[str(order["AmazonOrderId"])]}
+            yield order
 
     # --- shipments -------------------------------------------------------------------
 
+    def _marketplace_for(self, platform_data: dict | None) -> str:
+        marketplace = (platform_data or {}).get("marketplace_id")
+        if marketplace:
+            return str(marketplace)
+        # An order kept before marketplaces were recorded: only safe with one marketplace.
+        ids = self.marketplace_ids
+        if len(ids) == 1:
+            return ids[0]
+        raise PermanentError("amazon: the order does not say which marketplace it belongs to "
+                             "and the channel sells on several; re-import it")
+
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
-        body = {
-            "marketplaceId": self.marketplace_ids[0],
-            "packageDetail": {
-                "packageReferenceId": "1",
-                "carrierCode": self.config.get("carrier_codes", {}).get(carrier, "Other"),
-                "carrierName": carrier,
-                "trackingNumber": tracking_number,
-                "shipDate": iso_utc(dt.datetime.now(dt.UTC)),
-                "orderItems": [
-                    {"orderItemId": line["external_line_id"], "quantity": line["quantity"]}
-                    for line in (lines or []) if line.get("external_line_id")
-                ],
-            },
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """confirmShipment for the order's own marketplace. ``carrier`` is Amazon's
+        carrier name (``carrier_name``): a documented carrierCode goes as is, any other
+        as carrierCode "Other" with the name in carrierName (which Amazon then requires)."""
+        items = [{"orderItemId": str(line["external_line_id"]), "quantity": int(line["quantity"])}
+                 for line in (lines or []) if line.get("external_line_id")]
+        if not items:
+            raise PermanentError("amazon: confirmShipment needs the order's items")
+        if not tracking_number:
+            raise PermanentError("amazon: confirmShipment needs a tracking number")
+        extra_codes = self.config.get("carrier_codes") or []
+        known = CARRIER_CODES | {str(c) for c in extra_codes if isinstance(extra_codes, list)}
+        code = carrier if carrier in known else "Other"
+        package = {
+            "packageReferenceId": "1",
+            "carrierCode": code,
+            "trackingNumber": tracking_number,
+            "shipDate": iso_utc(dt.datetime.now(dt.UTC)),
+            "orderItems": items,
         }
-        response = self.call("confirmShipment", "POST",
-                             f"/orders/v0/orders/{external_id}/shipmentConfirmation", json=body)
+        if code == "Other" or carrier:
+            package["carrierName"] = carrier or "Other"
+        body = {"marketplaceId": self._marketplace_for(platform_data), "packageDetail": package}
+        path = f"/orders/v0/orders/{external_id}/shipmentConfirmation"
+        response = self._write("confirmShipment", path, body)
         return ShipmentResult(ok=True, detail="shipment confirmed",
                               status_code=response.status_code)
+
+    def _write(self, operation: str, path: str, body: dict) -> httpx.Response:
+        """One POST that must not be repeated blindly: a reply that does not say whether
+        it took effect raises AmbiguousReply (the caller reads the order back first)."""
+        wait = self._bucket(operation).wait_time()
+        if wait:
+            self.sleep(wait)
+        url = f"{self.endpoint}{path}"
+        for renew in (False, True):
+            headers = {"x-amz-access-token": self.access_token(refresh=renew)}
+            try:
+                response = self.client.post(url, json=body, headers=headers)
+                content = response.read()
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Never reached Amazon: safe to send again.
+                raise ConnectorError(f"amazon: cannot connect ({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                raise AmbiguousReply(f"amazon: no complete reply to {operation} "
+                                     f"({type(exc).__name__}); it may have taken effect") from exc
+            status = response.status_code
+            if status == 403 and not renew:
+                cache.delete(self._token_cache_key())
+                continue
+            break
+        if 200 <= status < 300:
+            if content.strip():
+                try:
+                    data = json.loads(content)
+                except ValueError as exc:
+                    raise AmbiguousReply(f"amazon: {operation} answered HTTP {status} with a "
+                                         f"cut-off body; it may have taken effect",
+                                         status_code=status) from exc
+                if isinstance(data, dict) and data.get("errors"):
+                    raise PermanentError(f"amazon: {operation}: {str(data['errors'])[:300]}",
+                                         status_code=status)
+            return response
+        if status == 429 or status == 503:
+            raise ConnectorError(f"amazon: {operation} throttled/unavailable (HTTP {status})",
+                                 status_code=status)
+        if status >= 500:
+            raise AmbiguousReply(f"amazon: {operation} failed inside Amazon (HTTP {status}: "
+                                 f"{self.error_text(response)}); it may have taken effect",
+                                 status_code=status)
+        if status in (401, 403):
+            raise AuthError(f"amazon: access refused (HTTP {status}: "
+                            f"{self.error_text(response)})", status_code=status)
+        raise PermanentError(f"amazon: {operation}: HTTP {status}: {self.error_text(response)}",
+                             status_code=status)
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Orders v0 shows no tracking numbers, so the order's status answers: Shipped
+        (or InvoiceUnconfirmed) means our confirmation is there, Unshipped or Canceled
+        that it is not; PartiallyShipped or an unreadable reply cannot tell."""
+        try:
+            status = text(self.get_order(external_id).get("OrderStatus"))
+        except (ConnectorError, NormalizationError):
+            return None
+        if status in ("Shipped", "InvoiceUnconfirmed"):
+            return True
+        if status in ("Unshipped", "Canceled", "Pending"):
+            return False
+        return None
