@@ -385,7 +385,7 @@ def douyin_order(o: dict) -> dict:
                       "detail": _cipher("~", street)},
         "logistics_info": [{
             "tracking_no": o["shipped"]["tracking"], "company": "shunfeng",
-            "company_name": "顺丰速运", "delivery_time": int(o["shipped"]["at"].timestamp()),
+            "company_name": "顺丰速运", "ship_time": int(o["shipped"]["at"].timestamp()),
             "product_info": [{"sku_order_id": f"{douyin_order_id(o['slot'])}{i}",
                               "product_count": ln["quantity"]}
                              for i, ln in enumerate(o["lines"])],
@@ -394,9 +394,13 @@ def douyin_order(o: dict) -> dict:
             "order_id": f"{douyin_order_id(o['slot'])}{i}", "code": ln["sku"],
             "product_id": 3_500_000 + ln["id"] % 1000, "sku_id": 1_700_000 + ln["id"] % 1000,
             "product_name": ln["name"], "item_num": ln["quantity"],
-            "origin_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
+            # origin_amount is the unit price; sum_amount the line's (documented).
+            "origin_amount": fen(ln["price"]),
+            "sum_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
             "pay_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
-            "is_gift": Decimal(ln["price"]) == 0,
+            "given_product_type": "FREE" if Decimal(ln["price"]) == 0 else "MASTER",
+            **({"master_sku_order_id_list": [f"{douyin_order_id(o['slot'])}0"]}
+               if Decimal(ln["price"]) == 0 and i else {}),
         } for i, ln in enumerate(o["lines"])],
     }
 

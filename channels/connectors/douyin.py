@@ -14,7 +14,10 @@ The receiver's address is an object: ``post_addr`` (and the masked
 ``{"name", "id"}`` and a ``detail`` string (ciphertext, or masked); the
 connector also takes the plain-text forms. Shipped orders carry
 ``logistics_info[]``: ``company`` (code), ``company_name``, ``tracking_no``,
-``delivery_time`` and ``product_info[]`` (``sku_order_id``, ``product_count``).
+``ship_time`` and ``product_info[]`` (``sku_order_id``, ``product_count``).
+A sku order's ``origin_amount`` is its unit price (``sum_amount`` = price ×
+``item_num``); a free gift has ``given_product_type`` ``FREE`` and names its
+main item in ``master_sku_order_id_list`` (older: ``master_sku_order_id``).
 Credentials: ``app_key``, ``app_secret`` and either a fixed ``access_token``
 or nothing more (self-use: the token is created with ``authorization_self``
 and refreshed with its refresh token, cached encrypted).
@@ -117,14 +120,18 @@ FIELDS = {
     "item_num": "item_num",
     "line_origin": "origin_amount",
     "line_paid": "pay_amount",
-    "gift": "is_gift",
+    "line_sum": "sum_amount",
+    "gift": "is_gift",  # older answers (and our sandbox before): a bare flag
+    "gift_type": "given_product_type",  # MASTER | FREE
+    "gift_masters": "master_sku_order_id_list",
+    "gift_master": "master_sku_order_id",
     "line_status": "order_status",
     # shipped parcels
     "logistics": "logistics_info",
     "parcel_company": "company",
     "parcel_company_name": "company_name",
     "parcel_tracking": "tracking_no",
-    "parcel_time": "delivery_time",
+    "parcel_time": "ship_time",
     "parcel_items": "product_info",
     "parcel_line": "sku_order_id",
     "parcel_qty": "product_count",
@@ -364,26 +371,34 @@ class DouyinConnector(WriteMixin, WindowedConnector):
         items = raw.get(f["lines"])
         if not isinstance(items, list) or not items:
             raise NormalizationError(f"order has no {f['lines']}")
-        lines, shipped_ids = [], set()
+        lines, shipped_ids, masters = [], set(), {}
         for i, item in enumerate(items):
             what = f"{f['lines']}[{i}]"
             if not isinstance(item, dict):
                 raise NormalizationError(f"{what} is not an object")
             qty = quantity(item.get(f["item_num"]), f"{what}.{f['item_num']}")
-            origin = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
+            if item.get(f["line_origin"]) not in (None, ""):
+                unit = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
+            else:
+                unit = (_fen(item.get(f["line_sum"]), f"{what}.{f['line_sum']}") / qty
+                        ).quantize(Decimal("0.01"))
+            free = text(item.get(f["gift_type"])).upper() == "FREE"
             line = NormalizedLine(
                 external_line_id=text(require(item, f["line_id"], what)),
                 platform_sku=text(item.get(f["merchant_code"])),
                 listing_id=text(item.get(f["sku_id"]) or item.get(f["product_id"])),
                 name=text(item.get(f["product_name"])),
                 quantity=qty,
-                unit_price=(origin / qty).quantize(Decimal("0.01")),
-                is_gift=item.get(f["gift"]) in (True, 1, "1", "true"),
+                unit_price=unit,
+                is_gift=free or item.get(f["gift"]) in (True, 1, "1", "true"),
             )
             lines.append(line)
+            bound = item.get(f["gift_masters"]) or [item.get(f["gift_master"])]
+            if free and isinstance(bound, list) and bound and bound[0]:
+                masters[line.external_line_id] = text(bound[0])
             if _int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
                 shipped_ids.add(line.external_line_id)
-        mark_gifts(lines, self.gift_keywords())
+        mark_gifts(lines, self.gift_keywords(), main_of=masters)
         fulfillment, shipments = NOT_SHIPPED, []
         if status == PAID and status_code in FULFILLMENT:
             fulfillment = FULFILLMENT[status_code]
@@ -483,7 +498,8 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             if not isinstance(parcel, dict):
                 raise NormalizationError(f"{what} is not an object")
             carrier = parcel.get(f["parcel_company"]) or parcel.get(f["parcel_company_name"])
-            when = parse_cn_time(parcel.get(f["parcel_time"]), f"{what}.{f['parcel_time']}")
+            when = parse_cn_time(parcel.get(f["parcel_time"]) or parcel.get("delivery_time"),
+                                 f"{what}.{f['parcel_time']}")
             items = parcel.get(f["parcel_items"]) or []
             if not isinstance(items, list):
                 raise NormalizationError(f"{what}.{f['parcel_items']} is not a list")

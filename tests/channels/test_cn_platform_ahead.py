@@ -415,3 +415,19 @@ def test_youzan_token_errors_pause_only_on_a_definite_rejection(db, answers, err
             conn.access_token()
     assert isinstance(caught.value, AuthError) is (error is AuthError)
     assert caught.value.retryable is (error is not AuthError)
+
+
+def test_douyin_free_gift_binds_to_the_master_it_names(db):
+    # given a gift (given_product_type FREE) whose master is the second item
+    order = dy_order()
+    cup, sleeve = order["sku_order_list"]
+    lid = dict(cup, order_id="6912345678901234603", code="LID-1", product_name="杯盖",
+               item_num=1, origin_amount=900, sum_amount=900, pay_amount=900)
+    sleeve["master_sku_order_id_list"] = ["6912345678901234603"]
+    order["sku_order_list"] = [cup, lid, sleeve]
+    # when it is normalized
+    lines = connector("douyin").normalize(order).lines
+    # then the documented unit price (origin_amount, fen) and binding are kept
+    assert [(x.platform_sku, str(x.unit_price), x.is_gift, x.gift_for) for x in lines] == [
+        ("CUP-1", "59.00", False, ""), ("LID-1", "9.00", False, ""),
+        ("SLEEVE-1", "0.00", True, "6912345678901234603")]
