@@ -218,11 +218,12 @@ class DouyinConnector(WriteMixin, WindowedConnector):
     # Page numbers start at 0 on Douyin.
     first_page = 0
     legacy_carrier_setting = "company_codes"
-    # Douyin logistics company codes (order.logisticsCompanyList ``code``).
+    # Douyin logistics company codes (order.logisticsCompanyList ``code``, the
+    # ``company_code`` of order.logisticsAdd).
     CARRIER_NAMES = {
         "SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "STO": "shentong",
         "YUNDA": "yunda", "JD": "jd", "EMS": "ems", "JTSD": "jtexpress",
-        "DEPPON": "debangkuaidi", "BEST": "huitongkuaidi",
+        "DEPPON": "debangwuliu", "BEST": "huitongkuaidi",
     }
 
     @property

@@ -265,7 +265,7 @@ def test_platform_gift_flags_bind_to_the_first_item(db, platform, make):
                    "JD": "120", "EMS": "118", "DEPPON": "131", "BEST": "3"}),
     ("douyin", {"SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "STO": "shentong",
                 "YUNDA": "yunda", "JD": "jd", "EMS": "ems", "JTSD": "jtexpress",
-                "DEPPON": "debangkuaidi", "BEST": "huitongkuaidi"}),
+                "DEPPON": "debangwuliu", "BEST": "huitongkuaidi"}),
     ("youzan", {"SF": "7", "STO": "1", "YTO": "2", "ZTO": "3", "YUNDA": "4", "BEST": "6",
                 "EMS": "11"}),
 ])
