@@ -260,9 +260,9 @@ def test_platform_gift_flags_bind_to_the_first_item(db, platform, make):
 
 @pytest.mark.parametrize("platform, expected", [
     ("taobao", {"SF": "SF", "ZTO": "ZTO", "YTO": "YTO", "STO": "STO", "YUNDA": "YUNDA",
-                "JD": "JD", "EMS": "EMS", "JTSD": "JTSD", "DEPPON": "DBKD", "BEST": "HTKY"}),
+                "JD": "JD", "EMS": "EMS", "JTSD": "LB", "DEPPON": "DBKD", "BEST": "HTKY"}),
     ("pinduoduo", {"SF": "44", "ZTO": "115", "YTO": "85", "STO": "1", "YUNDA": "121",
-                   "JD": "120", "EMS": "118", "DEPPON": "131", "BEST": "3"}),
+                   "JD": "120", "EMS": "118", "JTSD": "384", "DEPPON": "131", "BEST": "3"}),
     ("douyin", {"SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "STO": "shentong",
                 "YUNDA": "yunda", "JD": "jd", "EMS": "ems", "JTSD": "jtexpress",
                 "DEPPON": "debangwuliu", "BEST": "huitongkuaidi"}),
