@@ -160,11 +160,12 @@ class TaobaoConnector(WriteMixin, WindowedConnector):
     platform = "taobao"
     window_minutes = 30
     max_window_minutes = 24 * 60
-    # TOP logistics company codes (taobao.logistics.companies.get ``code``).
     legacy_carrier_setting = "company_codes"
+    # TOP logistics company codes (taobao.logistics.companies.get ``code``). J&T
+    # came to Taobao on the code it took over, ``LB``; Deppon Express is ``DBKD``.
     CARRIER_NAMES = {
         "SF": "SF", "ZTO": "ZTO", "YTO": "YTO", "STO": "STO", "YUNDA": "YUNDA",
-        "JD": "JD", "EMS": "EMS", "JTSD": "JTSD", "DEPPON": "DBKD", "BEST": "HTKY",
+        "JD": "JD", "EMS": "EMS", "JTSD": "LB", "DEPPON": "DBKD", "BEST": "HTKY",
     }
 
     @property
