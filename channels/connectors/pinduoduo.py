@@ -128,9 +128,9 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
     max_window_minutes = 30
     window_lag_seconds = 180
     min_lag_seconds = 180
+    legacy_carrier_setting = "logistics_ids"
     # PDD logistics company ids (pdd.logistics.companies.get ``id``; J&T is 384,
     # "JTKD 极兔快递", in the same list).
-    legacy_carrier_setting = "logistics_ids"
     CARRIER_NAMES = {
         "SF": "44", "ZTO": "115", "YTO": "85", "STO": "1", "YUNDA": "121",
         "JD": "120", "EMS": "118", "JTSD": "384", "DEPPON": "131", "BEST": "3",
