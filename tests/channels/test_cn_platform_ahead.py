@@ -431,3 +431,25 @@ def test_douyin_free_gift_binds_to_the_master_it_names(db):
     assert [(x.platform_sku, str(x.unit_price), x.is_gift, x.gift_for) for x in lines] == [
         ("CUP-1", "59.00", False, ""), ("LID-1", "9.00", False, ""),
         ("SLEEVE-1", "0.00", True, "6912345678901234603")]
+
+
+def test_douyin_token_refresh_outage_is_retryable_and_keeps_the_refresh_token(db):
+    # given a cached token with its refresh token
+    from django.core.cache import cache
+
+    from channels.crypto import encrypt_text
+
+    conn = douyin_self_use()
+    cache.set(conn._token_key(), encrypt_text(json.dumps(
+        {"access_token": "old", "refresh_token": "refresh-1"})), 600)
+    with respx.mock(assert_all_called=False) as router:
+        refresh = router.post(f"{DOUYIN_GW}/token/refresh").respond(503)
+        create = router.post(f"{DOUYIN_GW}/token/create").respond(200, json={
+            "code": 10000, "data": {"access_token": "new"}})
+        # when renewing it meets a platform outage
+        with pytest.raises(ConnectorError) as caught:
+            conn.access_token(renew=True)
+    # then the poll fails retryably: no pause, and no new grant replaces the refresh
+    assert caught.value.retryable and not isinstance(caught.value, AuthError)
+    assert refresh.call_count > 1 and create.call_count == 0
+    cache.delete(conn._token_key())
