@@ -30,10 +30,6 @@ def _epoch(value) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(value), dt.UTC)
 
 
-def _unship(order):
-    return order
-
-
 # Per platform: build one raw order (id, modified, message) as its API returns it.
 def tb(oid, modified, message):
     trade = tb_trade(tid=oid, status="WAIT_SELLER_SEND_GOODS", modified=cn_time(modified),
