@@ -79,6 +79,12 @@ def cn_orders(now: dt.datetime | None = None) -> list[dict]:
         if o["status"] == "paid" and rnd.random() < 0.08 \
                 and now >= o["placed"] + dt.timedelta(hours=2):
             o["status"], o["updated"] = "refunded", o["placed"] + dt.timedelta(hours=2)
+        # Some paid orders the seller already shipped on the platform (its own
+        # backend, another tool): they arrive shipped, with carrier and tracking.
+        shipped_at = o["placed"] + dt.timedelta(hours=6)
+        if o["status"] == "paid" and o["slot"] % 9 == 4 and now >= shipped_at:
+            o["shipped"] = {"at": shipped_at, "tracking": f"SF14{o['slot']:011d}"}
+            o["updated"] = max(o["updated"], shipped_at)
         orders.append(o)
     return orders
 
@@ -127,7 +133,9 @@ def top_trade(o: dict) -> dict:
     name, phone, province, city, district, street, postcode = o["person"]
     total = _total(o)
     return {
-        "tid": top_tid(o["slot"]), "status": TOP_STATUS[o["status"]], "type": "fixed",
+        "tid": top_tid(o["slot"]),
+        "status": "WAIT_BUYER_CONFIRM_GOODS" if o.get("shipped") else TOP_STATUS[o["status"]],
+        "type": "fixed",
         "created": cn_time(o["placed"]), "modified": cn_time(o["updated"]),
         "pay_time": cn_time(o["placed"]) if o["status"] != "unpaid" else None,
         "payment": f"{total + 10:.2f}", "total_fee": f"{total:.2f}", "post_fee": "10.00",
@@ -144,6 +152,9 @@ def top_trade(o: dict) -> dict:
             "title": ln["name"], "num": ln["quantity"], "price": ln["price"],
             "payment": f"{Decimal(ln['price']) * ln['quantity']:.2f}",
             "refund_status": "SUCCESS" if o["status"] == "refunded" else "NO_REFUND",
+            **({"status": "WAIT_BUYER_CONFIRM_GOODS",
+                "consign_time": cn_time(o["shipped"]["at"]), "logistics_company": "顺丰速运",
+                "invoice_no": o["shipped"]["tracking"]} if o.get("shipped") else {}),
         } for i, ln in enumerate(o["lines"])]},
     }
 
@@ -217,7 +228,8 @@ def _top_increment(params: dict) -> JsonResponse:
     trades = sorted((o for o in cn_orders() if _in(o, start, end)),
                     key=lambda o: (o["updated"], o["slot"]), reverse=True)
     chunk = trades[(page_no - 1) * page_size:page_no * page_size]
-    body = {"trades": {"trade": [{"tid": top_tid(o["slot"]), "status": TOP_STATUS[o["status"]],
+    body = {"trades": {"trade": [{"tid": top_tid(o["slot"]),
+                                  "status": top_trade(o)["status"],
                                   "modified": cn_time(o["updated"])} for o in chunk]}}
     if params.get("use_has_next") == "true":
         body["has_next"] = page_no * page_size < len(trades)
@@ -264,7 +276,9 @@ def pdd_order(o: dict) -> dict:
 
     return {
         "order_sn": pdd_order_sn(o),
-        "order_status": 1,
+        "order_status": 2 if o.get("shipped") else 1,
+        **({"logistics_id": 44, "tracking_number": o["shipped"]["tracking"],
+            "shipping_time": cn_time(o["shipped"]["at"])} if o.get("shipped") else {}),
         "confirm_status": {"unpaid": 0, "cancelled": 2}.get(o["status"], 1),
         "refund_status": 4 if o["status"] == "refunded" else 1,
         "created_time": cn_time(o["placed"]), "updated_at": cn_time(o["updated"]),
@@ -352,24 +366,41 @@ def douyin_order(o: dict) -> dict:
     name, phone, province, city, district, street, _zip = o["person"]
     fen = lambda amount: int(Decimal(amount) * 100)  # noqa: E731
     return {
-        "order_id": douyin_order_id(o["slot"]), "order_status": DOUYIN_STATUS[o["status"]],
+        "order_id": douyin_order_id(o["slot"]),
+        "order_status": 3 if o.get("shipped") else DOUYIN_STATUS[o["status"]],
         "create_time": int(o["placed"].timestamp()), "update_time": int(o["updated"].timestamp()),
         "pay_time": int(o["placed"].timestamp()) if o["status"] != "unpaid" else 0,
         "pay_amount": fen(_total(o) + 10), "post_amount": 1000, "promotion_amount": 0,
         "buyer_words": "",
         "encrypt_post_receiver": _cipher("#", name), "encrypt_post_tel": _cipher("$", phone),
         "mask_post_receiver": _mask_name(name), "mask_post_tel": _mask_phone(phone),
-        "mask_post_addr": "**" + street[-4:],
-        "post_addr": {"province": {"name": province}, "city": {"name": city},
-                      "town": {"name": district}, "street": {"name": ""},
-                      "encrypt_detail": _cipher("~", street)},
+        # The address is an object: region objects {name, id} and a detail string
+        # (ciphertext in post_addr, masked in mask_post_addr).
+        "mask_post_addr": {"province": {"name": province, "id": ""},
+                           "city": {"name": city, "id": ""},
+                           "town": {"name": district, "id": ""},
+                           "street": {"name": "", "id": ""}, "detail": "**" + street[-4:]},
+        "post_addr": {"province": {"name": province, "id": ""}, "city": {"name": city, "id": ""},
+                      "town": {"name": district, "id": ""}, "street": {"name": "", "id": ""},
+                      "detail": _cipher("~", street)},
+        "logistics_info": [{
+            "tracking_no": o["shipped"]["tracking"], "company": "shunfeng",
+            "company_name": "顺丰速运", "ship_time": int(o["shipped"]["at"].timestamp()),
+            "product_info": [{"sku_order_id": f"{douyin_order_id(o['slot'])}{i}",
+                              "product_count": ln["quantity"]}
+                             for i, ln in enumerate(o["lines"])],
+        }] if o.get("shipped") else [],
         "sku_order_list": [{
             "order_id": f"{douyin_order_id(o['slot'])}{i}", "code": ln["sku"],
             "product_id": 3_500_000 + ln["id"] % 1000, "sku_id": 1_700_000 + ln["id"] % 1000,
             "product_name": ln["name"], "item_num": ln["quantity"],
-            "origin_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
+            # origin_amount is the unit price; sum_amount the line's (documented).
+            "origin_amount": fen(ln["price"]),
+            "sum_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
             "pay_amount": fen(Decimal(ln["price"]) * ln["quantity"]),
-            "is_gift": Decimal(ln["price"]) == 0,
+            "given_product_type": "FREE" if Decimal(ln["price"]) == 0 else "MASTER",
+            **({"master_sku_order_id_list": [f"{douyin_order_id(o['slot'])}0"]}
+               if Decimal(ln["price"]) == 0 and i else {}),
         } for i, ln in enumerate(o["lines"])],
     }
 
@@ -417,6 +448,12 @@ def douyin_api(request, group: str, name: str):
         chunk = orders[page * size:(page + 1) * size]
         return _douyin_answer({"shop_order_list": [douyin_order(o) for o in chunk],
                                "total": len(orders), "page": page, "size": size})
+    if method == "order.orderDetail":
+        wanted = text_id = str(params.get("shop_order_id", ""))
+        for o in cn_orders():
+            if douyin_order_id(o["slot"]) == wanted:
+                return _douyin_answer({"shop_order_detail": douyin_order(o)})
+        return _douyin_answer(code=40001, msg=f"订单不存在 {text_id}")
     if method == "order.logisticsAdd":
         if not params.get("logistics_code"):
             return _douyin_answer(code=40001, msg="缺少logistics_code")
@@ -442,7 +479,9 @@ def youzan_tid(o: dict) -> str:
 def youzan_order(o: dict) -> dict:
     name, phone, province, city, district, street, postcode = o["person"]
     return {"full_order_info": {
-        "order_info": {"tid": youzan_tid(o), "status": YOUZAN_STATUS[o["status"]],
+        "order_info": {"tid": youzan_tid(o),
+                       "status": ("WAIT_BUYER_CONFIRM_GOODS" if o.get("shipped")
+                                  else YOUZAN_STATUS[o["status"]]),
                        "created": cn_time(o["placed"]), "update_time": cn_time(o["updated"]),
                        "pay_time": cn_time(o["placed"]) if o["status"] != "unpaid" else "",
                        "close_type": "refund" if o["status"] == "refunded" else ""},
@@ -460,6 +499,12 @@ def youzan_order(o: dict) -> dict:
                     "price": ln["price"], "payment": f"{Decimal(ln['price']) * ln['quantity']:.2f}",
                     "is_present": Decimal(ln["price"]) == 0}
                    for i, ln in enumerate(o["lines"])],
+        "delivery_order": [{
+            "express_state": 1, "oids": [{"oid": f"{youzan_tid(o)}{i}"}
+                                         for i in range(len(o["lines"]))],
+            "dists": [{"express_info": {"express_id": 7,
+                                        "express_no": o["shipped"]["tracking"]}}],
+        }] if o.get("shipped") else [],
     }}
 
 
@@ -508,6 +553,11 @@ def youzan_api(request, name: str, version: str):
         chunk = orders[(page - 1) * size:page * size]
         return ok({"total_results": len(orders),
                    "full_order_info_list": [youzan_order(o) for o in chunk]})
+    if name == "youzan.trade.get":
+        for o in cn_orders():
+            if youzan_tid(o) == params.get("tid"):
+                return ok(youzan_order(o))
+        return JsonResponse({"success": False, "code": 101300001, "message": "订单不存在"})
     if name == "youzan.logistics.online.confirm":
         if not params.get("out_sid"):
             return JsonResponse({"success": False, "code": 101500001, "message": "缺少运单号"})

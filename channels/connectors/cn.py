@@ -32,12 +32,22 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from channels.connectors.base import (
+    CARRIER_COMPANIES,
+    NOT_SHIPPED,
+    PARTIALLY_SHIPPED,
+    AmbiguousReply,
+    AuthError,
     Connector,
     ConnectorError,
     FetchedPage,
     NormalizationError,
+    NormalizedLine,
+    NormalizedShipment,
     PermanentError,
+    is_gift_line,
     text,
     timestamp,
 )
@@ -211,6 +221,8 @@ class WindowedConnector(Connector):
     calls_per_second = 2.0
     # Platform errors that may pass (throttling, platform-side faults) are tried again.
     max_call_attempts = 4
+    # How often a window whose pages shifted under the scan is read again in one poll.
+    max_rescans = 3
 
     def __init__(self, channel, *, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], dt.datetime] | None = None, **kwargs):
@@ -312,6 +324,8 @@ class WindowedConnector(Connector):
         max_pages = max(1, limit // page_size)
         pages: list[list[dict]] = []
         if self.paging == "has_next":
+            # Forward paging has no total to see a shift by: "backward" (the default)
+            # is the mode that cannot lose an order; this one is for faster reads.
             number = 1
             while True:
                 page = self.list_page(window, number, page_size, use_has_next=True)
@@ -322,21 +336,64 @@ class WindowedConnector(Connector):
                     raise WindowTooLarge(None)
                 number += 1
         else:
-            first = self.list_page(window, 1, page_size, use_has_next=False)
-            if first.total is None:
-                raise PermanentError(f"{self.platform}: the order list has no total count, "
-                                     f"so it cannot be read from the last page backwards")
-            if first.total > limit:
-                raise WindowTooLarge(first.total)
-            last = max(1, math.ceil(first.total / page_size))
-            if last == 1:
-                pages.append(first.orders)
+            for _scan in range(self.max_rescans + 1):
+                pages = self.scan_backwards(window, page_size, limit)
+                if pages is not None:
+                    break
+                logger.info("channel %s: orders of %s..%s changed while they were read; "
+                            "reading the window again", self.channel.code,
+                            cn_time(window.start), cn_time(window.end))
             else:
-                # From the last page back to the first (page 1 again: it may have moved).
-                for number in range(last, 0, -1):
-                    pages.append(self.list_page(window, number, page_size,
-                                                use_has_next=False).orders)
+                # Still shifting: give up on this window for now. No watermark moves past
+                # it, so the next poll reads it again; nothing is skipped.
+                raise ConnectorError(f"{self.platform}: the orders changed between "
+                                     f"{cn_time(window.start)} and {cn_time(window.end)} "
+                                     f"while they were read, {self.max_rescans + 1} times; "
+                                     f"trying again on the next poll")
         return [order for page in pages for order in page]
+
+    def scan_backwards(self, window: Window, page_size: int,
+                       limit: int) -> list[list[dict]] | None:
+        """The window's pages, read from the last to the first; None if they shifted.
+
+        The list is sorted by modified time, newest first. An order modified while
+        the window is read leaves it (its new time is after the window's end), which
+        moves every later order one place up: an order could slip from the page
+        not yet read to the one already read. Every page reports the window's
+        total, so a total that differs from the first one says the pages moved, and
+        the window is read again (an order that left the window is read by the
+        window its new time falls in).
+        """
+        first = self.list_page(window, 1, page_size, use_has_next=False)
+        if first.total is None:
+            raise PermanentError(f"{self.platform}: the order list has no total count, "
+                                 f"so it cannot be read from the last page backwards")
+        if first.total > limit:
+            raise WindowTooLarge(first.total)
+        last = max(1, math.ceil(first.total / page_size))
+        if last == 1:
+            return [first.orders]
+        pages = []
+        # From the last page back to the first (page 1 again: it may have moved).
+        for number in range(last, 0, -1):
+            page = self.list_page(window, number, page_size, use_has_next=False)
+            if page.total != first.total:
+                return None
+            pages.append(page.orders)
+        # An order leaving and another arriving between two reads leave the total as
+        # it was; the first page read twice (first and last) shows it.
+        if self._keys(first.orders) != self._keys(pages[-1]):
+            return None
+        return pages
+
+    def _keys(self, orders: list[dict]) -> list[str]:
+        keys = []
+        for order in orders:
+            try:
+                keys.append(self.list_key(order))
+            except NormalizationError:
+                keys.append("?")
+        return keys
 
     def unique(self, orders: list[dict]) -> list[dict]:
         """Each order once: a later read of the same order wins."""
@@ -426,3 +483,141 @@ def check_json_response(platform: str, response) -> dict:
     if not isinstance(data, dict):
         raise PermanentError(f"{platform}: the response is not a JSON object")
     return data
+
+
+# --- gifts, shipments, write-back ---------------------------------------------------------
+
+def mark_gifts(lines: list[NormalizedLine], keywords, *, main_of: Mapping[str, str] | None = None
+               ) -> list[NormalizedLine]:
+    """Mark free gifts and bind each to the item it comes with.
+
+    A line is a gift when the platform flags it (``is_gift`` already set), when its
+    name carries a gift keyword, or when its list price is zero (a zero list price
+    is how these platforms carry a gift; a 100 % discount keeps its list price).
+    ``main_of`` is the platform's own binding (gift line id → main line id); without
+    it a gift belongs to the first line that is not a gift.
+    """
+    for line in lines:
+        if not line.is_gift and (line.unit_price == 0
+                                 or is_gift_line(line.name, line.unit_price, keywords)):
+            line.is_gift = True
+    mains = [line.external_line_id for line in lines if not line.is_gift]
+    for line in lines:
+        if line.is_gift and not line.gift_for:
+            bound = (main_of or {}).get(line.external_line_id, "")
+            line.gift_for = bound if bound in mains else (mains[0] if mains else "")
+    return lines
+
+
+def shipped_lines(lines: list[NormalizedLine], shipments: list[NormalizedShipment],
+                  *, whole: bool) -> str:
+    """Set ``shipped_quantity`` per line from the parcels; the fulfilment they add up to.
+
+    ``whole``: the platform says every line left (then each line is shipped in full).
+    Otherwise the parcels' line quantities count, and an order with some but not
+    all units shipped is PARTIALLY_SHIPPED.
+    """
+    by_id = {line.external_line_id: line for line in lines}
+    for shipment in shipments:
+        for line_id, qty in shipment.lines.items():
+            if line_id in by_id:
+                line = by_id[line_id]
+                line.shipped_quantity = min(line.quantity, line.shipped_quantity + qty)
+    if whole:
+        for line in lines:
+            line.shipped_quantity = line.quantity
+        return ""
+    if any(line.shipped_quantity for line in lines):
+        return PARTIALLY_SHIPPED
+    return NOT_SHIPPED
+
+
+def group_parcels(rows) -> list[NormalizedShipment]:
+    """Parcels from ``(carrier, tracking, shipped_at, line_id, qty)`` rows: one per
+    tracking number, lines summed; rows without a tracking number are left out."""
+    parcels: dict[tuple[str, str], NormalizedShipment] = {}
+    for carrier, tracking, shipped_at, line_id, qty in rows:
+        tracking = text(tracking).strip()
+        if not tracking:
+            continue
+        key = (text(carrier).strip(), tracking)
+        parcel = parcels.setdefault(key, NormalizedShipment(
+            carrier=key[0], tracking_number=tracking, shipped_at=shipped_at))
+        if line_id:
+            parcel.lines[line_id] = parcel.lines.get(line_id, 0) + qty
+        if shipped_at and (parcel.shipped_at is None or shipped_at < parcel.shipped_at):
+            parcel.shipped_at = shipped_at
+    return list(parcels.values())
+
+
+def holds_tracking(order, tracking_number: str) -> bool | None:
+    """For ``confirm_shipment``: True if the normalized order carries the parcel,
+    False if it certainly does not."""
+    wanted = text(tracking_number).strip().upper()
+    if any(s.tracking_number.strip().upper() == wanted for s in order.shipments):
+        return True
+    return False
+
+
+class WriteMixin:
+    """One attempt for a call that changes the platform (a shipment), never retried here.
+
+    A write retried blindly after a timeout may ship twice, and one marked failed
+    after a lost reply may have gone through: a reply that does not say what
+    happened raises ``AmbiguousReply`` and the outbox reads the order back
+    (``confirm_shipment``) before it tries again.
+    """
+
+    # The channel setting that mapped carriers before ``carrier_map`` (still honoured).
+    legacy_carrier_setting = ""
+
+    def platform_carrier(self, carrier: str) -> str:
+        """The platform's code for ``carrier``: a hub carrier company (``SF``) is
+        translated (``carrier_map``, the old per-platform setting, ``CARRIER_NAMES``);
+        anything else is taken to be the platform's own code already."""
+        key = text(carrier).strip()
+        legacy = self.config.get(self.legacy_carrier_setting) if self.legacy_carrier_setting \
+            else None
+        if isinstance(legacy, dict) and legacy.get(key) not in (None, ""):
+            return text(legacy[key])
+        if key.upper() in CARRIER_COMPANIES:
+            return self.carrier_name(key.upper(), fallback=key)
+        return key
+
+    def write_request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        self.before_request(kwargs)
+        try:
+            response = self.client.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # The request never reached the platform: safe to try again.
+            raise ConnectorError(f"{self.platform}: cannot connect "
+                                 f"({type(exc).__name__})") from exc
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise AmbiguousReply(f"{self.platform}: no complete answer to the shipment "
+                                 f"({type(exc).__name__}); it may have been recorded") from exc
+        self.after_response(response)
+        status = response.status_code
+        if status == 429:
+            raise ConnectorError(f"{self.platform}: rate limited (HTTP 429)", status_code=429)
+        if status >= 500:
+            raise AmbiguousReply(f"{self.platform}: HTTP {status} to the shipment; it may "
+                                 f"have been recorded", status_code=status)
+        if status in (401, 403):
+            raise AuthError(f"{self.platform}: access refused (HTTP {status})",
+                            status_code=status)
+        if status >= 400:
+            raise PermanentError(f"{self.platform}: HTTP {status}: {self.error_text(response)}",
+                                 status_code=status)
+        return response
+
+    def write_json(self, response: httpx.Response) -> dict:
+        """The reply of a write, or AmbiguousReply when it is cut off or not JSON."""
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise AmbiguousReply(f"{self.platform}: the answer to the shipment is cut off "
+                                 f"or unreadable ({response.text[:80]!r})") from exc
+        if not isinstance(data, dict):
+            raise AmbiguousReply(f"{self.platform}: the answer to the shipment is not an "
+                                 f"object")
+        return data

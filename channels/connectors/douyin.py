@@ -5,7 +5,19 @@ The request/response field names of ``order.searchList`` are low-confidence
 from the console documentation is made there and nowhere else.
 
 Settings: ``gateway``, ``sign_method`` (``md5`` | ``hmac-sha256``), ``shop_id``
-(self-use apps), ``window_minutes``, ``company_codes``, ``decrypt_enabled``.
+(self-use apps), ``window_minutes``, ``carrier_map`` (hub carrier company →
+Douyin logistics company code, over ``CARRIER_NAMES``), ``gift_keywords``,
+``decrypt_enabled``.
+
+The receiver's address is an object: ``post_addr`` (and the masked
+``mask_post_addr``) hold ``province``/``city``/``town``/``street`` objects
+``{"name", "id"}`` and a ``detail`` string (ciphertext, or masked); the
+connector also takes the plain-text forms. Shipped orders carry
+``logistics_info[]``: ``company`` (code), ``company_name``, ``tracking_no``,
+``ship_time`` and ``product_info[]`` (``sku_order_id``, ``product_count``).
+A sku order's ``origin_amount`` is its unit price (``sum_amount`` = price ×
+``item_num``); a free gift has ``given_product_type`` ``FREE`` and names its
+main item in ``master_sku_order_id_list`` (older: ``master_sku_order_id``).
 Credentials: ``app_key``, ``app_secret`` and either a fixed ``access_token``
 or nothing more (self-use: the token is created with ``authorization_self``
 and refreshed with its refresh token, cached encrypted).
@@ -21,8 +33,13 @@ from django.core.cache import cache
 
 from channels.connectors.base import (
     CANCELLED,
+    COMPLETED,
+    NOT_SHIPPED,
     PAID,
+    PARTIALLY_SHIPPED,
+    SHIPPED,
     UNPAID,
+    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
@@ -38,16 +55,21 @@ from channels.connectors.base import (
 from channels.connectors.cn import (
     ListPage,
     WindowedConnector,
+    WriteMixin,
     as_sent,
     check_json_response,
     clear_phone,
     clear_region,
     cn_time,
     epoch,
+    group_parcels,
     hmac_hex,
+    holds_tracking,
     looks_encrypted,
+    mark_gifts,
     parse_cn_time,
     platform_error,
+    shipped_lines,
 )
 from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
 
@@ -82,7 +104,8 @@ FIELDS = {
     "city": "city",
     "district": "town",
     "street": "street",
-    "detail": "encrypt_detail",
+    "detail": "detail",
+    "encrypt_detail": "encrypt_detail",
     "receiver": "encrypt_post_receiver",
     "tel": "encrypt_post_tel",
     "mask_receiver": "mask_post_receiver",
@@ -97,7 +120,25 @@ FIELDS = {
     "item_num": "item_num",
     "line_origin": "origin_amount",
     "line_paid": "pay_amount",
-    "gift": "is_gift",
+    "line_sum": "sum_amount",
+    "gift": "is_gift",  # older answers (and our sandbox before): a bare flag
+    "gift_type": "given_product_type",  # MASTER | FREE
+    "gift_masters": "master_sku_order_id_list",
+    "gift_master": "master_sku_order_id",
+    "line_status": "order_status",
+    # shipped parcels
+    "logistics": "logistics_info",
+    "parcel_company": "company",
+    "parcel_company_name": "company_name",
+    "parcel_tracking": "tracking_no",
+    "parcel_time": "ship_time",
+    "parcel_items": "product_info",
+    "parcel_line": "sku_order_id",
+    "parcel_qty": "product_count",
+    # order.orderDetail
+    "detail_method": "order.orderDetail",
+    "detail_param": "shop_order_id",
+    "detail_body": "shop_order_detail",
     # shipment
     "ship_method": "order.logisticsAdd",
     "ship_order_id": "order_id",
@@ -112,6 +153,9 @@ FIELDS = {
 # order_status → hub status (1 待支付/待确认, 105 已支付待确认, 2 备货中, 101 部分发货,
 # 3 已发货, 4 已取消, 5 已完成).
 STATUS = {1: UNPAID, 105: UNPAID, 2: PAID, 101: PAID, 3: PAID, 5: PAID, 4: CANCELLED}
+# How far the shop has shipped (5 已完成: the buyer received it, the order is done).
+FULFILLMENT = {101: PARTIALLY_SHIPPED, 3: SHIPPED, 5: COMPLETED}
+LINE_SHIPPED = (3, 5)
 
 # code values (with sub_code prefixes as on TOP): low confidence, from SDKs seen.
 TOKEN_CODES = {30001, 30002, 30005}  # token missing / expired / invalid → refresh once
@@ -154,18 +198,33 @@ def douyin_error(data: dict) -> ConnectorError:
     return PermanentError(message)
 
 
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _fen(value, what: str) -> Decimal:
     if value in (None, ""):
         return money(0, "")
     return (money(value, what) * FIELDS["money_unit"]).quantize(Decimal("0.01"))
 
 
-class DouyinConnector(WindowedConnector):
+class DouyinConnector(WriteMixin, WindowedConnector):
     platform = "douyin"
     window_minutes = 30
     max_window_minutes = 24 * 60
     # Page numbers start at 0 on Douyin.
     first_page = 0
+    legacy_carrier_setting = "company_codes"
+    # Douyin logistics company codes (order.logisticsCompanyList ``code``, the
+    # ``company_code`` of order.logisticsAdd).
+    CARRIER_NAMES = {
+        "SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "STO": "shentong",
+        "YUNDA": "yunda", "JD": "jd", "EMS": "ems", "JTSD": "jtexpress",
+        "DEPPON": "debangwuliu", "BEST": "huitongkuaidi",
+    }
 
     @property
     def gateway(self) -> str:
@@ -214,15 +273,25 @@ class DouyinConnector(WindowedConnector):
         return token
 
     def _token_call(self, method: str, params: dict) -> dict:
+        """token.create / token.refresh. Only a definite refusal of the credentials is
+        an AuthError (the channel pauses); throttling and platform faults were retried
+        with backoff and end as a retryable ConnectorError."""
+        data = self.call_with_retries(lambda: self._token_answer(method, params))
+        return data
+
+    def _token_answer(self, method: str, params: dict) -> dict:
         data = self._send(method, params, token=None)
-        if data.get("code") != SUCCESS:
-            error = douyin_error(data)
+        if data.get("code") == SUCCESS:
+            return data.get("data") or {}
+        error = douyin_error(data)
+        if isinstance(error, AuthError):
             raise AuthError(f"douyin: cannot get an access token ({error.message})")
-        return data.get("data") or {}
+        raise platform_error(type(error), f"douyin: {method} failed ({error.message})")
 
     # --- the gateway ---------------------------------------------------------------
 
-    def _send(self, method: str, params: dict, *, token: str | None) -> dict:
+    def _send(self, method: str, params: dict, *, token: str | None,
+              write: bool = False) -> dict:
         body = param_json(params)
         stamp = cn_time(self.now())
         app_key = self.credential("app_key")
@@ -233,30 +302,38 @@ class DouyinConnector(WindowedConnector):
                                      sign_method=self.sign_method)}
         if token:
             query["access_token"] = token
-        response = self.request("POST", f"{self.gateway}/{method.replace('.', '/')}",
-                                params=query, content=body.encode(),
-                                headers={"Content-Type": "application/json;charset=UTF-8"})
-        return check_json_response(self.platform, response)
+        url = f"{self.gateway}/{method.replace('.', '/')}"
+        kwargs = {"params": query, "content": body.encode(),
+                  "headers": {"Content-Type": "application/json;charset=UTF-8"}}
+        if write:
+            data = self.write_json(self.write_request("POST", url, **kwargs))
+            if "code" not in data:
+                raise AmbiguousReply(f"douyin: the answer to {method} has no code; it may "
+                                     f"have been recorded")
+            return data
+        return check_json_response(self.platform, self.request("POST", url, **kwargs))
 
-    def call(self, method: str, params: dict) -> dict:
+    def call(self, method: str, params: dict, *, write: bool = False) -> dict:
+        """One Douyin call; ``write``: one attempt, an unclear answer is AmbiguousReply
+        (a token refused before the write is renewed once: that answer is definite)."""
         renewed = False
 
         def attempt() -> dict:
             nonlocal renewed
-            data = self._send(method, params, token=self.access_token())
+            data = self._send(method, params, token=self.access_token(), write=write)
             if data.get("code") == SUCCESS:
                 return data.get("data") or {}
             error = douyin_error(data)
             if isinstance(error, TokenExpired) and not renewed:
                 renewed = True
                 self.access_token(renew=True)
-                data = self._send(method, params, token=self.access_token())
+                data = self._send(method, params, token=self.access_token(), write=write)
                 if data.get("code") == SUCCESS:
                     return data.get("data") or {}
                 error = douyin_error(data)
             raise error
 
-        return self.call_with_retries(attempt)
+        return attempt() if write else self.call_with_retries(attempt)
 
     # --- orders --------------------------------------------------------------------
 
@@ -279,43 +356,69 @@ class DouyinConnector(WindowedConnector):
 
     def normalize(self, raw: dict) -> NormalizedOrder:
         f = FIELDS
+        if isinstance(raw, dict) and isinstance(raw.get(f["detail_body"]), dict):
+            raw = raw[f["detail_body"]]
         order_id = self.external_id(raw)
         try:
             status_code = int(raw.get(f["status"]))
         except (TypeError, ValueError):
             status_code = None
         if status_code not in STATUS:
-            raise NormalizationError(f"unknown {f['status']} “{raw.get(f['status'])}”")
+            raise NormalizationError(
+                f"unknown {f['status']} “{raw.get(f['status'])}” "
+                f"({text(raw.get('order_status_desc')) or 'no description'}): not a status "
+                f"the connector knows, so it is not known whether to ship")
         status = STATUS[status_code]
         items = raw.get(f["lines"])
         if not isinstance(items, list) or not items:
             raise NormalizationError(f"order has no {f['lines']}")
-        lines = []
+        lines, shipped_ids, masters = [], set(), {}
         for i, item in enumerate(items):
             what = f"{f['lines']}[{i}]"
             if not isinstance(item, dict):
                 raise NormalizationError(f"{what} is not an object")
             qty = quantity(item.get(f["item_num"]), f"{what}.{f['item_num']}")
-            origin = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
-            paid = _fen(item.get(f["line_paid"]), f"{what}.{f['line_paid']}")
-            lines.append(NormalizedLine(
+            if item.get(f["line_origin"]) not in (None, ""):
+                unit = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
+            else:
+                unit = (_fen(item.get(f["line_sum"]), f"{what}.{f['line_sum']}") / qty
+                        ).quantize(Decimal("0.01"))
+            free = text(item.get(f["gift_type"])).upper() == "FREE"
+            line = NormalizedLine(
                 external_line_id=text(require(item, f["line_id"], what)),
                 platform_sku=text(item.get(f["merchant_code"])),
                 listing_id=text(item.get(f["sku_id"]) or item.get(f["product_id"])),
                 name=text(item.get(f["product_name"])),
                 quantity=qty,
-                unit_price=(origin / qty).quantize(Decimal("0.01")),
-                is_gift=bool(item.get(f["gift"])) or paid == 0,
-            ))
-        address = raw.get(f["address"]) or {}
-        if not isinstance(address, dict):
-            raise NormalizationError(f"{f['address']} is not an object")
+                unit_price=unit,
+                is_gift=free or item.get(f["gift"]) in (True, 1, "1", "true"),
+            )
+            lines.append(line)
+            bound = item.get(f["gift_masters"]) or [item.get(f["gift_master"])]
+            if free and isinstance(bound, list) and bound and bound[0]:
+                masters[line.external_line_id] = text(bound[0])
+            if _int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
+                shipped_ids.add(line.external_line_id)
+        mark_gifts(lines, self.gift_keywords(), main_of=masters)
+        fulfillment, shipments = NOT_SHIPPED, []
+        if status == PAID and status_code in FULFILLMENT:
+            fulfillment = FULFILLMENT[status_code]
+            shipments = self._parcels(raw, lines)
+            whole = fulfillment != PARTIALLY_SHIPPED
+            if not whole:
+                listed = {lid for s in shipments for lid in s.lines}
+                for line in lines:
+                    if line.external_line_id in shipped_ids - listed:
+                        line.shipped_quantity = line.quantity
+            shipped_lines(lines, shipments, whole=whole)
+            if not whole and not any(line.shipped_quantity for line in lines):
+                raise NormalizationError(
+                    "the order is partly shipped (101) but neither logistics_info nor the "
+                    "sku orders say which items left; the rest cannot be picked safely")
+        region, street, detail = self._address(raw)
         placed = parse_cn_time(raw.get(f["created"]), f["created"])
         if placed is None:
             raise NormalizationError(f"order has no “{f['created']}”")
-        street = address.get(f["street"]) or {}
-        street = text(street.get("name") if isinstance(street, dict) else street)
-        detail = text(raw.get(f["mask_detail"]) or address.get(f["detail"]))
         return NormalizedOrder(
             external_id=order_id,
             status=status,
@@ -331,30 +434,120 @@ class DouyinConnector(WindowedConnector):
             ship_name=as_sent(raw.get(f["mask_receiver"]) or raw.get(f["receiver"]), 120),
             ship_phone=clear_phone(raw.get(f["mask_tel"]) or raw.get(f["tel"])),
             ship_country="CN",
-            ship_province=clear_region(address.get(f["province"]), f["province"]),
-            ship_city=clear_region(address.get(f["city"]), f["city"]),
-            ship_district=clear_region(address.get(f["district"]), f["district"]),
+            ship_province=region["province"],
+            ship_city=region["city"],
+            ship_district=region["district"],
             ship_street=as_sent(" ".join(p for p in (street, detail) if p), 255),
             cancel_reason=text(raw.get("cancel_reason")),
+            fulfillment=fulfillment,
+            shipments=shipments,
         )
+
+    def _address(self, raw: dict) -> tuple[dict[str, str], str, str]:
+        """Regions, street and detail from ``post_addr`` / ``mask_post_addr``.
+
+        Each is an object (province/city/town/street objects with a ``name``, and a
+        ``detail`` string) or, in older answers, plain text. The readable (masked)
+        detail wins over ciphertext: the ciphertext stays in the stored payload
+        for the decrypt step.
+        """
+        f = FIELDS
+        post, masked = raw.get(f["address"]), raw.get(f["mask_detail"])
+        for value, name in ((post, f["address"]), (masked, f["mask_detail"])):
+            if value is not None and not isinstance(value, dict | str):
+                raise NormalizationError(f"{name} is neither an address object nor text")
+        objects = [a for a in (post, masked) if isinstance(a, dict)]
+
+        def part(key: str) -> str:
+            for address in objects:
+                value = address.get(key)
+                if isinstance(value, dict):
+                    value = value.get("name")
+                if value not in (None, ""):
+                    return clear_region(value, key)
+            return ""
+
+        region = {"province": part(f["province"]), "city": part(f["city"]),
+                  "district": part(f["district"])}
+        street = ""
+        for address in objects:
+            value = address.get(f["street"])
+            value = value.get("name") if isinstance(value, dict) else value
+            if value not in (None, ""):
+                street = text(value)
+                break
+        details = []
+        if isinstance(masked, str):
+            details.append(masked)
+        for address in reversed(objects):  # the masked object first, then post_addr
+            details += [address.get(f["detail"]), address.get(f["encrypt_detail"])]
+        if isinstance(post, str):
+            details.append(post)
+        readable = [text(d) for d in details if d not in (None, "")]
+        clear = [d for d in readable if not looks_encrypted(d)]
+        detail = (clear or readable or [""])[0]
+        return region, street, detail
+
+    def _parcels(self, raw: dict, lines: list[NormalizedLine]) -> list:
+        f = FIELDS
+        parcels = raw.get(f["logistics"]) or []
+        if not isinstance(parcels, list):
+            raise NormalizationError(f"{f['logistics']} is not a list")
+        rows = []
+        for i, parcel in enumerate(parcels):
+            what = f"{f['logistics']}[{i}]"
+            if not isinstance(parcel, dict):
+                raise NormalizationError(f"{what} is not an object")
+            carrier = parcel.get(f["parcel_company"]) or parcel.get(f["parcel_company_name"])
+            when = parse_cn_time(parcel.get(f["parcel_time"]) or parcel.get("delivery_time"),
+                                 f"{what}.{f['parcel_time']}")
+            items = parcel.get(f["parcel_items"]) or []
+            if not isinstance(items, list):
+                raise NormalizationError(f"{what}.{f['parcel_items']} is not a list")
+            rows.append((carrier, parcel.get(f["parcel_tracking"]), when, "", 0))
+            for item in items:
+                if isinstance(item, dict) and item.get(f["parcel_line"]):
+                    rows.append((carrier, parcel.get(f["parcel_tracking"]), when,
+                                 text(item.get(f["parcel_line"])),
+                                 _int_or_none(item.get(f["parcel_qty"])) or 0))
+        return group_parcels(rows)
 
     def orders_from_file(self, data) -> list[dict]:
         if isinstance(data, dict) and isinstance((data.get("data") or {}).get(FIELDS["list"]),
                                                  list):
             return data["data"][FIELDS["list"]]
+        if isinstance(data, dict) and isinstance(
+                (data.get("data") or {}).get(FIELDS["detail_body"]), dict):
+            return [data["data"][FIELDS["detail_body"]]]
         return super().orders_from_file(data)
 
     # --- shipments ---------------------------------------------------------------------
 
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """``order.logisticsAdd``: ``carrier`` is a Douyin logistics company code."""
         f = FIELDS
-        codes = self.config.get("company_codes") or {}
-        company = codes.get(carrier) or codes.get(carrier.upper()) or carrier.lower()
+        company = self.platform_carrier(carrier)
+        if not company or not tracking_number:
+            raise PermanentError("douyin: a carrier and a tracking number are needed")
         self.call(f["ship_method"], {f["ship_order_id"]: external_id,
                                      f["ship_company"]: company,
-                                     f["ship_tracking"]: tracking_number})
+                                     f["ship_tracking"]: tracking_number}, write=True)
         return ShipmentResult(ok=True, detail=f"sent with {company}", status_code=200)
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Read the order back (``order.orderDetail``): does it carry the parcel?"""
+        f = FIELDS
+        try:
+            data = self.call(f["detail_method"], {f["detail_param"]: external_id})
+            order = data.get(f["detail_body"])
+            if not isinstance(order, dict):
+                return None
+            return holds_tracking(self.normalize(order), tracking_number)
+        except (ConnectorError, NormalizationError):
+            return None
 
     # --- recipient ---------------------------------------------------------------------
 
@@ -362,7 +555,7 @@ class DouyinConnector(WindowedConnector):
         f = FIELDS
         address = raw.get(f["address"]) if isinstance(raw.get(f["address"]), dict) else {}
         values = {"name": text(raw.get(f["receiver"])), "phone": text(raw.get(f["tel"])),
-                  "street": text(address.get(f["detail"]))}
+                  "street": text(address.get(f["encrypt_detail"]) or address.get(f["detail"]))}
         return {k: v for k, v in values.items() if looks_encrypted(v)}
 
     def decrypt_recipient(self, raw: dict) -> dict[str, str]:

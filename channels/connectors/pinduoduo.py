@@ -1,9 +1,13 @@
 """Pinduoduo open platform connector (``pdd.order.number.list.increment.get``).
 
 Settings: ``gateway``, ``window_minutes`` (≤ 30), ``window_lag_seconds``
-(≥ 180: PDD's index lags), ``paging``, ``logistics_ids`` (hub carrier → PDD
-logistics company id), ``decrypt_enabled``. Credentials: ``client_id``,
-``client_secret``, ``access_token``.
+(≥ 180: PDD's index lags), ``paging``, ``carrier_map`` (hub carrier company →
+PDD ``logistics_id``, over ``CARRIER_NAMES``), ``gift_keywords``,
+``decrypt_enabled``. Credentials: ``client_id``, ``client_secret``, ``access_token``.
+
+Fulfilment: ``order_status`` 1 待发货 (to ship), 2 已发货待签收 (shipped),
+3 已签收 (signed for); a shipped order carries ``logistics_id`` (PDD's carrier
+number), ``tracking_number`` and ``shipping_time``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ import json
 
 from channels.connectors.base import (
     CANCELLED,
+    DELIVERED,
+    NOT_SHIPPED,
     PAID,
+    SHIPPED,
     UNPAID,
+    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
@@ -29,15 +37,20 @@ from channels.connectors.base import (
 from channels.connectors.cn import (
     ListPage,
     WindowedConnector,
+    WriteMixin,
     as_sent,
     check_json_response,
     clear_phone,
     clear_region,
     epoch,
+    group_parcels,
+    holds_tracking,
     looks_encrypted,
+    mark_gifts,
     md5_wrapped,
     parse_cn_time,
     platform_error,
+    shipped_lines,
     sorted_concat,
 )
 
@@ -47,6 +60,7 @@ LIST_RESPONSE = "order_sn_increment_get_response"
 
 # order_status: 1 待发货, 2 已发货待签收, 3 已签收.
 ORDER_STATUS = {1: PAID, 2: PAID, 3: PAID}
+FULFILLMENT = {1: NOT_SHIPPED, 2: SHIPPED, 3: DELIVERED}
 # confirm_status: 0 未成交 (group not formed yet: do not ship), 1 已成交, 2 已取消.
 CONFIRM_STATUS = {0: UNPAID, 1: None, 2: CANCELLED}
 # refund_status: 1 无售后/售后关闭, 2 售后处理中, 3 退款中, 4 退款成功.
@@ -103,16 +117,24 @@ def pdd_status(raw: dict) -> str:
             return CONFIRM_STATUS[confirm]
     status = _int(raw.get("order_status"), "order_status")
     if status not in ORDER_STATUS:
-        raise NormalizationError(f"unknown order_status “{status}”")
+        raise NormalizationError(f"unknown order_status “{status}”: PDD documents 1 (to "
+                                 f"ship), 2 (shipped) and 3 (signed for) only")
     return ORDER_STATUS[status]
 
 
-class PinduoduoConnector(WindowedConnector):
+class PinduoduoConnector(WriteMixin, WindowedConnector):
     platform = "pinduoduo"
     window_minutes = 30
     max_window_minutes = 30
     window_lag_seconds = 180
     min_lag_seconds = 180
+    legacy_carrier_setting = "logistics_ids"
+    # PDD logistics company ids (pdd.logistics.companies.get ``id``; J&T is 384,
+    # "JTKD 极兔快递", in the same list).
+    CARRIER_NAMES = {
+        "SF": "44", "ZTO": "115", "YTO": "85", "STO": "1", "YUNDA": "121",
+        "JD": "120", "EMS": "118", "JTSD": "384", "DEPPON": "131", "BEST": "3",
+    }
 
     @property
     def gateway(self) -> str:
@@ -126,20 +148,29 @@ class PinduoduoConnector(WindowedConnector):
         params["sign"] = pdd_sign(params, self.credential("client_secret"))
         return params
 
-    def call(self, method: str, response_key: str, **business) -> dict:
+    def call(self, method: str, response_key: str, *, write: bool = False,
+             **business) -> dict:
+        """One PDD call; ``write``: one attempt, an unclear answer raises AmbiguousReply."""
+
         def attempt() -> dict:
-            response = self.request("POST", self.gateway,
-                                    data=self.signed_params(method, business))
-            data = check_json_response(self.platform, response)
+            params = self.signed_params(method, business)
+            if write:
+                data = self.write_json(self.write_request("POST", self.gateway, data=params))
+            else:
+                data = check_json_response(self.platform,
+                                           self.request("POST", self.gateway, data=params))
             if isinstance(data.get("error_response"), dict):
                 raise pdd_error(data["error_response"])
             body = data.get(response_key)
+            if not isinstance(body, dict) and write:
+                raise AmbiguousReply(f"pinduoduo: the answer to {method} has no "
+                                     f"“{response_key}”; it may have been recorded")
             if not isinstance(body, dict):
                 raise PermanentError(f"pinduoduo: the answer to {method} has no "
                                      f"“{response_key}”")
             return body
 
-        return self.call_with_retries(attempt)
+        return attempt() if write else self.call_with_retries(attempt)
 
     # --- orders --------------------------------------------------------------------
 
@@ -188,8 +219,20 @@ class PinduoduoConnector(WindowedConnector):
                     name=text(item.get("goods_name")),
                     quantity=quantity(item.get("goods_count"), f"{what}.goods_count"),
                     unit_price=price if kind == "item_list" else money(0, ""),
-                    is_gift=kind == "gift_list" or price == 0,
+                    # gift_list holds the shop's free gifts (满赠), always gifts.
+                    is_gift=kind == "gift_list",
                 ))
+        mark_gifts(lines, self.gift_keywords())
+        fulfillment, shipments = NOT_SHIPPED, []
+        if status == PAID:
+            fulfillment = FULFILLMENT[_int(raw.get("order_status"), "order_status")]
+        if fulfillment:
+            logistics_id = raw.get("logistics_id")
+            shipments = group_parcels([(
+                text(logistics_id) if logistics_id not in (None, 0, "0") else "",
+                raw.get("tracking_number"),
+                parse_cn_time(raw.get("shipping_time"), "shipping_time"), "", 0)])
+            shipped_lines(lines, shipments, whole=True)
         placed = parse_cn_time(raw.get("created_time"), "created_time")
         if placed is None:
             raise NormalizationError("order has no “created_time”")
@@ -218,6 +261,8 @@ class PinduoduoConnector(WindowedConnector):
             ship_street=as_sent(raw.get("address_mask") or raw.get("receiver_address"), 255),
             cancel_reason="refunded" if status == CANCELLED else "",
             extra={"refund_status": raw.get("refund_status")},
+            fulfillment=fulfillment,
+            shipments=shipments,
         )
 
     def orders_from_file(self, data) -> list[dict]:
@@ -229,19 +274,38 @@ class PinduoduoConnector(WindowedConnector):
     # --- shipments ---------------------------------------------------------------------
 
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
-        ids = self.config.get("logistics_ids") or {}
-        logistics_id = ids.get(carrier) or ids.get(carrier.upper())
-        if not logistics_id:
-            raise PermanentError(f"pinduoduo: no logistics_id for carrier “{carrier}”: add it "
-                                 f"to the channel's logistics_ids setting")
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """``pdd.logistics.online.send``: ``carrier`` is a PDD ``logistics_id``."""
+        carrier = self.platform_carrier(carrier)
+        if not text(carrier).isdigit():
+            raise PermanentError(f"pinduoduo: “{carrier}” is not a PDD logistics_id: map the "
+                                 f"carrier in the channel's carrier_map setting")
+        if not tracking_number:
+            raise PermanentError("pinduoduo: a tracking number is needed")
         body = self.call("pdd.logistics.online.send", "logistics_online_send_response",
-                         order_sn=external_id, logistics_id=logistics_id,
+                         write=True, order_sn=external_id, logistics_id=int(carrier),
                          tracking_number=tracking_number)
-        if body.get("is_success") is False:
+        if "is_success" not in body:
+            raise AmbiguousReply(f"pinduoduo: logistics.online.send for {external_id} did "
+                                 f"not say whether it succeeded")
+        if body.get("is_success") is not True:
             raise PermanentError(f"pinduoduo: logistics.online.send refused {external_id}")
-        return ShipmentResult(ok=True, detail=f"sent with logistics id {logistics_id}",
+        return ShipmentResult(ok=True, detail=f"sent with logistics id {carrier}",
                               status_code=200)
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Read the order back (``pdd.order.information.get``): does it carry the parcel?"""
+        try:
+            body = self.call("pdd.order.information.get", "order_info_get_response",
+                             order_sn=external_id)
+            order = body.get("order_info")
+            if not isinstance(order, dict):
+                return None
+            return holds_tracking(self.normalize(order), tracking_number)
+        except (ConnectorError, NormalizationError):
+            return None
 
     # --- recipient ---------------------------------------------------------------------
 

@@ -3,8 +3,16 @@
 Settings (``Channel.config``): ``gateway`` (default the TOP router),
 ``sign_method`` (``md5`` | ``hmac`` | ``hmac-sha256``), ``window_minutes``
 (≤ 1440, default 30), ``paging`` (``backward`` | ``has_next``),
-``company_codes`` (hub carrier → TOP logistics company code),
-``decrypt_enabled``. Credentials: ``app_key``, ``app_secret``, ``session``.
+``carrier_map`` (hub carrier company → TOP logistics company code, over
+``CARRIER_NAMES``), ``gift_keywords``, ``decrypt_enabled``.
+Credentials: ``app_key``, ``app_secret``, ``session``.
+
+Fulfilment: the trade status says how far the seller shipped
+(``WAIT_BUYER_CONFIRM_GOODS`` shipped, ``TRADE_BUYER_SIGNED`` signed for,
+``TRADE_FINISHED`` finished, ``SELLER_CONSIGNED_PART`` partly); each
+sub-order (``orders.order[]``) carries its own ``status``, ``consign_time``,
+``logistics_company`` (the carrier's name) and ``invoice_no`` (the tracking
+number of the parcel it is in), which give the parcels and what is left to ship.
 """
 
 from __future__ import annotations
@@ -14,8 +22,14 @@ import json
 
 from channels.connectors.base import (
     CANCELLED,
+    COMPLETED,
+    DELIVERED,
+    NOT_SHIPPED,
     PAID,
+    PARTIALLY_SHIPPED,
+    SHIPPED,
     UNPAID,
+    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
@@ -31,17 +45,22 @@ from channels.connectors.base import (
 from channels.connectors.cn import (
     ListPage,
     WindowedConnector,
+    WriteMixin,
     as_sent,
     check_json_response,
     clear_phone,
     clear_region,
     cn_time,
+    group_parcels,
     hmac_hex,
+    holds_tracking,
     looks_encrypted,
+    mark_gifts,
     md5_wrapped,
     parse_cn_time,
     platform_error,
     retry_after_from_text,
+    shipped_lines,
     sorted_concat,
 )
 
@@ -62,18 +81,30 @@ STATUS = {
     # Closed after payment (full refund) or before it (timeout, buyer/seller closed).
     "TRADE_CLOSED": CANCELLED,
     "TRADE_CLOSED_BY_TAOBAO": CANCELLED,
+    # Paid, but the platform forbids shipping yet (group buy not formed).
+    "PAID_FORBID_CONSIGN": UNPAID,
 }
+# How far the seller has shipped, by trade status (paid trades only).
+FULFILLMENT = {
+    "SELLER_CONSIGNED_PART": PARTIALLY_SHIPPED,
+    "WAIT_BUYER_CONFIRM_GOODS": SHIPPED,
+    "TRADE_BUYER_SIGNED": DELIVERED,
+    "TRADE_FINISHED": COMPLETED,
+}
+# A sub-order in one of these has left the warehouse.
+LINE_SHIPPED = ("WAIT_BUYER_CONFIRM_GOODS", "TRADE_BUYER_SIGNED", "TRADE_FINISHED")
 # A line whose refund went through is no longer to be shipped.
 REFUNDED = "SUCCESS"
 
 LIST_FIELDS = "tid,status,modified"
 TRADE_FIELDS = (
-    "tid,status,type,created,modified,pay_time,payment,total_fee,post_fee,discount_fee,"
+    "tid,status,type,created,modified,pay_time,consign_time,end_time,payment,total_fee,"
+    "post_fee,discount_fee,"
     "buyer_nick,buyer_message,receiver_name,receiver_state,receiver_city,receiver_district,"
     "receiver_town,receiver_address,receiver_zip,receiver_mobile,receiver_phone,oaid,"
     "orders.oid,orders.num_iid,orders.sku_id,orders.outer_iid,orders.outer_sku_id,"
     "orders.title,orders.num,orders.price,orders.payment,orders.total_fee,orders.status,"
-    "orders.refund_status"
+    "orders.refund_status,orders.consign_time,orders.logistics_company,orders.invoice_no"
 )
 
 # error_response ``code`` values (TOP's documented common errors).
@@ -125,10 +156,17 @@ def top_error(error: dict) -> ConnectorError:
     return PermanentError(message)
 
 
-class TaobaoConnector(WindowedConnector):
+class TaobaoConnector(WriteMixin, WindowedConnector):
     platform = "taobao"
     window_minutes = 30
     max_window_minutes = 24 * 60
+    legacy_carrier_setting = "company_codes"
+    # TOP logistics company codes (taobao.logistics.companies.get ``code``). J&T
+    # came to Taobao on the code it took over, ``LB``; Deppon Express is ``DBKD``.
+    CARRIER_NAMES = {
+        "SF": "SF", "ZTO": "ZTO", "YTO": "YTO", "STO": "STO", "YUNDA": "YUNDA",
+        "JD": "JD", "EMS": "EMS", "JTSD": "LB", "DEPPON": "DBKD", "BEST": "HTKY",
+    }
 
     @property
     def gateway(self) -> str:
@@ -151,22 +189,31 @@ class TaobaoConnector(WindowedConnector):
         params["sign"] = top_sign(params, self.credential("app_secret"), self.sign_method)
         return params
 
-    def call(self, method: str, **business) -> dict:
-        """One TOP call; returns the inside of ``<method>_response``."""
+    def call(self, method: str, *, write: bool = False, **business) -> dict:
+        """One TOP call; returns the inside of ``<method>_response``.
+
+        ``write``: one attempt only, an unclear answer raises AmbiguousReply.
+        """
 
         def attempt() -> dict:
-            response = self.request("POST", self.gateway, data=self.signed_params(method,
-                                                                                  business))
-            data = check_json_response(self.platform, response)
+            params = self.signed_params(method, business)
+            if write:
+                data = self.write_json(self.write_request("POST", self.gateway, data=params))
+            else:
+                data = check_json_response(self.platform,
+                                           self.request("POST", self.gateway, data=params))
             if isinstance(data.get("error_response"), dict):
                 raise top_error(data["error_response"])
             body = data.get(response_key(method))
+            if not isinstance(body, dict) and write:
+                raise AmbiguousReply(f"taobao: the answer to {method} has no "
+                                     f"“{response_key(method)}”; it may have been recorded")
             if not isinstance(body, dict):
                 raise PermanentError(f"taobao: the answer to {method} has no "
                                      f"“{response_key(method)}”")
             return body
 
-        return self.call_with_retries(attempt)
+        return attempt() if write else self.call_with_retries(attempt)
 
     # --- orders --------------------------------------------------------------------
 
@@ -206,12 +253,13 @@ class TaobaoConnector(WindowedConnector):
         tid = self.external_id(raw)
         status_text = text(raw.get("status"))
         if status_text not in STATUS:
-            raise NormalizationError(f"unknown trade status “{status_text}”")
+            raise NormalizationError(f"unknown trade status “{status_text}”: not a status "
+                                     f"Taobao documents, so it is not known whether to ship")
         items = (raw.get("orders") or {}).get("order") if isinstance(raw.get("orders"),
                                                                       dict) else None
         if not isinstance(items, list) or not items:
             raise NormalizationError("trade has no orders.order (sub-orders)")
-        lines, refunded = [], 0
+        lines, refunded, parcels, shipped_ids = [], 0, [], set()
         for i, item in enumerate(items):
             what = f"orders.order[{i}]"
             if not isinstance(item, dict):
@@ -219,20 +267,33 @@ class TaobaoConnector(WindowedConnector):
             if text(item.get("refund_status")) == REFUNDED:
                 refunded += 1
                 continue
-            price = money(item.get("price"), f"{what}.price")
-            paid = money(item.get("payment"), f"{what}.payment")
-            lines.append(NormalizedLine(
-                external_line_id=text(require(item, "oid", what)),
-                platform_sku=text(item.get("outer_sku_id") or item.get("outer_iid")),
-                listing_id=text(item.get("sku_id") or item.get("num_iid")),
-                name=text(item.get("title")),
-                quantity=quantity(item.get("num"), f"{what}.num"),
-                unit_price=price,
-                is_gift=price == 0 or paid == 0,
-            ))
+            line = self._line(item, what)
+            lines.append(line)
+            consigned = parse_cn_time(item.get("consign_time"), f"{what}.consign_time")
+            if text(item.get("status")) in LINE_SHIPPED or consigned:
+                shipped_ids.add(line.external_line_id)
+            parcels.append((item.get("logistics_company"), item.get("invoice_no"), consigned,
+                            line.external_line_id, line.quantity))
         status = STATUS[status_text]
         if not lines:  # every line refunded: nothing left to ship
-            status, lines = CANCELLED, [self._line(items[0])]
+            status, lines = CANCELLED, [self._line(items[0], "orders.order[0]")]
+        mark_gifts(lines, self.gift_keywords())
+        fulfillment, shipments = NOT_SHIPPED, []
+        if status == PAID and status_text in FULFILLMENT:
+            shipments = group_parcels(parcels)
+            whole = FULFILLMENT[status_text] != PARTIALLY_SHIPPED
+            if not whole:
+                # A line the platform marks shipped without a parcel number still left.
+                listed = {lid for s in shipments for lid in s.lines}
+                for line in lines:
+                    if line.external_line_id in shipped_ids - listed:
+                        line.shipped_quantity = line.quantity
+            shipped_lines(lines, shipments, whole=whole)
+            fulfillment = FULFILLMENT[status_text]
+            if not whole and not any(x.shipped_quantity for x in lines):
+                raise NormalizationError(
+                    "the trade is SELLER_CONSIGNED_PART (partly shipped) but no sub-order "
+                    "says which items left; without that the rest cannot be picked safely")
         placed = parse_cn_time(raw.get("created"), "created")
         if placed is None:
             raise NormalizationError("trade has no “created”")
@@ -261,15 +322,17 @@ class TaobaoConnector(WindowedConnector):
             ship_postcode=text(raw.get("receiver_zip"))[:16],
             cancel_reason="refunded" if refunded and status == CANCELLED else "",
             extra={"type": text(raw.get("type")), "refunded_lines": refunded},
+            fulfillment=fulfillment,
+            shipments=shipments,
         )
 
-    def _line(self, item: dict) -> NormalizedLine:
+    def _line(self, item: dict, what: str) -> NormalizedLine:
         return NormalizedLine(
-            external_line_id=text(item.get("oid")), name=text(item.get("title")),
+            external_line_id=text(require(item, "oid", what)), name=text(item.get("title")),
             platform_sku=text(item.get("outer_sku_id") or item.get("outer_iid")),
             listing_id=text(item.get("sku_id") or item.get("num_iid")),
-            quantity=quantity(item.get("num") or 1, "num"),
-            unit_price=money(item.get("price"), "price"))
+            quantity=quantity(item.get("num"), f"{what}.num"),
+            unit_price=money(item.get("price"), f"{what}.price"))
 
     def orders_from_file(self, data) -> list[dict]:
         if isinstance(data, dict):
@@ -285,18 +348,34 @@ class TaobaoConnector(WindowedConnector):
     # --- shipments ---------------------------------------------------------------------
 
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
-        codes = self.config.get("company_codes") or {}
-        company = codes.get(carrier) or codes.get(carrier.upper()) or carrier.upper()
-        if not company or not tracking_number:
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """``taobao.logistics.offline.send``: ``carrier`` is a TOP company code."""
+        carrier = self.platform_carrier(carrier)
+        if not carrier or not tracking_number:
             raise PermanentError("taobao: a carrier and a tracking number are needed")
-        body = self.call("taobao.logistics.offline.send", tid=external_id,
-                         out_sid=tracking_number, company_code=company)
-        shipping = body.get("shipping") or {}
-        if shipping.get("is_success") is False:
+        body = self.call("taobao.logistics.offline.send", write=True, tid=external_id,
+                         out_sid=tracking_number, company_code=carrier)
+        shipping = body.get("shipping")
+        if not isinstance(shipping, dict) or "is_success" not in shipping:
+            raise AmbiguousReply(f"taobao: logistics.offline.send for {external_id} did not "
+                                 f"say whether it succeeded")
+        if shipping.get("is_success") is not True:
             raise PermanentError(f"taobao: logistics.offline.send refused the shipment of "
                                  f"{external_id}")
-        return ShipmentResult(ok=True, detail=f"sent with {company}", status_code=200)
+        return ShipmentResult(ok=True, detail=f"sent with {carrier}", status_code=200)
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Read the trade back (trade.fullinfo.get): does it carry this parcel?"""
+        try:
+            body = self.call("taobao.trade.fullinfo.get", fields=TRADE_FIELDS, tid=external_id)
+            trade = body.get("trade")
+            if not isinstance(trade, dict):
+                return None
+            return holds_tracking(self.normalize(trade), tracking_number)
+        except (ConnectorError, NormalizationError):
+            return None
 
     # --- recipient ---------------------------------------------------------------------
 

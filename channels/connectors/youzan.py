@@ -2,8 +2,15 @@
 
 Settings: ``base_url`` (default the Youzan Cloud host), ``kdt_id`` (the shop,
 the ``grant_id`` of silent authorisation), ``window_minutes``,
-``express_ids`` (hub carrier → Youzan ``out_stype``), ``decrypt_enabled``.
+``carrier_map`` (hub carrier company → Youzan express id, ``out_stype``, over
+``CARRIER_NAMES``), ``gift_keywords``, ``decrypt_enabled``.
 Credentials: ``client_id``, ``client_secret``.
+
+Fulfilment: ``WAIT_BUYER_CONFIRM_GOODS`` (shipped, waiting for the buyer) and
+``TRADE_SUCCESS`` (done); the parcels are in ``delivery_order[]``: each with
+``oids`` (the lines in it) and ``dists[].express_info`` (``express_id``,
+``express_no``). Lines in a parcel while the trade still waits for shipping
+make it partly shipped.
 """
 
 from __future__ import annotations
@@ -15,8 +22,13 @@ from django.core.cache import cache
 
 from channels.connectors.base import (
     CANCELLED,
+    COMPLETED,
+    NOT_SHIPPED,
     PAID,
+    PARTIALLY_SHIPPED,
+    SHIPPED,
     UNPAID,
+    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
@@ -32,20 +44,26 @@ from channels.connectors.base import (
 from channels.connectors.cn import (
     ListPage,
     WindowedConnector,
+    WriteMixin,
     as_sent,
     check_json_response,
     clear_phone,
     clear_region,
     cn_time,
+    group_parcels,
+    holds_tracking,
     looks_encrypted,
+    mark_gifts,
     parse_cn_time,
     platform_error,
+    shipped_lines,
 )
 from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
 
 BASE_URL = "https://open.youzanyun.com"
 LIST_API = ("youzan.trades.sold.get", "4.0.4")
 SHIP_API = ("youzan.logistics.online.confirm", "3.0.0")
+TRADE_API = ("youzan.trade.get", "4.0.0")
 DECRYPT_API = ("youzan.cloud.secret.decrypt.batch", "1.0.0")
 
 STATUS = {
@@ -60,6 +78,7 @@ STATUS = {
     "TRADE_SUCCESS": PAID,
     "TRADE_CLOSED": CANCELLED,
 }
+FULFILLMENT = {"WAIT_BUYER_CONFIRM_GOODS": SHIPPED, "TRADE_SUCCESS": COMPLETED}
 
 # Gateway error codes (gw_err_resp.err_code): low-medium confidence.
 TOKEN_CODES = {4201, 4202, 4203}  # token missing / invalid / expired → get a new one once
@@ -94,10 +113,17 @@ def youzan_error(data: dict) -> ConnectorError:
     return PermanentError(message)
 
 
-class YouzanConnector(WindowedConnector):
+class YouzanConnector(WriteMixin, WindowedConnector):
     platform = "youzan"
     window_minutes = 60
     max_window_minutes = 24 * 60
+    legacy_carrier_setting = "express_ids"
+    # Youzan express ids (the ``out_stype`` of logistics.online.confirm). JD, J&T and
+    # Deppon have ids too, but not ones we could confirm: map them in carrier_map.
+    CARRIER_NAMES = {
+        "STO": "1", "YTO": "2", "ZTO": "3", "YUNDA": "4", "BEST": "6", "SF": "7",
+        "EMS": "11",
+    }
 
     @property
     def base_url(self) -> str:
@@ -122,15 +148,8 @@ class YouzanConnector(WindowedConnector):
         body = {"client_id": self.credential("client_id"),
                 "client_secret": self.credential("client_secret"),
                 "authorize_type": "silent", "grant_id": kdt_id, "refresh": renew}
-        response = self.request("POST", f"{self.base_url}/auth/token",
-                                content=json.dumps(body).encode(),
-                                headers={"Content-Type": "application/json"})
-        data = check_json_response(self.platform, response)
-        token = text((data.get("data") or {}).get("access_token")) if data.get("success") \
-            else ""
-        if not token:
-            raise AuthError(f"youzan: silent authorisation refused "
-                            f"({youzan_error(data).message})")
+        data = self.call_with_retries(lambda: self._token_answer(body))
+        token = text((data.get("data") or {}).get("access_token"))
         expires_ms = (data.get("data") or {}).get("expires")
         now = self.now()
         try:
@@ -142,28 +161,51 @@ class YouzanConnector(WindowedConnector):
             cache.set(self._token_key(), encrypt_text(token), ttl)
         return token
 
+    def _token_answer(self, body: dict) -> dict:
+        """/auth/token. Only a definite refusal of the credentials is an AuthError;
+        HTTP 5xx, timeouts and throttling are retried and end as a retryable
+        ConnectorError, so a platform hiccup never pauses the channel."""
+        response = self.request("POST", f"{self.base_url}/auth/token",
+                                content=json.dumps(body).encode(),
+                                headers={"Content-Type": "application/json"})
+        data = check_json_response(self.platform, response)
+        if data.get("success") and text((data.get("data") or {}).get("access_token")):
+            return data
+        error = youzan_error(data)
+        if isinstance(error, AuthError):
+            raise AuthError(f"youzan: silent authorisation refused ({error.message})")
+        raise platform_error(type(error), f"youzan: no access token ({error.message})")
+
     # --- API calls ---------------------------------------------------------------------
 
-    def _send(self, api: tuple[str, str], params: dict, token: str) -> dict:
+    def _send(self, api: tuple[str, str], params: dict, token: str,
+              write: bool = False) -> dict:
         name, version = api
-        response = self.request(
-            "POST", f"{self.base_url}/api/{name}/{version}", params={"access_token": token},
-            content=json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode(),
-            headers={"Content-Type": "application/json"})
-        return check_json_response(self.platform, response)
+        url = f"{self.base_url}/api/{name}/{version}"
+        kwargs = {"params": {"access_token": token},
+                  "content": json.dumps(params, ensure_ascii=False,
+                                        separators=(",", ":")).encode(),
+                  "headers": {"Content-Type": "application/json"}}
+        if write:
+            data = self.write_json(self.write_request("POST", url, **kwargs))
+            if "success" not in data and "code" not in data and "gw_err_resp" not in data:
+                raise AmbiguousReply(f"youzan: the answer to {name} does not say whether "
+                                     f"it succeeded")
+            return data
+        return check_json_response(self.platform, self.request("POST", url, **kwargs))
 
-    def call(self, api: tuple[str, str], params: dict) -> dict:
+    def call(self, api: tuple[str, str], params: dict, *, write: bool = False) -> dict:
         renewed = False
 
         def attempt() -> dict:
             nonlocal renewed
-            data = self._send(api, params, self.access_token())
+            data = self._send(api, params, self.access_token(), write)
             if data.get("success") is True or (data.get("code") == 200 and "data" in data):
                 return data.get("data") or {}
             error = youzan_error(data)
             if isinstance(error, TokenInvalid) and not renewed:
                 renewed = True
-                data = self._send(api, params, self.access_token(renew=True))
+                data = self._send(api, params, self.access_token(renew=True), write)
                 if data.get("success") is True:
                     return data.get("data") or {}
                 error = youzan_error(data)
@@ -171,7 +213,7 @@ class YouzanConnector(WindowedConnector):
                 raise AuthError(error.message + " — re-authorize the app for this shop")
             raise error
 
-        return self.call_with_retries(attempt)
+        return attempt() if write else self.call_with_retries(attempt)
 
     # --- orders --------------------------------------------------------------------
 
@@ -202,7 +244,8 @@ class YouzanConnector(WindowedConnector):
         info = raw["order_info"]
         status_text = text(info.get("status"))
         if status_text not in STATUS:
-            raise NormalizationError(f"unknown status “{status_text}”")
+            raise NormalizationError(f"unknown status “{status_text}”: not a status Youzan "
+                                     f"documents, so it is not known whether to ship")
         status = STATUS[status_text]
         items = raw.get("orders")
         if not isinstance(items, list) or not items:
@@ -220,8 +263,19 @@ class YouzanConnector(WindowedConnector):
                 name=text(item.get("title")),
                 quantity=quantity(item.get("num"), f"{what}.num"),
                 unit_price=price,
-                is_gift=bool(item.get("is_present")) or price == 0,
+                is_gift=item.get("is_present") in (True, 1, "1", "true"),
             ))
+        mark_gifts(lines, self.gift_keywords())
+        fulfillment, shipments = NOT_SHIPPED, []
+        if status == PAID:
+            shipments = self._parcels(raw)
+            if status_text in FULFILLMENT:
+                fulfillment = FULFILLMENT[status_text]
+                shipped_lines(lines, shipments, whole=True)
+            elif shipped_lines(lines, shipments, whole=False):
+                fulfillment = PARTIALLY_SHIPPED
+            else:
+                shipments = []
         address = raw.get("address_info") or {}
         pay = raw.get("pay_info") or {}
         remark = raw.get("remark_info") or {}
@@ -253,7 +307,35 @@ class YouzanConnector(WindowedConnector):
             ship_street=as_sent(address.get("delivery_address"), 255),
             ship_postcode=text(address.get("delivery_postal_code"))[:16],
             cancel_reason=text(info.get("close_type") or "") if status == CANCELLED else "",
+            fulfillment=fulfillment,
+            shipments=shipments,
         )
+
+    def _parcels(self, raw: dict) -> list:
+        """Parcels from ``delivery_order[]`` (lines in ``oids``, carrier and tracking
+        number in ``dists[].express_info``)."""
+        deliveries = raw.get("delivery_order") or []
+        if not isinstance(deliveries, list):
+            raise NormalizationError("delivery_order is not a list")
+        quantities = {text(item.get("oid")): item.get("num") for item in raw.get("orders") or []
+                      if isinstance(item, dict)}
+        rows = []
+        for i, delivery in enumerate(deliveries):
+            if not isinstance(delivery, dict):
+                raise NormalizationError(f"delivery_order[{i}] is not an object")
+            oids = [text(o.get("oid") if isinstance(o, dict) else o)
+                    for o in delivery.get("oids") or []]
+            for dist in delivery.get("dists") or []:
+                express = dist.get("express_info") if isinstance(dist, dict) else None
+                if not isinstance(express, dict):
+                    continue
+                carrier, tracking = text(express.get("express_id")), express.get("express_no")
+                rows.append((carrier, tracking, None, "", 0))
+                for oid in oids:
+                    qty = quantities.get(oid)
+                    rows.append((carrier, tracking, None, oid,
+                                 int(qty) if str(qty).isdigit() else 0))
+        return group_parcels(rows)
 
     def orders_from_file(self, data) -> list[dict]:
         if isinstance(data, dict):
@@ -266,15 +348,30 @@ class YouzanConnector(WindowedConnector):
     # --- shipments ---------------------------------------------------------------------
 
     def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None) -> ShipmentResult:
-        ids = self.config.get("express_ids") or {}
-        express = ids.get(carrier) or ids.get(carrier.upper())
-        if not express:
-            raise PermanentError(f"youzan: no express id for carrier “{carrier}”: add it to "
-                                 f"the channel's express_ids setting")
-        self.call(SHIP_API, {"tid": external_id, "out_stype": str(express),
-                             "out_sid": tracking_number, "is_no_express": 0})
+                      tracking_url: str = "", lines: list[dict] | None = None,
+                      platform_data: dict | None = None) -> ShipmentResult:
+        """``youzan.logistics.online.confirm``: ``carrier`` is a Youzan express id."""
+        express = self.platform_carrier(carrier)
+        if not express.isdigit():
+            raise PermanentError(f"youzan: no express id for carrier “{carrier}”: map it in "
+                                 f"the channel's carrier_map setting")
+        if not tracking_number:
+            raise PermanentError("youzan: a tracking number is needed")
+        self.call(SHIP_API, {"tid": external_id, "out_stype": express,
+                             "out_sid": tracking_number, "is_no_express": 0}, write=True)
         return ShipmentResult(ok=True, detail=f"sent with express {express}", status_code=200)
+
+    def confirm_shipment(self, *, external_id: str, tracking_number: str,
+                         platform_data: dict | None = None) -> bool | None:
+        """Read the trade back (``youzan.trade.get``): does it carry the parcel?"""
+        try:
+            data = self.call(TRADE_API, {"tid": external_id})
+            order = data.get("full_order_info") or data
+            if not isinstance(order, dict):
+                return None
+            return holds_tracking(self.normalize(order), tracking_number)
+        except (ConnectorError, NormalizationError):
+            return None
 
     # --- recipient ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from channels.models import RawPayload, SkuMapping
 from channels.pipeline import ingest_items
 from orderhub.models import Order, OrderEvent
 from orderhub.models import OrderStatus as S
-from tests.channels.cn_support import SandboxHttp, load, make_channel
+from tests.channels.cn_support import CN_FIXTURES, SandboxHttp, load, make_channel
 
 
 def taobao():
@@ -156,3 +156,15 @@ def test_sandbox_refuses_wrong_secrets_and_the_channel_pauses(db, http, platform
     assert expected in channel.last_error
     assert channel.paused  # a signature/credential problem needs a person
     assert "wrong" not in channel.last_error
+
+
+@pytest.mark.parametrize("platform", ["taobao", "pinduoduo", "douyin", "youzan"])
+def test_saved_shipped_order_file_imports_without_rejects(db, platform):
+    # the documented already-shipped order of each platform, as the lead's
+    # cross-platform test and import_orders read it (a JSON list with one order)
+    from channels.services import import_file
+
+    channel = channel_with_mappings(platform)
+    path = CN_FIXTURES.parent / "shipped" / f"{platform}.json"
+    result = import_file(channel=channel, path=path)
+    assert result.created == 1 and result.rejected == 0, result.errors

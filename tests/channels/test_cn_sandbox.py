@@ -104,3 +104,25 @@ def test_shipment_push_reaches_the_sandbox(db, http, platform, make_user):
                                        tracking_number="SF1234567890")
 
     assert shipment_push_deliver(push_id=push.pk, connector=connector) == "sent"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_sandbox_answers_platform_shipped_orders_like_the_documentation(db, http, platform):
+    # given the sandbox, where some paid orders were already shipped on the platform
+    settled = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # past the window lag
+    shipped = [o for o in cn_orders() if o.get("shipped") and o["updated"] < settled]
+    assert shipped, "the sandbox holds platform-shipped orders"
+    channel = sandbox_channel(platform, max_windows=200)
+    connector = connector_for(channel, client=http, now=None)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+
+    # when its pages are read and normalized by the real connector
+    normalized = [connector.normalize(raw)
+                  for page in connector.fetch_orders(since=since) for raw in page.orders]
+
+    # then those orders come as shipped with the parcel's tracking number, and every
+    # Douyin address (an object) gives clear regions
+    with_parcel = {s.tracking_number for n in normalized for s in n.shipments}
+    assert {o["shipped"]["tracking"] for o in shipped} <= with_parcel
+    assert all(n.fulfillment for n in normalized if n.shipments)
+    assert all(n.ship_province and n.ship_district for n in normalized)

@@ -194,7 +194,7 @@ def test_unknown_carrier_fails_the_push_clearly(pdd, make_order):
                                        tracking_number="1")
     assert shipment_push_deliver(push_id=push.pk, connector=connector_for(channel)) == "failed"
     push.refresh_from_db()
-    assert "logistics_ids" in push.last_error
+    assert "carrier_map" in push.last_error
 
 
 def test_windows_always_end_3_minutes_before_now_whatever_the_setting(pdd):
