@@ -187,14 +187,10 @@ class ShopifyConnector(Connector):
         after the last row's ``updated_at``/id, not at an offset), so an order
         edited mid-scan moves to the end of the scan instead of shifting others
         onto a page already read. Hence each page's watermark is the
-        ``updated_at`` of its last order (every order updated before it was on
-        this page or an earlier one), and the last page's is the time the scan
-        started: anything updated later has a newer ``updated_at`` and is found by
-        the next poll.
+        ``updated_at`` of its last order: every order updated before it was on
+        this page or an earlier one. The last page too: never our own clock,
+        which may run ahead of Shopify's (the next poll re-reads from there).
         """
-        # Whole seconds: Shopify's times have no fraction, and an order edited
-        # later in this same second must still be at or after the watermark.
-        started = dt.datetime.now(dt.UTC).replace(microsecond=0)
         params = {"status": "any", "limit": self.page_size, "order": "updated_at asc"}
         if since:
             params["updated_at_min"] = since.astimezone(dt.UTC).isoformat()
@@ -205,13 +201,9 @@ class ShopifyConnector(Connector):
             if not isinstance(data, dict) or not isinstance(data.get("orders"), list):
                 raise PermanentError("shopify: the orders response has no “orders” list")
             orders = data["orders"]
+            yield FetchedPage(orders=orders, watermark=self._last_updated(orders))
             # The next URL carries page_info; other filters are not allowed with it.
             url, kwargs = next_link(response.headers.get("Link")), {}
-            if url is None:
-                watermark = started
-            else:
-                watermark = self._last_updated(orders)
-            yield FetchedPage(orders=orders, watermark=watermark)
 
     def _last_updated(self, orders: list) -> dt.datetime | None:
         try:

@@ -146,8 +146,8 @@ class WooCommerceConnector(Connector):
         WooCommerce's tie-break). Times have whole seconds, so each request
         re-reads the last second of the page before and drops what it already
         yielded. The watermark of a page is the modification time of its last
-        order (everything modified before that second has been read), and the
-        last page's is the time its request was sent.
+        order: everything modified before that second has been read. Never our
+        own clock, which may run ahead of the shop's.
         """
         base = {"per_page": self.page_size, "orderby": "modified", "order": "asc",
                 "dates_are_gmt": "true"}
@@ -159,18 +159,13 @@ class WooCommerceConnector(Connector):
             params = dict(base, page=1)
             if after is not None:
                 params["modified_after"] = self._gmt(after)
-            # Whole seconds, as WooCommerce stores them: an order modified later in
-            # this second must not fall before the watermark.
-            asked = dt.datetime.now(dt.UTC).replace(microsecond=0)
             data, _ = self._list(params)
             fresh = [raw for raw in data if _version(raw) not in seen]
             seen.update(_version(raw) for raw in data)
+            last = self._modified(data[-1]) if data else None
             if len(data) < self.page_size:
-                # Everything modified after ``after`` up to the request is here
-                # (our clock; the poll's overlap window covers a skewed server).
-                yield FetchedPage(orders=fresh, watermark=asked)
+                yield FetchedPage(orders=fresh, watermark=last)
                 return
-            last = self._modified(data[-1])
             if last is None:
                 raise PermanentError("woocommerce: an order in the list has no "
                                      "date_modified_gmt, the scan cannot go on safely")
@@ -210,7 +205,9 @@ class WooCommerceConnector(Connector):
                     break
                 page += 1
             if not changed:
-                yield FetchedPage(orders=[], watermark=second + dt.timedelta(seconds=1))
+                # Not past ``second``: it may still be going on at the shop, and an
+                # order modified later in it has this same time.
+                yield FetchedPage(orders=[], watermark=second)
                 return
         raise PermanentError("woocommerce: orders kept changing within one second while "
                              "being read; trying again next poll")
