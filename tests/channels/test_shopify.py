@@ -467,3 +467,12 @@ def test_confirm_shipment_cannot_tell_for_a_missing_order(connector):
     respx.get(f"{SHOP_API}/orders/1.json").mock(return_value=httpx.Response(
         404, json={"errors": "Not Found"}))
     assert connector.confirm_shipment(external_id="1", tracking_number="SF1") is None
+
+
+def test_the_shipped_fixture_imports_with_import_orders(shopify_channel, capsys):
+    from django.core.management import call_command
+
+    from tests.channels.conftest import FIXTURES
+
+    call_command("import_orders", "shopify-demo", str(FIXTURES / "shipped" / "shopify.json"))
+    assert "created=1 updated=0 unchanged=0 rejected=0" in capsys.readouterr().out

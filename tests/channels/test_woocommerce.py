@@ -434,3 +434,12 @@ def test_confirm_shipment_cannot_tell_for_a_missing_order(connector):
         "code": "woocommerce_rest_shop_order_invalid_id", "message": "Invalid ID.",
         "data": {"status": 404}}))
     assert connector.confirm_shipment(external_id="9", tracking_number="SF1") is None
+
+
+def test_the_shipped_fixture_imports_with_import_orders(woo_channel, capsys):
+    from django.core.management import call_command
+
+    from tests.channels.conftest import FIXTURES
+
+    call_command("import_orders", "woo-demo", str(FIXTURES / "shipped" / "woocommerce.json"))
+    assert "created=1 updated=0 unchanged=0 rejected=0" in capsys.readouterr().out
