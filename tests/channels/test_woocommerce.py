@@ -443,3 +443,39 @@ def test_the_shipped_fixture_imports_with_import_orders(woo_channel, capsys):
 
     call_command("import_orders", "woo-demo", str(FIXTURES / "shipped" / "woocommerce.json"))
     assert "created=1 updated=0 unchanged=0 rejected=0" in capsys.readouterr().out
+
+
+@respx.mock
+def test_two_real_polls_hold_exactly_what_the_shop_holds(woo_channel, woo_order):
+    """End to end through ``channel_poll``: edits and new orders between page fetches
+    and between polls all end up in the hub, each order once, in its latest form."""
+    from channels.services import channel_poll
+    from orderhub.models import Order
+
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=30)
+
+    def order(i, when):
+        return {**woo_order, "id": i, "number": str(i), "date_modified_gmt": _at(when),
+                "shipping": {**woo_order["shipping"], "city": f"City {i}"}}
+
+    woo = OffsetWoo([order(i, start + dt.timedelta(minutes=i)) for i in range(1, 7)])
+
+    def edit(w, i, city):
+        w.orders[i] = {**w.orders[i], "date_modified_gmt": w.now(),
+                       "shipping": {**w.orders[i]["shipping"], "city": city}}
+
+    def create(w, i):
+        w.orders[i] = order(i, dt.datetime.now(dt.UTC))
+
+    woo.between[1] = lambda w: (edit(w, 1, "Moved 1"), edit(w, 4, "Moved 4"), create(w, 7))
+    respx.get(f"{WOO_API}/orders").mock(side_effect=woo)
+    connector = WooCommerceConnector(woo_channel, sleep=lambda s: None)
+    connector.page_size = 2
+
+    assert channel_poll(channel=woo_channel, connector=connector).status == "ok"
+    edit(woo, 5, "Moved 5")
+    create(woo, 8)
+    assert channel_poll(channel=woo_channel, connector=connector).status == "ok"
+
+    held = dict(Order.objects.filter(channel=woo_channel).values_list("external_id", "ship_city"))
+    assert held == {str(i): o["shipping"]["city"] for i, o in woo.orders.items()}
