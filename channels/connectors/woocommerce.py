@@ -317,6 +317,11 @@ class WooCommerceConnector(Connector):
             shipments=shipments,
         )
 
+    def orders_from_file(self, data) -> list[dict]:
+        if isinstance(data, dict) and "line_items" in data:
+            return [data]  # one order, as GET /orders/{id} or a webhook gives it
+        return super().orders_from_file(data)
+
     def count_orders(self, *, start: dt.datetime, end: dt.datetime) -> int | None:
         response = self.request("GET", f"{self.base}/orders", params={
             "per_page": 1, "after": start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),

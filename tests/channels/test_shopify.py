@@ -476,3 +476,46 @@ def test_the_shipped_fixture_imports_with_import_orders(shopify_channel, capsys)
 
     call_command("import_orders", "shopify-demo", str(FIXTURES / "shipped" / "shopify.json"))
     assert "created=1 updated=0 unchanged=0 rejected=0" in capsys.readouterr().out
+
+
+def test_a_file_may_hold_one_order(connector, shopify_order):
+    assert connector.orders_from_file(shopify_order) == [shopify_order]
+    assert connector.orders_from_file({"order": shopify_order}) == [shopify_order]
+    with pytest.raises(NormalizationError):
+        connector.orders_from_file({"something": "else"})
+
+
+@respx.mock
+def test_two_real_polls_hold_exactly_what_the_shop_holds(mapped):
+    """End to end through ``channel_poll``: edits and new orders between page fetches
+    and between polls all end up in the hub, each order once, in its latest form."""
+    from channels.services import channel_poll
+    from orderhub.models import Order
+
+    start = KeysetShop.now() - dt.timedelta(minutes=30)
+
+    def order(i, when):
+        raw = shopify_cn_order(i, updated_at=when.isoformat())
+        raw["id"] = i
+        raw["shipping_address"] = {**raw["shipping_address"], "city": f"City {i}"}
+        return raw
+
+    shop = KeysetShop([order(i, start + dt.timedelta(minutes=i)) for i in range(1, 7)])
+
+    def edit(s, i, city):
+        s.edit(i, shipping_address={**s.orders[i]["shipping_address"], "city": city})
+
+    def create(s, i):
+        s.orders[i] = order(i, KeysetShop.now())
+
+    shop.between[1] = lambda s: (edit(s, 1, "Moved 1"), edit(s, 4, "Moved 4"), create(s, 7))
+    respx.get(f"{SHOP_API}/orders.json").mock(side_effect=shop)
+    connector = ShopifyConnector(mapped, sleep=lambda s: None)
+
+    assert channel_poll(channel=mapped, connector=connector).status == "ok"
+    edit(shop, 5, "Moved 5")
+    create(shop, 8)
+    assert channel_poll(channel=mapped, connector=connector).status == "ok"
+
+    held = dict(Order.objects.filter(channel=mapped).values_list("external_id", "ship_city"))
+    assert held == {str(i): o["shipping_address"]["city"] for i, o in shop.orders.items()}

@@ -479,3 +479,10 @@ def test_two_real_polls_hold_exactly_what_the_shop_holds(woo_channel, woo_order)
 
     held = dict(Order.objects.filter(channel=woo_channel).values_list("external_id", "ship_city"))
     assert held == {str(i): o["shipping"]["city"] for i, o in woo.orders.items()}
+
+
+def test_a_file_may_hold_one_order(connector, woo_order):
+    assert connector.orders_from_file(woo_order) == [woo_order]
+    assert connector.orders_from_file([woo_order]) == [woo_order]
+    with pytest.raises(NormalizationError):
+        connector.orders_from_file({"code": "woocommerce_rest_cannot_view"})
