@@ -423,4 +423,5 @@ class WooCommerceConnector(Connector):
         notes = self.json(response)
         if not isinstance(notes, list):
             return None
-        return any(isinstance(n, dict) and wanted in text(n.get("note")) for n in notes)
+        return any(isinstance(n, dict) and isinstance(n.get("note"), str) and wanted in n["note"]
+                   for n in notes)
