@@ -18,6 +18,7 @@ from channels.connectors.base import (
     SHIPPED,
     UNPAID,
     Connector,
+    ConnectorError,
     FetchedPage,
     NormalizationError,
     NormalizedLine,
@@ -209,7 +210,8 @@ class WooCommerceConnector(Connector):
                 # order modified later in it has this same time.
                 yield FetchedPage(orders=[], watermark=second)
                 return
-        raise PermanentError("woocommerce: orders kept changing within one second while "
+        # Retryable: a burst of edits settles, and the next poll starts before it.
+        raise ConnectorError("woocommerce: orders kept changing within one second while "
                              "being read; trying again next poll")
 
     def _modified(self, raw) -> dt.datetime | None:
