@@ -22,6 +22,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from channels.connectors.woo_states import CN_PROVINCES
+
 SLOT = dt.timedelta(minutes=15)
 WINDOW = dt.timedelta(days=2)
 CATALOGUE = [
@@ -88,10 +90,67 @@ def _throttled(request) -> HttpResponse | None:
     return None
 
 
+# --- Shopify and WooCommerce: orders the platform already shipped -----------------------
+
+# Every fifth paid order is shipped by the store itself six hours after it was
+# placed (as a seller with an older setup would): Shopify says "fulfilled" with a
+# fulfillment, WooCommerce "completed" with a Shipment Tracking item.
+SHIP_AFTER = dt.timedelta(hours=6)
+_US_STATES = {"CA": "California"}
+
+
+def _with_shipping(o: dict, now: dt.datetime) -> dict:
+    shipped_at = None
+    if o["status"] == "paid" and o["slot"] % 5 == 0 and now >= o["placed"] + SHIP_AFTER:
+        shipped_at = o["placed"] + SHIP_AFTER
+    country = o["person"][6]
+    carrier = ("SF Express" if o["slot"] % 2 else "ZTO Express") if country == "CN" else "UPS"
+    prefix = {"SF Express": "SF", "ZTO Express": "7", "UPS": "1Z"}[carrier]
+    return {**o, "shipped_at": shipped_at, "carrier": carrier,
+            "tracking_number": f"{prefix}{o['slot']:010d}",
+            "updated": max(o["updated"], shipped_at) if shipped_at else o["updated"]}
+
+
+def _name_parts(name: str) -> tuple[str, str]:
+    """(first, last) as the platforms store them: a Chinese name's family name is
+    its first character, a Western one's the last word."""
+    if name and not name.isascii():
+        return name[1:], name[:1]
+    first, _, last = name.rpartition(" ")
+    return (first, last) if first else (name, "")
+
+
+def _pushed(platform: str, order_id) -> list[dict]:
+    return cache.get(f"sandbox:{platform}:shipments:{order_id}") or []
+
+
+def _push(platform: str, order_id, item: dict) -> None:
+    key = f"sandbox:{platform}:shipments:{order_id}"
+    cache.set(key, [*_pushed(platform, order_id), item], 3 * 24 * 3600)
+
+
 # --- Shopify ------------------------------------------------------------------------------
+
+def _shopify_fulfillments(o: dict) -> list[dict]:
+    fulfillments = []
+    if o.get("shipped_at"):
+        fulfillments.append({
+            "id": o["slot"] * 10 + 1, "order_id": 5_000_000_000 + o["slot"], "status": "success",
+            "created_at": _iso(o["shipped_at"]), "updated_at": _iso(o["shipped_at"]),
+            "tracking_company": o["carrier"], "tracking_number": o["tracking_number"],
+            "tracking_numbers": [o["tracking_number"]],
+            "line_items": [{"id": ln["id"], "quantity": ln["quantity"], "sku": ln["sku"]}
+                           for ln in o["lines"]]})
+    for i, pushed in enumerate(_pushed("shopify", 5_000_000_000 + o["slot"])):
+        fulfillments.append({"id": o["slot"] * 10 + 2 + i, "status": "success", **pushed})
+    return fulfillments
+
 
 def _shopify_order(o: dict) -> dict:
     name, phone, province, city, district, street, country = o["person"]
+    first, last = _name_parts(name)
+    fulfillments = _shopify_fulfillments(o)
+    shipped = bool(o.get("shipped_at")) or bool(fulfillments)
     return {
         "id": 5_000_000_000 + o["slot"], "name": f"#S{o['slot'] % 100000}",
         "created_at": _iso(o["placed"]), "updated_at": _iso(o["updated"]),
@@ -100,16 +159,24 @@ def _shopify_order(o: dict) -> dict:
         "cancel_reason": "customer" if o["status"] == "cancelled" else None,
         "financial_status": {"paid": "paid", "unpaid": "pending",
                              "cancelled": "voided"}[o["status"]],
+        "fulfillment_status": "fulfilled" if shipped else None,
         "currency": o["currency"], "total_price": o["total"], "total_discounts": "0.00",
         "email": "buyer@example.com", "note": "",
-        "customer": {"first_name": name, "last_name": ""},
-        "shipping_address": {"name": name, "phone": phone, "province": province, "city": city,
-                             "address1": f"{district} {street}".strip(), "address2": "",
-                             "zip": "200000", "country_code": country},
+        "customer": {"first_name": first, "last_name": last},
+        "shipping_address": {"first_name": first, "last_name": last,
+                             "name": f"{first} {last}".strip(), "phone": phone,
+                             "province": _US_STATES.get(province, province),
+                             "province_code": province if province.isascii() else None,
+                             "city": city, "address1": f"{district} {street}".strip(),
+                             "address2": "", "zip": "200000", "country_code": country},
         "shipping_lines": [{"price": "10.00"}],
         "line_items": [{"id": ln["id"], "sku": ln["sku"], "name": ln["name"],
                         "quantity": ln["quantity"], "price": ln["price"],
-                        "variant_id": ln["id"]} for ln in o["lines"]],
+                        "variant_id": ln["id"],
+                        "fulfillable_quantity": 0 if shipped else ln["quantity"],
+                        "fulfillment_status": "fulfilled" if shipped else None}
+                       for ln in o["lines"]],
+        "fulfillments": fulfillments,
     }
 
 
@@ -119,8 +186,15 @@ def _shopify_auth(request):
     return None
 
 
+def _shopify_key(o: dict) -> list:
+    return [o["updated"].timestamp(), o["slot"]]
+
+
 @csrf_exempt
 def shopify_orders(request, version: str):
+    """Orders sorted by ``updated_at`` (then id); ``page_info`` resumes after the last
+    row's sort key, as Shopify's cursors do, so an edit mid-scan moves an order to
+    the end instead of shifting the pages."""
     _enabled()
     refused = _shopify_auth(request) or _throttled(request)
     if refused:
@@ -132,22 +206,45 @@ def shopify_orders(request, version: str):
             return JsonResponse({"errors": {"page_info": [
                 "status cannot be passed when page_info is present"]}}, status=400)
         state = json.loads(base64.urlsafe_b64decode(page_info))
-        since, offset = state["since"], state["offset"]
+        since, after = state["since"], state.get("after")
     else:
-        since, offset = request.GET.get("updated_at_min", ""), 0
-    orders = generate()
+        since, after = request.GET.get("updated_at_min", ""), None
+    now = timezone.now()
+    orders = [_with_shipping(o, now) for o in generate(now)]
     if since:
         since_dt = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
         orders = [o for o in orders if o["updated"] >= since_dt]
-    orders.sort(key=lambda o: o["updated"])
-    chunk = orders[offset:offset + limit]
+    orders.sort(key=_shopify_key)
+    if after:
+        orders = [o for o in orders if _shopify_key(o) > after]
+    chunk = orders[:limit]
     headers = {"X-Shopify-Shop-Api-Call-Limit": f"{random.randint(1, 20)}/40"}  # noqa: S311
-    if offset + limit < len(orders):
+    if len(orders) > limit:
         token = base64.urlsafe_b64encode(json.dumps(
-            {"since": since, "offset": offset + limit}).encode()).decode()
+            {"since": since, "after": _shopify_key(chunk[-1])}).encode()).decode()
         headers["Link"] = f'<{request.build_absolute_uri(request.path)}?limit={limit}' \
                           f'&page_info={token}>; rel="next"'
     return JsonResponse({"orders": [_shopify_order(o) for o in chunk]}, headers=headers)
+
+
+def _shopify_find(order_id: int) -> dict | None:
+    now = timezone.now()
+    for o in generate(now):
+        if 5_000_000_000 + o["slot"] == order_id:
+            return _with_shipping(o, now)
+    return None
+
+
+@csrf_exempt
+def shopify_order(request, version: str, order_id: int):
+    _enabled()
+    refused = _shopify_auth(request)
+    if refused:
+        return refused
+    found = _shopify_find(order_id)
+    if found is None:
+        return JsonResponse({"errors": "Not Found"}, status=404)
+    return JsonResponse({"order": _shopify_order(found)})
 
 
 @csrf_exempt
@@ -156,9 +253,17 @@ def shopify_fulfillment_orders(request, version: str, order_id: int):
     refused = _shopify_auth(request)
     if refused:
         return refused
+    found = _shopify_find(order_id)
+    if found is None:
+        return JsonResponse({"errors": "Not Found"}, status=404)
+    done = bool(found.get("shipped_at") or _pushed("shopify", order_id))
     return JsonResponse({"fulfillment_orders": [{
-        "id": order_id * 10, "order_id": order_id, "status": "open",
-        "supported_actions": ["create_fulfillment"], "line_items": []}]})
+        "id": order_id * 10, "order_id": order_id, "status": "closed" if done else "open",
+        "supported_actions": [] if done else ["create_fulfillment"],
+        "line_items": [{"id": ln["id"] * 10, "line_item_id": ln["id"],
+                        "quantity": ln["quantity"],
+                        "fulfillable_quantity": 0 if done else ln["quantity"]}
+                       for ln in found["lines"]]}]})
 
 
 @csrf_exempt
@@ -168,35 +273,72 @@ def shopify_fulfillments(request, version: str):
     if refused:
         return refused
     body = json.loads(request.body or b"{}")
-    tracking = (body.get("fulfillment") or {}).get("tracking_info") or {}
+    fulfillment = body.get("fulfillment") or {}
+    tracking = fulfillment.get("tracking_info") or {}
+    groups = fulfillment.get("line_items_by_fulfillment_order") or []
+    if not groups:
+        return JsonResponse({"errors": {"line_items_by_fulfillment_order": [
+            "can't be blank"]}}, status=422)
+    order_id = int(groups[0].get("fulfillment_order_id", 0)) // 10
+    created = {"tracking_company": tracking.get("company"),
+               "tracking_number": tracking.get("number"),
+               "tracking_numbers": [tracking.get("number")] if tracking.get("number") else [],
+               "created_at": _iso(timezone.now())}
+    _push("shopify", order_id, created)
     return JsonResponse({"fulfillment": {"id": random.randint(1, 10**9),  # noqa: S311
-                                         "status": "success",
-                                         "tracking_number": tracking.get("number")}}, status=201)
+                                         "order_id": order_id, "status": "success",
+                                         **created}}, status=201)
 
 
 # --- WooCommerce --------------------------------------------------------------------------
 
+def _woo_state(country: str, province: str) -> str:
+    """What WooCommerce stores in ``state``: its own code where it has a table
+    (``CN10`` for 上海市, ``CA``), the typed text elsewhere (GB)."""
+    if country == "CN":
+        return {name: code for code, name in CN_PROVINCES.items()}.get(province, province)
+    return province
+
+
+def _woo_gmt(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _woo_order(o: dict) -> dict:
     name, phone, province, city, district, street, country = o["person"]
-    address = {"first_name": name, "last_name": "", "address_1": f"{district} {street}".strip(),
-               "address_2": "", "city": city, "state": province, "postcode": "100000",
-               "country": country}
+    first, last = _name_parts(name)
+    woo_id = 10_000 + o["slot"] % 1_000_000
+    address = {"first_name": first, "last_name": last,
+               "address_1": f"{district} {street}".strip(), "address_2": "", "city": city,
+               "state": _woo_state(country, province), "postcode": "100000", "country": country}
+    tracking = []
+    if o.get("shipped_at"):
+        tracking.append({"tracking_provider": "" if o["carrier"] != "UPS" else "UPS",
+                         "custom_tracking_provider": o["carrier"] if o["carrier"] != "UPS" else "",
+                         "custom_tracking_link": "", "tracking_number": o["tracking_number"],
+                         "date_shipped": str(int(o["shipped_at"].timestamp())),
+                         "tracking_id": f"t{o['slot']}"})
+    tracking += _pushed("woocommerce", woo_id)
+    status = {"paid": "processing", "unpaid": "pending", "cancelled": "cancelled"}[o["status"]]
+    if tracking and status == "processing":
+        status = "completed"
     return {
-        "id": 10_000 + o["slot"] % 1_000_000, "number": str(o["slot"]),
-        "status": {"paid": "processing", "unpaid": "pending", "cancelled": "cancelled"}[
-            o["status"]],
+        "id": woo_id, "number": str(o["slot"]), "status": status,
         "currency": o["currency"],
-        "date_created_gmt": o["placed"].strftime("%Y-%m-%dT%H:%M:%S"),
-        "date_modified_gmt": o["updated"].strftime("%Y-%m-%dT%H:%M:%S"),
-        "date_paid_gmt": (o["placed"].strftime("%Y-%m-%dT%H:%M:%S")
-                          if o["status"] == "paid" else None),
+        "date_created_gmt": _woo_gmt(o["placed"]),
+        "date_modified_gmt": _woo_gmt(o["updated"]),
+        "date_paid_gmt": _woo_gmt(o["placed"]) if o["status"] == "paid" else None,
+        "date_completed_gmt": _woo_gmt(o["shipped_at"]) if o.get("shipped_at") else None,
         "total": o["total"], "shipping_total": "10.00", "discount_total": "0.00",
         "customer_note": "",
         "billing": {**address, "email": "buyer@example.com", "phone": phone},
         "shipping": address,
+        "meta_data": ([{"id": o["slot"], "key": "_wc_shipment_tracking_items", "value": tracking}]
+                      if tracking else []),
         "line_items": [{"id": ln["id"], "name": ln["name"], "product_id": ln["id"],
                         "variation_id": 0, "quantity": ln["quantity"], "sku": ln["sku"],
                         "price": float(ln["price"]),
+                        "subtotal": f"{Decimal(ln['price']) * ln['quantity']:.2f}",
                         "total": f"{Decimal(ln['price']) * ln['quantity']:.2f}"}
                        for ln in o["lines"]],
     }
@@ -210,18 +352,38 @@ def _woo_auth(request):
     return None
 
 
+def _woo_find(order_id: int) -> dict | None:
+    now = timezone.now()
+    for o in generate(now):
+        if 10_000 + o["slot"] % 1_000_000 == order_id:
+            return _with_shipping(o, now)
+    return None
+
+
+def _woo_not_found():
+    return JsonResponse({"code": "woocommerce_rest_shop_order_invalid_id",
+                         "message": "Invalid ID.", "data": {"status": 404}}, status=404)
+
+
 @csrf_exempt
 def woo_orders(request):
+    """Like WooCommerce: ``modified_after``/``modified_before`` exclusive and compared
+    with the GMT columns, ``orderby=modified`` with the ID as tie-break, offset pages."""
     _enabled()
     refused = _woo_auth(request) or _throttled(request)
     if refused:
         return refused
-    orders = generate()
-    since = request.GET.get("modified_after")
-    if since:
-        since_dt = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
-        orders = [o for o in orders if o["updated"] > since_dt]
-    orders.sort(key=lambda o: o["updated"])
+    now = timezone.now()
+    orders = [_with_shipping(o, now) for o in generate(now)]
+    # Times are stored to the second: compare them as WooCommerce's SQL does.
+    for param, keep in (("modified_after", lambda o, t: _woo_gmt(o["updated"]) > t),
+                        ("modified_before", lambda o, t: _woo_gmt(o["updated"]) < t)):
+        bound = request.GET.get(param)
+        if bound:
+            orders = [o for o in orders if keep(o, bound)]
+    if request.GET.get("orderby") == "modified":
+        orders.sort(key=lambda o: (_woo_gmt(o["updated"]), 10_000 + o["slot"] % 1_000_000),
+                    reverse=request.GET.get("order", "desc") == "desc")
     per_page = min(100, int(request.GET.get("per_page", 10)))
     page = max(1, int(request.GET.get("page", 1)))
     chunk = orders[(page - 1) * per_page:page * per_page]
@@ -236,8 +398,15 @@ def woo_order(request, order_id: int):
     refused = _woo_auth(request)
     if refused:
         return refused
-    return JsonResponse({"id": order_id, "status": json.loads(request.body or b"{}").get(
-        "status", "processing")})
+    found = _woo_find(order_id)
+    if found is None:
+        return _woo_not_found()
+    order = _woo_order(found)
+    if request.method in ("PUT", "POST"):
+        status = json.loads(request.body or b"{}").get("status")
+        if status:
+            order["status"] = status
+    return JsonResponse(order)
 
 
 @csrf_exempt
@@ -246,8 +415,41 @@ def woo_notes(request, order_id: int):
     refused = _woo_auth(request)
     if refused:
         return refused
+    if request.method == "GET":
+        return JsonResponse([], safe=False)
     return JsonResponse({"id": random.randint(1, 10**6), **json.loads(  # noqa: S311
         request.body or b"{}")}, status=201)
+
+
+@csrf_exempt
+def woo_shipment_trackings(request, order_id: int):
+    """The Shipment Tracking extension's endpoint: a tracking item per parcel."""
+    _enabled()
+    refused = _woo_auth(request)
+    if refused:
+        return refused
+    if _woo_find(order_id) is None:
+        return _woo_not_found()
+    if request.method == "GET":
+        return JsonResponse(_pushed("woocommerce", order_id), safe=False)
+    body = json.loads(request.body or b"{}")
+    if not body.get("tracking_number"):
+        return JsonResponse({"code": "woocommerce_rest_invalid_tracking_number",
+                             "message": "Invalid tracking number.", "data": {"status": 400}},
+                            status=400)
+    item = {"tracking_provider": body.get("tracking_provider", ""),
+            "custom_tracking_provider": body.get("custom_tracking_provider", ""),
+            "custom_tracking_link": body.get("custom_tracking_link", ""),
+            "tracking_number": body["tracking_number"],
+            "date_shipped": str(int(timezone.now().timestamp())),
+            "tracking_id": f"{order_id}-{len(_pushed('woocommerce', order_id)) + 1}"}
+    _push("woocommerce", order_id, item)
+    return JsonResponse({"tracking_id": item["tracking_id"],
+                         "tracking_provider": item["tracking_provider"]
+                         or item["custom_tracking_provider"],
+                         "tracking_link": item["custom_tracking_link"],
+                         "tracking_number": item["tracking_number"],
+                         "date_shipped": timezone.now().strftime("%Y-%m-%d")}, status=201)
 
 
 # --- Amazon -------------------------------------------------------------------------------

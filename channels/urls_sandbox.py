@@ -4,12 +4,15 @@ from channels import sandbox, sandbox_cn
 
 urlpatterns = [
     path("shopify/admin/api/<str:version>/orders.json", sandbox.shopify_orders),
+    path("shopify/admin/api/<str:version>/orders/<int:order_id>.json", sandbox.shopify_order),
     path("shopify/admin/api/<str:version>/orders/<int:order_id>/fulfillment_orders.json",
          sandbox.shopify_fulfillment_orders),
     path("shopify/admin/api/<str:version>/fulfillments.json", sandbox.shopify_fulfillments),
     path("woocommerce/wp-json/wc/v3/orders", sandbox.woo_orders),
     path("woocommerce/wp-json/wc/v3/orders/<int:order_id>", sandbox.woo_order),
     path("woocommerce/wp-json/wc/v3/orders/<int:order_id>/notes", sandbox.woo_notes),
+    path("woocommerce/wp-json/wc-shipment-tracking/v3/orders/<int:order_id>/shipment-trackings",
+         sandbox.woo_shipment_trackings),
     path("amazon/auth/o2/token", sandbox.amazon_token),
     path("amazon/tokens/2021-03-01/restrictedDataToken", sandbox.amazon_rdt),
     path("amazon/orders/v0/orders", sandbox.amazon_orders),

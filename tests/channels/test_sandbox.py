@@ -1,6 +1,8 @@
 """The sandbox APIs, exercised by the real connectors over (in-process) HTTP."""
 
+import base64
 import datetime as dt
+import json
 from unittest import mock
 
 import httpx
@@ -84,3 +86,82 @@ def test_shopify_sandbox_refuses_filters_with_page_info(client):
                           {"page_info": "e30=", "status": "any"},
                           headers={"X-Shopify-Access-Token": "t"})
     assert response.status_code == 400
+
+
+# --- Shopify and WooCommerce answer like their documentation -----------------------------
+
+SHOPIFY = ("shopify", {"shop_url": "http://testserver/sandbox/shopify"},
+           {"access_token": "sandbox-token"})
+WOO = ("woocommerce", {"site_url": "http://testserver/sandbox/woocommerce"},
+       {"consumer_key": "ck", "consumer_secret": "cs"})
+
+
+def _all(connector):
+    return [o for page in connector.fetch_orders(since=None) for o in page.orders]
+
+
+@pytest.mark.parametrize("platform, config, credentials", [SHOPIFY, WOO])
+def test_sandbox_has_orders_the_store_already_shipped(db, http, platform, config, credentials):
+    connector = get_connector(make(platform, config, credentials), client=http,
+                              sleep=lambda s: None)
+    normalized = [connector.normalize(raw) for raw in _all(connector)]
+    shipped = [n for n in normalized if n.fulfillment == "shipped"]
+    assert shipped, "every fifth paid order older than six hours is shipped"
+    for order in shipped:
+        assert order.status == "paid"
+        [parcel] = order.shipments
+        assert parcel.tracking_number and parcel.carrier in ("SF Express", "ZTO Express", "UPS")
+        assert all(line.shipped_quantity == line.quantity for line in order.lines)
+    # names in the seller's form, provinces as names
+    chinese = [n for n in normalized if n.ship_country == "CN"]
+    assert chinese and all(n.ship_name in ("张伟", "王芳", "李娜") for n in chinese)
+    assert {n.ship_province for n in chinese} <= {"上海市", "北京市", "广东省"}
+    assert {n.ship_province for n in normalized if n.ship_country == "US"} <= {"California"}
+
+
+def test_woo_sandbox_stores_state_codes_and_filters_like_woocommerce(db, http):
+    connector = get_connector(make(*WOO), client=http, sleep=lambda s: None)
+    raws = _all(connector)
+    assert {r["shipping"]["state"] for r in raws if r["shipping"]["country"] == "CN"} <= {
+        "CN10", "CN2", "CN20"}
+    raws.sort(key=lambda r: (r["date_modified_gmt"], r["id"]))
+    pivot = raws[len(raws) // 2]["date_modified_gmt"]
+    response = http.get("/sandbox/woocommerce/wp-json/wc/v3/orders", params={
+        "modified_after": pivot, "orderby": "modified", "order": "asc", "per_page": 100,
+        "dates_are_gmt": "true"}, auth=("ck", "cs"))
+    got = response.json()
+    # exclusive bound, oldest first with the ID as tie-break
+    assert [r["id"] for r in got] == [r["id"] for r in raws if r["date_modified_gmt"] > pivot]
+
+
+def test_shopify_sandbox_cursor_resumes_after_the_last_row(db, http):
+    first = http.get("/sandbox/shopify/admin/api/2024-10/orders.json",
+                     params={"status": "any", "limit": 5, "order": "updated_at asc"},
+                     headers={"X-Shopify-Access-Token": "t"})
+    link = first.headers["Link"]
+    assert 'rel="next"' in link
+    state = json.loads(base64.urlsafe_b64decode(link.split("page_info=")[1].split(">")[0]))
+    last = first.json()["orders"][-1]
+    assert state["after"][1] == last["id"] - 5_000_000_000
+
+
+@pytest.mark.parametrize("platform, config, credentials, carrier", [
+    (*SHOPIFY, "SF Express"), (*WOO, "SF Express"),
+])
+def test_push_then_read_back_through_the_sandbox(db, http, platform, config, credentials,
+                                                 carrier):
+    connector = get_connector(make(platform, config, credentials), client=http,
+                              sleep=lambda s: None)
+    raw = next(r for r in _all(connector)
+               if connector.normalize(r).status == "paid"
+               and connector.normalize(r).fulfillment == "")
+    external_id = connector.external_id(raw)
+    number = f"SFTEST{external_id}"
+    assert connector.confirm_shipment(external_id=external_id, tracking_number=number) is False
+
+    result = connector.push_shipment(external_id=external_id, carrier=carrier,
+                                     tracking_number=number)
+
+    assert result.ok
+    assert connector.confirm_shipment(external_id=external_id, tracking_number=number) is True
+    assert connector.confirm_shipment(external_id=external_id, tracking_number="nope") is False
