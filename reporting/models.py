@@ -70,7 +70,8 @@ class KpiThreshold(models.Model):
         ]
 
     def __str__(self):
-        return Kpi(self.kpi).label if self.kpi in Kpi.values else self.kpi
+        # The label is a lazy translation: str() it, or the admin's str(obj) fails.
+        return str(Kpi(self.kpi).label) if self.kpi in Kpi.values else self.kpi
 
     def state(self, value) -> str:
         """``"na"`` (no value), ``"red"``, ``"amber"`` or ``"ok"``; thresholds are exclusive."""

@@ -792,7 +792,10 @@ def update_rows(model, objs: list, fields: list[str]) -> None:
     using = router.db_for_write(model)
     connection = connections[using]
     if connection.vendor != "postgresql":
-        model._default_manager.using(using).bulk_update(objs, fields)
+        # bulk_update answers the rows it matched: a gone row fails here as below.
+        updated = model._default_manager.using(using).bulk_update(objs, fields)
+        if updated != len(objs):
+            raise DatabaseError(f"{model._meta.label}: updated {updated} of {len(objs)} rows")
         return
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]

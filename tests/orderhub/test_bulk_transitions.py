@@ -19,6 +19,7 @@ from orderhub.services.orders import (
     order_update,
 )
 from orderhub.signals import order_edited, order_status_changed, orders_status_changed
+from tests.conftest import requires_postgres
 
 ACTOR = "system:automation"
 # Differ between two runs by nature: ids, numbers, clocks, the platform id.
@@ -171,6 +172,10 @@ def test_bulk_writes_what_the_per_order_services_write(make_order, warehouse, he
     order_transition(order=locked[0], name="claim", actor="system:test")
 
 
+# PostgreSQL only: Django 5.2 caps an SQLite statement at 999 parameters, so the
+# history rows of a bigger batch go in several INSERTs (a count that grows by design).
+@requires_postgres
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_queries_do_not_grow_with_the_batch(make_order, warehouse):
     def queries_for(n):
