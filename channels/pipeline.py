@@ -859,7 +859,8 @@ def _apply_status(order: Order, norm: NormalizedOrder, unknown: list[str], actor
 def _apply_paid(order: Order, norm: NormalizedOrder, unknown: list[str], actor: str) -> bool:
     changed = just_paid = False
     if order.status == S.PENDING_PAYMENT:
-        order_transition(order=order, name="pay", actor=actor, reason=_("paid on the platform"))
+        order = order_transition(order=order, name="pay", actor=actor,
+                                 reason=_("paid on the platform"))
         changed = just_paid = True
     if norm.fulfillment in SHIPPED_STATES:
         if _effective(order) in QUEUED:
