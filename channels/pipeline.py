@@ -938,6 +938,11 @@ def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: Normaliz
     for key in ("buyer_phone", "ship_phone", "buyer_email"):
         if key in field_diff and not field_diff[key] and warnings:
             del field_diff[key]
+    if not _has_address(fields) and _has_address(order):
+        # A payload without the address (Amazon without its restricted data) says
+        # nothing about it: the address the hub holds stays, the rest applies.
+        field_diff = {k: v for k, v in field_diff.items() if v or k == "buyer_message"}
+        field_diff.pop("ship_country", None)
     current_lines = sorted(
         _line_key({"external_line_id": ln.external_line_id, "sku_code": ln.sku_code,
                    "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,

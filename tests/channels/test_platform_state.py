@@ -466,3 +466,14 @@ def test_csv_row_with_tracking_number_enters_shipped(db, tmp_path):
     assert c1.shipped_at == dt.datetime(2026, 11, 20, 7, 0, tzinfo=dt.UTC)
     no_warehouse_work(c1)
     assert Order.objects.get(external_id="C2").status == S.PAID
+
+
+def test_payload_without_the_address_keeps_the_address_the_hub_holds(channel):
+    poll(channel, payload(updated_at="2026-11-20T11:00:00+08:00"))
+    # the platform's later payload comes without its restricted (PII) data, and cancels
+    poll(channel, payload(updated_at="2026-11-20T12:00:00+08:00", name="", street="", phone="",
+                          status="cancelled"))
+    order = Order.objects.get(external_id="P1")
+    assert (order.ship_name, order.ship_street) == ("王伟", "世纪大道100号")
+    assert order.ship_phone == "+8613800138000"
+    assert order.status == S.CANCELLED
