@@ -405,7 +405,10 @@ def order_update(
         raise OrderServiceError(
             _("These fields cannot be edited: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
         )
-    checked = _checked_lines(lines) if lines is not None else None
+    # A platform's lines (a system actor's) match by their platform line id; a
+    # person's edit matches by (SKU, gift), as the edit form shows them.
+    checked = (_checked_lines(lines, by_line_id=who.user is None) if lines is not None
+               else None)
     if checked is not None and who.user is not None:
         # Shipped quantities and gift links are the platform's word, not a person's.
         for line in checked[1]:
@@ -506,13 +509,18 @@ def order_update_lines(
                         expected_status=expected_status)
 
 
-def _checked_lines(lines: Iterable[dict]) -> tuple[list[tuple[str, bool, str]], list[dict]]:
-    """The new lines' (SKU, gift, platform line id) keys and fields, or ``ValidationError``."""
+def _checked_lines(lines: Iterable[dict], *, by_line_id: bool = False
+                   ) -> tuple[list[tuple[str, bool, str]], list[dict]]:
+    """The new lines' (SKU, gift, platform line id) keys and fields, or ``ValidationError``.
+
+    Without ``by_line_id`` the keys' line id is "": lines match by (SKU, gift) only.
+    """
     new_lines = [_line_fields(line) for line in lines]
     if not new_lines:
         raise ValidationError(_("An order needs at least one line."))
     keys = [(line["sku_code"], bool(line.get("is_gift", False)),
-             line.get("external_line_id") or "") for line in new_lines]
+             (line.get("external_line_id") or "") if by_line_id else "")
+            for line in new_lines]
     if any(not code for code, _gift, _ext in keys):
         raise ValidationError(_("Every line needs a SKU."))
     # A platform's own lines are told apart by their line id (two listings may
@@ -566,9 +574,8 @@ def _replace_lines(order: Order, keys, new_lines) -> tuple[dict, dict] | None:
         if fields.get("name") and fields["name"] != line.name:
             line.name = fields["name"]
             quiet = True
-        for attr in ("gift_for", "external_line_id"):
-            if attr in fields and fields[attr] != getattr(line, attr) and (
-                    attr == "gift_for" or fields[attr]):
+        for attr in ("gift_for", "external_line_id") if ext else ("gift_for",):
+            if attr in fields and fields[attr] != getattr(line, attr):
                 setattr(line, attr, fields[attr])
                 quiet = True
         if delta or quiet:
@@ -655,10 +662,10 @@ __all__ = [
     "order_add_note",
     "order_counts_generation",
     "order_create",
-    "order_transition",
-    "order_update",
     "order_record_platform_state",
     "order_ship_on_platform",
+    "order_transition",
+    "order_update",
     "order_update_lines",
     "reserve_order_numbers",
 ]
