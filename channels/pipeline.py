@@ -619,7 +619,8 @@ def _upsert_raw(*, raw: RawPayload, norm: NormalizedOrder, resolver: SkuResolver
                 raw.processed_at = timezone.now()
                 raw.save(update_fields=["status", "error", "attempts", "order", "external_id",
                                         "processed_at"])
-            return outcome, order.pk
+            # A stale payload is "unchanged" to callers; its note says why.
+            return (UNCHANGED if outcome == STALE else outcome), order.pk
         except IntegrityError as exc:
             # Two writers created the same (channel, external id) at once: the
             # second pass finds the order and updates it instead.

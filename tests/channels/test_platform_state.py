@@ -163,6 +163,42 @@ def test_new_order_shipped_on_the_platform_enters_shipped(
     assert not OrderDecision.objects.filter(order=order).exists()
 
 
+@pytest.fixture
+def eager_automation(channel, warehouse):
+    """Automation runs in-process after commit, with every SKU in stock, as a worker would."""
+    from orderhub.celery import app
+    from warehouse.models import SKU
+    from warehouse.services.stock import stock_adjust
+
+    for sku in SKU.objects.all():
+        stock_adjust(warehouse=warehouse, sku=sku, delta=50, actor="system:test", reason="test",
+                     kind="receipt")
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_shipped_order_never_reaches_automation_while_a_paid_one_does(
+        channel, path, eager_automation, django_capture_on_commit_callbacks):
+    from fulfillment.models import OrderDecision
+    from warehouse.models import Reservation
+
+    # given one order the platform shipped and one it did not, in the same run
+    with django_capture_on_commit_callbacks(execute=True):
+        PATHS[path](channel, shipped("P1"))
+    with django_capture_on_commit_callbacks(execute=True):
+        PATHS[path](channel, payload("P2"))
+
+    # then automation reserved and queued only the one the hub must ship
+    p1, p2 = Order.objects.get(external_id="P1"), Order.objects.get(external_id="P2")
+    assert p2.status == S.READY_TO_PICK and Reservation.objects.filter(order=p2).exists()
+    assert p1.status == S.SHIPPED
+    assert not OrderDecision.objects.filter(order=p1).exists()
+    no_warehouse_work(p1)
+
+
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_shipped_without_tracking_enters_shipped_with_a_note(channel, path):
     PATHS[path](channel, shipped(tracking=""))
