@@ -810,6 +810,8 @@ def upsert_order(*, channel: Channel, norm: NormalizedOrder,
     if norm.status == PAID and norm.fulfillment in SHIPPED_STATES and _picking_started(order):
         # First, so the hold says why: the platform's line changes that come with it wait.
         changed = _hold_shipped_while_picking(order, norm, actor)
+        if changed:
+            order.refresh_from_db()  # now on hold: the changes below only wait
     changed = _apply_changes(order, fields, lines, norm, actor, warnings) or changed
     changed = _apply_status(order, norm, unknown, actor) or changed
     if norm.platform_data and norm.platform_data != order.platform_data:

@@ -245,7 +245,10 @@ def test_shipped_on_the_platform_while_being_picked_is_held(channel, started):
     for name in ["mark_ready", "claim", "finish"][: 2 if started == "picking" else 3]:
         order_transition(order=order, name=name, actor="system:test")
 
-    poll(channel, shipped())
+    news = shipped()
+    for line in news["lines"]:  # the platform says every unit went out
+        line["shipped"] = line["qty"]
+    poll(channel, news)
 
     order.refresh_from_db()
     assert order.status == S.ON_HOLD and order.held_from == started
@@ -253,6 +256,9 @@ def test_shipped_on_the_platform_while_being_picked_is_held(channel, started):
     assert order.tracking_number == ""  # not shipped by the hub: a person decides
     event = order.events.get(kind="platform_shipped_while_picking")
     assert "stop the pick" in event.message
+    # the shipped quantities that came with it wait for a person, as any late change does
+    assert order.events.filter(kind="platform_change_pending").count() == 1
+    assert set(order.lines.values_list("shipped_quantity", flat=True)) == {0}
     # told once, not on every poll
     poll(channel, shipped(updated_at="2026-11-20T16:00:00+08:00"))
     assert order.events.filter(kind="platform_shipped_while_picking").count() == 1
