@@ -223,8 +223,11 @@ def test_queued_order_shipped_on_the_platform_leaves_the_queue(channel, queued):
     elif queued == "held":
         order_transition(order=order, name="hold", actor=actor, reason="wait")
 
-    # when the platform says it shipped it
-    result = poll(channel, shipped())
+    # when the platform says it shipped it (every unit)
+    news = shipped()
+    for line in news["lines"]:
+        line["shipped"] = line["qty"]
+    result = poll(channel, news)
 
     # then it leaves the queue for shipped, with one event telling ops
     assert result.updated == 1
@@ -232,10 +235,13 @@ def test_queued_order_shipped_on_the_platform_leaves_the_queue(channel, queued):
     assert order.status == S.SHIPPED and order.held_from == "" and order.hold_reason == ""
     assert order.tracking_number == "SF1234567890"
     assert transitions(order)[-1] == "ship_on_platform"
+    assert all(ln.shipped_quantity == ln.quantity for ln in order.lines.all())
     event = order.events.get(kind="platform_shipped")
     assert event.data["from_status"] == (S.ON_HOLD if queued == "held" else queued)
     # and the same news again changes nothing
-    assert poll(channel, shipped()).unchanged == 1
+    again = json.loads(json.dumps(news))
+    again["lines"][0]["name"] = "SKU-A"  # re-serialised, same content
+    assert poll(channel, again).unchanged == 1
 
 
 @pytest.mark.parametrize("started", ["picking", "picked"])
