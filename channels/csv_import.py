@@ -6,11 +6,15 @@ The channel's ``config["csv"]`` is its template::
                  "province": "省", "city": "市", "district": "区", "address": "详细地址",
                  "sku": "商家编码", "name": "商品名称", "quantity": "数量", "price": "单价",
                  "placed_at": "下单时间", "status": "订单状态", "message": "买家留言",
-                 "postcode": "邮编", "shipping_fee": "运费", "total": "实付金额"},
+                 "postcode": "邮编", "shipping_fee": "运费", "total": "实付金额",
+                 "carrier": "快递公司", "tracking_number": "快递单号", "shipped_at": "发货时间"},
      "unpaid_values": ["待付款"], "cancelled_values": ["已取消", "交易关闭"],
      "legacy": false, "legacy_window_days": 90}
 
 Keys missing from ``columns`` default to the key itself as the column title.
+A paid order whose row carries a tracking number was shipped already (a
+legacy system or the platform's own backend did it): it enters as
+``shipped`` with that carrier and tracking number and is never picked.
 One order spans several rows (one per line) sharing the order id. Each order's
 rows are stored as one raw payload, so a broken row costs only its own order.
 
@@ -38,10 +42,12 @@ from django.utils.translation import gettext as _
 from channels.connectors.base import (
     CANCELLED,
     PAID,
+    SHIPPED,
     UNPAID,
     NormalizationError,
     NormalizedLine,
     NormalizedOrder,
+    NormalizedShipment,
     money,
     quantity,
 )
@@ -60,7 +66,8 @@ from orderhub.models import Order, normalize_phone
 REQUIRED = ["order_id", "sku", "quantity"]
 FIELDS = ["order_id", "buyer_name", "phone", "province", "city", "district", "address",
           "postcode", "sku", "name", "quantity", "price", "placed_at", "status", "message",
-          "shipping_fee", "total", "gift", "country"]
+          "shipping_fee", "total", "gift", "country", "carrier", "tracking_number",
+          "shipped_at"]
 GIFT_VALUES = ("1", "y", "yes", "true", "是", "赠品")
 DEFAULT_UNPAID = ["unpaid", "pending", "待付款", "等待买家付款"]
 DEFAULT_CANCELLED = ["cancelled", "canceled", "refunded", "已取消", "交易关闭", "已退款"]
@@ -217,7 +224,17 @@ class CsvNormalizer:
         status = (UNPAID if status_text in self.unpaid
                   else CANCELLED if status_text in self.cancelled else PAID)
         total = first.get("total")
+        tracking = clean_text(str(first.get("tracking_number") or ""))
+        shipments = []
+        if tracking and status == PAID:
+            shipped_at = first.get("shipped_at") or ""
+            shipments.append(NormalizedShipment(
+                carrier=clean_text(str(first.get("carrier") or "")), tracking_number=tracking,
+                shipped_at=self._placed(shipped_at, first.get("_row", 2)) if shipped_at
+                else None))
         return NormalizedOrder(
+            fulfillment=SHIPPED if shipments else "",
+            shipments=shipments,
             external_id=str(raw["order_id"])[:64],
             legacy_id=str(raw["order_id"])[:64] if self.legacy else "",
             status=status,

@@ -29,10 +29,25 @@ committed; a file is imported again, replay-safe; webhooks store each payload
 with ``store_raw`` before answering).
 
 Status mapping: unpaid stays ``pending_payment``; paid → ``pay`` (then
-``hold_review`` when a line's SKU is unknown); cancelled/refunded → ``cancel``,
-or, once picking started, ``hold`` plus an "intercept" tag for a person to stop
-the parcel. Address/line changes are applied (versioned) before picking, and
-put the order on hold with the reason after.
+``hold_review`` when a line's SKU is unknown, and ``hold`` when the platform
+sent no usable address: released by the payload that brings it);
+cancelled/refunded → ``cancel``, or, once picking started, ``hold`` plus an
+"intercept" tag for a person to stop the parcel.
+
+The platform is ahead of us, never behind. A paid order the platform already
+shipped (``NormalizedOrder.fulfillment``) enters, or leaves the queue for,
+``shipped`` through ``ship_on_platform`` with the platform's carrier and
+tracking number (then ``deliver``/``complete`` where the platform says so): it
+never reaches automation or a pick list. Once picking started it is held
+instead ("stop the pick"). Partly shipped orders keep each line's
+``shipped_quantity``. A payload the platform modified before the one the
+order was built from (``updated_at`` older than ``Order.platform_updated_at``)
+is kept and marked processed with a note, and changes nothing; statuses only
+ever move forward.
+
+Address, line, quantity and money changes go through ``order_update`` (one
+version, one "edited" event, one ``order_edited``) before picking, and put the
+order on hold with the reason after.
 """
 
 from __future__ import annotations
@@ -52,7 +67,17 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels.connectors.base import CANCELLED, PAID, NormalizationError, NormalizedOrder
+from channels.connectors.base import (
+    CANCELLED,
+    COMPLETED,
+    DELIVERED,
+    FULFILLMENT_STATES,
+    PAID,
+    SHIPPED,
+    UNPAID,
+    NormalizationError,
+    NormalizedOrder,
+)
 from channels.models import Channel, RawPayload
 from channels.skus import SkuResolver
 from orderhub.models import (
@@ -60,7 +85,6 @@ from orderhub.models import (
     PICKING_STARTED,
     Order,
     OrderEvent,
-    OrderLine,
     Tag,
     normalize_phone,
 )
@@ -71,6 +95,8 @@ from orderhub.services.orders import (
     OrderServiceError,
     order_add_note,
     order_create,
+    order_record_platform_state,
+    order_ship_on_platform,
     order_transition,
     order_update,
 )
@@ -78,7 +104,15 @@ from orderhub.services.orders import (
 logger = logging.getLogger(__name__)
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+# A payload older than what the order holds: archived, applied to nothing (counted unchanged).
+STALE = "stale"
 INTERCEPT_TAG = "intercept"
+# The platform has shipped every line: the hub must never pick the order.
+SHIPPED_STATES = (SHIPPED, DELIVERED, COMPLETED)
+# Effective statuses an order can leave for ``shipped`` when the platform shipped it.
+QUEUED = (S.PAID, S.REVIEW, S.OUT_OF_STOCK, S.READY_TO_PICK)
+ADDRESS_MISSING, ADDRESS_RECEIVED = "address_missing", "address_received"
+PLATFORM_SHIPPED, SHIPPED_WHILE_PICKING = "platform_shipped", "platform_shipped_while_picking"
 # A single order payload bigger than this is refused (kept, quarantined) rather than parsed.
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 # Orders per batch: one transaction each. 500 orders (~1,500 lines) take a few
@@ -107,6 +141,8 @@ class IngestResult:
     archived_unchanged: int = 0
 
     def add(self, outcome: str, *, raw: RawPayload | None = None, order_id=None) -> None:
+        if outcome == STALE:
+            outcome = UNCHANGED
         setattr(self, outcome, getattr(self, outcome) + 1)
         if outcome == REJECTED and raw is not None:
             self.errors.append((raw.pk, raw.error))
@@ -383,21 +419,39 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
     """What ``upsert_order`` does for an order the hub does not hold, as data."""
     fields, warnings = _order_fields(channel, norm)
     lines, unknown = _line_dicts(norm, resolver)
-    create_fields = {**fields, **_money_fields(norm), "placed_at": norm.placed_at,
-                     "external_id": norm.external_id}
+    create_fields = {**fields, **_money_fields(norm), **_platform_fields(norm),
+                     "placed_at": norm.placed_at, "external_id": norm.external_id}
     if norm.legacy_id:
         create_fields["legacy_id"] = norm.legacy_id[:64]
     if norm.status == PAID and norm.paid_at:
         create_fields["paid_at"] = norm.paid_at
-    transitions = []
+    transitions, events = [], []
     if norm.status == PAID:
         transitions.append(("pay", paid_reason or _("paid on the platform")))
-        if unknown:
-            transitions.append(("hold_review", "unknown SKU: " + ", ".join(sorted(set(unknown)))))
+        if norm.fulfillment in SHIPPED_STATES:
+            # What ``order_ship_on_platform`` writes, then ``deliver``/``complete``.
+            info = _shipment_info(norm)
+            create_fields["carrier"] = info["carrier"]
+            create_fields["tracking_number"] = info["tracking_number"]
+            if info["shipped_at"] is not None:
+                create_fields["shipped_at"] = info["shipped_at"]
+            transitions.append(("ship_on_platform", _("shipped on the platform")))
+            transitions.extend((name, _forward_reason(name))
+                               for name in _forward_transitions(norm.fulfillment, S.SHIPPED))
+            events.append((PLATFORM_SHIPPED, _shipped_message(info),
+                           {"from_status": S.PAID.value, "shipments": info["shipments"],
+                            "no_tracking": not info["tracking_number"]}))
+        else:
+            if unknown:
+                transitions.append(("hold_review",
+                                    "unknown SKU: " + ", ".join(sorted(set(unknown)))))
+            if not _has_address(fields):
+                transitions.append(("hold", no_address_reason()))
+                events.append((ADDRESS_MISSING, no_address_reason(), {}))
     elif norm.status == CANCELLED:
         transitions.append(("cancel", _cancel_reason(norm)))
     return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions,
-                    cleaned=_CLEANED)
+                    cleaned=_CLEANED, events=events)
 
 
 def _set_processed(raw: RawPayload, order: Order | None, external_id: str, now) -> None:
@@ -504,13 +558,37 @@ def _normalize(body: str, normalizer) -> tuple[NormalizedOrder | None, str]:
     except ValueError as exc:
         return None, _("The payload is not valid JSON: %(error)s") % {"error": exc}
     try:
-        return normalizer.normalize(data), ""
+        norm = normalizer.normalize(data)
+        problem = _state_problem(norm) or _encoding_problem(body)
+        return (None, problem) if problem else (norm, "")
     except NormalizationError as exc:
         return None, _("Cannot read the order: %(error)s") % {"error": exc}
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         # A shape the connector did not foresee (a list where an object was expected...).
         return None, (_("Cannot read the order: unexpected %(kind)s (%(error)s)")
                       % {"kind": type(exc).__name__, "error": exc})
+
+
+def _state_problem(norm: NormalizedOrder) -> str:
+    """Why the hub cannot trust this order's state, or "" (a connector mapped something odd)."""
+    if norm.status not in (UNPAID, PAID, CANCELLED):
+        return _("The platform sent an order state the hub does not know (“%(state)s”); "
+                 "nothing was changed. Map the state in the connector, then replay.") % {
+            "state": str(norm.status)[:60]}
+    if norm.fulfillment not in FULFILLMENT_STATES:
+        return _("The platform sent a shipping state the hub does not know (“%(state)s”); "
+                 "nothing was changed. Map the state in the connector, then replay.") % {
+            "state": str(norm.fulfillment)[:60]}
+    return ""
+
+
+def _encoding_problem(body: str) -> str:
+    # Bytes that were not UTF-8 were replaced by U+FFFD when the payload was kept:
+    # names and addresses would reach the order, the label and the carrier garbled.
+    if "\ufffd" in body:
+        return _("The payload's text is broken (bytes that are not valid UTF-8); nothing was "
+                 "changed. Ask the platform to send it again, or fix the file's encoding.")
+    return ""
 
 
 def process_raw(*, raw: RawPayload, normalizer, resolver: SkuResolver | None = None
@@ -533,14 +611,16 @@ def _upsert_raw(*, raw: RawPayload, norm: NormalizedOrder, resolver: SkuResolver
             with transaction.atomic():
                 outcome, order = upsert_order(channel=channel, norm=norm, resolver=resolver)
                 raw.status = RawPayload.Status.PROCESSED
-                raw.error = ""
+                # Kept, and marked processed, but said plainly that it changed nothing.
+                raw.error = _stale_note(norm, order) if outcome == STALE else ""
                 raw.attempts = attempts + 1
                 raw.order = order
                 raw.external_id = norm.external_id[:64]
                 raw.processed_at = timezone.now()
                 raw.save(update_fields=["status", "error", "attempts", "order", "external_id",
                                         "processed_at"])
-            return outcome, order.pk
+            # A stale payload is "unchanged" to callers; its note says why.
+            return (UNCHANGED if outcome == STALE else outcome), order.pk
         except IntegrityError as exc:
             # Two writers created the same (channel, external id) at once: the
             # second pass finds the order and updates it instead.
@@ -590,6 +670,13 @@ def _order_fields(channel: Channel, norm: NormalizedOrder) -> tuple[dict, list[s
     return fields, warnings
 
 
+def _stale_note(norm: NormalizedOrder, order: Order) -> str:
+    return _("Older than what the order holds (updated on the platform %(payload)s, the order "
+             "has %(order)s): kept, not applied.") % {
+        "payload": norm.updated_at.isoformat() if norm.updated_at else "?",
+        "order": order.platform_updated_at.isoformat() if order.platform_updated_at else "?"}
+
+
 def _line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict], list[str]]:
     resolver.prefetch(norm.lines)
     lines, unknown = [], []
@@ -604,6 +691,9 @@ def _line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict
             "unit_price": line.unit_price,
             "is_gift": line.is_gift,
             "external_line_id": line.external_line_id[:64],
+            # The platform shipped these units itself: the hub picks only the rest.
+            "shipped_quantity": min(max(int(line.shipped_quantity or 0), 0), line.quantity),
+            "gift_for": (line.gift_for or "")[:64],
         })
     return lines, unknown
 
@@ -616,16 +706,92 @@ def _money_fields(norm: NormalizedOrder) -> dict:
     return fields
 
 
+def _platform_fields(norm: NormalizedOrder) -> dict:
+    """Bookkeeping kept with a new order: the platform's modified time and write-back data."""
+    fields = {}
+    if norm.updated_at is not None:
+        fields["platform_updated_at"] = norm.updated_at
+    if norm.platform_data:
+        fields["platform_data"] = norm.platform_data
+    return fields
+
+
+def _has_address(fields) -> bool:
+    """Whether a parcel can be addressed: a recipient and a street.
+
+    Amazon without its restricted data has neither.
+    """
+    get = fields.get if isinstance(fields, dict) else lambda key: getattr(fields, key)
+    return bool(get("ship_name") and get("ship_street"))
+
+
+def _shipment_info(norm: NormalizedOrder) -> dict:
+    """``order_ship_on_platform``'s arguments from the platform's parcels.
+
+    The order keeps the first parcel's carrier and tracking number (the first
+    one that has a number); every parcel is kept in the event's data.
+    """
+    parcels = list(norm.shipments)
+    first = next((p for p in parcels if p.tracking_number), parcels[0] if parcels else None)
+    times = [p.shipped_at for p in parcels if p.shipped_at]
+    return {
+        "carrier": clean_text(first.carrier)[:40] if first else "",
+        "tracking_number": clean_text(first.tracking_number)[:64] if first else "",
+        "shipped_at": (first.shipped_at if first and first.shipped_at
+                       else min(times) if times else None),
+        "shipments": [{"carrier": clean_text(p.carrier), "tracking_number":
+                       clean_text(p.tracking_number),
+                       "shipped_at": p.shipped_at.isoformat() if p.shipped_at else None,
+                       "lines": dict(p.lines)} for p in parcels],
+    }
+
+
+def _shipped_message(info: dict) -> str:
+    if info["tracking_number"]:
+        return _("The platform shipped this order (%(carrier)s %(tracking)s); the hub will not "
+                 "pick it.") % {"carrier": info["carrier"] or "?",
+                                "tracking": info["tracking_number"]}
+    return _("The platform shipped this order but gave no tracking number; the hub will not "
+             "pick it.")
+
+
+def _forward_transitions(fulfillment: str, status: str) -> list[str]:
+    """``deliver``/``complete`` that bring a shipped order to where the platform is."""
+    steps = []
+    if fulfillment in (DELIVERED, COMPLETED) and status == S.SHIPPED:
+        steps.append("deliver")
+        status = S.DELIVERED
+    if fulfillment == COMPLETED and status == S.DELIVERED:
+        steps.append("complete")
+    return steps
+
+
+def _forward_reason(name: str) -> str:
+    if name == "deliver":
+        return _("delivered on the platform")
+    return _("completed on the platform")
+
+
+def no_address_reason() -> str:
+    return _("The platform sent no shipping address (no recipient name or street): wait for "
+             "it, or ask the platform for the buyer's address.")
+
+
 def upsert_order(*, channel: Channel, norm: NormalizedOrder,
                  resolver: SkuResolver) -> tuple[str, Order]:
-    """Create the order or apply what changed. Call inside a transaction."""
+    """Create the order or apply what changed. Call inside a transaction.
+
+    Returns ``STALE`` (and changes nothing) for a payload the platform modified
+    before the one the order was last built from.
+    """
     actor = actor_for(channel)
     fields, warnings = _order_fields(channel, norm)
     lines, unknown = _line_dicts(norm, resolver)
     order = (Order.objects.select_for_update()
              .filter(channel=channel, external_id=norm.external_id).first())
     if order is None:
-        create_fields = {**fields, **_money_fields(norm), "placed_at": norm.placed_at}
+        create_fields = {**fields, **_money_fields(norm), **_platform_fields(norm),
+                         "placed_at": norm.placed_at}
         if norm.legacy_id:
             create_fields["legacy_id"] = norm.legacy_id[:64]
         if norm.status == PAID and norm.paid_at:
@@ -637,8 +803,21 @@ def upsert_order(*, channel: Channel, norm: NormalizedOrder,
         _apply_status(order, norm, unknown, actor)
         return CREATED, order
 
-    changed = _apply_changes(order, fields, lines, norm, actor, warnings)
+    if (norm.updated_at is not None and order.platform_updated_at is not None
+            and norm.updated_at < order.platform_updated_at):
+        return STALE, order
+    changed = False
+    if norm.status == PAID and norm.fulfillment in SHIPPED_STATES and _picking_started(order):
+        # First, so the hold says why: the platform's line changes that come with it wait.
+        changed = _hold_shipped_while_picking(order, norm, actor)
+        if changed:
+            order.refresh_from_db()  # now on hold: the changes below only wait
+    changed = _apply_changes(order, fields, lines, norm, actor, warnings) or changed
     changed = _apply_status(order, norm, unknown, actor) or changed
+    if norm.platform_data and norm.platform_data != order.platform_data:
+        changed = True
+    order_record_platform_state(order=order, updated_at=norm.updated_at,
+                                platform_data=norm.platform_data or None)
     return (UPDATED if changed else UNCHANGED), order
 
 
@@ -648,14 +827,15 @@ def _picking_started(order: Order) -> bool:
     )
 
 
+def _effective(order: Order) -> str:
+    return order.held_from if order.status == S.ON_HOLD else order.status
+
+
 def _apply_status(order: Order, norm: NormalizedOrder, unknown: list[str], actor: str) -> bool:
+    """Move the order forward to where the platform is; never backwards."""
     order.refresh_from_db()
-    if norm.status == PAID and order.status == S.PENDING_PAYMENT:
-        order_transition(order=order, name="pay", actor=actor, reason=_("paid on the platform"))
-        if unknown:
-            order_transition(order=order, name="hold_review", actor=actor,
-                             reason="unknown SKU: " + ", ".join(sorted(set(unknown))))
-        return True
+    if norm.status == PAID:
+        return _apply_paid(order, norm, unknown, actor)
     if norm.status != CANCELLED or order.status == S.CANCELLED:
         return False
     reason = _cancel_reason(norm)
@@ -679,6 +859,68 @@ def _apply_status(order: Order, norm: NormalizedOrder, unknown: list[str], actor
     return True
 
 
+def _apply_paid(order: Order, norm: NormalizedOrder, unknown: list[str], actor: str) -> bool:
+    changed = just_paid = False
+    if order.status == S.PENDING_PAYMENT:
+        order = order_transition(order=order, name="pay", actor=actor,
+                                 reason=_("paid on the platform"))
+        changed = just_paid = True
+    if norm.fulfillment in SHIPPED_STATES:
+        if _effective(order) in QUEUED:
+            info = _shipment_info(norm)
+            order = order_ship_on_platform(order=order, actor=actor, **info)
+            changed = True
+        elif _picking_started(order):
+            return _hold_shipped_while_picking(order, norm, actor) or changed
+        for name in _forward_transitions(norm.fulfillment, order.status):
+            order = order_transition(order=order, name=name, actor=actor,
+                                     reason=_forward_reason(name))
+            changed = True
+        return changed
+    if just_paid:
+        if unknown:
+            order = order_transition(order=order, name="hold_review", actor=actor,
+                                     reason="unknown SKU: " + ", ".join(sorted(set(unknown))))
+        if not _has_address(order):
+            # Before automation sees it: no waybill can be booked without an address.
+            order_transition(order=order, name="hold", actor=actor, reason=no_address_reason())
+            OrderEvent.objects.create(order=order, kind=ADDRESS_MISSING, actor=actor,
+                                      message=no_address_reason())
+        return True
+    return _release_if_address(order, actor) or changed
+
+
+def _release_if_address(order: Order, actor: str) -> bool:
+    """Release an order ingest held for want of an address, once the address is there."""
+    if order.status != S.ON_HOLD or not _has_address(order):
+        return False
+    last = (order.events.filter(kind__in=[ADDRESS_MISSING, ADDRESS_RECEIVED])
+            .order_by("-id").values_list("kind", flat=True).first())
+    hold = order.transition_logs.order_by("-id").values_list("transition", "actor").first()
+    if last != ADDRESS_MISSING or hold != ("hold", actor):
+        return False  # held by a person, or for something else: theirs to release
+    message = _("The platform sent the shipping address; the order goes on.")
+    order_transition(order=order, name="release", actor=actor, reason=message)
+    OrderEvent.objects.create(order=order, kind=ADDRESS_RECEIVED, actor=actor, message=message)
+    return True
+
+
+def _hold_shipped_while_picking(order: Order, norm: NormalizedOrder, actor: str) -> bool:
+    """The platform shipped an order the warehouse is picking: stop the pick, tell ops once."""
+    if order.events.filter(kind=SHIPPED_WHILE_PICKING).exists():
+        return False
+    reason = _("Shipped on the platform while being picked: stop the pick")
+    if order.status in PICKING_STARTED:
+        order_transition(order=order, name="hold", actor=actor, reason=reason)
+    info = _shipment_info(norm)
+    OrderEvent.objects.create(
+        order=order, kind=SHIPPED_WHILE_PICKING, actor=actor,
+        message=_("%(reason)s. %(shipped)s") % {"reason": reason,
+                                                "shipped": _shipped_message(info)},
+        data={"shipments": info["shipments"]})
+    return True
+
+
 def _cancel_reason(norm: NormalizedOrder) -> str:
     reason = _("cancelled on the platform")
     if norm.cancel_reason:
@@ -688,7 +930,8 @@ def _cancel_reason(norm: NormalizedOrder) -> str:
 
 def _line_key(line: dict) -> tuple:
     return (line["external_line_id"], line["sku_code"], line["name"], int(line["quantity"]),
-            Decimal(line["unit_price"]).quantize(Decimal("0.01")), bool(line["is_gift"]))
+            Decimal(line["unit_price"]).quantize(Decimal("0.01")), bool(line["is_gift"]),
+            int(line["shipped_quantity"]), line["gift_for"])
 
 
 def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: NormalizedOrder,
@@ -698,10 +941,16 @@ def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: Normaliz
     for key in ("buyer_phone", "ship_phone", "buyer_email"):
         if key in field_diff and not field_diff[key] and warnings:
             del field_diff[key]
+    if not _has_address(fields) and _has_address(order):
+        # A payload without the address (Amazon without its restricted data) says
+        # nothing about it: the address the hub holds stays, the rest applies.
+        field_diff = {k: v for k, v in field_diff.items() if v or k == "buyer_message"}
+        field_diff.pop("ship_country", None)
     current_lines = sorted(
         _line_key({"external_line_id": ln.external_line_id, "sku_code": ln.sku_code,
                    "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,
-                   "is_gift": ln.is_gift})
+                   "is_gift": ln.is_gift, "shipped_quantity": ln.shipped_quantity,
+                   "gift_for": ln.gift_for})
         for ln in order.lines.all()
     )
     new_lines = sorted(_line_key(ln) for ln in lines)
@@ -716,52 +965,12 @@ def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: Normaliz
             order):
         return _record_late_change(order, field_diff, lines, money_diff, summary, actor)
 
+    # One edit through the order services: one version, one event, one
+    # ``order_edited`` (automation and reservations follow it).
     reason = _("updated on the platform: %(fields)s") % {"fields": ", ".join(summary)}
-    if field_diff:
-        order_update(order=order, actor=actor, changes=field_diff, reason=reason)
-        order.refresh_from_db()
-    if lines_changed or money_diff:
-        _replace_lines(order, lines, money_diff, actor, reason)
+    order_update(order=order, actor=actor, changes={**field_diff, **money_diff},
+                 lines=lines if lines_changed else None, reason=reason)
     return True
-
-
-def _replace_lines(order: Order, lines: list[dict], money_diff: dict, actor: str,
-                   reason: str) -> None:
-    """Apply the platform's lines and totals; each touched row gets a history version."""
-    existing = {ln.external_line_id: ln for ln in order.lines.all() if ln.external_line_id}
-    keep = set()
-    before = [[ln.sku_code, ln.quantity, str(ln.unit_price)] for ln in order.lines.all()]
-    for data in lines:
-        line = existing.get(data["external_line_id"])
-        if line is None:
-            line = OrderLine(order=order)
-        changed = False
-        for key, value in data.items():
-            if getattr(line, key) != value:
-                setattr(line, key, value)
-                changed = True
-        if changed or line.pk is None:
-            line._change_reason = reason
-            line.save()
-        keep.add(line.pk)
-    for line in order.lines.exclude(pk__in=keep):
-        line._change_reason = reason
-        line.delete()
-    order.refresh_from_db()
-    for key, value in money_diff.items():
-        setattr(order, key, value)
-    if "total" not in money_diff:
-        subtotal = sum((ln.line_total for ln in order.lines.all() if not ln.is_gift), Decimal(0))
-        order.subtotal = subtotal
-    order._change_reason = reason
-    order.save()
-    OrderEvent.objects.create(
-        order=order, kind=OrderEvent.Kind.EDITED, actor=actor, message=reason,
-        data={"lines_before": before,
-              "lines_after": [[d["sku_code"], d["quantity"], str(d["unit_price"])]
-                              for d in lines],
-              "money": {k: str(v) for k, v in money_diff.items()}},
-    )
 
 
 def _record_late_change(order, field_diff, lines, money_diff, summary, actor) -> bool:

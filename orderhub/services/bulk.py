@@ -63,7 +63,10 @@ logger = logging.getLogger(__name__)
 # fields in memory, and nothing listens to their django-fsm signals; a
 # transition with effects on the saved row (``ship`` queues a shipment push
 # from its post_transition receiver) must go through ``order_transition``.
-BULK_TRANSITIONS = frozenset({"pay", "hold_review", "cancel"})
+# ``ship_on_platform`` (and the ``deliver``/``complete`` after it) only set fields
+# too: the platform shipped the order, so nothing is pushed back and no waybill booked.
+BULK_TRANSITIONS = frozenset({"pay", "hold_review", "cancel", "hold", "ship_on_platform",
+                              "deliver", "complete"})
 
 # The same exclusions as order_create: the number is assigned here, the status
 # moves only through transitions, and the foreign keys are the caller's. The
@@ -79,7 +82,8 @@ class NewOrder:
     ``fields`` are Order fields (``order_create``'s ``**fields``), ``lines``
     dicts of OrderLine fields, ``notes`` texts added as note events, and
     ``transitions`` ``(name, reason)`` pairs taken in order right after the
-    creation, as ``order_transition`` would take them.
+    creation, as ``order_transition`` would take them, and ``events``
+    ``(kind, message, data)`` event rows written after them.
 
     ``cleaned`` names the fields the caller already put through the same
     cleaning ``order_create`` does (text squeezed, control characters gone,
@@ -92,6 +96,8 @@ class NewOrder:
     notes: Sequence[str] = ()
     transitions: Sequence[tuple[str, str]] = ()
     cleaned: frozenset = frozenset()
+    # Typed timeline events written with the order: (kind, message, data).
+    events: Sequence[tuple[str, str, dict]] = ()
 
 
 @dataclass
@@ -126,6 +132,7 @@ class _Prepared:
     order: Order
     lines: list[dict]  # OrderLine rows by attname: no model instances needed
     notes: list[str]
+    events: list[tuple[str, str, dict]]
     created_at: object
     created_snapshot: dict
     steps: list[_Step]
@@ -224,6 +231,10 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder],
                            "actor_user_id": user_id, "actor": who.label, "message": note,
                            "created_at": item.created_at}
                           for note in item.notes)
+            events.extend({"order_id": order.pk, "kind": kind, "actor_user_id": user_id,
+                           "actor": who.label, "message": message, "data": data,
+                           "created_at": item.created_at}
+                          for kind, message, data in item.events)
             for step in item.steps:
                 versions.append({
                     **step.snapshot, **fixed, **audit, "history_date": step.at,
@@ -296,7 +307,8 @@ def _prepare(index: int, channel, spec: NewOrder, order_fields: list[str]) -> _P
                            reason=reason, at=timezone.now(),
                            snapshot={attr: getattr(order, attr) for attr in order_fields}))
     return _Prepared(index=index, order=order, lines=lines,
-                     notes=[note.strip() for note in spec.notes], created_at=created_at,
+                     notes=[note.strip() for note in spec.notes], events=list(spec.events),
+                     created_at=created_at,
                      created_snapshot=created_snapshot, steps=steps)
 
 

@@ -55,6 +55,10 @@ EDITABLE_FIELDS = [
     "priority", "kind", "carrier", "tracking_number", "warehouse",
 ]
 
+# Fields only a system actor (a platform's own data, through ingest) may change with
+# ``order_update``: the money the platform charged and what write-back needs.
+SYSTEM_FIELDS = ["shipping_fee", "discount", "total", "currency", "platform_data"]
+
 ORDER_COUNTS_GENERATION_KEY = "orderhub:order-counts-generation"
 
 
@@ -159,6 +163,7 @@ def order_transition(
     actor: Actor,
     reason: str = "",
     expected_status: str | None = None,
+    set_fields: dict | None = None,
 ) -> Order:
     """Move an order through one transition of the state machine.
 
@@ -166,6 +171,9 @@ def order_transition(
     if the order moved on meanwhile, the call fails with ``OrderConflict``
     instead of acting on a state the person never saw. Two concurrent calls
     can never both win: the save is conditional on the status it read.
+    ``set_fields`` (system actors only) are set on the order just before the
+    transition runs, and saved in the same version (the platform's carrier and
+    tracking number with ``ship_on_platform``).
     """
     if name not in TRANSITIONS:
         raise TransitionRefused(_("“%(name)s” is not an order action.") % {"name": name})
@@ -185,6 +193,11 @@ def order_transition(
         method = getattr(order, name)
         if who.user is not None and not has_transition_perm(method, who.user):
             raise TransitionNotPermitted(_("You are not allowed to do that."))
+        if set_fields:
+            if who.user is not None:
+                raise TransitionNotPermitted(_("You are not allowed to do that."))
+            for key, value in set_fields.items():
+                setattr(order, key, value)
         try:
             method(reason=reason)
         except TransitionNotAllowed as exc:
@@ -213,6 +226,76 @@ def order_transition(
         change = StatusChange(order_id, name, from_status, to_status)
         transaction.on_commit(lambda: announce_status_changes([change], who.label))
     return order
+
+
+def order_ship_on_platform(
+    *,
+    order: Order | int,
+    actor: str,
+    carrier: str = "",
+    tracking_number: str = "",
+    shipped_at: dt.datetime | None = None,
+    shipments: list[dict] | None = None,
+    reason: str = "",
+) -> Order:
+    """The platform says it shipped an order the hub has not picked: ``ship_on_platform``.
+
+    System actors only (ingest). Carrier, tracking number and shipped time are
+    the platform's, saved in the transition's own version; every parcel the
+    platform lists goes into a ``platform_shipped`` event so ops see what
+    happened (and, when the platform gave no tracking number, that it did not).
+    Reservations are released by the warehouse on the status change.
+    """
+    who = actor_info(actor)
+    if who.user is not None:
+        raise TransitionNotPermitted(_("You are not allowed to do that."))
+    shipments = shipments or []
+    with transaction.atomic():
+        current = _get_order(_pk(order))
+        from_status = current.status
+        fields = {"carrier": (carrier or "")[:40], "tracking_number": (tracking_number or "")[:64],
+                  "hold_reason": ""}
+        if shipped_at is not None:
+            fields["shipped_at"] = shipped_at
+        order = order_transition(order=current.pk, name="ship_on_platform", actor=actor,
+                                 reason=reason or _("shipped on the platform"),
+                                 set_fields=fields)
+        if tracking_number:
+            message = _("The platform shipped this order (%(carrier)s %(tracking)s); the hub "
+                        "will not pick it.") % {"carrier": carrier or "?",
+                                               "tracking": tracking_number}
+        else:
+            message = _("The platform shipped this order but gave no tracking number; the hub "
+                        "will not pick it.")
+        OrderEvent.objects.create(
+            order=order, kind="platform_shipped", actor=who.label, message=message,
+            data={"from_status": from_status, "shipments": shipments,
+                  "no_tracking": not tracking_number},
+        )
+    return order
+
+
+def order_record_platform_state(*, order: Order | int, updated_at: dt.datetime | None,
+                                platform_data: dict | None = None) -> None:
+    """Remember the platform's last-modified time (and write-back data) of what was applied.
+
+    Not an edit: ``platform_updated_at`` is bookkeeping for ingest (an older
+    payload never changes the order), and ``platform_data`` is what write-back
+    hands back to the platform. The time only ever moves forward.
+    """
+    values: dict = {}
+    if updated_at is not None:
+        current = Order.objects.filter(pk=_pk(order)).values_list(
+            "platform_updated_at", flat=True).first()
+        if current is None or updated_at > current:
+            values["platform_updated_at"] = updated_at
+    if platform_data is not None:
+        values["platform_data"] = platform_data
+    if values:
+        Order.objects.filter(pk=_pk(order)).update(**values)
+        if isinstance(order, Order):
+            for key, value in values.items():
+                setattr(order, key, value)
 
 
 def reserve_order_numbers(count: int = 1, *, day: dt.date | None = None) -> list[str]:
@@ -307,14 +390,30 @@ def order_update(
     given, replaces the lines as ``order_update_lines`` does: an edit of both
     is one version, one edit event and one ``order_edited`` (automation re-runs
     once, not once per part).
+
+    A system actor may also change ``SYSTEM_FIELDS`` (the platform's shipping
+    fee, discount, total, currency and write-back data): a platform's edit is
+    then one version and one event like a person's. A ``total`` given is kept
+    as the platform says it; otherwise it follows the lines, fee and discount.
+    Lines that carry an ``external_line_id`` match the order's line with that
+    id first (a platform's own line), then by (SKU, gift).
     """
     who = actor_info(actor)
-    unknown = set(changes) - set(EDITABLE_FIELDS)
+    allowed = set(EDITABLE_FIELDS) | (set(SYSTEM_FIELDS) if who.user is None else set())
+    unknown = set(changes) - allowed
     if unknown:
         raise OrderServiceError(
             _("These fields cannot be edited: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
         )
-    checked = _checked_lines(lines) if lines is not None else None
+    # A platform's lines (a system actor's) match by their platform line id; a
+    # person's edit matches by (SKU, gift), as the edit form shows them.
+    checked = (_checked_lines(lines, by_line_id=who.user is None) if lines is not None
+               else None)
+    if checked is not None and who.user is not None:
+        # Shipped quantities and gift links are the platform's word, not a person's.
+        for line in checked[1]:
+            line.pop("shipped_quantity", None)
+            line.pop("gift_for", None)
     if who.user is not None and not who.user.has_perm("orderhub.change_order"):
         raise TransitionNotPermitted(_("You are not allowed to do that."))
     with transaction.atomic():
@@ -334,6 +433,7 @@ def order_update(
                 % {"status": order.get_status_display()}
             )
         changes = _normalized_fields(changes)
+        money_before = {"subtotal": order.subtotal, "total": order.total}
         diff = {}
         for key, new in changes.items():
             attr = "warehouse_id" if key == "warehouse" else key
@@ -345,6 +445,10 @@ def order_update(
         if diff:
             order.full_clean(exclude=["number", "status", "channel", "warehouse", "customer"])
         lines_data = _replace_lines(order, *checked) if checked is not None else None
+        if "total" in changes:
+            order.total = Decimal(str(changes["total"]))  # what the platform charged
+        elif {"shipping_fee", "discount"} & set(diff):
+            order.total = order.subtotal + order.shipping_fee - order.discount
         if not diff and lines_data is None:
             return order
         fields = sorted(diff)
@@ -353,6 +457,12 @@ def order_update(
             lines_diff, data["lines"] = lines_data
             diff.update(lines_diff)
             fields.append("lines")
+        for attr, old in money_before.items():
+            # The totals as they end up, whichever part of the edit moved them.
+            if getattr(order, attr) != old:
+                diff[attr] = [_jsonable(old), _jsonable(getattr(order, attr))]
+            else:
+                diff.pop(attr, None)
         default = "lines edited" if fields == ["lines"] else "edited"
         order._change_reason = history_reason(reason or default)
         try:
@@ -399,18 +509,30 @@ def order_update_lines(
                         expected_status=expected_status)
 
 
-def _checked_lines(lines: Iterable[dict]) -> tuple[list[tuple[str, bool]], list[dict]]:
-    """The new lines' (SKU, gift) keys and fields, or ``ValidationError``."""
+def _checked_lines(lines: Iterable[dict], *, by_line_id: bool = False
+                   ) -> tuple[list[tuple[str, bool, str]], list[dict]]:
+    """The new lines' (SKU, gift, platform line id) keys and fields, or ``ValidationError``.
+
+    Without ``by_line_id`` the keys' line id is "": lines match by (SKU, gift) only.
+    """
     new_lines = [_line_fields(line) for line in lines]
     if not new_lines:
         raise ValidationError(_("An order needs at least one line."))
-    keys = [(line["sku_code"], bool(line.get("is_gift", False))) for line in new_lines]
-    if any(not code for code, _gift in keys):
+    keys = [(line["sku_code"], bool(line.get("is_gift", False)),
+             (line.get("external_line_id") or "") if by_line_id else "")
+            for line in new_lines]
+    if any(not code for code, _gift, _ext in keys):
         raise ValidationError(_("Every line needs a SKU."))
-    if len(set(keys)) != len(keys):
+    # A platform's own lines are told apart by their line id (two listings may
+    # map to one hub SKU); lines without one by (SKU, gift).
+    ids = [ext for _code, _gift, ext in keys if ext]
+    plain = [(code, gift) for code, gift, ext in keys if not ext]
+    if len(set(ids)) != len(ids) or len(set(plain)) != len(plain):
         raise ValidationError(_("Each SKU may appear only once (once more as a gift)."))
     if any(line["unit_price"] < 0 for line in new_lines):
         raise ValidationError(_("A price cannot be negative."))
+    if any(line.get("shipped_quantity", 0) > line["quantity"] for line in new_lines):
+        raise ValidationError(_("A line cannot have shipped more than its quantity."))
     return keys, new_lines
 
 
@@ -418,37 +540,47 @@ def _replace_lines(order: Order, keys, new_lines) -> tuple[dict, dict] | None:
     """Write the order's line rows; set subtotal and total on ``order`` (not saved).
 
     Call holding the order's row lock. Returns (order field diff, lines
-    added/removed/changed), or None when the lines stay as they are.
+    added/removed/changed), or None when the lines stay as they are. A new
+    line with a platform line id takes the existing line with that id; any
+    other takes the first unmatched line with its (SKU, gift).
     """
     existing = list(order.lines.all())
-    by_key: dict[tuple[str, bool], OrderLine] = {}
-    for line in existing:
-        by_key.setdefault((line.sku_code, line.is_gift), line)
+    by_ext = {line.external_line_id: line for line in existing if line.external_line_id}
     old_summary = _lines_summary(existing)
     added, changed, kept = [], [], set()
-    for key, fields in zip(keys, new_lines, strict=True):
-        line = by_key.get(key)
+    claimed = {ext for _code, _gift, ext in keys if ext}
+    for (sku_code, is_gift, ext), fields in zip(keys, new_lines, strict=True):
+        line = by_ext.get(ext) if ext else None
+        if line is None:
+            line = next((ln for ln in existing if ln.pk not in kept
+                         and (ln.sku_code, ln.is_gift) == (sku_code, is_gift)
+                         and ln.external_line_id not in claimed), None)
         if line is None:
             fields.setdefault("name", "")
             fields["name"] = fields["name"] or fields["sku_code"]
             line = OrderLine(order=order, **fields)
             line.full_clean(exclude=["order"])
             line.save()
+            kept.add(line.pk)
             added.append(_line_json(line))
             continue
         kept.add(line.pk)
         delta = {}
-        for attr in ("quantity", "unit_price"):
-            if getattr(line, attr) != fields[attr]:
+        for attr in ("sku_code", "is_gift", "quantity", "unit_price", "shipped_quantity"):
+            if attr in fields and getattr(line, attr) != fields[attr]:
                 delta[attr] = [_jsonable(getattr(line, attr)), _jsonable(fields[attr])]
                 setattr(line, attr, fields[attr])
+        quiet = False  # details that do not change what is picked or paid
         if fields.get("name") and fields["name"] != line.name:
             line.name = fields["name"]
-            delta["name"] = True
-        if delta:
+            quiet = True
+        for attr in ("gift_for", "external_line_id") if ext else ("gift_for",):
+            if attr in fields and fields[attr] != getattr(line, attr):
+                setattr(line, attr, fields[attr])
+                quiet = True
+        if delta or quiet:
             line.full_clean(exclude=["order"])
             line.save()
-            delta.pop("name", None)
             if delta:
                 changed.append({"sku_code": line.sku_code, "is_gift": line.is_gift, **delta})
     removed = [_line_json(line) for line in existing if line.pk not in kept]
@@ -499,6 +631,13 @@ def _line_fields(line: dict) -> dict:
         raise ValidationError(_("A line needs a whole quantity and a price.")) from exc
     if fields["quantity"] < 1:
         raise ValidationError(_("A line's quantity must be at least 1."))
+    if "shipped_quantity" in fields:
+        try:
+            fields["shipped_quantity"] = int(fields["shipped_quantity"] or 0)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(_("A line's shipped quantity must be a whole number.")) from exc
+        if fields["shipped_quantity"] < 0:
+            raise ValidationError(_("A line's shipped quantity cannot be negative."))
     fields["name"] = _clean_text(fields.get("name", ""))
     return fields
 
@@ -523,6 +662,8 @@ __all__ = [
     "order_add_note",
     "order_counts_generation",
     "order_create",
+    "order_record_platform_state",
+    "order_ship_on_platform",
     "order_transition",
     "order_update",
     "order_update_lines",
