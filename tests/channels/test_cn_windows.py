@@ -112,7 +112,7 @@ def test_first_sync_starts_no_earlier_than_the_platform_keeps_orders(db):
     assert NOW - dt.timedelta(days=90) < oldest < NOW - dt.timedelta(days=89)
 
 
-def test_a_failed_window_keeps_the_cursor(db):
+def test_a_failed_window_keeps_the_cursor_before_it(db):
     channel = make_channel("taobao", config={"window_lag_seconds": 0})
     channel.cursor_at = NOW - dt.timedelta(hours=2)
     channel.save()
@@ -127,5 +127,8 @@ def test_a_failed_window_keeps_the_cursor(db):
         outcome = channel_poll(channel=channel, connector=connector_for(channel))
     channel.refresh_from_db()
     assert outcome.status == "failed" and "isv.invalid-parameter" in channel.last_error
-    assert channel.cursor_at == NOW - dt.timedelta(hours=2)
+    # The first window (read whole, committed) moves the cursor to its end; the failed
+    # second window is read again by the next poll.
+    since = NOW - dt.timedelta(hours=2) - dt.timedelta(seconds=channel.overlap_seconds)
+    assert channel.cursor_at == since + dt.timedelta(minutes=30)
     assert not channel.paused  # a caller-side error is reported, not paused at once
