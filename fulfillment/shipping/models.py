@@ -93,6 +93,22 @@ class CarrierService(models.Model):
         return f"{self.account.code}/{self.code} {self.name}"
 
 
+class WaybillQuerySet(models.QuerySet):
+    """The one definition of "valid" and "stalled" waybills (views, reporting, the sweeper)."""
+
+    # A cancelled or skipped waybill says nothing about the order's parcel: its events
+    # are not "valid tracking info".
+    INVALID_STATUSES = ("cancelled", "cancel_pending", "skipped")
+
+    def valid(self):
+        """Waybills that carried (or carry) the order's parcel."""
+        return self.exclude(status__in=self.INVALID_STATUSES)
+
+    def stalled(self):
+        """Booked parcels the sweeper flagged as stalled and not delivered since."""
+        return self.filter(status="booked", stalled_at__isnull=False, delivered_at__isnull=True)
+
+
 class Waybill(models.Model):
     """One booking of one order's parcel with a carrier, and its tracking state."""
 
@@ -139,6 +155,8 @@ class Waybill(models.Model):
     stalled_at = models.DateTimeField(_("stalled since"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    objects = WaybillQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
