@@ -108,7 +108,7 @@ def form_data(html: str, form_id: str) -> dict[str, list[str]]:
 def _one_of_each_model_the_demo_leaves_empty():
     """The demo does not pick, pack, reconcile or export; one plain row of each."""
     from channels.models import Channel, GapAlert, LegacyOrder, RawPayload
-    from fulfillment.models import ReviewAction
+    from fulfillment.models import ReviewAction, Rule, ShadowResult
     from fulfillment.notifications.models import Gateway, Message
     from orderhub.models import Order
     from reporting.models import (
@@ -149,6 +149,9 @@ def _one_of_each_model_the_demo_leaves_empty():
         PickProblem: dict(order=order, warehouse=warehouse, kind="damaged",
                           actor="system:test"),
         ReviewAction: dict(order=order, action="approve"),
+        ShadowResult: dict(rule=Rule.objects.order_by("pk").first()
+                           or Rule.objects.create(name="admin walk"),
+                           order=order, matched=True),
         Message: dict(kind="sms", event="shipped", gateway=Gateway.objects.first(),
                       body="hello", dedupe_key="admin-walk"),
         SpikeAlert: dict(rule=SpikeRule.objects.first(), day=today, sku_code="SKU-1",
