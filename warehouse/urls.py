@@ -8,6 +8,7 @@ urlpatterns = [
     path("scan/", scan.scan_page, name="scan"),
     path("scan/next/", scan.scan_next, name="scan-next"),
     path("scan/claim/", scan.scan_claim, name="scan-claim"),
+    path("scan/current/", scan.scan_current, name="scan-current"),
     path("scan/task/<int:task_id>/", scan.scan_task, name="scan-task"),
     path("scan/task/<int:task_id>/scan/", scan.scan_item, name="scan-item"),
     path("scan/task/<int:task_id>/problem/", scan.scan_problem, name="scan-problem"),

@@ -286,6 +286,9 @@ def task_state(task: PickTask, *, lines: list[PickTaskLine] | None = None) -> di
         "order_id": task.order_id,
         "status": task.status,
         "urgent": task.order.is_urgent,
+        # Ops may hold the order mid-pick: the screen shows it and waits for the release.
+        "on_hold": task.order.status == OrderStatus.ON_HOLD,
+        "hold_reason": task.order.hold_reason if task.order.status == OrderStatus.ON_HOLD else "",
         "picked": picked,
         "total": total,
         "complete": picked == total,

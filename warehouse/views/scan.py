@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from orderhub.guard import staff_view
 from orderhub.services.orders import OrderServiceError
 from warehouse.models import PickProblem, PickTask, Warehouse
 from warehouse.services import picking
@@ -145,3 +146,12 @@ def problem_photo(request, problem_id):
     except FileNotFoundError as exc:
         raise Http404 from exc
     return FileResponse(handle, filename=problem.photo.name.rsplit("/", 1)[-1])
+
+
+@staff_view("warehouse.scan_pick")
+def scan_current(request):
+    """The picker's open task (or none), polled by the screen: it follows a hold and its
+    release, a task taken on another device and one closed elsewhere without a reload."""
+    task = (PickTask.objects.filter(picker=request.user, status=PickTask.Status.OPEN)
+            .select_related("order").first())
+    return _task_json(task)

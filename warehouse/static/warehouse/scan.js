@@ -10,6 +10,12 @@
  * order, scan each item, finish) against different URLs. Camera scanning uses
  * the browser's BarcodeDetector where it exists and the vendored ZXing library
  * (loaded on first use) everywhere else.
+ *
+ * A hardware (wedge) scanner types keystrokes + Enter into whatever has focus,
+ * so the barcode input keeps the focus after every tap, swap, dialog and
+ * answer, and keystrokes that land elsewhere are steered into it. The screen
+ * polls the server for the task's state: a hold and its release, a task taken
+ * on another device and one closed elsewhere show up without a reload.
  */
 (function () {
   "use strict";
@@ -24,6 +30,11 @@
   var task = JSON.parse($("task-state").textContent || "null");
   var sending = false;
   var retryDelay = 500;
+  var POLL_MS = 3000;
+  // Bumped by every answer that carries the task: a poll started before it is stale.
+  var generation = 0;
+  // The task whose lines the screen shows: a different one starts with a clean slate.
+  var shownTaskId = null, shownHeld = false;
 
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -86,6 +97,17 @@
   function render() {
     $("idle").hidden = !!task;
     $("task").hidden = !task;
+    var id = task ? task.id : null;
+    if (id !== shownTaskId) {
+      // A new task (or none) never shows the previous task's messages.
+      $("msg").textContent = ""; $("msg").className = "msg";
+      if (task) {
+        $("idle-msg").textContent = ""; $("idle-msg").className = "msg";
+        if ($("label-link")) $("label-link").hidden = true;
+      }
+      shownTaskId = id; shownHeld = false;
+    }
+    keepFocus();
     if (!task) return;
     $("order-no").textContent = task.order;
     $("urgent").hidden = !task.urgent;
@@ -108,9 +130,53 @@
       li.appendChild(bin); li.appendChild(name); li.appendChild(qty);
       ul.appendChild(li);
     });
-    $("finish").disabled = !task.complete;
-    if (task.complete) setMessage(strings.pickedAll, "good");
+    var held = !!task.on_hold;
+    $("finish").disabled = !task.complete || held;
+    if (held) {
+      setMessage(strings.held.replace("%(number)s", task.order)
+                 .replace("%(reason)s", task.hold_reason || "—"), "hold");
+    } else if (shownHeld) {
+      setMessage(strings.released.replace("%(number)s", task.order), "good");
+    } else if (task.complete) {
+      setMessage(strings.pickedAll, "good");
+    } else if ($("msg").textContent === strings.pickedAll) {
+      $("msg").textContent = "";
+    }
+    shownHeld = held;
   }
+
+  // --- focus -------------------------------------------------------------------------
+  var input = $("scan-input");
+  function dialogOpen() { return !!document.querySelector("dialog[open]"); }
+  function keepFocus() {
+    if (dialogOpen() || document.activeElement === input) return;
+    input.focus({preventScroll: true});
+  }
+  // After a tap the browser moves focus to the tapped button (Enter from the scanner
+  // would press it) or to nothing: give it back once the tap's own work has run.
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("dialog")) return;
+    setTimeout(keepFocus, 0);
+  });
+  input.addEventListener("blur", function () { setTimeout(keepFocus, 0); });
+  window.addEventListener("focus", keepFocus);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { keepFocus(); refresh(); }
+  });
+  // Belt and braces: a keystroke that still lands outside an input is steered into it
+  // before the browser types it (the scanner's first character is not lost).
+  document.addEventListener("keydown", function (ev) {
+    if (dialogOpen() || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var el = document.activeElement;
+    if (el === input || (el && el.matches("input, textarea, select"))) return;
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      input.focus({preventScroll: true});
+      $("scan-form").requestSubmit();
+    } else if (ev.key.length === 1) {
+      input.focus({preventScroll: true});
+    }
+  });
 
   // --- scanning --------------------------------------------------------------
   function flush() {
@@ -126,9 +192,10 @@
       retryDelay = 500;
       if (res.error) {
         refuse(res.error);
-        if (res._status === 409) { task = null; render(); }
+        // Held, closed or taken elsewhere: ask the server what the task is now.
+        if (res._status === 409) refresh();
       } else {
-        if (res.task && task && res.task.id === task.id) task = res.task;
+        if (res.task && task && res.task.id === task.id) { task = res.task; generation++; }
         if (res.ok) { beep(true); setMessage(res.message, "good"); if (navigator.vibrate) navigator.vibrate(40); }
         else refuse(res.message);
         render();
@@ -144,11 +211,30 @@
 
   function claim(url, data) {
     return post(url, data).then(function (res) {
-      if (res.error) { refuse(res.error); return; }
-      task = res.task;
+      // e.g. "Finish order X first": the task open elsewhere comes back with the refresh.
+      if (res.error) { refuse(res.error); refresh(); return; }
+      task = res.task; generation++;
       render();
       if (!task && res.message) setMessage(res.message, "");
-    }).catch(function () { refuse(strings.network); });
+    }).catch(function () { refuse(strings.network); }).then(keepFocus);
+  }
+
+  // The server's view of the task: the picker's open task (pick mode) or the open
+  // check re-read (pack mode). Skipped while scans are queued: their answers carry it.
+  function refresh() {
+    if (sending || loadQueue().length) return;
+    var url = app.dataset.currentUrl || (task ? taskUrl(task.id) : null);
+    if (!url) return;
+    var asked = generation;
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (res) {
+        if (!res || !("task" in res) || asked !== generation || sending) return;
+        var fresh = res.task && res.task.status === "open" ? res.task : null;
+        if (JSON.stringify(fresh) === JSON.stringify(task)) return;
+        task = fresh; generation++;
+        render();
+      }).catch(function () { /* offline: the next poll tries again */ });
   }
 
   function onScan(code) {
@@ -161,16 +247,11 @@
     flush();
   }
 
-  var input = $("scan-input");
   $("scan-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     onScan(input.value);
     input.value = "";
-    input.focus();
-  });
-  // A hardware scanner types into whatever has focus: keep it on the input.
-  document.addEventListener("click", function (ev) {
-    if (!ev.target.closest("dialog, button, input, textarea, label, a")) input.focus();
+    keepFocus();
   });
 
   if ($("take")) $("take").addEventListener("click", function () { claim(app.dataset.nextUrl, {}); });
@@ -180,12 +261,14 @@
     if (!task) return;
     post(taskUrl(task.id, suffix)).then(function (res) {
       if (res.error) { refuse(res.error); return; }
-      task = null; render(); setMessage(res.message, "good"); beep(true);
+      task = null; generation++; render(); setMessage(res.message, "good"); beep(true);
       if (labelLink) {
         labelLink.hidden = !res.label_url;
         labelLink.href = res.label_url || "";
       }
-    }).catch(function () { refuse(strings.network); });
+    }).catch(function () { refuse(strings.network); }).then(function () {
+      refresh(); keepFocus();
+    });
   }
   $("finish").addEventListener("click", function () { closeTask("finish/"); });
   if ($("abandon")) $("abandon").addEventListener("click", function () { closeTask("abandon/"); });
@@ -193,6 +276,8 @@
   // --- problems ------------------------------------------------------------------
   var dialog = $("problem");
   if (dialog) $("problem-open").addEventListener("click", function () { dialog.showModal(); });
+  // Closed by Cancel, Send or Escape: the scanner's input takes the focus back.
+  if (dialog) dialog.addEventListener("close", function () { setTimeout(keepFocus, 0); });
   if (dialog) $("problem-form").addEventListener("submit", function (ev) {
     if (ev.submitter && ev.submitter.value === "cancel") return;
     ev.preventDefault();
@@ -201,7 +286,7 @@
       if (res.error) { refuse(res.error); return; }
       dialog.close(); ev.target.reset();
       setMessage(res.message, "good");
-      input.focus();
+      keepFocus();
     }).catch(function () { refuse(strings.network); });
   });
 
@@ -249,6 +334,7 @@
   function cameraOff() {
     if (stopCamera) stopCamera();
     stopCamera = null; video.hidden = true; camBtn.classList.remove("on");
+    keepFocus();
   }
   function startNative(detector) {
     return navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}}).then(function (s) {
@@ -292,8 +378,9 @@
 
   window.addEventListener("online", flush);
   setInterval(flush, 3000);
+  setInterval(function () { if (!document.hidden) refresh(); }, POLL_MS);
   render();
   showNet(loadQueue().length);
   flush();
-  input.focus();
+  keepFocus();
 })();
