@@ -51,16 +51,11 @@ from channels.connectors.base import (
     money,
     quantity,
 )
+from channels.ingest.batch import ingest_items
+from channels.ingest.mapping import clean_text
+from channels.ingest.raw import canonical_json, quarantine, store_raw
+from channels.ingest.results import REJECTED, IngestResult
 from channels.models import Channel, LegacyOrder, RawPayload
-from channels.pipeline import (
-    REJECTED,
-    IngestResult,
-    canonical_json,
-    clean_text,
-    ingest_items,
-    quarantine,
-    store_raw,
-)
 from orderhub.models import Order, normalize_phone
 
 REQUIRED = ["order_id", "sku", "quantity"]

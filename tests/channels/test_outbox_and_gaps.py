@@ -251,9 +251,9 @@ def test_gap_check_covers_the_last_seven_days_by_default(mapped):
 def test_gap_check_days_setting_and_the_beat_task(mapped, settings, monkeypatch):
     settings.GAP_CHECK_DAYS = 3
     calls = []
-    monkeypatch.setattr("channels.services.gap_check",
+    monkeypatch.setattr("channels.services.gaps.gap_check",
                         lambda *, channel, day, connector: calls.append((channel.code, day)))
-    monkeypatch.setattr("channels.services.get_connector", lambda channel: mock.Mock())
+    monkeypatch.setattr("channels.services.gaps.get_connector", lambda channel: mock.Mock())
     Channel.objects.create(code="paused-shop", name="p", platform="woocommerce", paused=True)
     Channel.objects.create(code="csv-shop", name="c", platform="csv")
 
