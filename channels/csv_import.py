@@ -113,6 +113,8 @@ def decode(data: bytes) -> str:
 def read_rows(name: str, data: bytes) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of a CSV or XLSX file, as text."""
     if name.lower().endswith((".xlsx", ".xlsm")):
+        # Loaded only for a spreadsheet: openpyxl takes a noticeable time to import, and
+        # every web and worker process imports this module (no import cycle needs it).
         from openpyxl import load_workbook
 
         try:

@@ -82,7 +82,7 @@ def test_delivery_sends_once(picked_order, no_delay, fake):
 
 
 @requires_postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_platform_call_leaves_the_order_and_channel_rows_unlocked(picked_order, no_delay,
                                                                       fake):
     order_transition(order=picked_order, name="ship", actor="system:test")
