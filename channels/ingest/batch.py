@@ -23,18 +23,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.ingest import parallel
-from channels.ingest.mapping import _new_order_spec, _normalize
+from channels.ingest.mapping import new_order_spec, normalize_body
 from channels.ingest.raw import (
-    _Entry,
-    _entry,
-    _set_processed,
+    Entry,
     attach_raw,
+    entry_for,
     mark_processed,
     quarantine,
+    set_processed,
     store_new_raw,
 )
 from channels.ingest.results import CREATED, REJECTED, UNCHANGED, IngestResult, actor_for
-from channels.ingest.upsert import _upsert_raw, process_raw
+from channels.ingest.upsert import process_raw, upsert_normalized
 from channels.models import Channel, RawPayload
 from channels.skus import SkuResolver
 from orderhub.db import insert_rows
@@ -85,7 +85,7 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
     the per-order path, which applies changes with versions and transitions.
     """
     result = IngestResult()
-    entries = [_entry(item, normalizer) for item in items]
+    entries = [entry_for(item, normalizer) for item in items]
     attach_raw(channel=channel, entries=entries, source=source)
 
     todo, repeats, seen = [], [], set()
@@ -101,7 +101,7 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
 
     normalized, unreadable = [], []
     for entry in todo:
-        norm, error = _normalize(entry.body, normalizer)
+        norm, error = normalize_body(entry.body, normalizer)
         if error:
             unreadable.append((entry, error))
         else:
@@ -125,7 +125,7 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
         quarantine(entry.raw, error)
         result.add(REJECTED, raw=entry.raw)
     for entry in one_by_one:
-        outcome, order_id = _upsert_raw(raw=entry.raw, norm=entry.norm, resolver=resolver)
+        outcome, order_id = upsert_normalized(raw=entry.raw, norm=entry.norm, resolver=resolver)
         result.add(outcome, raw=entry.raw, order_id=order_id)
     for entry in repeats:
         # The same content twice in one batch: the second is what a replay is.
@@ -163,8 +163,8 @@ def _known_external_ids(channel: Channel, external_ids: set[str]) -> set[str]:
                .values_list("external_id", flat=True))
 
 
-def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolver,
-                    result: IngestResult, batch: list[_Entry]) -> None:
+def _create_in_bulk(channel: Channel, entries: list[Entry], resolver: SkuResolver,
+                    result: IngestResult, batch: list[Entry]) -> None:
     """Create ``entries``' orders in bulk; the ``batch``'s unsaved raw rows go in with them.
 
     The new raw payloads are written in the orders' transaction, those of the
@@ -175,7 +175,7 @@ def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolv
     """
     resolver.prefetch([line for entry in entries for line in entry.norm.lines])
     paid_reason = _("paid on the platform")  # translated once per batch, not per order
-    specs = [_new_order_spec(channel, entry.norm, resolver, paid_reason) for entry in entries]
+    specs = [new_order_spec(channel, entry.norm, resolver, paid_reason) for entry in entries]
     done, now = [], timezone.now()
     unsaved = list({id(entry.raw): entry.raw for entry in batch if entry.raw.pk is None}.values())
 
@@ -187,7 +187,7 @@ def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolv
                   for entry, order in done if entry.raw.pk is not None]
         for entry, order in done:
             if entry.raw.pk is None:
-                _set_processed(entry.raw, order, entry.norm.external_id[:64], now)
+                set_processed(entry.raw, order, entry.norm.external_id[:64], now)
         insert_rows(RawPayload, unsaved, returning_pk=True)
         mark_processed(stored, now)
 
@@ -207,7 +207,7 @@ def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolv
         store_new_raw(channel=channel, entries=batch)
         for entry in entries:
             entry.raw.order = None
-            outcome, order_id = _upsert_raw(raw=entry.raw, norm=entry.norm, resolver=resolver)
+            outcome, order_id = upsert_normalized(raw=entry.raw, norm=entry.norm, resolver=resolver)
             result.add(outcome, raw=entry.raw, order_id=order_id)
         return
     if not created.orders or all(order is None for order in created.orders):
@@ -215,7 +215,7 @@ def _create_in_bulk(channel: Channel, entries: list[_Entry], resolver: SkuResolv
         store_new_raw(channel=channel, entries=batch)
     for entry, order in done:
         if entry.raw.status != RawPayload.Status.PROCESSED:
-            _set_processed(entry.raw, order, entry.norm.external_id[:64], now)
+            set_processed(entry.raw, order, entry.norm.external_id[:64], now)
         result.add(CREATED, raw=entry.raw, order_id=order.pk)
     for index, exc in created.errors.items():
         raw = entries[index].raw

@@ -48,7 +48,7 @@ ADDRESS_FIELDS = [
     "buyer_name", "buyer_phone", "buyer_email", "buyer_message", "ship_name", "ship_phone",
     "ship_country", "ship_province", "ship_city", "ship_district", "ship_street", "ship_postcode",
 ]
-# ``_order_fields`` cleans these as ``order_create`` would (text squeezed, phones
+# ``order_fields`` cleans these as ``order_create`` would (text squeezed, phones
 # E.164): the bulk create need not clean them again.
 _CLEANED = frozenset(ADDRESS_FIELDS)
 
@@ -65,12 +65,12 @@ def clean_text(value: str) -> str:
 
 
 
-def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver,
+def new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolver,
                     paid_reason: str = "") -> NewOrder:
     """What ``upsert_order`` does for an order the hub does not hold, as data."""
-    fields, warnings = _order_fields(channel, norm)
-    lines, unknown = _line_dicts(norm, resolver)
-    create_fields = {**fields, **_money_fields(norm), **_platform_fields(norm),
+    fields, warnings = order_fields(channel, norm)
+    lines, unknown = line_dicts(norm, resolver)
+    create_fields = {**fields, **money_fields(norm), **platform_fields(norm),
                      "placed_at": norm.placed_at, "external_id": norm.external_id}
     if norm.legacy_id:
         create_fields["legacy_id"] = norm.legacy_id[:64]
@@ -81,31 +81,31 @@ def _new_order_spec(channel: Channel, norm: NormalizedOrder, resolver: SkuResolv
         transitions.append(("pay", paid_reason or _("paid on the platform")))
         if norm.fulfillment in SHIPPED_STATES:
             # What ``order_ship_on_platform`` writes, then ``deliver``/``complete``.
-            info = _shipment_info(norm)
+            info = shipment_info(norm)
             create_fields["carrier"] = info["carrier"]
             create_fields["tracking_number"] = info["tracking_number"]
             if info["shipped_at"] is not None:
                 create_fields["shipped_at"] = info["shipped_at"]
             transitions.append(("ship_on_platform", _("shipped on the platform")))
-            transitions.extend((name, _forward_reason(name))
-                               for name in _forward_transitions(norm.fulfillment, S.SHIPPED))
-            events.append((PLATFORM_SHIPPED, _shipped_message(info),
+            transitions.extend((name, forward_reason(name))
+                               for name in forward_transitions(norm.fulfillment, S.SHIPPED))
+            events.append((PLATFORM_SHIPPED, shipped_message(info),
                            {"from_status": S.PAID.value, "shipments": info["shipments"],
                             "no_tracking": not info["tracking_number"]}))
         else:
             if unknown:
                 transitions.append(("hold_review",
                                     "unknown SKU: " + ", ".join(sorted(set(unknown)))))
-            if not _has_address(fields):
+            if not has_address(fields):
                 transitions.append(("hold", no_address_reason()))
                 events.append((ADDRESS_MISSING, no_address_reason(), {}))
     elif norm.status == CANCELLED:
-        transitions.append(("cancel", _cancel_reason(norm)))
+        transitions.append(("cancel", cancel_reason(norm)))
     return NewOrder(fields=create_fields, lines=lines, notes=warnings, transitions=transitions,
                     cleaned=_CLEANED, events=events)
 
 
-def _normalize(body: str, normalizer) -> tuple[NormalizedOrder | None, str]:
+def normalize_body(body: str, normalizer) -> tuple[NormalizedOrder | None, str]:
     """(the normalized order, "") or (None, why it cannot be read)."""
     if len(body) > MAX_PAYLOAD_BYTES:
         return None, _("The payload is too large (%(size)s bytes).") % {"size": len(body)}
@@ -147,7 +147,7 @@ def _encoding_problem(body: str) -> str:
     return ""
 
 
-def _order_fields(channel: Channel, norm: NormalizedOrder) -> tuple[dict, list[str]]:
+def order_fields(channel: Channel, norm: NormalizedOrder) -> tuple[dict, list[str]]:
     """The order's address/buyer fields, cleaned; plus warnings for values left out."""
     warnings = []
     country = clean_text(norm.ship_country).upper() or channel.config.get("default_country", "CN")
@@ -177,14 +177,14 @@ def _order_fields(channel: Channel, norm: NormalizedOrder) -> tuple[dict, list[s
     return fields, warnings
 
 
-def _stale_note(norm: NormalizedOrder, order: Order) -> str:
+def stale_note(norm: NormalizedOrder, order: Order) -> str:
     return _("Older than what the order holds (updated on the platform %(payload)s, the order "
              "has %(order)s): kept, not applied.") % {
         "payload": norm.updated_at.isoformat() if norm.updated_at else "?",
         "order": order.platform_updated_at.isoformat() if order.platform_updated_at else "?"}
 
 
-def _line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict], list[str]]:
+def line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict], list[str]]:
     resolver.prefetch(norm.lines)
     lines, unknown = [], []
     for line in norm.lines:
@@ -205,7 +205,7 @@ def _line_dicts(norm: NormalizedOrder, resolver: SkuResolver) -> tuple[list[dict
     return lines, unknown
 
 
-def _money_fields(norm: NormalizedOrder) -> dict:
+def money_fields(norm: NormalizedOrder) -> dict:
     fields = {"currency": (norm.currency or "CNY").upper()[:3],
               "shipping_fee": norm.shipping_fee, "discount": norm.discount}
     if norm.total is not None:
@@ -213,7 +213,7 @@ def _money_fields(norm: NormalizedOrder) -> dict:
     return fields
 
 
-def _platform_fields(norm: NormalizedOrder) -> dict:
+def platform_fields(norm: NormalizedOrder) -> dict:
     """Bookkeeping kept with a new order: the platform's modified time and write-back data."""
     fields = {}
     if norm.updated_at is not None:
@@ -223,7 +223,7 @@ def _platform_fields(norm: NormalizedOrder) -> dict:
     return fields
 
 
-def _has_address(fields) -> bool:
+def has_address(fields) -> bool:
     """Whether a parcel can be addressed: a recipient and a street.
 
     Amazon without its restricted data has neither.
@@ -232,7 +232,7 @@ def _has_address(fields) -> bool:
     return bool(get("ship_name") and get("ship_street"))
 
 
-def _shipment_info(norm: NormalizedOrder) -> dict:
+def shipment_info(norm: NormalizedOrder) -> dict:
     """``order_ship_on_platform``'s arguments from the platform's parcels.
 
     The order keeps the first parcel's carrier and tracking number (the first
@@ -253,7 +253,7 @@ def _shipment_info(norm: NormalizedOrder) -> dict:
     }
 
 
-def _shipped_message(info: dict) -> str:
+def shipped_message(info: dict) -> str:
     if info["tracking_number"]:
         return _("The platform shipped this order (%(carrier)s %(tracking)s); the hub will not "
                  "pick it.") % {"carrier": info["carrier"] or "?",
@@ -262,7 +262,7 @@ def _shipped_message(info: dict) -> str:
              "pick it.")
 
 
-def _forward_transitions(fulfillment: str, status: str) -> list[str]:
+def forward_transitions(fulfillment: str, status: str) -> list[str]:
     """``deliver``/``complete`` that bring a shipped order to where the platform is."""
     steps = []
     if fulfillment in (DELIVERED, COMPLETED) and status == S.SHIPPED:
@@ -273,7 +273,7 @@ def _forward_transitions(fulfillment: str, status: str) -> list[str]:
     return steps
 
 
-def _forward_reason(name: str) -> str:
+def forward_reason(name: str) -> str:
     if name == "deliver":
         return _("delivered on the platform")
     return _("completed on the platform")
@@ -284,7 +284,7 @@ def no_address_reason() -> str:
              "it, or ask the platform for the buyer's address.")
 
 
-def _cancel_reason(norm: NormalizedOrder) -> str:
+def cancel_reason(norm: NormalizedOrder) -> str:
     reason = _("cancelled on the platform")
     if norm.cancel_reason:
         reason = f"{reason} ({clean_text(norm.cancel_reason)[:100]})"

@@ -67,7 +67,7 @@ def quarantine(raw: RawPayload, error: str) -> None:
 
 
 @dataclass
-class _Entry:
+class Entry:
     body: str
     digest: str
     external_id: str
@@ -82,7 +82,7 @@ def _prepare_body(body: str | bytes) -> tuple[str, str]:
     return body, content_hash(body)
 
 
-def _entry(item, normalizer) -> _Entry:
+def entry_for(item, normalizer) -> Entry:
     body = item if isinstance(item, str | bytes) else canonical_json(item)
     external_id = ""
     if isinstance(item, dict):
@@ -91,10 +91,10 @@ def _entry(item, normalizer) -> _Entry:
         except (NormalizationError, NotImplementedError, AttributeError):
             external_id = ""
     body, digest = _prepare_body(body)
-    return _Entry(body=body, digest=digest, external_id=(external_id or "")[:64])
+    return Entry(body=body, digest=digest, external_id=(external_id or "")[:64])
 
 
-def attach_raw(*, channel: Channel, entries: list[_Entry], source: str) -> None:
+def attach_raw(*, channel: Channel, entries: list[Entry], source: str) -> None:
     """Set each entry's ``raw``: its stored row, or a new unsaved one; one query.
 
     Entries with the same content share one row (stored or not).
@@ -114,7 +114,7 @@ def attach_raw(*, channel: Channel, entries: list[_Entry], source: str) -> None:
         raw.body = entry.body
 
 
-def store_new_raw(*, channel: Channel, entries: list[_Entry]) -> None:
+def store_new_raw(*, channel: Channel, entries: list[Entry]) -> None:
     """Store the entries' unsaved raw rows (``attach_raw``) in a transaction of their own.
 
     A payload a concurrent writer stored meanwhile is kept as theirs, as
@@ -145,13 +145,13 @@ def store_new_raw(*, channel: Channel, entries: list[_Entry]) -> None:
             entry.raw.body = entry.body
 
 
-def store_raw_batch(*, channel: Channel, entries: list[_Entry], source: str) -> None:
+def store_raw_batch(*, channel: Channel, entries: list[Entry], source: str) -> None:
     """``store_raw`` for a batch: sets each entry's ``raw``, stored, in two or three queries."""
     attach_raw(channel=channel, entries=entries, source=source)
     store_new_raw(channel=channel, entries=entries)
 
 
-def _set_processed(raw: RawPayload, order: Order | None, external_id: str, now) -> None:
+def set_processed(raw: RawPayload, order: Order | None, external_id: str, now) -> None:
     raw.order = order
     raw.external_id = external_id
     raw.status = RawPayload.Status.PROCESSED

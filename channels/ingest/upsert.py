@@ -25,19 +25,19 @@ from channels.ingest.mapping import (
     QUEUED,
     SHIPPED_STATES,
     SHIPPED_WHILE_PICKING,
-    _cancel_reason,
-    _forward_reason,
-    _forward_transitions,
-    _has_address,
-    _line_dicts,
-    _money_fields,
-    _normalize,
-    _order_fields,
-    _platform_fields,
-    _shipment_info,
-    _shipped_message,
-    _stale_note,
+    cancel_reason,
+    forward_reason,
+    forward_transitions,
+    has_address,
+    line_dicts,
+    money_fields,
     no_address_reason,
+    normalize_body,
+    order_fields,
+    platform_fields,
+    shipment_info,
+    shipped_message,
+    stale_note,
 )
 from channels.ingest.raw import quarantine
 from channels.ingest.results import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, actor_for
@@ -60,14 +60,14 @@ from orderhub.services.orders import (
 def process_raw(*, raw: RawPayload, normalizer, resolver: SkuResolver | None = None
                 ) -> tuple[str, int | None]:
     """Normalize and upsert one stored payload; quarantine it when that fails."""
-    norm, error = _normalize(raw.body, normalizer)
+    norm, error = normalize_body(raw.body, normalizer)
     if error:
         quarantine(raw, error)
         return REJECTED, None
-    return _upsert_raw(raw=raw, norm=norm, resolver=resolver or SkuResolver(raw.channel))
+    return upsert_normalized(raw=raw, norm=norm, resolver=resolver or SkuResolver(raw.channel))
 
 
-def _upsert_raw(*, raw: RawPayload, norm: NormalizedOrder, resolver: SkuResolver
+def upsert_normalized(*, raw: RawPayload, norm: NormalizedOrder, resolver: SkuResolver
                 ) -> tuple[str, int | None]:
     """Upsert one normalized payload in its own transaction and mark the raw row."""
     channel = raw.channel
@@ -78,7 +78,7 @@ def _upsert_raw(*, raw: RawPayload, norm: NormalizedOrder, resolver: SkuResolver
                 outcome, order = upsert_order(channel=channel, norm=norm, resolver=resolver)
                 raw.status = RawPayload.Status.PROCESSED
                 # Kept, and marked processed, but said plainly that it changed nothing.
-                raw.error = _stale_note(norm, order) if outcome == STALE else ""
+                raw.error = stale_note(norm, order) if outcome == STALE else ""
                 raw.attempts = attempts + 1
                 raw.order = order
                 raw.external_id = norm.external_id[:64]
@@ -114,12 +114,12 @@ def upsert_order(*, channel: Channel, norm: NormalizedOrder,
     before the one the order was last built from.
     """
     actor = actor_for(channel)
-    fields, warnings = _order_fields(channel, norm)
-    lines, unknown = _line_dicts(norm, resolver)
+    fields, warnings = order_fields(channel, norm)
+    lines, unknown = line_dicts(norm, resolver)
     order = (Order.objects.select_for_update()
              .filter(channel=channel, external_id=norm.external_id).first())
     if order is None:
-        create_fields = {**fields, **_money_fields(norm), **_platform_fields(norm),
+        create_fields = {**fields, **money_fields(norm), **platform_fields(norm),
                          "placed_at": norm.placed_at}
         if norm.legacy_id:
             create_fields["legacy_id"] = norm.legacy_id[:64]
@@ -167,7 +167,7 @@ def _apply_status(order: Order, norm: NormalizedOrder, unknown: list[str], actor
         return _apply_paid(order, norm, unknown, actor)
     if norm.status != CANCELLED or order.status == S.CANCELLED:
         return False
-    reason = _cancel_reason(norm)
+    reason = cancel_reason(norm)
     if order.status in BEFORE_PICKING or (order.status == S.ON_HOLD
                                            and order.held_from in BEFORE_PICKING):
         order_transition(order=order, name="cancel", actor=actor, reason=reason)
@@ -196,21 +196,21 @@ def _apply_paid(order: Order, norm: NormalizedOrder, unknown: list[str], actor: 
         changed = just_paid = True
     if norm.fulfillment in SHIPPED_STATES:
         if _effective(order) in QUEUED:
-            info = _shipment_info(norm)
+            info = shipment_info(norm)
             order = order_ship_on_platform(order=order, actor=actor, **info)
             changed = True
         elif _picking_started(order):
             return _hold_shipped_while_picking(order, norm, actor) or changed
-        for name in _forward_transitions(norm.fulfillment, order.status):
+        for name in forward_transitions(norm.fulfillment, order.status):
             order = order_transition(order=order, name=name, actor=actor,
-                                     reason=_forward_reason(name))
+                                     reason=forward_reason(name))
             changed = True
         return changed
     if just_paid:
         if unknown:
             order = order_transition(order=order, name="hold_review", actor=actor,
                                      reason="unknown SKU: " + ", ".join(sorted(set(unknown))))
-        if not _has_address(order):
+        if not has_address(order):
             # Before automation sees it: no waybill can be booked without an address.
             order_transition(order=order, name="hold", actor=actor, reason=no_address_reason())
             order_event_record(order=order, kind=ADDRESS_MISSING, actor=actor,
@@ -221,7 +221,7 @@ def _apply_paid(order: Order, norm: NormalizedOrder, unknown: list[str], actor: 
 
 def _release_if_address(order: Order, actor: str) -> bool:
     """Release an order ingest held for want of an address, once the address is there."""
-    if order.status != S.ON_HOLD or not _has_address(order):
+    if order.status != S.ON_HOLD or not has_address(order):
         return False
     last = (order.events.filter(kind__in=[ADDRESS_MISSING, ADDRESS_RECEIVED])
             .order_by("-id").values_list("kind", flat=True).first())
@@ -241,11 +241,11 @@ def _hold_shipped_while_picking(order: Order, norm: NormalizedOrder, actor: str)
     reason = _("Shipped on the platform while being picked: stop the pick")
     if order.status in PICKING_STARTED:
         order_transition(order=order, name="hold", actor=actor, reason=reason)
-    info = _shipment_info(norm)
+    info = shipment_info(norm)
     order_event_record(
         order=order, kind=SHIPPED_WHILE_PICKING, actor=actor,
         message=_("%(reason)s. %(shipped)s") % {"reason": reason,
-                                                "shipped": _shipped_message(info)},
+                                                "shipped": shipped_message(info)},
         data={"shipments": info["shipments"]})
     return True
 
@@ -263,7 +263,7 @@ def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: Normaliz
     for key in ("buyer_phone", "ship_phone", "buyer_email"):
         if key in field_diff and not field_diff[key] and warnings:
             del field_diff[key]
-    if not _has_address(fields) and _has_address(order):
+    if not has_address(fields) and has_address(order):
         # A payload without the address (Amazon without its restricted data) says
         # nothing about it: the address the hub holds stays, the rest applies.
         field_diff = {k: v for k, v in field_diff.items() if v or k == "buyer_message"}
@@ -276,7 +276,7 @@ def _apply_changes(order: Order, fields: dict, lines: list[dict], norm: Normaliz
         for ln in order.lines.all()
     )
     new_lines = sorted(_line_key(ln) for ln in lines)
-    money = _money_fields(norm)
+    money = money_fields(norm)
     money_diff = {k: v for k, v in money.items() if getattr(order, k) != v}
     lines_changed = current_lines != new_lines
     if not field_diff and not lines_changed and not money_diff:
