@@ -84,6 +84,11 @@ def shipment_push_deliver(*, push_id: int, connector=None) -> str:
     cut-off body) is never a failure; the next attempt reads the order back first
     and only sends again when the platform does not hold the shipment. Before a
     push is marked permanently failed, the order is read back once more.
+
+    The push row's lock is held across the platform call on purpose: it is what
+    keeps a second worker (the task retried, the sweeper) from sending the same
+    shipment while the first call is in flight; the second waits, then finds the
+    push sent. Nothing else is locked, so the order and the channel stay free.
     """
     with transaction.atomic():
         # Only the push row is locked (``of=("self",)``): the platform call below can
