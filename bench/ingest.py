@@ -150,7 +150,8 @@ def fresh_channel(code: str):
 
 def run_pipeline(path: Path, code: str, batch: int, workers: int = 1,
                  partitions_per_worker: int = 0) -> dict:
-    from channels import parallel, pipeline
+    from channels.ingest import batch as pipeline
+    from channels.ingest import parallel
     from channels.services import import_file
 
     pipeline.BATCH_SIZE = batch

@@ -51,16 +51,11 @@ from channels.connectors.base import (
     money,
     quantity,
 )
+from channels.ingest.batch import ingest_items
+from channels.ingest.mapping import clean_text
+from channels.ingest.raw import canonical_json, quarantine, store_raw
+from channels.ingest.results import REJECTED, IngestResult
 from channels.models import Channel, LegacyOrder, RawPayload
-from channels.pipeline import (
-    REJECTED,
-    IngestResult,
-    canonical_json,
-    clean_text,
-    ingest_items,
-    quarantine,
-    store_raw,
-)
 from orderhub.models import Order, normalize_phone
 
 REQUIRED = ["order_id", "sku", "quantity"]
@@ -118,6 +113,8 @@ def decode(data: bytes) -> str:
 def read_rows(name: str, data: bytes) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of a CSV or XLSX file, as text."""
     if name.lower().endswith((".xlsx", ".xlsm")):
+        # Loaded only for a spreadsheet: openpyxl takes a noticeable time to import, and
+        # every web and worker process imports this module (no import cycle needs it).
         from openpyxl import load_workbook
 
         try:

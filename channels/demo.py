@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 
 from channels import sandbox_cn as sb
+from channels.models import Channel, SkuMapping
+from orderhub.management.commands.seed_demo import SANDBOX_SKU_MAP
 
 
 def _base() -> str:
@@ -46,9 +48,6 @@ def channel_specs(base: str) -> list[tuple[str, str, str, dict, dict]]:
 
 
 def seed(stdout) -> None:
-    from channels.models import Channel, SkuMapping
-    from orderhub.management.commands.seed_demo import SANDBOX_SKU_MAP
-
     made = []
     for code, name, platform, config, credentials in channel_specs(_base()):
         channel, created = Channel.objects.get_or_create(

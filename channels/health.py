@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from channels.models import Channel, RawPayload
+from channels.services.health import channel_pause
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ def check_format_drift(*, channel: Channel | int) -> str | None:
 
     Cheap enough to run after every quarantine (two small indexed queries).
     """
-    from channels.services import channel_pause
-
     channel_id = channel.pk if isinstance(channel, Channel) else int(channel)
     channel = Channel.objects.filter(pk=channel_id).first()
     if channel is None or channel.paused or not channel.enabled:

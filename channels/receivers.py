@@ -6,6 +6,9 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django_fsm.signals import post_transition
 
+from channels.health import check_format_drift
+from channels.models import RawPayload
+from channels.services.writeback import shipment_push_create
 from orderhub.models import Order
 
 logger = logging.getLogger(__name__)
@@ -15,8 +18,6 @@ def _on_transition(sender, instance, name, source, target, **kwargs):
     # post_transition runs inside order_transition's transaction, before the
     # save: the outbox row commits (or rolls back) together with the shipment.
     if name == "ship":
-        from channels.services import shipment_push_create
-
         shipment_push_create(order=instance)
 
 
@@ -24,8 +25,6 @@ def _on_payload_saved(sender, instance, created, update_fields=None, **kwargs):
     # Every quarantine (webhook, poll, import, replay) saves the row's status: count
     # it for format drift once the quarantine is committed. The pipeline is not
     # touched, and a payload stored but never quarantined costs nothing here.
-    from channels.models import RawPayload
-
     if instance.status != RawPayload.Status.QUARANTINED:
         return
     if not created and update_fields is not None and "status" not in update_fields:
@@ -33,8 +32,6 @@ def _on_payload_saved(sender, instance, created, update_fields=None, **kwargs):
     channel_id = instance.channel_id
 
     def check():
-        from channels.health import check_format_drift
-
         try:
             check_format_drift(channel=channel_id)
         except Exception:  # noqa: BLE001 - the payload is safely quarantined; a failed check
@@ -45,8 +42,6 @@ def _on_payload_saved(sender, instance, created, update_fields=None, **kwargs):
 
 
 def connect() -> None:
-    from channels.models import RawPayload
-
     post_transition.connect(_on_transition, sender=Order, dispatch_uid="channels.shipment_push")
     post_save.connect(_on_payload_saved, sender=RawPayload,
                       dispatch_uid="channels.format_drift")

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from channels.connectors import ConnectorError, get_connector
+from channels.connectors.cn import ENCRYPTED_PLATFORMS, decryption_configured
+from channels.models import RawPayload
 from orderhub.models import Order
 
 NOT_CONFIGURED = "not_configured"
@@ -69,14 +72,10 @@ class Recipient:
 
 def needs_decryption(order: Order) -> bool:
     """Whether the order's platform encrypts recipients (no query: uses the channel)."""
-    from channels.connectors.cn import ENCRYPTED_PLATFORMS
-
     return order.channel.platform in ENCRYPTED_PLATFORMS
 
 
 def _stored_platform_order(order: Order) -> dict | None:
-    from channels.models import RawPayload
-
     if not order.external_id:
         return None
     raw = (RawPayload.objects.filter(channel_id=order.channel_id, external_id=order.external_id,
@@ -92,9 +91,6 @@ def _stored_platform_order(order: Order) -> dict | None:
 
 
 def _decrypted(order: Order, *, connector=None) -> dict[str, str]:
-    from channels.connectors import ConnectorError, get_connector
-    from channels.connectors.cn import decryption_configured
-
     if not decryption_configured(order.channel):
         raise NeedsPlatformDecryption(NOT_CONFIGURED)
     platform_order = _stored_platform_order(order)

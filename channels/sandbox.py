@@ -6,6 +6,11 @@ so the demo's channels run the real connectors over HTTP. One order exists per
 number, so every poll sees the same orders, new ones appear as time passes,
 and some are cancelled an hour after they were placed. About one request in
 fifteen is refused with 429 + Retry-After to exercise the backoff.
+
+Over 600 lines on purpose: three small fake platforms that share one generated
+order stream, its clock window (``WINDOW``) and its throttle (``_throttled``),
+which the tests and ``sandbox_cn`` patch or reuse here as one unit; demo and
+test scaffolding, no product rule lives in it.
 """
 
 from __future__ import annotations

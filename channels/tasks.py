@@ -1,4 +1,10 @@
-"""Channel tasks: thin wrappers around channels.services, taking ids, safe to run twice."""
+"""Channel tasks: thin wrappers around channels.services, taking ids, safe to run twice.
+
+Retries: only errors ``orderhub.adapters.is_retryable`` calls retryable (a
+platform refusing, bad credentials: never), with exponential backoff. The
+services enqueue these by their registered names, so this module is the only
+one importing in that direction.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,16 @@ from django.utils import timezone
 
 from channels import services
 from channels.models import API_PLATFORMS, Channel, ShipmentPush
+from orderhub.adapters import AdapterError, is_retryable
 
 logger = logging.getLogger(__name__)
+
+# Backoff of a retried task: 2, 4, 8... seconds, at most this many.
+RETRY_BACKOFF_MAX_SECONDS = 600
+
+
+def _backoff(retries: int) -> int:
+    return min(RETRY_BACKOFF_MAX_SECONDS, 2 ** (retries + 1))
 
 
 @shared_task(name="channels.tasks.poll_due_channels", ignore_result=True)
@@ -33,9 +47,18 @@ def poll_channel(channel_id: int) -> str:
 
 
 @shared_task(name="channels.tasks.process_raw_payload", bind=True, ignore_result=True,
-             max_retries=5, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True)
+             max_retries=5)
 def process_raw_payload(self, raw_id: int) -> str:
-    return services.raw_payload_process(raw_id=raw_id)
+    try:
+        return services.raw_payload_process(raw_id=raw_id)
+    except (OSError, AdapterError) as exc:
+        # A connection blip, or an outside system answering "later": the payload is
+        # stored and still pending, so a later try gets it. What cannot be read the
+        # pipeline quarantines itself; a permanent adapter error (bad credentials) is
+        # raised at once, not retried.
+        if not is_retryable(exc):
+            raise
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
 
 @shared_task(name="channels.tasks.deliver_shipment_push", bind=True, ignore_result=True,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
@@ -16,8 +18,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels import services
-from channels.models import Channel, GapAlert, RawPayload
-from orderhub.models import Order
+from channels.csv_import import FileError, csv_import, csv_preview
+from channels.models import Channel, GapAlert, LegacyOrder, RawPayload
+from channels.tasks import poll_channel, process_raw_payload
+from orderhub.guard import staff_view
+from orderhub.models import Order, normalize_phone
 
 
 @csrf_exempt
@@ -30,8 +35,6 @@ def webhook(request, channel_code: str):
     outcome = services.webhook_receive(channel=channel, body=request.body,
                                        headers=request.headers)
     if outcome.raw_ids:
-        from channels.tasks import process_raw_payload
-
         for raw_id in outcome.raw_ids:
             transaction.on_commit(lambda raw_id=raw_id: process_raw_payload.delay(raw_id))
     return HttpResponse(outcome.message, status=outcome.status_code, content_type="text/plain")
@@ -51,8 +54,7 @@ def _health_rows(channels):
              "problems": problems.get(c.pk, 0), "gaps": gaps.get(c.pk, 0)} for c in channels]
 
 
-@login_required
-@permission_required("channels.view_channel", raise_exception=True)
+@staff_view("channels.view_channel")
 def health(request):
     channels = list(Channel.objects.select_related("owner").order_by("name"))
     context = {"rows": _health_rows(channels),
@@ -73,22 +75,18 @@ def _row_response(request, channel, message=""):
     return redirect("channels:health")
 
 
-@login_required
+@staff_view("channels.poll_channel")
 @require_POST
-@permission_required("channels.poll_channel", raise_exception=True)
 def poll_now(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
     if not channel.is_api:
         return _row_response(request, channel, _("This channel is fed by files, not polled."))
-    from channels.tasks import poll_channel
-
     transaction.on_commit(lambda: poll_channel.delay(channel.pk))
     return _row_response(request, channel, _("Poll queued."))
 
 
-@login_required
+@staff_view("channels.pause_channel")
 @require_POST
-@permission_required("channels.pause_channel", raise_exception=True)
 def pause(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
     reason = request.POST.get("reason", "").strip() or _("paused by %(user)s") % {
@@ -97,18 +95,16 @@ def pause(request, channel_id: int):
     return _row_response(request, channel, _("Paused."))
 
 
-@login_required
+@staff_view("channels.pause_channel")
 @require_POST
-@permission_required("channels.pause_channel", raise_exception=True)
 def resume(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
     services.channel_resume(channel=channel, actor=request.user.get_username())
     return _row_response(request, channel, _("Resumed: the next poll continues from the cursor."))
 
 
-@login_required
+@staff_view("channels.replay_payload")
 @require_POST
-@permission_required("channels.replay_payload", raise_exception=True)
 def replay_all(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
     outcome = services.channel_replay_quarantined(channel=channel,
@@ -120,8 +116,7 @@ def replay_all(request, channel_id: int):
     return _row_response(request, channel, message)
 
 
-@login_required
-@permission_required("channels.view_rawpayload", raise_exception=True)
+@staff_view("channels.view_rawpayload")
 def problems(request):
     qs = (RawPayload.objects.filter(status=RawPayload.Status.QUARANTINED)
           .select_related("channel").order_by("-received_at", "-id"))
@@ -138,8 +133,7 @@ def problems(request):
     return render(request, "channels/problems.html", context)
 
 
-@login_required
-@permission_required("channels.view_rawpayload", raise_exception=True)
+@staff_view("channels.view_rawpayload")
 def problem_detail(request, raw_id: int):
     raw = get_object_or_404(RawPayload.objects.select_related("channel", "order"), pk=raw_id)
     return render(request, "channels/problem_detail.html", {
@@ -147,9 +141,8 @@ def problem_detail(request, raw_id: int):
         "can_replay": request.user.has_perm("channels.replay_payload")})
 
 
-@login_required
+@staff_view("channels.replay_payload")
 @require_POST
-@permission_required("channels.replay_payload", raise_exception=True)
 def replay(request, raw_id: int):
     raw = get_object_or_404(RawPayload, pk=raw_id)
     if request.POST.get("action") == "dismiss":
@@ -171,21 +164,14 @@ UPLOAD_LIMIT = 20 * 1024 * 1024
 
 
 def _upload_dir():
-    from django.conf import settings
-
     path = settings.VAR_DIR / "channel-uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-@login_required
-@permission_required("channels.replay_payload", raise_exception=True)
+@staff_view("channels.replay_payload")
 def upload(request, channel_id: int):
     """Upload a CSV/XLSX export: preview first (orders, row errors), then import."""
-    import uuid
-
-    from channels.csv_import import FileError, csv_import, csv_preview
-
     channel = get_object_or_404(Channel, pk=channel_id, platform=Channel.Platform.CSV)
     context = {"channel": channel}
     if request.method == "POST" and request.POST.get("token"):
@@ -223,15 +209,9 @@ def upload(request, channel_id: int):
 LEGACY_RESULTS_LIMIT = 200
 
 
-@login_required
-@permission_required("channels.view_legacyorder", raise_exception=True)
+@staff_view("channels.view_legacyorder")
 def legacy_orders(request):
     """Archived legacy orders of one buyer, found by phone in any format (exact number)."""
-    from django.core.exceptions import ValidationError
-
-    from channels.models import LegacyOrder
-    from orderhub.models import normalize_phone
-
     phone = request.GET.get("phone", "").strip()[:64]
     context = {"phone": phone, "orders": None, "normalized": "", "error": ""}
     if phone:

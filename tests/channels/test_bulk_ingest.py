@@ -8,8 +8,8 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
-from channels import pipeline
 from channels.connectors.shopify import ShopifyConnector
+from channels.ingest import batch as pipeline
 from channels.models import RawPayload
 from channels.pipeline import canonical_json, ingest_items, process_raw, store_raw
 from channels.services import import_file
@@ -313,7 +313,7 @@ def test_items_are_pulled_one_batch_at_a_time(mapped, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 3, 64, 1 << 20])
 def test_a_json_list_is_read_item_by_item_across_chunk_boundaries(tmp_path, monkeypatch, chunk):
-    from channels import services
+    from channels.services import files as services
 
     monkeypatch.setattr(services, "STREAM_CHUNK_CHARS", chunk)
     items = [{"a": "[x],]", "n": 12345678901234567890, "f": 1e-7, "z": [1, {"b": None}]},
@@ -331,7 +331,7 @@ def test_a_json_list_is_read_item_by_item_across_chunk_boundaries(tmp_path, monk
     ("[1] x", [1]), ("[1.]", [1]), ('["abc', []),
 ])
 def test_a_broken_json_list_stops_with_the_reason(tmp_path, monkeypatch, text, kept):
-    from channels import services
+    from channels.services import files as services
 
     monkeypatch.setattr(services, "STREAM_CHUNK_CHARS", 2)
     path = tmp_path / "list.json"

@@ -119,7 +119,7 @@ def test_the_same_broken_payload_read_again_counts_once(mapped, connector,
 def test_webhook_payloads_processed_by_the_task_count_too(mapped, connector,
                                                           django_capture_on_commit_callbacks,
                                                           monkeypatch):
-    monkeypatch.setattr("channels.services.normalizer_for", lambda channel: connector)
+    monkeypatch.setattr("channels.services.webhooks.normalizer_for", lambda channel: connector)
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(5):
             raw, _created = store_raw(channel=mapped, body=str(broken(n)).replace("'", '"'),

@@ -1,9 +1,10 @@
 import datetime as dt
+import threading
 from unittest import mock
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from channels.connectors import ConnectorError, PermanentError, ShipmentResult
@@ -22,6 +23,7 @@ from orderhub.models import Order
 from orderhub.services.orders import order_transition, order_update
 from tests.channels.conftest import shopify_cn_order
 from tests.channels.fakes import FakeConnector, FakeStore
+from tests.conftest import requires_postgres
 
 
 @pytest.fixture
@@ -77,6 +79,38 @@ def test_delivery_sends_once(picked_order, no_delay, fake):
     # Running the task again does nothing more.
     assert shipment_push_deliver(push_id=push.pk, connector=fake) == "sent"
     assert len(fake.pushes) == 1
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_platform_call_leaves_the_order_and_channel_rows_unlocked(picked_order, no_delay,
+                                                                      fake):
+    order_transition(order=picked_order, name="ship", actor="system:test")
+    push = ShipmentPush.objects.get()
+    probed = {}
+    real_push = fake.push_shipment
+
+    def probe():
+        # Another connection, as a person editing the order or a poll would be.
+        try:
+            with transaction.atomic():
+                Order.objects.select_for_update(nowait=True).get(pk=picked_order.pk)
+                Channel.objects.select_for_update(nowait=True).get(pk=picked_order.channel_id)
+            probed["locked"] = False
+        except DatabaseError:
+            probed["locked"] = True
+        finally:
+            connection.close()
+
+    def push_while_probing(**kwargs):
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return real_push(**kwargs)
+
+    fake.push_shipment = push_while_probing
+    assert shipment_push_deliver(push_id=push.pk, connector=fake) == "sent"
+    assert probed == {"locked": False}
 
 
 def test_bounded_retries_then_flagged_failure(picked_order, no_delay, fake):
@@ -251,9 +285,9 @@ def test_gap_check_covers_the_last_seven_days_by_default(mapped):
 def test_gap_check_days_setting_and_the_beat_task(mapped, settings, monkeypatch):
     settings.GAP_CHECK_DAYS = 3
     calls = []
-    monkeypatch.setattr("channels.services.gap_check",
+    monkeypatch.setattr("channels.services.gaps.gap_check",
                         lambda *, channel, day, connector: calls.append((channel.code, day)))
-    monkeypatch.setattr("channels.services.get_connector", lambda channel: mock.Mock())
+    monkeypatch.setattr("channels.services.gaps.get_connector", lambda channel: mock.Mock())
     Channel.objects.create(code="paused-shop", name="p", platform="woocommerce", paused=True)
     Channel.objects.create(code="csv-shop", name="c", platform="csv")
 

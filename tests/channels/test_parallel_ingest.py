@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from channels import parallel
+from channels.ingest import parallel
 from channels.models import RawPayload
 from channels.services import import_file
 from orderhub.models import Order, OrderTransitionLog
@@ -54,7 +54,7 @@ def worker_pids(tmp_path, monkeypatch):
             fh.write(f"{os.getpid()}\n")
         return original(items)
 
-    recording.__module__, recording.__qualname__ = "channels.parallel", "_run_batch"
+    recording.__module__, recording.__qualname__ = "channels.ingest.parallel", "_run_batch"
     monkeypatch.setattr(parallel, "_run_batch", recording)
     return lambda: set(log.read_text().split()) if log.exists() else set()
 
@@ -117,7 +117,7 @@ def test_an_enveloped_payload_goes_to_the_partition_of_its_bare_order(mapped):
 
 def test_small_batches_over_many_partitions_apply_every_update_in_file_order(
         mapped, tmp_path, monkeypatch):
-    from channels import pipeline
+    from channels.ingest import batch as pipeline
 
     # Two orders a batch: each partition gets many batches, queued behind each other.
     monkeypatch.setattr(pipeline, "BATCH_SIZE", 2)

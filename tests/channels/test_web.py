@@ -192,7 +192,7 @@ def test_replay_all_quarantined_from_the_health_page(client, make_user, mapped, 
         def normalize(self, raw):
             return super().normalize({**raw, "sku": raw["skuInfo"]["code"]})
 
-    monkeypatch.setattr("channels.services.normalizer_for",
+    monkeypatch.setattr("channels.services.webhooks.normalizer_for",
                         lambda channel: Fixed(channel, store))
     response = client.post(reverse("channels:replay_all", args=[mapped.pk]),
                            headers={"HX-Request": "true"})
