@@ -25,11 +25,9 @@ from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
 
 FAILURES = "failures"
-# Exactly the dashboard's "stalled parcels" card (reporting.selectors
-# ``stalled_parcels_per_carrier``): booked, flagged stalled, not delivered. The
-# "problems" tab also lists booking failures, so the card cannot link there.
+# Exactly the dashboard's "stalled parcels" card: both use ``Waybill.objects.stalled()``.
+# The "problems" tab also lists booking failures, so the card cannot link there.
 STALLED = "stalled"
-STALLED_Q = Q(status=Waybill.Status.BOOKED, stalled_at__isnull=False, delivered_at__isnull=True)
 
 
 class WaybillScopeForm(forms.Form):
@@ -75,10 +73,9 @@ def _filtered(request, scope: WaybillScopeForm | None = None):
     status = request.GET.get("status", "")
     if status == FAILURES:
         qs = qs.filter(Q(status__in=[Waybill.Status.FAILED, Waybill.Status.CANCEL_FAILED])
-                       | Q(status=Waybill.Status.PENDING, attempts__gt=0)
-                       | Q(stalled_at__isnull=False, delivered_at__isnull=True))
+                       | Q(status=Waybill.Status.PENDING, attempts__gt=0)) | qs.stalled()
     elif status == STALLED:
-        qs = qs.filter(STALLED_Q)
+        qs = qs.stalled()
     elif status in Waybill.Status.values:
         qs = qs.filter(status=status)
     else:
