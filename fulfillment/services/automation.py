@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 ACTOR = "system:automation"
 S = OrderStatus
 REPROCESS_FROM = (S.READY_TO_PICK, S.OUT_OF_STOCK, S.REVIEW)
+# An edit re-runs automation while the order is in one of these (picking not started).
+REPROCESS_ON_EDIT = (S.PAID, S.READY_TO_PICK, S.OUT_OF_STOCK)
 # order_transition stores "<name>: <reason>" as the history change reason (100 chars).
 TRANSITION_REASON_MAX = 80
 # Batches at least this big reserve stock per warehouse in one go.
@@ -572,3 +574,16 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
         status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
         outcome = Outcome(order_id, status or "skipped")
     return outcome
+
+
+def order_reprocess_after_edit(*, order_id: int, reset_approvals: bool = True) -> str:
+    """Re-run automation after an edit, only while picking has not started.
+
+    Returns the outcome's result, or "skipped" for an order no longer in
+    ``REPROCESS_ON_EDIT``.
+    """
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status not in REPROCESS_ON_EDIT:
+        return "skipped"
+    return order_reprocess(order=order_id, actor=ACTOR, reason="order edited",
+                           reset_approvals=reset_approvals).result
