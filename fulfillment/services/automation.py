@@ -42,8 +42,8 @@ from fulfillment.services.rules import (
     order_lines,
 )
 from fulfillment.signals import UrgentOrder, order_needs_review, orders_urgent
+from orderhub.db import in_values
 from orderhub.models import Order, OrderStatus, Tag
-from orderhub.querying import in_values
 from orderhub.services.bulk import orders_edit_and_transition
 from orderhub.services.orders import (
     Actor,
@@ -54,6 +54,9 @@ from orderhub.services.orders import (
     order_transition,
     order_update,
 )
+from warehouse.models import SKU, StockLevel, Warehouse
+from warehouse.services import stock as stock_service
+from warehouse.signals import stock_insufficient
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +182,9 @@ def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
     shipped, unknown SKUs, empty kits); such an order gets no warehouse by
     stock here and its reservation says why.
     """
-    from warehouse.services.stock import StockError, orders_stock_needs
-
-    return {order_id: None if isinstance(needs, StockError) else needs
-            for order_id, needs in orders_stock_needs([o.pk for o in orders]).items()}
+    return {order_id: None if isinstance(needs, stock_service.StockError) else needs
+            for order_id, needs in stock_service.orders_stock_needs(
+                [o.pk for o in orders]).items()}
 
 
 def choose_warehouses(plans: list[Plan]) -> None:
@@ -192,8 +194,6 @@ def choose_warehouses(plans: list[Plan]) -> None:
     so a batch does not send every order to the same last units. The
     reservation itself is still the judge (it locks and re-checks).
     """
-    from warehouse.models import SKU, StockLevel, Warehouse
-
     fallback = [p for p in plans if not p.rules.warehouse_id]
     for plan in plans:
         if plan.rules.warehouse_id:
@@ -343,9 +343,6 @@ def _record(order_id: int, plan: Plan, *, result: str, reasons: list, priority: 
 
 def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
     """One order: fields, then review, out of stock, or ``order_allocate``."""
-    from warehouse.models import Warehouse
-    from warehouse.services.stock import StockError, order_allocate
-
     tags = {} if tags is None else tags
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=plan.order.pk)
@@ -362,8 +359,9 @@ def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
                 result = S.OUT_OF_STOCK
             else:
                 try:
-                    allocation = order_allocate(order=order, warehouse=warehouse, actor=actor)
-                except StockError as exc:
+                    allocation = stock_service.order_allocate(order=order, warehouse=warehouse,
+                                                              actor=actor)
+                except stock_service.StockError as exc:
                     reasons.append(risk_service.make_reason("stock", "rule", text=exc.message))
                 else:
                     order = allocation.order
@@ -393,10 +391,6 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
     next run (task retry or straggler sweep) finds the reservation already
     there (reserving is idempotent) and finishes the move.
     """
-    from warehouse.models import Warehouse
-    from warehouse.services.stock import InsufficientStock, stock_reserve_batch
-    from warehouse.signals import stock_insufficient
-
     out: dict[int, Outcome] = {}
     ids = [p.order.pk for p in plans]
     warehouses = Warehouse.objects.in_bulk(
@@ -411,8 +405,9 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                        .values_list("pk", flat=True))
             to_reserve = [order_id for order_id in ids if order_id in paid]
             if to_reserve:
-                reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
-                    order_id: target[order_id] for order_id in to_reserve})
+                reserved = stock_service.stock_reserve_batch(
+                    orders=to_reserve, actor=actor,
+                    warehouse_for={order_id: target[order_id] for order_id in to_reserve})
     with transaction.atomic():
         locked = _lock_paid(plans)
         changes, priorities, tagged = {}, {}, []
@@ -436,7 +431,7 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                 result = S.OUT_OF_STOCK
             elif isinstance(got, list):
                 moves[order_id], result = ("mark_ready", ""), S.READY_TO_PICK
-            elif isinstance(got, InsufficientStock):
+            elif isinstance(got, stock_service.InsufficientStock):
                 moves[order_id] = ("mark_out_of_stock", _short(got.message))
                 result = S.OUT_OF_STOCK
                 shortages.append({"order_id": order_id, "warehouse_id": warehouse.pk,
@@ -545,8 +540,6 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
     ``paid`` order simply runs). ``reset_approvals``: forget what reviewers
     approved (after an edit the facts they approved may be gone).
     """
-    from warehouse.services.stock import stock_release
-
     who = actor_info(actor)
     if who.user is not None and not who.user.has_perm("orderhub.allocate_order"):
         raise TransitionNotPermitted(_("You are not allowed to do that."))
@@ -560,7 +553,7 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
             raise TransitionRefused(
                 _("Someone else changed this order meanwhile. Reload the page and try again."))
         if locked.status in REPROCESS_FROM:
-            stock_release(order=locked, actor=actor, reason=reason)
+            stock_service.stock_release(order=locked, actor=actor, reason=reason)
             order_transition(order=locked, name="reprocess", actor=actor, reason=reason)
         elif locked.status != S.PAID:
             raise TransitionRefused(
