@@ -130,10 +130,9 @@ def _deliver_order(waybill: Waybill) -> None:
     order = Order.objects.select_for_update().get(pk=waybill.order_id)
     if order.status != S.SHIPPED or order.tracking_number != waybill.tracking_number:
         return
-    if order.delivered_at is None:
-        # The transition keeps an existing time: the carrier's, not ours.
-        Order.objects.filter(pk=order.pk).update(delivered_at=waybill.delivered_at)
-    order_transition(order=order.pk, name="deliver", actor=ACTOR,
+    # The transition keeps an existing time: the carrier's, set in its own version.
+    fields = {"delivered_at": waybill.delivered_at} if order.delivered_at is None else None
+    order_transition(order=order.pk, name="deliver", actor=ACTOR, set_fields=fields,
                      reason=_("Carrier reports the parcel delivered"))
 
 
