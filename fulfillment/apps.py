@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
+
+from orderhub.signals import order_edited, orders_status_changed
 
 
 class FulfillmentConfig(AppConfig):
@@ -7,12 +10,10 @@ class FulfillmentConfig(AppConfig):
     verbose_name = _("Fulfillment")
 
     def ready(self):
-        from django.db.models.signals import post_delete, post_save
-
+        # Models and the modules that import them load once the app registry is ready.
         from fulfillment import receivers
         from fulfillment.models import Condition, Rule
         from fulfillment.services.rules import rules_changed
-        from orderhub.signals import order_edited, orders_status_changed
 
         orders_status_changed.connect(receivers.on_orders_status_changed,
                                       dispatch_uid="fulfillment.automate_on_paid")

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from fulfillment.models import Blacklist, Condition, RiskRule, Rule
+from fulfillment.services.automation import orders_automate
+from orderhub.models import Order, OrderStatus
+from warehouse.models import SKU, Warehouse
+
 ACTOR = "system:seed_demo"
 
 REGIONS = {
@@ -46,11 +51,6 @@ RISK = {
 
 
 def seed(stdout) -> None:
-    from fulfillment.models import Blacklist, Condition, RiskRule, Rule
-    from fulfillment.services.automation import orders_automate
-    from orderhub.models import Order, OrderStatus
-    from warehouse.models import SKU, Warehouse
-
     with transaction.atomic():
         warehouses = {w.code: w for w in Warehouse.objects.all()}
         for code, regions in REGIONS.items():

@@ -26,7 +26,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orderhub.models import Order
+from orderhub.models import Order, normalize_phone
 
 
 class Rule(models.Model):
@@ -252,8 +252,6 @@ class Blacklist(models.Model):
         return f"{self.get_kind_display()}: {self.value}"
 
     def clean(self):
-        from orderhub.models import normalize_phone
-
         super().clean()
         self.value = " ".join((self.value or "").split())
         if self.kind == self.Kind.PHONE and self.value:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from fulfillment.queue import enqueue
+from fulfillment.services.automation import REPROCESS_ON_EDIT, order_reprocess_after_edit
 from orderhub.models import OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -14,7 +16,9 @@ RELEVANT_FIELDS = {
     "ship_country", "ship_province", "ship_city", "ship_district", "ship_street",
     "ship_postcode", "ship_phone", "buyer_phone", "buyer_message", "kind", "lines",
 }
-REPROCESS_ON_EDIT = (OrderStatus.PAID, OrderStatus.READY_TO_PICK, OrderStatus.OUT_OF_STOCK)
+# REPROCESS_ON_EDIT (imported above) is the automation service's rule, kept importable here.
+__all__ = ["REPROCESS_ON_EDIT", "RELEVANT_FIELDS", "TASK_CHUNK", "on_order_edited",
+           "on_orders_status_changed"]
 
 
 # Orders per automation task: one broker round-trip for a bulk import's batch,
@@ -37,12 +41,10 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     ids = [order_id for order_id, status in last.items() if status == OrderStatus.PAID]
     if not ids:
         return
-    from fulfillment.tasks import automate_orders
-
     for start in range(0, len(ids), TASK_CHUNK):
         chunk = ids[start:start + TASK_CHUNK]
         try:
-            automate_orders.delay(chunk)
+            enqueue("fulfillment.tasks.automate_orders", chunk)
         except Exception:
             # The broker is down: the orders stay paid and the straggler sweep
             # enqueues them again within minutes.
@@ -56,14 +58,12 @@ def on_order_edited(sender, *, order_id, fields, actor, status, **kwargs):
         return
     if not RELEVANT_FIELDS.intersection(fields or ()):
         return
-    from fulfillment.tasks import reprocess_order
-
     try:
-        reprocess_order.run(order_id)
+        order_reprocess_after_edit(order_id=order_id)
     except Exception:
         # The edit is saved and must not fail because of this: the worker retries.
         logger.exception("re-processing order %s after an edit failed; queued", order_id)
         try:
-            reprocess_order.delay(order_id)
+            enqueue("fulfillment.tasks.reprocess_order", order_id)
         except Exception:
             logger.exception("could not queue re-processing for order %s", order_id)

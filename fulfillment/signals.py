@@ -41,3 +41,8 @@ parcel_stalled = Signal()
 # A change request was filed or moved on.
 # kwargs: change_id, order_id, status (str), step (str | None), actor
 change_request_updated = Signal()
+
+# Reporting raised a sales spike alert (``reporting.spikes``), sent on commit once per
+# new alert. Defined here so fulfillment listens without importing reporting.
+# kwargs: alert (reporting.models.SpikeAlert), actor
+spike_alert_raised = Signal()

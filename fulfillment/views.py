@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -14,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from fulfillment.services import review as review_service
 from fulfillment.services.automation import order_reprocess
+from orderhub.guard import staff_view
 from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
 
@@ -27,26 +25,6 @@ def _refuse(request, message: str, status: int):
         response["HX-Retarget"] = "#review-alert"
         response["HX-Reswap"] = "innerHTML"
     return response
-
-
-def guarded(check):
-    """Login plus ``check(user)``; checked in the view because partials can be fetched."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                if request.htmx:
-                    return HttpResponseClientRedirect(
-                        f"{reverse('login')}?next={request.get_full_path()}")
-                return redirect_to_login(request.get_full_path())
-            if not check(request.user):
-                return _refuse(request, _("You do not have permission to see this page."), 403)
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _row(order: Order, user) -> dict:
@@ -72,7 +50,7 @@ def _last_reason(order: Order) -> str:
 
 
 @require_GET
-@guarded(review_service.can_open_queue)
+@staff_view(check=review_service.can_open_queue, on_refuse=_refuse)
 def review_queue(request):
     orders = list(review_service.review_queue(request.user)
                   .prefetch_related("transition_logs")[:QUEUE_LIMIT])
@@ -100,7 +78,7 @@ def _service_error(request, exc: OrderServiceError):
 
 
 @require_POST
-@guarded(review_service.can_open_queue)
+@staff_view(check=review_service.can_open_queue, on_refuse=_refuse)
 def review_approve(request, order_id: int):
     try:
         result = review_service.review_approve(
@@ -117,7 +95,7 @@ def review_approve(request, order_id: int):
 
 
 @require_POST
-@guarded(review_service.can_open_queue)
+@staff_view(check=review_service.can_open_queue, on_refuse=_refuse)
 def review_reject(request, order_id: int):
     try:
         review_service.review_reject(
@@ -129,7 +107,7 @@ def review_reject(request, order_id: int):
 
 
 @require_POST
-@guarded(lambda user: user.has_perm("orderhub.allocate_order"))
+@staff_view("orderhub.allocate_order", on_refuse=_refuse)
 def order_reprocess_view(request, order_id: int):
     detail = reverse("orders:detail", args=[order_id])
     try:

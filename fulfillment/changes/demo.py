@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from fulfillment.changes.models import ChangeRequest
+from fulfillment.changes.services import ChangeRequestError, change_request_create
 from orderhub.models import Order, OrderStatus
 
 # username, password (public by design, like seed_demo's USERS), group
@@ -32,8 +33,6 @@ def _users() -> None:
 
 
 def seed(stdout) -> None:
-    from fulfillment.changes.services import ChangeRequestError, change_request_create
-
     _users()
     if ChangeRequest.objects.filter(reason=DEMO_REASON).exists():
         stdout.write("Change requests: demo request already there.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from fulfillment.changes.models import ApprovalDecision, ChangeRequest
+from fulfillment.changes.services import can_decide
 
 # Pending requests are few (each holds an order); "waiting for me" checks them in
 # Python against the step copied into each request. Beyond this many, the oldest
@@ -20,8 +21,6 @@ def _base() -> QuerySet:
 
 def change_list(*, status: str = "", q: str = "", mine_for=None) -> list | QuerySet:
     """Requests for the list page, newest first; ``mine_for``: only those that user may decide."""
-    from fulfillment.changes.services import can_decide
-
     qs = _base()
     if status == "open":
         qs = qs.filter(status__in=ChangeRequest.OPEN)

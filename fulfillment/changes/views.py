@@ -37,8 +37,8 @@ from fulfillment.changes.services import (
     order_snapshot,
 )
 from orderhub import selectors as order_selectors
+from orderhub.guard import staff_view
 from orderhub.services.orders import OrderServiceError
-from orderhub.views.orders import staff_view
 
 PER_PAGE = 50
 
@@ -58,7 +58,7 @@ def _alert(request, message: str, status: int):
 
 
 @require_GET
-@staff_view("changes.view_changerequest")
+@staff_view("changes.view_changerequest", on_refuse=_alert)
 def change_list(request):
     form = ChangeFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
@@ -102,7 +102,7 @@ def _get_change(change_id: int) -> ChangeRequest:
 
 
 @require_GET
-@staff_view("changes.view_changerequest")
+@staff_view("changes.view_changerequest", on_refuse=_alert)
 def change_detail(request, change_id: int):
     change = _get_change(change_id)
     template = "changes/_detail.html" if request.htmx else "changes/detail.html"
@@ -121,7 +121,7 @@ def _after_action(request, change_id: int):
 
 
 @require_POST
-@staff_view("changes.approve_changerequest")
+@staff_view("changes.approve_changerequest", on_refuse=_alert)
 def change_decide(request, change_id: int):
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -149,7 +149,7 @@ def change_decide(request, change_id: int):
 
 
 @require_POST
-@staff_view("changes.view_changerequest")
+@staff_view("changes.view_changerequest", on_refuse=_alert)
 def change_withdraw(request, change_id: int):
     form = WithdrawForm(request.POST)
     form.is_valid()
@@ -187,7 +187,7 @@ def _proposal(form, formset) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
-@staff_view("changes.add_changerequest")
+@staff_view("changes.add_changerequest", on_refuse=_alert)
 def change_new(request, order_id: int):
     order = order_selectors.order_detail(order_id)
     if order is None:

@@ -16,6 +16,7 @@ from fulfillment.notifications.models import (
     MessageTemplate,
     WarehouseContact,
 )
+from warehouse.models import Warehouse
 
 # Sandbox Aliyun template codes for the buyer templates (the real ones come from
 # the seller's Aliyun console).
@@ -29,8 +30,6 @@ def _base() -> str:
 
 
 def seed(stdout) -> None:
-    from warehouse.models import Warehouse
-
     base = f"{_base()}/sandbox/notify"
     specs = [
         ("Aliyun SMS (sandbox)", Gateway.Kind.ALIYUN_SMS, f"{base}/aliyun/", True,

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from channels.crypto import CredentialsUnreadable
 from fulfillment.notifications.models import Gateway
+from orderhub.adapters import AdapterError, http_status_error
 
 ALIYUN_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 WECOM_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -42,12 +43,21 @@ WECOM_RETRYABLE = {-1, 45009}
 DINGTALK_RETRYABLE = {-1, 130101, 130102, 410100}
 
 
-class GatewayError(Exception):
+class GatewayError(AdapterError):
+    """A gateway call failed; ``retryable`` (given per error: vendors' codes decide) says
+    whether a later try may help."""
+
     def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, status_code=status_code)
         self.retryable = retryable
-        self.status_code = status_code
+
+
+def gateway_http_error(status: int, detail: str, *, vendor: str) -> GatewayError | None:
+    """``orderhub.adapters.http_status_error`` as a ``GatewayError`` (None for 2xx/3xx)."""
+    error = http_status_error(status, detail, vendor=vendor)
+    if error is None:
+        return None
+    return GatewayError(error.message, retryable=error.retryable, status_code=status)
 
 
 @dataclass
@@ -137,9 +147,12 @@ class GatewayAdapter:
         except httpx.HTTPError as exc:
             raise GatewayError(f"network error calling {self.gateway.kind}: "
                                f"{type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise GatewayError(f"HTTP {response.status_code} from {self.gateway.kind}",
-                               status_code=response.status_code)
+        # Only "later may work" statuses here: a vendor's 4xx carries its own error
+        # envelope, which its adapter maps (e.g. Aliyun's codes).
+        error = gateway_http_error(response.status_code, response.text[:200],
+                                   vendor=self.gateway.kind)
+        if error is not None and error.retryable:
+            raise error
         return response
 
     @staticmethod
@@ -267,9 +280,10 @@ class HttpSms(GatewayAdapter):
             headers["Content-Type"] = "application/json; charset=utf-8"
             response = self._request("POST", self.gateway.endpoint, content=body,
                                      headers=headers)
-        if response.status_code >= 400:
-            raise GatewayError(f"HTTP {response.status_code}: {response.text[:200]}",
-                               retryable=False, status_code=response.status_code)
+        error = gateway_http_error(response.status_code, response.text[:200],
+                                   vendor=self.gateway.kind)
+        if error is not None:
+            raise error
         provider_id = ""
         ok_field = self.config.get("ok_field")
         if ok_field or self.config.get("id_field"):

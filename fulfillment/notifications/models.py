@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels.crypto import EncryptedCredentials
+from fulfillment.notifications.rendering import TemplateProblem, check_template
 
 
 class Event(models.TextChoices):
@@ -116,8 +117,6 @@ class MessageTemplate(models.Model):
         return EVENT_VARIABLES.get(self.event, ())
 
     def clean(self):
-        from fulfillment.notifications.rendering import TemplateProblem, check_template
-
         super().clean()
         errors = {}
         for field in ("subject", "body"):

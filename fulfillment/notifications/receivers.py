@@ -18,7 +18,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from fulfillment.notifications.models import Event, Language, WarehouseContact
+from channels.health import problems_url
+from channels.models import Channel
+from channels.signals import channel_paused
+from fulfillment import signals as fulfillment_signals
+from fulfillment.notifications.models import (
+    Event,
+    Gateway,
+    Language,
+    WarehouseContact,
+    default_buyer_gateway,
+)
 from fulfillment.notifications.services import (
     EventRoutes,
     Target,
@@ -27,6 +37,13 @@ from fulfillment.notifications.services import (
     contacts_for_warehouses,
     team_alert,
 )
+from fulfillment.signals import UrgentOrder
+from fulfillment.tickets.models import Ticket
+from fulfillment.tickets.services import ticket_open
+from orderhub.models import Order, OrderStatus, OrderTransitionLog
+from orderhub.signals import order_status_changed
+from warehouse import signals as warehouse_signals
+from warehouse.models import PickProblem, Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +62,12 @@ def _safe(func):
 
 
 def _order(order_id):
-    from orderhub.models import Order
-
     if not order_id:
         return None
     return Order.objects.select_related("channel", "warehouse").filter(pk=order_id).first()
 
 
 def _warehouse_name(warehouse_id) -> str:
-    from warehouse.models import Warehouse
-
     if not warehouse_id:
         return ""
     return Warehouse.objects.filter(pk=warehouse_id).values_list("name", flat=True).first() or ""
@@ -65,8 +78,6 @@ def _local(value) -> str:
 
 
 def _ticket(**kwargs):
-    from fulfillment.tickets.services import ticket_open
-
     return ticket_open(actor=ACTOR, **kwargs)[0]
 
 
@@ -85,8 +96,6 @@ def on_status_changed(sender, order_id, transition, from_status, to_status, acto
 
 @_safe
 def _on_status_changed(order_id, transition, from_status, to_status, actor):
-    from fulfillment.tickets.models import Ticket
-
     if to_status == "shipped":
         order = _order(order_id)
         if order is None:
@@ -114,8 +123,6 @@ def _on_status_changed(order_id, transition, from_status, to_status, actor):
 
 def _purchasing_targets(warehouse_id, contact: dict | None) -> list[Target]:
     """The warehouse's purchasing contacts as configured here; else the warehouse's own."""
-    from fulfillment.notifications.models import Gateway, default_buyer_gateway
-
     targets = contacts_for(warehouse_id, WarehouseContact.Role.PURCHASING)
     if targets or not contact:
         return targets
@@ -133,7 +140,6 @@ def _purchasing_targets(warehouse_id, contact: dict | None) -> list[Target]:
 @_safe
 def on_stock_insufficient(sender, order_id, warehouse_id, shortages, purchasing_contact=None,
                           **kwargs):
-    from fulfillment.tickets.models import Ticket
 
     order = _order(order_id)
     if order is None:
@@ -164,8 +170,6 @@ def on_stock_low(sender, warehouse_id, sku_id, sku_code, available, safety, **kw
 @_safe
 def on_pick_problem(sender, problem_id, order_id, warehouse_id, kind, note="", actor="",
                     **kwargs):
-    from fulfillment.tickets.models import Ticket
-    from warehouse.models import PickProblem
 
     order = _order(order_id)
     with override(settings.LANGUAGE_CODE):
@@ -190,8 +194,6 @@ def on_order_shipped_on_platform(sender, order_id, warehouse_id=None, units_rele
     "stop the parcel"), to the routes and the warehouse's leads, with what was
     undone as its reason.
     """
-    from orderhub.models import OrderStatus, OrderTransitionLog
-
     order = _order(order_id)
     if order is None:
         return
@@ -239,9 +241,6 @@ def _owner_email_target(channel, language):
     sends through Django's mail backend is added, since a paused sync must reach a
     person even on a fresh install. An admin who disabled e-mail is respected.
     """
-    from fulfillment.notifications.models import Gateway
-    from fulfillment.notifications.services import Target
-
     address = getattr(channel.owner, "email", "") if channel.owner_id else ""
     if not address:
         return None
@@ -259,10 +258,6 @@ def _owner_email_target(channel, language):
 
 @_safe
 def on_channel_paused(sender, channel_id, code="", name="", reason="", **kwargs):
-    from channels.health import problems_url
-    from channels.models import Channel
-    from fulfillment.tickets.models import Ticket
-
     channel = Channel.objects.select_related("owner").filter(pk=channel_id).first()
     if channel is None:
         return
@@ -289,7 +284,6 @@ def on_channel_paused(sender, channel_id, code="", name="", reason="", **kwargs)
 @_safe
 def on_parcel_stalled(sender, order_id, waybill_id, carrier="", tracking_number="",
                       last_event_at=None, **kwargs):
-    from fulfillment.tickets.models import Ticket
 
     order = _order(order_id)
     if order is None:
@@ -324,8 +318,6 @@ def on_waybill_failed(sender, order_id, waybill_id, error="", permanent=False, *
 
 
 def on_order_urgent(sender, order_id, priority, warehouse_id=None, **kwargs):
-    from fulfillment.signals import UrgentOrder
-
     on_orders_urgent(sender, orders=[UrgentOrder(order_id, priority, warehouse_id)])
 
 
@@ -343,7 +335,6 @@ def on_orders_urgent(sender, orders, **kwargs):
                  or routes.for_warehouse(u.warehouse_id)]
         if not heard:
             return
-        from orderhub.models import Order
 
         loaded = Order.objects.select_related("channel", "warehouse").in_bulk(
             [u.order_id for u in heard])
@@ -358,8 +349,6 @@ def on_orders_urgent(sender, orders, **kwargs):
 
 @_safe
 def _on_order_urgent(order, priority, warehouse_id, leads, routes):
-    from orderhub.models import Order
-
     if not warehouse_id and order.warehouse_id:
         warehouse_id = order.warehouse_id
         leads = contacts_for_warehouses([warehouse_id], WarehouseContact.Role.LEAD)
@@ -374,12 +363,6 @@ def _on_order_urgent(order, priority, warehouse_id, leads, routes):
 
 
 def connect() -> None:
-    from channels.signals import channel_paused
-    from fulfillment import signals as fulfillment_signals
-    from orderhub.signals import order_status_changed
-    from reporting.spikes import spike_alert_raised
-    from warehouse import signals as warehouse_signals
-
     uid = "notifications."
     order_status_changed.connect(on_status_changed, dispatch_uid=uid + "status")
     warehouse_signals.stock_insufficient.connect(on_stock_insufficient,
@@ -389,7 +372,7 @@ def connect() -> None:
                                                     dispatch_uid=uid + "pick_problem")
     warehouse_signals.order_shipped_on_platform.connect(
         on_order_shipped_on_platform, dispatch_uid=uid + "shipped_on_platform")
-    spike_alert_raised.connect(on_spike, dispatch_uid=uid + "spike")
+    fulfillment_signals.spike_alert_raised.connect(on_spike, dispatch_uid=uid + "spike")
     channel_paused.connect(on_channel_paused, dispatch_uid=uid + "channel_paused")
     fulfillment_signals.parcel_stalled.connect(on_parcel_stalled, dispatch_uid=uid + "stalled")
     fulfillment_signals.waybill_failed.connect(on_waybill_failed,

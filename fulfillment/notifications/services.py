@@ -41,6 +41,7 @@ from fulfillment.notifications.models import (
     default_buyer_gateway,
 )
 from fulfillment.notifications.rendering import TemplateProblem, render_text, used_variables
+from fulfillment.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +81,8 @@ def backoff_seconds(attempts: int) -> int:
 # --- enqueue -----------------------------------------------------------------------------
 
 def _enqueue_task(message_id: int) -> None:
-    from fulfillment.notifications.tasks import deliver_message
-
     try:
-        deliver_message.delay(message_id)
+        enqueue("fulfillment.notifications.tasks.deliver_message", message_id)
     except Exception:  # noqa: BLE001 - a dead broker only delays the message: the sweeper sends it
         logger.exception("could not enqueue message %s; the sweeper will pick it up", message_id)
 

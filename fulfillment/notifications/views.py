@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages as flash
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from fulfillment.notifications import services
 from fulfillment.notifications.models import Event, Message
+from orderhub.guard import staff_view
 
 PER_PAGE = 50
 
@@ -32,8 +32,7 @@ def _context(request, **extra) -> dict:
             "can_attempts": user.has_perm("notifications.view_messageattempt"), **extra}
 
 
-@login_required
-@permission_required("notifications.view_message", raise_exception=True)
+@staff_view("notifications.view_message")
 def message_log(request):
     filters = _filters(request)
     qs = Message.objects.select_related("gateway", "order").order_by("-created_at", "-id")
@@ -50,8 +49,7 @@ def message_log(request):
     return render(request, template, context)
 
 
-@login_required
-@permission_required("notifications.view_message", raise_exception=True)
+@staff_view("notifications.view_message")
 def message_detail(request, message_id: int):
     message = get_object_or_404(Message.objects.select_related("gateway", "order"),
                                 pk=message_id)
@@ -61,9 +59,8 @@ def message_detail(request, message_id: int):
     return render(request, "notifications/detail.html", context)
 
 
-@login_required
+@staff_view("notifications.resend_message")
 @require_POST
-@permission_required("notifications.resend_message", raise_exception=True)
 def message_resend(request, message_id: int):
     message = get_object_or_404(Message, pk=message_id)
     try:

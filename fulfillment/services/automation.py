@@ -22,16 +22,16 @@ order never blocks the rest. A person's run goes one by one (permission checks).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connections, models, router, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fulfillment.db import upsert_rows
 from fulfillment.models import OrderDecision, ShadowResult
 from fulfillment.services import risk as risk_service
 from fulfillment.services.rules import (
@@ -42,8 +42,8 @@ from fulfillment.services.rules import (
     order_lines,
 )
 from fulfillment.signals import UrgentOrder, order_needs_review, orders_urgent
+from orderhub.db import in_values
 from orderhub.models import Order, OrderStatus, Tag
-from orderhub.querying import in_values
 from orderhub.services.bulk import orders_edit_and_transition
 from orderhub.services.orders import (
     Actor,
@@ -54,12 +54,17 @@ from orderhub.services.orders import (
     order_transition,
     order_update,
 )
+from warehouse.models import SKU, StockLevel, Warehouse
+from warehouse.services import stock as stock_service
+from warehouse.signals import stock_insufficient
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "system:automation"
 S = OrderStatus
 REPROCESS_FROM = (S.READY_TO_PICK, S.OUT_OF_STOCK, S.REVIEW)
+# An edit re-runs automation while the order is in one of these (picking not started).
+REPROCESS_ON_EDIT = (S.PAID, S.READY_TO_PICK, S.OUT_OF_STOCK)
 # order_transition stores "<name>: <reason>" as the history change reason (100 chars).
 TRANSITION_REASON_MAX = 80
 # Batches at least this big reserve stock per warehouse in one go.
@@ -177,10 +182,9 @@ def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
     shipped, unknown SKUs, empty kits); such an order gets no warehouse by
     stock here and its reservation says why.
     """
-    from warehouse.services.stock import StockError, orders_stock_needs
-
-    return {order_id: None if isinstance(needs, StockError) else needs
-            for order_id, needs in orders_stock_needs([o.pk for o in orders]).items()}
+    return {order_id: None if isinstance(needs, stock_service.StockError) else needs
+            for order_id, needs in stock_service.orders_stock_needs(
+                [o.pk for o in orders]).items()}
 
 
 def choose_warehouses(plans: list[Plan]) -> None:
@@ -190,8 +194,6 @@ def choose_warehouses(plans: list[Plan]) -> None:
     so a batch does not send every order to the same last units. The
     reservation itself is still the judge (it locks and re-checks).
     """
-    from warehouse.models import SKU, StockLevel, Warehouse
-
     fallback = [p for p in plans if not p.rules.warehouse_id]
     for plan in plans:
         if plan.rules.warehouse_id:
@@ -341,9 +343,6 @@ def _record(order_id: int, plan: Plan, *, result: str, reasons: list, priority: 
 
 def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
     """One order: fields, then review, out of stock, or ``order_allocate``."""
-    from warehouse.models import Warehouse
-    from warehouse.services.stock import StockError, order_allocate
-
     tags = {} if tags is None else tags
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=plan.order.pk)
@@ -360,8 +359,9 @@ def _apply(plan: Plan, actor: Actor, tags: dict | None = None) -> Outcome:
                 result = S.OUT_OF_STOCK
             else:
                 try:
-                    allocation = order_allocate(order=order, warehouse=warehouse, actor=actor)
-                except StockError as exc:
+                    allocation = stock_service.order_allocate(order=order, warehouse=warehouse,
+                                                              actor=actor)
+                except stock_service.StockError as exc:
                     reasons.append(risk_service.make_reason("stock", "rule", text=exc.message))
                 else:
                     order = allocation.order
@@ -391,10 +391,6 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
     next run (task retry or straggler sweep) finds the reservation already
     there (reserving is idempotent) and finishes the move.
     """
-    from warehouse.models import Warehouse
-    from warehouse.services.stock import InsufficientStock, stock_reserve_batch
-    from warehouse.signals import stock_insufficient
-
     out: dict[int, Outcome] = {}
     ids = [p.order.pk for p in plans]
     warehouses = Warehouse.objects.in_bulk(
@@ -409,8 +405,9 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                        .values_list("pk", flat=True))
             to_reserve = [order_id for order_id in ids if order_id in paid]
             if to_reserve:
-                reserved = stock_reserve_batch(orders=to_reserve, actor=actor, warehouse_for={
-                    order_id: target[order_id] for order_id in to_reserve})
+                reserved = stock_service.stock_reserve_batch(
+                    orders=to_reserve, actor=actor,
+                    warehouse_for={order_id: target[order_id] for order_id in to_reserve})
     with transaction.atomic():
         locked = _lock_paid(plans)
         changes, priorities, tagged = {}, {}, []
@@ -434,7 +431,7 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
                 result = S.OUT_OF_STOCK
             elif isinstance(got, list):
                 moves[order_id], result = ("mark_ready", ""), S.READY_TO_PICK
-            elif isinstance(got, InsufficientStock):
+            elif isinstance(got, stock_service.InsufficientStock):
                 moves[order_id] = ("mark_out_of_stock", _short(got.message))
                 result = S.OUT_OF_STOCK
                 shortages.append({"order_id": order_id, "warehouse_id": warehouse.pk,
@@ -470,42 +467,10 @@ def _apply_group(plans: list[Plan], actor: str, tags: dict) -> dict[int, Outcome
 
 
 def _upsert_decisions(rows: list[OrderDecision]) -> None:
-    """Write decisions in one upsert; a row's approved_checks (reviewers' approvals) is kept.
-
-    On PostgreSQL one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT``:
-    ``bulk_create(update_conflicts=True)`` compiled every value of every row,
-    a fifth of the batch's write time (cProfile, 2,000 orders).
-    """
-    if not rows:
-        return
-    connection = connections[router.db_for_write(OrderDecision)]
-    if connection.vendor != "postgresql":
-        OrderDecision.objects.bulk_create(rows, update_conflicts=True, unique_fields=["order"],
-                                          update_fields=DECISION_FIELDS)
-        return
-    meta = OrderDecision._meta
-    fields = [meta.get_field("order"), *(meta.get_field(n) for n in DECISION_FIELDS),
-              meta.get_field("approved_checks")]
-    qn = connection.ops.quote_name
-    columns = [qn(f.column) for f in fields]
-    casts, values = [], []
-    for f in fields:
-        if isinstance(f, models.JSONField):
-            # Sent as text and cast per element: psycopg has no jsonb[] for plain lists.
-            casts.append("%s::text[]")
-            values.append([json.dumps(getattr(r, f.attname), cls=f.encoder) for r in rows])
-        else:
-            casts.append(f"%s::{f.db_type(connection)}[]")
-            values.append([f.get_db_prep_save(getattr(r, f.attname), connection) for r in rows])
-    select = ", ".join(f"v.{c}::jsonb" if isinstance(f, models.JSONField) else f"v.{c}"
-                       for f, c in zip(fields, columns, strict=True))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for f, c in zip(fields, columns, strict=True)
-                        if f.name in DECISION_FIELDS)
-    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) SELECT {select} "
-           f"FROM unnest({', '.join(casts)}) AS v({', '.join(columns)}) "
-           f"ON CONFLICT ({qn(meta.get_field('order').column)}) DO UPDATE SET {updates}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    """Write decisions in one upsert; a row's approved_checks (reviewers' approvals) is kept."""
+    upsert_rows(OrderDecision, rows, unique_field="order",
+                insert_fields=[*DECISION_FIELDS, "approved_checks"],
+                update_fields=DECISION_FIELDS)
 
 
 def _lock_paid(plans: list[Plan]) -> dict[int, Order]:
@@ -543,8 +508,6 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
     ``paid`` order simply runs). ``reset_approvals``: forget what reviewers
     approved (after an edit the facts they approved may be gone).
     """
-    from warehouse.services.stock import stock_release
-
     who = actor_info(actor)
     if who.user is not None and not who.user.has_perm("orderhub.allocate_order"):
         raise TransitionNotPermitted(_("You are not allowed to do that."))
@@ -558,7 +521,7 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
             raise TransitionRefused(
                 _("Someone else changed this order meanwhile. Reload the page and try again."))
         if locked.status in REPROCESS_FROM:
-            stock_release(order=locked, actor=actor, reason=reason)
+            stock_service.stock_release(order=locked, actor=actor, reason=reason)
             order_transition(order=locked, name="reprocess", actor=actor, reason=reason)
         elif locked.status != S.PAID:
             raise TransitionRefused(
@@ -572,3 +535,16 @@ def order_reprocess(*, order: Order | int, actor: Actor, reason: str = "",
         status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
         outcome = Outcome(order_id, status or "skipped")
     return outcome
+
+
+def order_reprocess_after_edit(*, order_id: int, reset_approvals: bool = True) -> str:
+    """Re-run automation after an edit, only while picking has not started.
+
+    Returns the outcome's result, or "skipped" for an order no longer in
+    ``REPROCESS_ON_EDIT``.
+    """
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status not in REPROCESS_ON_EDIT:
+        return "skipped"
+    return order_reprocess(order=order_id, actor=ACTOR, reason="order edited",
+                           reset_approvals=reset_approvals).result

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.services.rules import RuleSet, facts_for_orders
 from orderhub.models import Order
+from warehouse.models import Warehouse
 
 MAX_ORDERS = 500
 
@@ -28,8 +29,6 @@ class DryRunRow:
 def dry_run(*, ruleset: RuleSet, days: int, now: dt.datetime | None = None,
             limit: int = MAX_ORDERS) -> list[DryRunRow]:
     """Evaluate ``ruleset`` on the orders placed in the last ``days`` days (newest first)."""
-    from warehouse.models import Warehouse
-
     now = now or timezone.now()
     orders = list(
         Order.objects.filter(placed_at__gte=now - dt.timedelta(days=days))

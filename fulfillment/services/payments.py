@@ -9,8 +9,10 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from channels.models import Channel
 from orderhub.models import Order, OrderStatus
 from orderhub.services.orders import Actor, OrderServiceError, order_transition
+from warehouse.services.stock import stock_release
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +53,6 @@ def orders_cancel_unpaid(*, now: dt.datetime | None = None, actor: Actor = ACTOR
     released here too in case the order held stock. Returns the cancelled ids.
     An order paid meanwhile is skipped, not an error.
     """
-    from channels.models import Channel
-    from warehouse.services.stock import stock_release
-
     now = now or timezone.now()
     default = default_timeout_minutes()
     cancelled: list[int] = []

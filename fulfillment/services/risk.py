@@ -20,8 +20,9 @@ from django.db.models import Count, Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
+from fulfillment.models import Blacklist, RiskRule
+from orderhub.db import in_values
 from orderhub.models import Customer, Order, OrderStatus
-from orderhub.querying import in_values
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,6 @@ class RiskChecker:
 
     @classmethod
     def load(cls) -> RiskChecker:
-        from fulfillment.models import Blacklist, RiskRule
-
         return cls(list(RiskRule.objects.all()), list(Blacklist.objects.filter(active=True)))
 
     def check(self, orders: list[Order], *, now: dt.datetime | None = None

@@ -36,8 +36,10 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from orderhub.models import Customer, Order
-from orderhub.querying import in_values
+from fulfillment.models import Condition, Rule
+from orderhub.db import in_values
+from orderhub.models import Customer, Order, OrderLine
+from warehouse.models import SKU
 
 RULES_GENERATION_KEY = "fulfillment:rules-generation"
 
@@ -354,8 +356,6 @@ _compiled: dict = {}
 
 
 def ruleset_from_db(queryset=None) -> RuleSet:
-    from fulfillment.models import Condition, Rule
-
     rules = list(queryset if queryset is not None else Rule.objects.filter(enabled=True))
     conds = defaultdict(list)
     for cond in Condition.objects.filter(rule__in=[r.pk for r in rules]).order_by("id"):
@@ -384,8 +384,6 @@ def load_ruleset() -> RuleSet:
 
 def order_lines(order_ids) -> dict[int, list[tuple[str, int]]]:
     """``(sku code, quantity)`` of each order's lines, for many orders in one query."""
-    from orderhub.models import OrderLine
-
     lines = defaultdict(list)
     for order_id, code, qty in OrderLine.objects.filter(
         order_id__in=in_values(order_ids)
@@ -401,8 +399,6 @@ def facts_for_orders(orders: list[Order], *, lines: dict | None = None
     Three queries whatever the number of orders: lines (unless given, as
     ``order_lines`` returns them), SKUs, tags.
     """
-    from warehouse.models import SKU
-
     ids = [o.pk for o in orders]
     if lines is None:
         lines = order_lines(ids)

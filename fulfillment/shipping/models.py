@@ -108,6 +108,13 @@ class WaybillQuerySet(models.QuerySet):
         """Booked parcels the sweeper flagged as stalled and not delivered since."""
         return self.filter(status="booked", stalled_at__isnull=False, delivered_at__isnull=True)
 
+    def stalling(self, cutoff):
+        """Booked, undelivered parcels not flagged yet with no scan since ``cutoff`` (or,
+        without any scan, booked before it): what the sweeper flags as stalled."""
+        return self.filter(status="booked", delivered_at__isnull=True, stalled_at__isnull=True
+                           ).filter(Q(last_event_at__lt=cutoff)
+                                    | Q(last_event_at__isnull=True, booked_at__lt=cutoff))
+
 
 class Waybill(models.Model):
     """One booking of one order's parcel with a carrier, and its tracking state."""

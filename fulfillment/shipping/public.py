@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fulfillment.shipping.models import Waybill
 from orderhub.models import Order, OrderStatus, OrderTransitionLog
 
 S = OrderStatus
@@ -43,8 +44,6 @@ class Step:
 
 def tracking_view_data(order: Order) -> dict:
     """Everything the public page renders for one order (three queries)."""
-    from fulfillment.shipping.models import Waybill
-
     first_at = {}
     for to_status, at in (OrderTransitionLog.objects.filter(order=order)
                           .order_by("created_at", "id").values_list("to_status", "created_at")):

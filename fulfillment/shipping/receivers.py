@@ -6,6 +6,7 @@ import logging
 
 from django_fsm.signals import post_transition
 
+from fulfillment.shipping.booking import waybill_cancel_request, waybill_create
 from orderhub.models import Order
 from orderhub.signals import order_status_changed
 
@@ -16,8 +17,6 @@ def _on_transition(sender, instance, name, source, target, **kwargs):
     # post_transition runs inside order_transition's transaction, before the
     # save: the waybill outbox row commits (or rolls back) with the "picked" state.
     if name == "finish":
-        from fulfillment.shipping.services import waybill_create
-
         waybill_create(order=instance)
 
 
@@ -26,8 +25,6 @@ def _on_status_changed(sender, order_id, transition, **kwargs):
     # also finds booked waybills of cancelled orders, so nothing is lost.
     if transition != "intercept":
         return
-    from fulfillment.shipping.services import waybill_cancel_request
-
     try:
         waybill_cancel_request(order_id=order_id)
     except Exception:  # noqa: BLE001 - see above: the sweeper retries

@@ -5,31 +5,33 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 from django_ratelimit.core import is_ratelimited
 
+from channels.models import Channel
 from channels.recipient import NeedsPlatformDecryption
 from fulfillment.shipping import services
 from fulfillment.shipping.models import Waybill
 from fulfillment.shipping.public import tracking_view_data
+from orderhub.guard import staff_view
 from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
+from warehouse.models import Warehouse
 
 FAILURES = "failures"
-# Exactly the dashboard's "stalled parcels" card (reporting.selectors
-# ``stalled_parcels_per_carrier``): booked, flagged stalled, not delivered. The
-# "problems" tab also lists booking failures, so the card cannot link there.
+# Exactly the dashboard's "stalled parcels" card: both use ``Waybill.objects.stalled()``.
+# The "problems" tab also lists booking failures, so the card cannot link there.
 STALLED = "stalled"
-STALLED_Q = Q(status=Waybill.Status.BOOKED, stalled_at__isnull=False, delivered_at__isnull=True)
 
 
 class WaybillScopeForm(forms.Form):
@@ -45,9 +47,6 @@ class WaybillScopeForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from channels.models import Channel
-        from warehouse.models import Warehouse
-
         self.fields["channel"].queryset = Channel.objects.order_by("name")
         self.fields["warehouse"].queryset = Warehouse.objects.order_by("name")
         self.fields["platform"].choices = [("", gettext_lazy("Any platform")),
@@ -75,10 +74,9 @@ def _filtered(request, scope: WaybillScopeForm | None = None):
     status = request.GET.get("status", "")
     if status == FAILURES:
         qs = qs.filter(Q(status__in=[Waybill.Status.FAILED, Waybill.Status.CANCEL_FAILED])
-                       | Q(status=Waybill.Status.PENDING, attempts__gt=0)
-                       | Q(stalled_at__isnull=False, delivered_at__isnull=True))
+                       | Q(status=Waybill.Status.PENDING, attempts__gt=0)) | qs.stalled()
     elif status == STALLED:
-        qs = qs.filter(STALLED_Q)
+        qs = qs.stalled()
     elif status in Waybill.Status.values:
         qs = qs.filter(status=status)
     else:
@@ -90,8 +88,7 @@ def _filtered(request, scope: WaybillScopeForm | None = None):
     return qs, status, query
 
 
-@login_required
-@permission_required("shipping.view_waybill", raise_exception=True)
+@staff_view("shipping.view_waybill")
 def waybills(request):
     scope = WaybillScopeForm(request.GET)
     qs, status, query = _filtered(request, scope)
@@ -113,9 +110,8 @@ def waybills(request):
                   status=400 if scope.errors else 200)
 
 
-@login_required
+@staff_view("shipping.retry_waybill")
 @require_POST
-@permission_required("shipping.retry_waybill", raise_exception=True)
 def retry(request, waybill_id: int):
     waybill = get_object_or_404(Waybill, pk=waybill_id)
     try:
@@ -134,8 +130,7 @@ def retry(request, waybill_id: int):
     return redirect(request.POST.get("next") or "shipping:waybills")
 
 
-@login_required
-@permission_required("shipping.download_label", raise_exception=True)
+@staff_view("shipping.download_label")
 def label(request, waybill_id: int):
     waybill = get_object_or_404(Waybill.objects.select_related("order", "account"),
                                 pk=waybill_id)
@@ -155,9 +150,8 @@ def label(request, waybill_id: int):
     return response
 
 
-@login_required
+@staff_view("orderhub.ship_order")
 @require_POST
-@permission_required("orderhub.ship_order", raise_exception=True)
 def enter_tracking(request, order_id: int):
     order = get_object_or_404(Order, pk=order_id)
     try:
@@ -171,15 +165,11 @@ def enter_tracking(request, order_id: int):
     else:
         messages.success(request, _("Tracking number saved; the order is shipped."))
     if request.htmx:
-        from django_htmx.http import HttpResponseClientRefresh
-
         return HttpResponseClientRefresh()
     return redirect("orders:detail", order.pk)
 
 
 def _escape(text: str) -> str:
-    from django.utils.html import escape
-
     return escape(text)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext_lazy as _
 
+from fulfillment.models import OrderDecision
 from fulfillment.services.automation import REPROCESS_FROM
 from fulfillment.services.risk import reason_text as _reason_text
 from orderhub.models import OrderStatus
@@ -40,7 +41,6 @@ def order_panel_data(*, order, user) -> dict | None:
     can_reprocess = user.has_perm("orderhub.allocate_order")
     if not (can_view or can_reprocess):
         return None
-    from fulfillment.models import OrderDecision
 
     decision = (OrderDecision.objects.select_related("warehouse").filter(order_id=order.pk)
                 .first() if can_view else None)

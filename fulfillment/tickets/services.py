@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -187,7 +188,6 @@ def ticket_set_status(*, ticket: Ticket | int, status: str, actor: Actor, commen
 def assignable_users():
     """Staff who may work tickets (for the assignee picker)."""
     User = get_user_model()
-    from django.db.models import Q
 
     return (User.objects.filter(is_active=True)
             .filter(Q(is_superuser=True)

@@ -13,7 +13,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,9 +21,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from channels.models import Channel
 from fulfillment.tickets import selectors, services
 from fulfillment.tickets.models import Ticket
+from orderhub.guard import staff_view
 from orderhub.models import Order
+from warehouse.models import Warehouse
 
 PER_PAGE = 50
 
@@ -73,8 +75,6 @@ class ScopeForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from channels.models import Channel
-        from warehouse.models import Warehouse
 
         self.fields["channel"].queryset = Channel.objects.order_by("name")
         self.fields["warehouse"].queryset = Warehouse.objects.order_by("name")
@@ -133,8 +133,7 @@ def _row_context(request, ticket, **extra) -> dict:
             "statuses": Ticket.Status.choices, **extra}
 
 
-@login_required
-@permission_required("tickets.view_ticket", raise_exception=True)
+@staff_view("tickets.view_ticket")
 def queue(request):
     filters = _queue_filters(request)
     scope = ScopeForm(request.GET)
@@ -152,8 +151,7 @@ def queue(request):
     return render(request, template, context, status=400 if scope.errors else 200)
 
 
-@login_required
-@permission_required("tickets.view_ticket", raise_exception=True)
+@staff_view("tickets.view_ticket")
 def detail(request, ticket_id: int):
     ticket = get_object_or_404(Ticket.objects.select_related("assignee", "order", "channel"),
                                pk=ticket_id)
@@ -166,8 +164,7 @@ def detail(request, ticket_id: int):
     })
 
 
-@login_required
-@permission_required("tickets.add_ticket", raise_exception=True)
+@staff_view("tickets.add_ticket")
 def create(request):
     initial = {}
     order_id = request.GET.get("order")
@@ -205,9 +202,8 @@ def _action_response(request, ticket_id: int, error: str = "", status: int = 200
     return redirect(reverse("tickets:detail", args=[ticket_id]))
 
 
-@login_required
+@staff_view("tickets.change_ticket")
 @require_POST
-@permission_required("tickets.change_ticket", raise_exception=True)
 def assign_me(request, ticket_id: int):
     get_object_or_404(Ticket, pk=ticket_id)
     try:
@@ -217,9 +213,8 @@ def assign_me(request, ticket_id: int):
     return _action_response(request, ticket_id)
 
 
-@login_required
+@staff_view("tickets.change_ticket")
 @require_POST
-@permission_required("tickets.change_ticket", raise_exception=True)
 def assign(request, ticket_id: int):
     get_object_or_404(Ticket, pk=ticket_id)
     raw = request.POST.get("assignee", "")
@@ -236,9 +231,8 @@ def assign(request, ticket_id: int):
     return _action_response(request, ticket_id)
 
 
-@login_required
+@staff_view("tickets.change_ticket")
 @require_POST
-@permission_required("tickets.change_ticket", raise_exception=True)
 def set_status(request, ticket_id: int):
     get_object_or_404(Ticket, pk=ticket_id)
     try:
@@ -251,9 +245,8 @@ def set_status(request, ticket_id: int):
     return _action_response(request, ticket_id)
 
 
-@login_required
+@staff_view("tickets.change_ticket")
 @require_POST
-@permission_required("tickets.change_ticket", raise_exception=True)
 def comment(request, ticket_id: int):
     get_object_or_404(Ticket, pk=ticket_id)
     try:

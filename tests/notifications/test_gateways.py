@@ -229,3 +229,15 @@ def test_credentials_are_encrypted_and_masked(aliyun):
     assert aliyun.credentials["access_key_secret"] == "testSecret"
     assert "testSecret" not in json.dumps(aliyun.masked_credentials)
     assert "testSecret" not in repr(aliyun)
+
+
+@pytest.mark.parametrize("status,retryable", [(503, True), (429, True), (401, False),
+                                              (400, False)])
+def test_gateway_errors_are_adapter_errors_with_the_kits_http_mapping(status, retryable):
+    from fulfillment.notifications.gateways import GatewayError, gateway_http_error
+    from orderhub.adapters import AdapterError, is_retryable
+
+    error = gateway_http_error(status, "body", vendor="http_sms")
+    assert isinstance(error, GatewayError) and isinstance(error, AdapterError)
+    assert is_retryable(error) is retryable and error.status_code == status
+    assert gateway_http_error(200, "ok", vendor="http_sms") is None

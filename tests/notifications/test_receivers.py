@@ -140,8 +140,8 @@ def test_pick_problem_ticket_and_alert(make_order, warehouse, routes, enqueued):
 
 
 def test_spike_alert(routes, enqueued):
+    from fulfillment.signals import spike_alert_raised
     from reporting.models import SpikeAlert, SpikeRule
-    from reporting.spikes import spike_alert_raised
 
     alert = SpikeAlert.objects.create(
         rule=SpikeRule.objects.create(), day=dt.date(2026, 11, 20), sku_code="TEA-250",

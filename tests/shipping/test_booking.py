@@ -9,7 +9,7 @@ from django.db import transaction
 
 from channels.recipient import NeedsPlatformDecryption
 from fulfillment import signals
-from fulfillment.shipping import services
+from fulfillment.shipping import booking, services
 from fulfillment.shipping.models import Waybill
 from orderhub.models import Order, OrderEvent
 from orderhub.services.orders import order_transition
@@ -169,7 +169,7 @@ def test_encrypted_recipient_fails_with_a_clear_reason(picked, monkeypatch):
     def encrypted(order):
         raise NeedsPlatformDecryption()
 
-    monkeypatch.setattr(services, "real_recipient", encrypted)
+    monkeypatch.setattr(booking, "real_recipient", encrypted)
     assert services.waybill_book(waybill_id=waybill.pk) == "failed"
     waybill.refresh_from_db()
     assert waybill.status == "failed" and "decrypting" in waybill.last_error

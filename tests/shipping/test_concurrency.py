@@ -6,7 +6,7 @@ import time
 import pytest
 from django.db import connection
 
-from fulfillment.shipping import services
+from fulfillment.shipping import booking, services
 from fulfillment.shipping.carriers import Booking
 from fulfillment.shipping.models import Waybill
 from orderhub.models import Order
@@ -32,7 +32,7 @@ class SlowCarrier:
 def test_concurrent_deliveries_book_once(make_order, sf_account, no_delay, settings,
                                          tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr(services, "label_store", lambda waybill: None)
+    monkeypatch.setattr(booking, "label_store", lambda waybill: None)
     order = make_order("picked")
     waybill = Waybill.objects.get(order=order)
     carrier = SlowCarrier()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fulfillment.shipping.carriers.base import (
     Booking,
     CarrierAdapter,
+    CarrierAuthError,
     CarrierError,
     CarrierRefused,
     CarrierTimeout,
@@ -12,6 +13,8 @@ from fulfillment.shipping.carriers.base import (
     Party,
     TrackEvent,
 )
+from fulfillment.shipping.carriers.kuaidi100 import Kuaidi100Adapter
+from fulfillment.shipping.carriers.sf import SfAdapter
 
 
 class ManualAdapter(CarrierAdapter):
@@ -21,9 +24,6 @@ class ManualAdapter(CarrierAdapter):
 
 
 def get_adapter(account, **kwargs) -> CarrierAdapter:
-    from fulfillment.shipping.carriers.kuaidi100 import Kuaidi100Adapter
-    from fulfillment.shipping.carriers.sf import SfAdapter
-
     adapters = {"sf": SfAdapter, "kuaidi100": Kuaidi100Adapter, "manual": ManualAdapter}
     try:
         return adapters[account.kind](account, **kwargs)
@@ -32,6 +32,6 @@ def get_adapter(account, **kwargs) -> CarrierAdapter:
 
 
 __all__ = [
-    "Booking", "CarrierAdapter", "CarrierError", "CarrierRefused", "CarrierTimeout",
-    "ManualAdapter", "Parcel", "Party", "TrackEvent", "get_adapter",
+    "Booking", "CarrierAdapter", "CarrierAuthError", "CarrierError", "CarrierRefused",
+    "CarrierTimeout", "ManualAdapter", "Parcel", "Party", "TrackEvent", "get_adapter",
 ]

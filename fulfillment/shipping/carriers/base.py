@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from orderhub.adapters import (
+    AdapterAuthError,
+    AdapterError,
+    AdapterPermanentError,
+    http_status_error,
+)
+
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -28,25 +35,36 @@ DELIVERED = "delivered"
 EXCEPTION = "exception"
 
 
-class CarrierError(Exception):
+class CarrierError(AdapterError):
     """A call to the carrier failed; ``retryable`` says whether trying later may help."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
 
 
 class CarrierTimeout(CarrierError):
     """No answer in time: the carrier may or may not have acted."""
 
 
-class CarrierRefused(CarrierError):
+class CarrierRefused(CarrierError, AdapterPermanentError):
     """The carrier refused the request itself (bad address, bad credentials): a person acts."""
 
     retryable = False
+
+
+class CarrierAuthError(CarrierRefused, AdapterAuthError):
+    """The carrier refused our credentials (HTTP 401/403)."""
+
+
+def carrier_http_error(status: int, detail: str, *, vendor: str) -> CarrierError | None:
+    """``orderhub.adapters.http_status_error`` as the carrier error class callers catch."""
+    error = http_status_error(status, detail, vendor=vendor)
+    if error is None:
+        return None
+    if isinstance(error, AdapterAuthError):
+        cls = CarrierAuthError
+    elif error.retryable:
+        cls = CarrierError
+    else:
+        cls = CarrierRefused
+    return cls(error.message, status_code=status)
 
 
 @dataclass(frozen=True)
@@ -191,12 +209,9 @@ class CarrierAdapter:
             raise CarrierTimeout(f"{self.kind}: no answer in time ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise CarrierError(f"{self.kind}: cannot connect ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise CarrierError(f"{self.kind}: HTTP {status}", status_code=status)
-        if status >= 400:
-            raise CarrierRefused(f"{self.kind}: HTTP {status}: {response.text[:200]}",
-                                 status_code=status)
+        error = carrier_http_error(response.status_code, response.text[:200], vendor=self.kind)
+        if error is not None:
+            raise error
         return response
 
     def json(self, response: httpx.Response):
