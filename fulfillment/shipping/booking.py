@@ -307,15 +307,12 @@ def waybill_enter_tracking(*, order: Order | int, tracking_number: str, actor: A
         waybill.last_error = ""
         waybill.save(update_fields=["tracking_number", "status", "booked_at", "last_error"])
         # Carrier and tracking number are set in the ship transition's own version,
-        # which only a system actor may do: a person's right to ship is checked here,
-        # the transition runs as shipping and names the person in its reason, and
-        # the booking event is the person's.
+        # by the person who typed them (the transition checks their right to ship).
         if who.user is not None and not has_transition_perm(order.ship, who.user):
             raise ShippingError(_("You are not allowed to do that."))
         order = order_transition(
-            order=order.pk, name="ship", actor=ACTOR if who.user is not None else actor,
-            reason=_("Tracking number %(number)s typed in by %(who)s") % {
-                "number": tracking_number, "who": who.label},
+            order=order.pk, name="ship", actor=actor,
+            reason=_("Tracking number %(number)s typed in") % {"number": tracking_number},
             set_fields=_shipped_fields(waybill.account, tracking_number))
         order_event_record(order=order, kind="waybill_booked", actor=actor,
                            data={"waybill_id": waybill.pk},

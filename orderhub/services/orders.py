@@ -45,6 +45,8 @@ USER_TRANSITIONS = [
 ]
 TRANSITIONS = [*USER_TRANSITIONS, "mark_ready", "mark_out_of_stock", "reprocess",
                "ship_on_platform"]
+# What a person may set together with a transition they may take (``set_fields``).
+PERSON_SET_FIELDS = {"carrier", "carrier_company", "tracking_number"}
 REASON_REQUIRED = {"hold", "cancel", "intercept", "hold_review"}
 
 # Fields an order edit may change (before picking starts).
@@ -171,9 +173,11 @@ def order_transition(
     if the order moved on meanwhile, the call fails with ``OrderConflict``
     instead of acting on a state the person never saw. Two concurrent calls
     can never both win: the save is conditional on the status it read.
-    ``set_fields`` (system actors only) are set on the order just before the
-    transition runs, and saved in the same version (the platform's carrier and
-    tracking number with ``ship_on_platform``).
+    ``set_fields`` are set on the order just before the transition runs, and
+    saved in the same version (the platform's carrier and tracking number with
+    ``ship_on_platform``). System actors may set any field; a person only the
+    parcel's fields (``PERSON_SET_FIELDS``) with a transition they may take,
+    e.g. a tracking number typed in with ``ship``.
     """
     if name not in TRANSITIONS:
         raise TransitionRefused(_("“%(name)s” is not an order action.") % {"name": name})
@@ -194,7 +198,7 @@ def order_transition(
         if who.user is not None and not has_transition_perm(method, who.user):
             raise TransitionNotPermitted(_("You are not allowed to do that."))
         if set_fields:
-            if who.user is not None:
+            if who.user is not None and not set(set_fields) <= PERSON_SET_FIELDS:
                 raise TransitionNotPermitted(_("You are not allowed to do that."))
             for key, value in set_fields.items():
                 setattr(order, key, value)

@@ -39,7 +39,7 @@ def test_a_typed_in_number_is_one_version_and_the_persons_event(
 
     assert Order.history.filter(id=order.pk).count() == before + 1
     log = OrderTransitionLog.objects.filter(order=order, transition="ship").get()
-    assert manager.get_username() in log.reason
+    assert log.actor_user == manager and "YT1234567890" in log.reason
     event = OrderEvent.objects.get(order=order, kind="waybill_booked")
     assert event.actor_user == manager
 
