@@ -8,12 +8,7 @@ categories; the category table's live days are one grouped query on PostgreSQL,
 exactly the orders it counted (``orders_url``), so a click on a card shows
 those orders and no others.
 
-Speed: the views read ``dashboard_numbers`` (cached per order-counts
-generation, so never stale), and the range tables read closed days from the
-daily rollup (``reporting.rollup``, also per category) and only today and
-changed days live. Cold (a changed hub), the million-order benchmark spends
-~40 ms on the backlog cards (index-only), ~50 ms on today's grouped queries
-and ~80 ms on today's category table.
+Speed: see ``reporting.selectors.cards`` (cached aggregates) and ``reporting.rollup``.
 
 The read models live in modules by responsibility (each imports only the ones above it):
 
@@ -25,8 +20,8 @@ The read models live in modules by responsibility (each imports only the ones ab
 - ``fulfillment``: tracking return rate, complaints, stalled parcels, ``fulfillment_numbers``;
 - ``cards``: the KPI cards and the cached ``dashboard_numbers``.
 
-This package re-exports the names the views, forms, exports, the rollup, the tests and
-the benchmarks import (``from reporting import selectors; selectors.X`` keeps working);
+This package re-exports the names the views, forms, exports, the rollup and the tests
+import (``from reporting import selectors; selectors.X`` keeps working);
 new code may import from the module that owns a name.
 """
 

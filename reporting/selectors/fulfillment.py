@@ -154,13 +154,7 @@ def complaint_ratio(filters: DashboardFilters, *, placed: int | None = None) -> 
 
 def _waybill_scope(filters: DashboardFilters) -> Q:
     """The dashboard scope for waybill rows (through their order)."""
-    q = Q()
-    if filters.channel is not None:
-        q &= Q(order__channel=filters.channel)
-    if filters.platform:
-        q &= Q(order__channel__platform=filters.platform)
-    if filters.warehouse is not None:
-        q &= Q(order__warehouse=filters.warehouse)
+    q = filters.scope_q(through="order__", category=False)
     if filters.category:
         # Per waybill, not "order in (every order of the category)": the stalled parcels
         # are a few hundred, the category's orders a tenth of all.

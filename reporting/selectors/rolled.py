@@ -56,12 +56,7 @@ def _runs(filters: DashboardFilters, skip: set) -> list[tuple]:
 
 def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
     """``qs`` narrowed to the filters' scope; ``by_category``: leave the category to the caller."""
-    if filters.channel is not None:
-        qs = qs.filter(channel=filters.channel)
-    if filters.platform:
-        qs = qs.filter(channel__platform=filters.platform)
-    if filters.warehouse is not None:
-        qs = qs.filter(warehouse=filters.warehouse)
+    qs = qs.filter(filters.scope_q(category=False))
     if by_category:
         return qs
     # Rows with a blank category are the whole scope; the others only that category's orders.

@@ -104,17 +104,20 @@ class DashboardFilters:
         n = (self.date_to - self.date_from).days + 1
         return [self.date_from + dt.timedelta(days=i) for i in range(n)]
 
-    def scope_q(self, *, per_row: bool = True) -> Q:
+    def scope_q(self, *, per_row: bool = True, through: str = "",
+                category: bool = True) -> Q:
         """Channel, platform, warehouse and SKU category: the filters every card obeys
-        (``per_row``: see ``category_q``)."""
+        (``per_row``: see ``category_q``). ``through``: the path from the rows filtered
+        to their channel and warehouse (``"order__"`` for waybills); ``category=False``
+        leaves the category to the caller."""
         q = Q()
         if self.channel is not None:
-            q &= Q(channel=self.channel)
+            q &= Q(**{f"{through}channel": self.channel})
         if self.platform:
-            q &= Q(channel__platform=self.platform)
+            q &= Q(**{f"{through}channel__platform": self.platform})
         if self.warehouse is not None:
-            q &= Q(warehouse=self.warehouse)
-        if self.category:
+            q &= Q(**{f"{through}warehouse": self.warehouse})
+        if self.category and category:
             q &= category_q(self.category, per_row=per_row)
         return q
 
