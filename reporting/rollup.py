@@ -158,7 +158,7 @@ def on_orders_status_changed(sender, changes, **kwargs):
         rollup_days_mark_changed(days=days)
 
 
-# What makes a waybill an order's first valid tracking info (reporting.selectors).
+# What makes a waybill an order's first valid tracking info (reporting.selectors.sla).
 WAYBILL_FIELDS = {"order", "status", "first_event_at"}
 
 
@@ -200,7 +200,7 @@ def on_waybill_saved(sender, instance, created, **kwargs):
         transaction.on_commit(lambda: rollup_days_mark_changed(days=days))
 
 
-# What puts an order's lines in a category (reporting.selectors.category_q).
+# What puts an order's lines in a category (reporting.selectors.scope.category_q).
 SKU_CATEGORY_FIELDS = ("code", "category", "is_gift")
 
 
