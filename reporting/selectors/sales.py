@@ -200,37 +200,47 @@ def range_groups(filters: DashboardFilters, *, by_warehouse: bool = False,
     return out
 
 
+def _add_range_counts(groups: dict, entry_of) -> None:
+    """Add ``range_groups`` rows to table rows (``entry_of(group row)``: its table row):
+    placed and cancelled by placing time, paid and sales by payment, shipped."""
+    for row in groups["placed"]:
+        entry = entry_of(row)
+        entry["placed"] += row["n"]
+        entry["cancelled"] += row["cancelled"]
+    for row in groups["paid"]:
+        entry = entry_of(row)
+        entry["paid"] += row["n"]
+        if row["total"] is not None:
+            entry["sales"][row["currency"]] += row["total"]
+    for row in groups["shipped"]:
+        entry_of(row)["shipped"] += row["n"]
+
+
+def _table_row(entry: dict, filters: DashboardFilters, scope: list[tuple]) -> dict:
+    """Finish a table row: its sales rounded per currency, and its drill-down links (the
+    orders placed, paid, shipped and cancelled in ``filters``' range with the ``scope``
+    pairs; none while a category filter is set)."""
+    entry["links"] = {} if not filters.can_drill_down else {
+        "placed": orders_url([*filters.range_params(), *scope]),
+        "paid": orders_url([*filters.range_params("paid"), *scope]),
+        "shipped": orders_url([*filters.range_params("shipped"), *scope]),
+        "cancelled": orders_url([("status", S.CANCELLED), *filters.range_params(), *scope]),
+    }
+    entry["sales"] = {c: _money(v) for c, v in sorted(entry["sales"].items())}
+    return entry
+
+
 def by_day(filters: DashboardFilters, groups: dict | None = None) -> list[dict]:
     """One row per local day of the range (empty days included): placed, paid, shipped,
     cancelled, and sales per currency, each count with its drill-down link."""
     groups = groups or range_groups(filters)
     rows = {day: {"day": day, "placed": 0, "paid": 0, "shipped": 0, "cancelled": 0,
                   "sales": defaultdict(Decimal)} for day in filters.days}
-    for row in groups["placed"]:
-        rows[row["d"]]["placed"] += row["n"]
-        rows[row["d"]]["cancelled"] += row["cancelled"]
-    for row in groups["paid"]:
-        rows[row["d"]]["paid"] += row["n"]
-        if row["total"] is not None:
-            rows[row["d"]]["sales"][row["currency"]] += row["total"]
-    for row in groups["shipped"]:
-        rows[row["d"]]["shipped"] += row["n"]
+    _add_range_counts(groups, lambda row: rows[row["d"]])
 
     scope = filters.scope_params()
-    out = []
-    for day in filters.days:
-        row = rows[day]
-        iso = day.isoformat()
-        row["links"] = {} if not filters.can_drill_down else {
-            "placed": orders_url([("from", iso), ("to", iso), *scope]),
-            "paid": orders_url([("paid_from", iso), ("paid_to", iso), *scope]),
-            "shipped": orders_url([("shipped_from", iso), ("shipped_to", iso), *scope]),
-            "cancelled": orders_url([("status", S.CANCELLED), ("from", iso), ("to", iso),
-                                     *scope]),
-        }
-        row["sales"] = {c: _money(v) for c, v in sorted(row["sales"].items())}
-        out.append(row)
-    return out
+    return [_table_row(rows[day], replace(filters, date_from=day, date_to=day), scope)
+            for day in filters.days]
 
 
 def by_platform(filters: DashboardFilters, groups: dict | None = None, *,
@@ -248,31 +258,11 @@ def by_platform(filters: DashboardFilters, groups: dict | None = None, *,
             "paid": 0, "shipped": 0, "cancelled": 0, "sales": defaultdict(Decimal),
         })
 
-    for row in groups["placed"]:
-        item(row["channel_id"])["placed"] += row["n"]
-        item(row["channel_id"])["cancelled"] += row["cancelled"]
-    for row in groups["paid"]:
-        entry = item(row["channel_id"])
-        entry["paid"] += row["n"]
-        if row["total"] is not None:
-            entry["sales"][row["currency"]] += row["total"]
-    for row in groups["shipped"]:
-        item(row["channel_id"])["shipped"] += row["n"]
+    _add_range_counts(groups, lambda row: item(row["channel_id"]))
 
     scope = [p for p in filters.scope_params() if p[0] != "platform"]
-    out = []
-    for platform in sorted(merged):
-        entry = merged[platform]
-        here = [("platform", platform), *scope]
-        entry["links"] = {} if not filters.can_drill_down else {
-            "placed": orders_url([*filters.range_params(), *here]),
-            "paid": orders_url([*filters.range_params("paid"), *here]),
-            "shipped": orders_url([*filters.range_params("shipped"), *here]),
-            "cancelled": orders_url([("status", S.CANCELLED), *filters.range_params(), *here]),
-        }
-        entry["sales"] = {c: _money(v) for c, v in sorted(entry["sales"].items())}
-        out.append(entry)
-    return out
+    return [_table_row(merged[platform], filters, [("platform", platform), *scope])
+            for platform in sorted(merged)]
 
 
 def sales_summary(filters: DashboardFilters, groups: dict | None = None, *,
