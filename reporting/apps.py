@@ -8,8 +8,11 @@ class ReportingConfig(AppConfig):
     verbose_name = _("Reporting")
 
     def ready(self):
+        # Importing ``tasks`` registers them in every process, not only in workers: the
+        # exports enqueue theirs by name, and an eager setup (tests,
+        # CELERY_TASK_ALWAYS_EAGER) must find it there.
         from orderhub.signals import orders_status_changed
-        from reporting import rollup
+        from reporting import rollup, tasks  # noqa: F401
 
         orders_status_changed.connect(rollup.on_orders_status_changed,
                                       dispatch_uid="reporting.rollup_on_status")

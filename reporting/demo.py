@@ -10,6 +10,10 @@ scan slowly (~38 h after payment), the recent half fast (~3 h), so the SLA trend
 shows an improvement. Two open parcels are left without news for days and flagged
 stalled, and a few buyers complain (``ticket_open``).
 
+The one module of reporting that writes into other apps, and only as demo data through
+their own services (``manage.py seed_demo`` loads it by name; nothing in reporting
+imports it): the read models stay read-only over the rest.
+
 Idempotent: only orders without a waybill get one, tickets are keyed.
 Timings come from a fixed random seed per order, so a rerun on the same data
 would produce the same timeline.

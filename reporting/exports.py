@@ -26,14 +26,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import DateTimeField, Func
 from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from openpyxl import Workbook
 
-from reporting.models import ExportJob
+from orderhub.forms import OrderFilterForm
+from orderhub.selectors import order_list_queryset
+from reporting import selectors
+from reporting.forms import DashboardFilterForm
+from reporting.models import ExportJob, ReconciliationRun
+from reporting.reconciliation import reconciliation_rows
 
 # Rows per round trip of the server-side cursor: ~5 MB of Python objects at a time.
 CHUNK_SIZE = 5000
@@ -118,8 +125,6 @@ ORDER_FIELDS = [
 
 def order_filters(params: QueryDict) -> dict:
     """The order list's filters from ``params``, exactly as the list page reads them."""
-    from orderhub.forms import OrderFilterForm
-
     form = OrderFilterForm(params)
     if not form.is_valid():
         messages = [f"{name}: {msg}" for name, errs in form.errors.items() for msg in errs]
@@ -132,8 +137,6 @@ ORDER_TIME_FIELDS = {"placed_at", "paid_at", "shipped_at"}
 
 
 def order_export_queryset(filters: dict):
-    from orderhub.selectors import order_list_queryset
-
     return order_list_queryset(filters).values_list(*[
         LocalTime(name) if name in ORDER_TIME_FIELDS else name for name, _label in ORDER_FIELDS
     ])
@@ -153,8 +156,6 @@ def _order_rows(filters: dict) -> Iterator[list]:
 
 
 def _dashboard_filters(params: QueryDict):
-    from reporting.forms import DashboardFilterForm
-
     form = DashboardFilterForm(params)
     if not form.is_valid():
         messages = [str(msg) for errs in form.errors.values() for msg in errs]
@@ -168,8 +169,6 @@ def _money_cells(sales: dict) -> str:
 
 
 def _summary(kind: str, filters) -> tuple[list[str], list[list]]:
-    from reporting import selectors
-
     if kind == "daily":
         header = ["Day", "Placed", "Paid", "Shipped", "Cancelled", "Sales"]
         rows = [[r["day"], r["placed"], r["paid"], r["shipped"], r["cancelled"],
@@ -208,9 +207,6 @@ def plan_export(*, kind: str, fmt: str, params: QueryDict) -> ExportPlan:
         return ExportPlan(kind, fmt, header, lambda: iter(rows), len(rows),
                           f"{kind}-{filters.date_from}-{filters.date_to}.{fmt}")
     if kind == "reconciliation":
-        from reporting.models import ReconciliationRun
-        from reporting.reconciliation import reconciliation_rows
-
         run = ReconciliationRun.objects.filter(pk=_int(params.get("run"))).first()
         if run is None:
             raise ExportError(_("No such reconciliation run."))
@@ -248,8 +244,6 @@ def csv_chunks(header: list[str], rows: Iterable[list], rows_per_chunk: int = 50
 def write_xlsx(target, header: list[str], rows: Iterable[list],
                progress: Callable[[int], None] | None = None) -> int:
     """Write a one-sheet workbook to ``target`` (path or binary file) in write-only mode."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("export")
     sheet.append(header)
@@ -317,13 +311,13 @@ def _params_querydict(params: dict) -> QueryDict:
 
 def export_job_start(*, kind: str, fmt: str, params, actor) -> ExportJob:
     """Record the job and enqueue its task after commit; validates the filters first."""
-    from reporting.tasks import build_export
-
     params = _params_dict(params)
     plan = plan_export(kind=kind, fmt=fmt, params=_params_querydict(params))
     job = ExportJob.objects.create(kind=kind, format=fmt, params=params,
                                    rows_total=plan.count, created_by=actor)
-    transaction.on_commit(lambda: build_export.delay(job.pk))
+    # Enqueued by name: the task module imports this one, not the other way round.
+    task = current_app.signature("reporting.tasks.build_export", args=[job.pk])
+    transaction.on_commit(task.delay)
     return job
 
 

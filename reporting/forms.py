@@ -6,7 +6,10 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from channels.models import Channel
+from reporting.reconciliation import template_choices
 from reporting.selectors import DashboardFilters, sku_categories
+from warehouse.models import Warehouse
 
 # A year and a day: enough for any yearly comparison, small enough to stay fast.
 MAX_RANGE_DAYS = 367
@@ -35,9 +38,6 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from channels.models import Channel
-        from warehouse.models import Warehouse
-
         self.fields["channel"].queryset = Channel.objects.all()
         self.fields["warehouse"].queryset = Warehouse.objects.all()
         self.fields["platform"].choices = [("", _("All platforms")),
@@ -91,9 +91,6 @@ class ReconciliationUploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from channels.models import Channel
-        from reporting.reconciliation import template_choices
-
         self.fields["channel"].queryset = Channel.objects.all()
         self.fields["template"].choices = template_choices()
 

@@ -24,10 +24,11 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from openpyxl import load_workbook
 
 from orderhub.models import Order, OrderStatus
 from reporting.models import ReconciliationDifference, ReconciliationRun
-from reporting.selectors import local_midnight
+from reporting.selectors.scope import local_midnight
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -139,8 +140,6 @@ def _cells_csv(data: bytes) -> tuple[list[list[str]], str]:
 
 
 def _cells_xlsx(data: bytes) -> list[list[str]]:
-    from openpyxl import load_workbook
-
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file

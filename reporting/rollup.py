@@ -26,31 +26,31 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
+from orderhub.models import Order
 from reporting.models import DailyRollup, RollupDay
+from reporting.selectors import (
+    DashboardFilters,
+    category_groups,
+    order_categories,
+    range_groups,
+    ship_groups,
+    sku_categories,
+    sla_samples_live,
+    tracking_lags,
+)
+
+# Which days' rows are in use is the read side's question (``reporting.selectors.rolled``);
+# re-exported here, where the rollup's callers and tests have always imported it.
+from reporting.selectors.rolled import valid_days
 
 REBUILD_DAYS = 40
 
 
-def valid_days(first: dt.date, last: dt.date, categories=()) -> set[dt.date]:
-    """The days in ``first..last`` whose rollup rows may be used now, for all orders and
-    for each of ``categories`` (SKU categories; empty: only the all-orders rows)."""
-    last = min(last, timezone.localdate() - dt.timedelta(days=1))
-    if last < first:
-        return set()
-    wanted = set(categories)
-    rows = RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
-        Q(dirty_at__isnull=True) | Q(dirty_at__lt=F("built_at"))
-    ).values_list("day", "categories")
-    return {day for day, built in rows if wanted <= set(built or ())}
-
-
 def rollup_day_build(*, day: dt.date) -> int:
     """(Re)build one closed day's rows; returns how many. Safe to run any time, twice."""
-    from reporting.selectors import sku_categories
-
     if day >= timezone.localdate():
         raise ValueError("only closed days (before today) are rolled up")
     started = timezone.now()
@@ -67,8 +67,6 @@ def rollup_day_build(*, day: dt.date) -> int:
 
 def _day_category_rows(day: dt.date) -> list[DailyRollup]:
     """One day's rows per SKU category, all categories in one pass."""
-    from reporting.selectors import DashboardFilters, category_groups
-
     groups = category_groups(DashboardFilters(date_from=day, date_to=day))
     return [
         DailyRollup(day=d, kind=kind, category=category, channel_id=channel_id,
@@ -82,13 +80,6 @@ def _day_tracking_rows(day: dt.date, rows: list[DailyRollup]) -> list[DailyRollu
     return rate) and return the day's SLA rows (kind ``sla``: the orders whose first valid
     tracking info came that day), for all orders and per category, from the same live
     queries the dashboard runs for days that are not rolled up."""
-    from reporting.selectors import (
-        DashboardFilters,
-        order_categories,
-        sla_samples_live,
-        tracking_lags,
-    )
-
     filters = DashboardFilters(date_from=day, date_to=day)
     sla = sla_samples_live(filters)
     lags = tracking_lags(filters)
@@ -116,8 +107,6 @@ def _day_tracking_rows(day: dt.date, rows: list[DailyRollup]) -> list[DailyRollu
 
 def _day_rows(day: dt.date, category: str = "") -> list[DailyRollup]:
     """One day's rows for all orders, from the grouped queries the dashboard runs live."""
-    from reporting.selectors import DashboardFilters, range_groups, ship_groups
-
     filters = DashboardFilters(date_from=day, date_to=day, category=category)
     groups = range_groups(filters, by_warehouse=True, use_rollup=False)
     rows = []
@@ -158,8 +147,6 @@ def rollup_refresh(*, days_back: int = REBUILD_DAYS, rebuild_all: bool = False) 
 def on_orders_status_changed(sender, changes, **kwargs):
     """Receiver (one per committed batch): the changed orders' placed, paid and
     shipped days are no longer rolled up. One query however many orders changed."""
-    from orderhub.models import Order
-
     rows = Order.objects.filter(pk__in=[c.order_id for c in changes]).values_list(
         "placed_at", "paid_at", "shipped_at")
     # Only closed days are rolled up; today's figures are always read live, and most
@@ -171,7 +158,7 @@ def on_orders_status_changed(sender, changes, **kwargs):
         rollup_days_mark_changed(days=days)
 
 
-# What makes a waybill an order's first valid tracking info (reporting.selectors).
+# What makes a waybill an order's first valid tracking info (reporting.selectors.sla).
 WAYBILL_FIELDS = {"order", "status", "first_event_at"}
 
 
@@ -197,13 +184,8 @@ def on_waybill_saved(sender, instance, created, **kwargs):
     after = (instance.order_id, instance.status, instance.first_event_at)
     if before == after or (before is None and after[2] is None):
         return  # a new waybill without a scan yet changes no number
-    from django.db.models import Min, OuterRef, Subquery
-
-    from orderhub.models import Order
-    from reporting.selectors import INVALID_WAYBILL_STATUSES
-
-    others = (sender.objects.filter(order=OuterRef("pk"), first_event_at__isnull=False)
-              .exclude(pk=instance.pk).exclude(status__in=INVALID_WAYBILL_STATUSES)
+    others = (sender.objects.valid().filter(order=OuterRef("pk"), first_event_at__isnull=False)
+              .exclude(pk=instance.pk)
               .order_by().values("order").annotate(first=Min("first_event_at"))
               .values("first"))
     order_ids = {after[0], *([before[0]] if before else [])}
@@ -218,7 +200,7 @@ def on_waybill_saved(sender, instance, created, **kwargs):
         transaction.on_commit(lambda: rollup_days_mark_changed(days=days))
 
 
-# What puts an order's lines in a category (reporting.selectors.category_q).
+# What puts an order's lines in a category (reporting.selectors.scope.category_q).
 SKU_CATEGORY_FIELDS = ("code", "category", "is_gift")
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from orderhub.models import OrderLine
 from reporting.models import SpikeAlert, SpikeRule
-from reporting.selectors import local_midnight, local_tz
+from reporting.selectors.scope import local_midnight, local_tz
 
 # Sent on commit with ``alert`` (a SpikeAlert) for each newly raised alert.
 spike_alert_raised = Signal()

@@ -5,14 +5,16 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from reporting.exports import export_job_run
+from reporting.rollup import rollup_refresh
+from reporting.spikes import spike_rules_evaluate
+
 
 @shared_task(name="reporting.tasks.build_export", ignore_result=True,
              autoretry_for=(OperationalError, OSError), max_retries=3, retry_backoff=True,
              retry_jitter=True, soft_time_limit=3000, time_limit=3300)
 def build_export(job_id: int) -> str:
     """Write an export job's file. A million rows ≈ 1–2 min and < 200 MB RSS."""
-    from reporting.exports import export_job_run
-
     return export_job_run(job_id=job_id).status
 
 
@@ -20,8 +22,6 @@ def build_export(job_id: int) -> str:
              autoretry_for=(OperationalError,), max_retries=3, retry_backoff=True)
 def check_spikes() -> int:
     """Daily: evaluate the spike rules for yesterday; an alert is written once per day."""
-    from reporting.spikes import spike_rules_evaluate
-
     return len(spike_rules_evaluate(actor="system:check_spikes"))
 
 
@@ -30,6 +30,4 @@ def check_spikes() -> int:
 def refresh_rollup(rebuild_all: bool = False) -> int:
     """Every 10 min: build missing or changed closed days of the dashboard rollup;
     nightly with ``rebuild_all`` to pick up edits that were not transitions."""
-    from reporting.rollup import rollup_refresh
-
     return len(rollup_refresh(rebuild_all=rebuild_all))

@@ -1,51 +1,22 @@
 """Dashboard, wall screen, exports and reconciliation pages.
 
 Views parse the query string or upload, call one selector or service and
-render; permissions are checked here because HTMX partials can be fetched
-directly.
+render; every view checks login and permission itself (``orderhub.guard.staff_view``)
+because HTMX partials can be fetched directly.
 """
 
 from __future__ import annotations
 
-from functools import wraps
-
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
-from reporting import exports, selectors
-from reporting.forms import DashboardFilterForm
-
-
-def reporting_view(*perms: str):
-    """Login plus any one of ``perms``; refused users get a 403 page (or fragment)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                if request.htmx:
-                    return HttpResponseClientRedirect(
-                        f"{reverse(settings.LOGIN_URL)}?next={request.get_full_path()}"
-                    )
-                return redirect_to_login(request.get_full_path())
-            if not any(request.user.has_perm(p) for p in perms):
-                return render(request, "error.html", {
-                    "message": _("You do not have permission to see this page."),
-                    "status": 403,
-                }, status=403)
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
+from orderhub.guard import staff_view
+from reporting import exports, reconciliation, selectors
+from reporting.forms import DashboardFilterForm, ReconciliationUploadForm
+from reporting.models import ReconciliationDifference, ReconciliationRun, SpikeAlert
 
 
 def _dashboard_context(request, *, full: bool) -> tuple[dict, int]:
@@ -75,7 +46,7 @@ def _form_errors(form) -> list[str]:
 
 
 @require_GET
-@reporting_view("reporting.view_dashboard")
+@staff_view("reporting.view_dashboard")
 def dashboard(request):
     cards_only = bool(request.htmx) and request.GET.get("part") == "cards"
     context, status = _dashboard_context(request, full=not cards_only)
@@ -103,7 +74,7 @@ def dashboard(request):
 
 
 @require_GET
-@reporting_view("reporting.view_dashboard")
+@staff_view("reporting.view_dashboard")
 def dashboard_wall(request):
     context, status = _dashboard_context(request, full=False)
     partial = request.htmx and not request.htmx.history_restore_request
@@ -116,8 +87,6 @@ def dashboard_wall(request):
 
 
 def _recent_alerts():
-    from reporting.models import SpikeAlert
-
     return list(SpikeAlert.objects.filter(acknowledged=False).select_related("rule")[:10])
 
 
@@ -125,14 +94,14 @@ def _recent_alerts():
 
 
 @require_GET
-@reporting_view("reporting.export_orders")
+@staff_view("reporting.export_orders")
 def export_orders(request, fmt: str):
     """The order list with the list page's own filters, streamed; long XLSX runs as a task."""
     return _export(request, "orders", fmt)
 
 
 @require_GET
-@reporting_view("reporting.export_reports")
+@staff_view("reporting.export_reports")
 def export_summary(request, kind: str, fmt: str):
     if kind not in exports.SUMMARY_KINDS:
         raise Http404
@@ -153,7 +122,7 @@ def _export(request, kind: str, fmt: str):
 
 
 @require_GET
-@reporting_view("reporting.export_orders", "reporting.export_reports")
+@staff_view("reporting.export_orders", "reporting.export_reports")
 def export_job(request, job_id: int):
     job = get_object_or_404(exports.ExportJob, pk=job_id, created_by=request.user)
     template = "reporting/_export_job.html" if request.htmx else "reporting/export_job.html"
@@ -165,7 +134,7 @@ def export_job(request, job_id: int):
 
 
 @require_GET
-@reporting_view("reporting.export_orders", "reporting.export_reports")
+@staff_view("reporting.export_orders", "reporting.export_reports")
 def export_download(request, job_id: int):
     job = get_object_or_404(exports.ExportJob, pk=job_id, created_by=request.user,
                             status=exports.ExportJob.Status.DONE)
@@ -179,12 +148,8 @@ def export_download(request, job_id: int):
 
 
 @require_http_methods(["GET", "POST"])
-@reporting_view("reporting.reconcile")
+@staff_view("reporting.reconcile")
 def reconciliation_list(request):
-    from reporting import reconciliation
-    from reporting.forms import ReconciliationUploadForm
-    from reporting.models import ReconciliationRun
-
     status = 200
     errors: list = []
     if request.method == "POST":
@@ -214,10 +179,8 @@ def reconciliation_list(request):
 
 
 @require_GET
-@reporting_view("reporting.reconcile")
+@staff_view("reporting.reconcile")
 def reconciliation_detail(request, run_id: int):
-    from reporting.models import ReconciliationDifference, ReconciliationRun
-
     run = get_object_or_404(ReconciliationRun.objects.select_related("channel"), pk=run_id)
     kind = request.GET.get("kind", "")
     differences = run.differences.select_related("order")
@@ -230,7 +193,7 @@ def reconciliation_detail(request, run_id: int):
 
 
 @require_GET
-@reporting_view("reporting.reconcile")
+@staff_view("reporting.reconcile")
 def reconciliation_export(request, run_id: int, fmt: str):
     params = request.GET.copy()
     params["run"] = str(run_id)
@@ -243,10 +206,8 @@ def reconciliation_export(request, run_id: int, fmt: str):
 
 
 @require_POST
-@reporting_view("reporting.view_dashboard")
+@staff_view("reporting.view_dashboard")
 def alert_acknowledge(request, alert_id: int):
-    from reporting.models import SpikeAlert
-
     SpikeAlert.objects.filter(pk=alert_id).update(acknowledged=True)
     if request.htmx:
         return HttpResponse("")

@@ -6,7 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.http import QueryDict
 
+from channels.models import Channel
+from orderhub.forms import OrderFilterForm
 from orderhub.models import Order
+from orderhub.selectors import order_list_queryset
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -31,8 +34,6 @@ def pin():
 
 @pytest.fixture
 def make_channel(db):
-    from channels.models import Channel
-
     def make(code, platform, name=None):
         return Channel.objects.create(code=code, platform=platform, name=name or code)
 
@@ -41,9 +42,6 @@ def make_channel(db):
 
 def drilldown_ids(link: str) -> set[int]:
     """The ids the order list shows for ``link`` (its query string, parsed by the list's form)."""
-    from orderhub.forms import OrderFilterForm
-    from orderhub.selectors import order_list_queryset
-
     query = QueryDict(link.split("?", 1)[1])
     form = OrderFilterForm(query)
     assert form.is_valid(), form.errors

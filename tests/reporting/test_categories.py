@@ -14,14 +14,16 @@ from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from fulfillment.shipping.models import CarrierAccount, Waybill
 from orderhub.models import Order
 from orderhub.models import OrderStatus as S
 from reporting import selectors
-from reporting.models import Kpi, RollupDay
+from reporting.models import DailyRollup, Kpi, RollupDay
 from reporting.rollup import rollup_day_build, rollup_refresh, valid_days
 from reporting.selectors import DashboardFilters, by_category, kpi_cards
 from tests.conftest import requires_postgres
 from tests.reporting.conftest import local
+from warehouse.models import SKU, KitComponent
 
 D18, D19, D20, D21 = (dt.date(2026, 11, d) for d in (18, 19, 20, 21))
 TODAY = dt.date(2026, 11, 25)
@@ -44,8 +46,6 @@ def today_is_the_25th(monkeypatch):
 
 @pytest.fixture
 def catalog(db):
-    from warehouse.models import SKU, KitComponent
-
     skus = {
         "CUP-1": ("drinkware", "simple", False),
         "CUP-SLEEVE": ("accessories", "simple", False),  # sold only as a gift line below
@@ -108,8 +108,6 @@ def test_membership_rules(shop):
 
 def fresh_category_aggregate(filters, category):
     """The category row computed independently: a join with DISTINCT, not EXISTS."""
-    from warehouse.models import SKU
-
     codes = SKU.objects.filter(category=category, is_gift=False).values("code")
     orders = Order.objects.filter(filters.scope_q(), lines__is_gift=False,
                                   lines__sku_code__in=codes)
@@ -286,8 +284,6 @@ def test_rolled_up_category_table_is_one_rollup_query(shop, django_assert_num_qu
 
 
 def test_a_category_added_after_the_build_is_read_live(shop, catalog):
-    from warehouse.models import SKU
-
     rollup_refresh(days_back=8)
     SKU.objects.filter(code="CUP-SLEEVE").update(category="cups")  # no signal: raw update
     SKU.objects.filter(code="CUP-1").update(category="cups")
@@ -325,7 +321,6 @@ def test_rollup_day_records_its_categories(shop):
     rollup_day_build(day=D20)
     day = RollupDay.objects.get(day=D20)
     assert day.categories == ["accessories", "drinkware", "gift-sets", "tea"]
-    from reporting.models import DailyRollup
 
     rows = DailyRollup.objects.filter(day=D20)
     assert set(rows.values_list("category", flat=True)) == {"", "drinkware", "tea"}
@@ -335,8 +330,6 @@ def test_rollup_day_records_its_categories(shop):
 def test_building_a_day_costs_the_same_queries_whatever_the_categories(
     shop, catalog, django_assert_num_queries
 ):
-    from warehouse.models import SKU
-
     rollup_day_build(day=D20)  # the first build also creates the RollupDay row
     # 16 for the order counts, 3 for the SLA and tracking samples (and their categories).
     with django_assert_num_queries(19) as few:
@@ -349,8 +342,6 @@ def test_building_a_day_costs_the_same_queries_whatever_the_categories(
 
 
 def test_category_sla_and_tracking_rollup_equals_a_fresh_aggregate(shop, make_order, pin):
-    from fulfillment.shipping.models import CarrierAccount, Waybill
-
     sf = CarrierAccount.objects.create(code="sf", name="SF Express", kind="sf")
     # b (tea + drinkware), shipped 02:00 on the 21st, first scan 05:00: 18 h after payment.
     Waybill.objects.create(order=shop["b"], account=sf, status="booked", tracking_number="B1",

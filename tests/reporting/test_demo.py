@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from fulfillment.shipping import demo as shipping_demo
 from fulfillment.shipping.models import TrackingEvent, Waybill
 from fulfillment.tickets.models import Ticket
 from orderhub.models import Order
@@ -53,8 +54,6 @@ def test_seed_demo_books_tracked_waybills_once_and_fills_the_sla():
 
 
 def test_older_half_is_slow_recent_half_fast_and_two_parcels_stall(make_order, pin):
-    from fulfillment.shipping import demo as shipping_demo
-
     shipping_demo.seed(StringIO())
     now = timezone.now()
     orders = []

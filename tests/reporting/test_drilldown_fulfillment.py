@@ -22,6 +22,7 @@ from reporting.selectors import (
     stalled_parcels_per_carrier,
 )
 from tests.reporting.conftest import local
+from warehouse.models import Warehouse
 
 D20, D21 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 NOW = local(2026, 11, 22, 12, 0)
@@ -30,8 +31,6 @@ W = Waybill.Status
 
 @pytest.fixture
 def scope(db, make_channel, channel, warehouse):
-    from warehouse.models import Warehouse
-
     shopify = make_channel("sp", "shopify", "Shopify store")
     other_wh = Warehouse.objects.create(code="bj", name="Beijing DC")
     return {"shop": channel, "sp": shopify, "sh": warehouse, "bj": other_wh}

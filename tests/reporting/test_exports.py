@@ -4,8 +4,11 @@ import csv
 import io
 from decimal import Decimal
 
+import openpyxl.xml
 import pytest
+from django.db import connection
 from django.http import QueryDict
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from orderhub.celery import app as celery_app
@@ -15,6 +18,7 @@ from orderhub.selectors import order_list_queryset
 from reporting import exports
 from reporting.models import ExportJob
 from tests.reporting.conftest import local
+from warehouse.models import SKU
 
 
 @pytest.fixture
@@ -194,14 +198,10 @@ def test_a_pending_job_page_polls_for_progress(orders, make_user, client):
 
 def test_xlsx_is_written_through_lxml():
     """openpyxl's lxml writer is about twice as fast; without lxml it silently falls back."""
-    import openpyxl.xml
-
     assert openpyxl.xml.LXML, "install lxml (pinned in pyproject) for fast XLSX exports"
 
 
 def test_export_times_follow_the_current_time_zone(orders):
-    from django.utils import timezone
-
     rows = {row[0]: row for row in exports._order_rows({"sort": "placed"})}
     shipped = rows[orders[1].number]
     with timezone.override("UTC"):
@@ -214,8 +214,6 @@ def test_export_times_follow_the_current_time_zone(orders):
 
 
 def test_order_rows_stop_cleanly_when_the_client_goes_away(orders):
-    from django.db import connection
-
     rows = exports._order_rows({"sort": "placed"})
     first = next(rows)
     assert first[0] == orders[3].number  # oldest first
@@ -228,8 +226,6 @@ def test_order_rows_stop_cleanly_when_the_client_goes_away(orders):
 
 
 def test_category_summary_export(client, make_user, orders):
-    from warehouse.models import SKU
-
     SKU.objects.create(code="SKU-1", name="保温杯", category="drinkware")
     client.force_login(make_user("finance"))
     params = {"from": "2026-11-19", "to": "2026-11-21"}

@@ -12,10 +12,13 @@ import pytest
 from django.db import connection
 from freezegun import freeze_time
 
+from fulfillment.shipping.carriers.base import TrackEvent
 from fulfillment.shipping.models import CarrierAccount, Waybill
+from fulfillment.shipping.services import tracking_record
 from fulfillment.tickets.models import Ticket
 from orderhub.models import OrderStatus as S
-from reporting.models import Kpi, KpiThreshold
+from reporting.models import DailyRollup, Kpi, KpiThreshold
+from reporting.rollup import rollup_day_build, valid_days
 from reporting.selectors import (
     DashboardFilters,
     complaint_ratio,
@@ -331,9 +334,6 @@ def fast_and_fresh(filters, window_hours=None):
 
 def test_sla_and_tracking_rollup_equals_a_fresh_aggregate(world, warehouse,
                                                           django_assert_num_queries):
-    from reporting.models import DailyRollup
-    from reporting.rollup import rollup_day_build
-
     for day in (D19, D20, D21):
         rollup_day_build(day=day)
     # Every sample is kept: a4's 13 h and a1's 4 h on the 20th (their first scans' day).
@@ -351,8 +351,6 @@ def test_sla_and_tracking_rollup_equals_a_fresh_aggregate(world, warehouse,
 
 
 def test_tracking_days_still_in_their_window_are_read_live(world):
-    from reporting.rollup import rollup_day_build
-
     for day in (D20, D21):
         rollup_day_build(day=day)
     # At noon on the 22nd, the 21st's parcels may still be scanned in time (24 h): live,
@@ -367,10 +365,6 @@ def test_tracking_days_still_in_their_window_are_read_live(world):
 def test_a_new_scan_or_a_cancelled_waybill_sends_its_days_back_to_live(
     world, warehouse, django_capture_on_commit_callbacks
 ):
-    from fulfillment.shipping.carriers.base import TrackEvent
-    from fulfillment.shipping.services import tracking_record
-    from reporting.rollup import rollup_day_build, valid_days
-
     for day in (D19, D20, D21):
         rollup_day_build(day=day)
     assert valid_days(D19, D21) == {D19, D20, D21}

@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from orderhub.models import OrderStatus as S
+from orderhub.services.orders import order_transition
 from reporting.models import Kpi, KpiThreshold
 from reporting.selectors import (
     DashboardFilters,
@@ -46,7 +47,6 @@ def world(make_order, make_channel, pin, warehouse, channel):
     o[5] = pin(make_order(S.SHIPPED), placed=local(2026, 11, 21, 23, 0),
                paid=local(2026, 11, 21, 23, 10), shipped=local(2026, 11, 22, 0, 10))
     o[6] = make_order(S.PAID)
-    from orderhub.services.orders import order_transition
 
     o[6] = pin(order_transition(order=o[6].pk, name="cancel", actor="system:test",
                                 reason="buyer asked"),

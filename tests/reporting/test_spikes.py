@@ -6,10 +6,12 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from orderhub.models import Order, OrderLine
 from reporting.models import SpikeAlert, SpikeRule
 from reporting.spikes import spike_alert_raised, spike_rule_matches, spike_rules_evaluate
+from reporting.tasks import check_spikes
 from tests.reporting.conftest import local
 
 DAY = dt.date(2026, 11, 20)
@@ -139,10 +141,6 @@ def test_disabled_rule_does_nothing(series, rule):
 
 
 def test_task_checks_yesterday(series, rule, monkeypatch):
-    from django.utils import timezone
-
-    from reporting.tasks import check_spikes
-
     series([20, 30, 45, 68])
     monkeypatch.setattr(timezone, "localdate", lambda *a, **k: DAY + dt.timedelta(days=1))
     assert check_spikes() == 1

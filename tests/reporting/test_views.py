@@ -1,11 +1,15 @@
 """The dashboard and wall pages: login, permissions, filters, bad dates, HTMX partials."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from orderhub.models import OrderStatus as S
 from reporting.models import SpikeAlert, SpikeRule
 from tests.reporting.conftest import local
+from warehouse.models import SKU
 
 DASH = "/dashboard/"
 
@@ -53,8 +57,6 @@ def test_dashboard_renders_cards_tables_and_links(manager_client, make_order, pi
 
 
 def test_dashboard_defaults_to_today(manager_client):
-    from django.utils import timezone
-
     response = manager_client.get(DASH)
     today = timezone.localdate()
     assert response.context["filters"].date_from == today
@@ -128,9 +130,6 @@ def test_spike_alerts_show_and_can_be_acknowledged(manager_client):
 def test_dashboard_numbers_are_cached_until_an_order_changes(
     manager_client, make_order, django_capture_on_commit_callbacks
 ):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     make_order(S.REVIEW)
     first = manager_client.get(DASH)
     assert first.context["cards"][5].value == 1  # in review
@@ -153,8 +152,6 @@ def test_dashboard_speaks_chinese(manager_client):
 
 
 def test_category_filter_on_the_page(manager_client, make_order, pin):
-    from warehouse.models import SKU
-
     SKU.objects.create(code="SKU-1", name="保温杯", category="drinkware")
     SKU.objects.create(code="TEA-1", name="乌龙", category="tea")
     pin(make_order(S.REVIEW), placed=local(2026, 11, 20, 9))  # sells SKU-1

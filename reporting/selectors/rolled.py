@@ -1,0 +1,69 @@
+"""Which days of a range are read from the daily rollup, and how a rollup query is scoped.
+
+The lowest layer of the read models: the rollup's writer (``reporting.rollup``)
+builds its rows from the selectors, and the selectors read rolled-up days through
+``valid_days`` here, so neither imports the other the wrong way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from reporting.models import RollupDay
+from reporting.selectors.scope import DashboardFilters
+
+
+def valid_days(first: dt.date, last: dt.date, categories=()) -> set[dt.date]:
+    """The days in ``first..last`` whose rollup rows may be used now, for all orders and
+    for each of ``categories`` (SKU categories; empty: only the all-orders rows)."""
+    last = min(last, timezone.localdate() - dt.timedelta(days=1))
+    if last < first:
+        return set()
+    wanted = set(categories)
+    rows = RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
+        Q(dirty_at__isnull=True) | Q(dirty_at__lt=F("built_at"))
+    ).values_list("day", "categories")
+    return {day for day, built in rows if wanted <= set(built or ())}
+
+
+def _split_days(filters: DashboardFilters, use_rollup: bool,
+                categories=None) -> tuple[set, list[tuple]]:
+    """The range's days with a valid rollup (for ``categories``, default: the filter's),
+    and the other days as contiguous (from, to) runs."""
+    rolled: set = set()
+    if use_rollup:
+        if categories is None:
+            categories = [filters.category] if filters.category else []
+        rolled = valid_days(filters.date_from, filters.date_to, categories)
+    return rolled, _runs(filters, rolled)
+
+
+def _runs(filters: DashboardFilters, skip: set) -> list[tuple]:
+    """The range's days not in ``skip`` as contiguous (from, to) runs."""
+    runs: list[list] = []
+    for day in filters.days:
+        if day in skip:
+            continue
+        if runs and runs[-1][1] == day - dt.timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [tuple(run) for run in runs]
+
+
+def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
+    """``qs`` narrowed to the filters' scope; ``by_category``: leave the category to the caller."""
+    qs = qs.filter(filters.scope_q(category=False))
+    if by_category:
+        return qs
+    # Rows with a blank category are the whole scope; the others only that category's orders.
+    return qs.filter(category=filters.category)
+
+
+# The rollup kinds that count orders by one of their timestamps (the other, "sla", holds
+# the SLA samples of a day's first tracking info).
+ORDER_KINDS = ("placed", "paid", "shipped")
+
