@@ -7,8 +7,8 @@ unpaid orders is more likely fraud or a pricing error than demand). A day
 after a day with no orders counts as growth once it reaches ``min_orders``.
 
 Each new alert is saved once per (rule, day, SKU, province) and announced
-with the ``spike_alert_raised`` signal after commit: the Fulfillment issue's
-team-alert outbox connects a receiver to it to send the WeCom/DingTalk message.
+with fulfillment's ``spike_alert_raised`` signal after commit: the
+notifications' team-alert outbox connects a receiver to it to send the WeCom/DingTalk message.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
-from django.dispatch import Signal
 from django.utils import timezone
 
+from fulfillment.signals import spike_alert_raised
 from orderhub.models import OrderLine
 from reporting.models import SpikeAlert, SpikeRule
 from reporting.selectors.scope import local_midnight, local_tz
 
-# Sent on commit with ``alert`` (a SpikeAlert) for each newly raised alert.
-spike_alert_raised = Signal()
+# ``spike_alert_raised`` (defined by fulfillment, whose notifications listen to it;
+# reporting may read and signal the rest, never the other way) is sent on commit
+# with ``alert`` (a SpikeAlert) for each newly raised alert.
 
 HUNDRED = Decimal("100")
 

@@ -144,3 +144,18 @@ def test_task_checks_yesterday(series, rule, monkeypatch):
     series([20, 30, 45, 68])
     monkeypatch.setattr(timezone, "localdate", lambda *a, **k: DAY + dt.timedelta(days=1))
     assert check_spikes() == 1
+
+
+def test_a_raised_spike_reaches_the_team_alert(series, rule, django_capture_on_commit_callbacks,
+                                               monkeypatch):
+    # given notifications' own receiver, watched where it sends the team alert
+    from fulfillment.notifications import receivers
+
+    sent = []
+    monkeypatch.setattr(receivers, "team_alert", lambda **kwargs: sent.append(kwargs))
+    series([20, 30, 45, 68])
+    # when reporting raises the alert
+    with django_capture_on_commit_callbacks(execute=True):
+        spike_rules_evaluate(actor="system:test", day=DAY)
+    # then the signal reporting sends is the one notifications listens to
+    assert [kwargs["context"]["sku_code"] for kwargs in sent] == ["SKU-HOT"]
