@@ -42,6 +42,7 @@ from channels.connectors.base import (
     money,
     quantity,
     require,
+    status_error,
     text,
     timestamp,
 )
@@ -765,18 +766,13 @@ class AmazonConnector(Connector):
                     raise PermanentError(f"amazon: {operation}: {str(data['errors'])[:300]}",
                                          status_code=status)
             return response
-        if status == 429 or status == 503:
+        if status == 503:
+            # SP-API answers 503 for "temporary overloading": refused before it ran.
             raise ConnectorError(f"amazon: {operation} throttled/unavailable (HTTP {status})",
                                  status_code=status)
-        if status >= 500:
-            raise AmbiguousReply(f"amazon: {operation} failed inside Amazon (HTTP {status}: "
-                                 f"{self.error_text(response)}); it may have taken effect",
-                                 status_code=status)
-        if status in (401, 403):
-            raise AuthError(f"amazon: access refused (HTTP {status}: "
-                            f"{self.error_text(response)})", status_code=status)
-        raise PermanentError(f"amazon: {operation}: HTTP {status}: {self.error_text(response)}",
-                             status_code=status)
+        raise status_error(self.platform, status, f"{operation}: {self.error_text(response)}",
+                           write=True) or PermanentError(
+            f"amazon: {operation}: unexpected HTTP {status}", status_code=status)
 
     def confirm_shipment(self, *, external_id: str, tracking_number: str,
                          platform_data: dict | None = None) -> bool | None:

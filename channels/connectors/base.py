@@ -21,6 +21,13 @@ from email.utils import parsedate_to_datetime
 import httpx
 from django.utils.dateparse import parse_datetime
 
+from orderhub.adapters import (
+    AdapterAuthError,
+    AdapterError,
+    AdapterPermanentError,
+    http_status_error,
+)
+
 logger = logging.getLogger(__name__)
 
 # Platform status, reduced to what the hub's state machine cares about.
@@ -54,27 +61,21 @@ CARRIER_COMPANIES = {
 GIFT_KEYWORDS = ("赠品", "赠送", "礼品", "gift", "free gift", "freebie")
 
 
-class ConnectorError(Exception):
-    """A call to the platform failed; ``retryable`` says whether trying later may help."""
+class ConnectorError(AdapterError):
+    """A call to the platform failed; ``retryable`` says whether trying later may help.
 
-    retryable = True
-
-    def __init__(self, message: str, *, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
+    The channel side of ``orderhub.adapters.AdapterError`` (same ``retryable`` and
+    ``status_code``): the pipeline catches ``ConnectorError``, tasks ask
+    ``is_retryable``.
+    """
 
 
-class AuthError(ConnectorError):
+class AuthError(ConnectorError, AdapterAuthError):
     """Credentials are missing, wrong, expired or lack a scope: a person must act."""
 
-    retryable = False
 
-
-class PermanentError(ConnectorError):
+class PermanentError(ConnectorError, AdapterPermanentError):
     """The platform refused the request itself (4xx other than auth/rate limit)."""
-
-    retryable = False
 
 
 class AmbiguousReply(ConnectorError):
@@ -420,23 +421,16 @@ class Connector:
                 self._backoff(attempt, None)
                 continue
             self.after_response(response)
-            status = response.status_code
-            if status == 429 or status >= 500:
-                if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: HTTP {status} after {attempt} tries "
-                        f"({self.error_text(response)})", status_code=status)
-                self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
-                continue
-            if status in (401, 403):
-                raise AuthError(
-                    f"{self.platform}: access refused (HTTP {status}: {self.error_text(response)})",
-                    status_code=status)
-            if status >= 400:
-                raise PermanentError(
-                    f"{self.platform}: HTTP {status}: {self.error_text(response)}",
-                    status_code=status)
-            return response
+            error = status_error(self.platform, response.status_code,
+                                 self.error_text(response) if response.is_error else "")
+            if error is None:
+                return response
+            if not error.retryable:
+                raise error
+            if attempt >= self.max_attempts:
+                raise ConnectorError(f"{error.message} (after {attempt} tries)",
+                                     status_code=error.status_code)
+            self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
@@ -460,3 +454,38 @@ class Connector:
         except ValueError as exc:
             raise PermanentError(
                 f"{self.platform}: the response is not JSON ({response.text[:100]!r})") from exc
+
+
+# --- HTTP statuses, mapped once (orderhub.adapters) ----------------------------------------
+
+def channel_error(error: AdapterError) -> ConnectorError:
+    """``error`` as the channel class of the same kind (``AuthError``, ``PermanentError``
+    or a retryable ``ConnectorError``), message and status kept."""
+    if isinstance(error, ConnectorError):
+        return error
+    if isinstance(error, AdapterAuthError):
+        cls = AuthError
+    elif isinstance(error, AdapterPermanentError) or not error.retryable:
+        cls = PermanentError
+    else:
+        cls = ConnectorError
+    return cls(error.message, status_code=error.status_code)
+
+
+def status_error(platform: str, status: int, detail: str, *,
+                 write: bool = False) -> ConnectorError | None:
+    """The error for a platform's HTTP status, None for 2xx/3xx.
+
+    ``orderhub.adapters.http_status_error`` decides the kind (429/5xx retryable,
+    401/403 auth, other 4xx permanent). ``write``: the request changed something,
+    and a 5xx may come after the platform recorded it, so it is an
+    ``AmbiguousReply`` (read the order back before sending again); 429 is a
+    refusal before anything happened and stays a plain retryable error.
+    """
+    error = http_status_error(status, detail, vendor=platform)
+    if error is None:
+        return None
+    if write and error.retryable and status != 429:
+        return AmbiguousReply(f"{error.message}; the platform may have recorded it",
+                              status_code=status)
+    return channel_error(error)

@@ -39,7 +39,6 @@ from channels.connectors.base import (
     NOT_SHIPPED,
     PARTIALLY_SHIPPED,
     AmbiguousReply,
-    AuthError,
     Connector,
     ConnectorError,
     FetchedPage,
@@ -51,6 +50,7 @@ from channels.connectors.base import (
     text,
     timestamp,
 )
+from channels.connectors.once import send_once
 
 logger = logging.getLogger(__name__)
 
@@ -585,30 +585,8 @@ class WriteMixin:
         return key
 
     def write_request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        self.before_request(kwargs)
-        try:
-            response = self.client.request(method, url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # The request never reached the platform: safe to try again.
-            raise ConnectorError(f"{self.platform}: cannot connect "
-                                 f"({type(exc).__name__})") from exc
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise AmbiguousReply(f"{self.platform}: no complete answer to the shipment "
-                                 f"({type(exc).__name__}); it may have been recorded") from exc
-        self.after_response(response)
-        status = response.status_code
-        if status == 429:
-            raise ConnectorError(f"{self.platform}: rate limited (HTTP 429)", status_code=429)
-        if status >= 500:
-            raise AmbiguousReply(f"{self.platform}: HTTP {status} to the shipment; it may "
-                                 f"have been recorded", status_code=status)
-        if status in (401, 403):
-            raise AuthError(f"{self.platform}: access refused (HTTP {status})",
-                            status_code=status)
-        if status >= 400:
-            raise PermanentError(f"{self.platform}: HTTP {status}: {self.error_text(response)}",
-                                 status_code=status)
-        return response
+        # The same one-attempt send and status mapping as Shopify's and WooCommerce's.
+        return send_once(self, method, url, **kwargs)
 
     def write_json(self, response: httpx.Response) -> dict:
         """The reply of a write, or AmbiguousReply when it is cut off or not JSON."""
