@@ -39,9 +39,11 @@ from channels.connectors.base import (
     ShipmentResult,
     is_gift_line,
     iso_utc,
+    line_items,
     money,
     quantity,
     require,
+    required_time,
     status_error,
     text,
     timestamp,
@@ -552,16 +554,11 @@ class AmazonConnector(Connector):
         if amazon_fulfilled and status == PAID:
             # Fulfilled by Amazon (FBA): Amazon's warehouse ships it, never the seller's.
             fulfillment = SHIPPED
-        items = raw.get("OrderItems")
-        if not isinstance(items, list) or not items:
-            raise NormalizationError("order has no OrderItems: give its getOrderItems response "
-                                     "(import_orders --items FILE)")
         keywords = self.gift_keywords()
-        lines = []
-        for i, item in enumerate(items):
-            what = f"OrderItems[{i}]"
-            if not isinstance(item, dict):
-                raise NormalizationError(f"{what} is not an object")
+        lines, items = [], raw.get("OrderItems")
+        for what, item in line_items(raw, "OrderItems", missing=(
+                "order has no OrderItems: give its getOrderItems response "
+                "(import_orders --items FILE)")):
             qty = quantity(item.get("QuantityOrdered"), f"{what}.QuantityOrdered")
             price = item.get("ItemPrice")
             if price is not None and not isinstance(price, dict):
@@ -596,9 +593,8 @@ class AmazonConnector(Connector):
         buyer = raw.get("BuyerInfo") or {}
         if not all(isinstance(x, dict) for x in (total, address, buyer)):
             raise NormalizationError("OrderTotal / ShippingAddress / BuyerInfo is not an object")
-        placed = timestamp(raw.get("PurchaseDate"), "PurchaseDate")
-        if placed is None:
-            raise NormalizationError("order has no “PurchaseDate”")
+        placed = required_time(timestamp(raw.get("PurchaseDate"), "PurchaseDate"),
+                               "PurchaseDate")
         currency = text(total.get("CurrencyCode") or next(
             ((it.get("ItemPrice") or {}).get("CurrencyCode") for it in items
              if (it.get("ItemPrice") or {}).get("CurrencyCode")), "USD"))

@@ -9,7 +9,10 @@ only sees ``FetchedPage``, ``NormalizedOrder`` and the errors below.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import random
 import time
@@ -489,3 +492,37 @@ def status_error(platform: str, status: int, detail: str, *,
         return AmbiguousReply(f"{error.message}; the platform may have recorded it",
                               status_code=status)
     return channel_error(error)
+
+
+# --- small pieces every connector's normalize and webhook repeat --------------------------
+
+def line_items(raw: Mapping, key: str, *, missing: str = "") -> Iterator[tuple[str, dict]]:
+    """``(path, item)`` for each line object in ``raw[key]`` (path ``key[i]`` for messages).
+
+    A missing or empty list raises ``missing`` (default "order has no KEY"), a line
+    that is not an object says which one it is.
+    """
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise NormalizationError(missing or f"order has no {key}")
+    for i, item in enumerate(items):
+        what = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise NormalizationError(f"{what} is not an object")
+        yield what, item
+
+
+def required_time(value: dt.datetime | None, key: str, what: str = "order") -> dt.datetime:
+    """A parsed time the order cannot be stored without (when it was placed)."""
+    if value is None:
+        raise NormalizationError(f"{what} has no “{key}”")
+    return value
+
+
+def hmac_sha256_base64_matches(secret: str, body: bytes, given: str) -> bool:
+    """Whether ``given`` is the base64 HMAC-SHA256 of ``body`` under ``secret`` (the
+    webhook signature of Shopify and WooCommerce); False when either is missing."""
+    if not given or not secret:
+        return False
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest).decode(), given.strip())
