@@ -160,8 +160,9 @@ def platform_error(cls: type[ConnectorError], message: str, *, retry_after: floa
 # Each platform answers HTTP 200 with an error object; its adapter reads the code and
 # names its code sets, the kind of error is decided here the same way for all four.
 
-def error_code(value) -> int | None:
-    """A platform's error code as a number (None when it sends none or text)."""
+def int_or_none(value) -> int | None:
+    """A number the platform may send as text (an error code, a status, a count);
+    None when it sends none or words."""
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -229,13 +230,20 @@ def mark_gifts(lines: list[NormalizedLine], keywords, *, main_of: Mapping[str, s
 
 
 def shipped_lines(lines: list[NormalizedLine], shipments: list[NormalizedShipment],
-                  *, whole: bool) -> str:
+                  *, whole: bool, shipped_ids=()) -> str:
     """Set ``shipped_quantity`` per line from the parcels; the fulfilment they add up to.
 
     ``whole``: the platform says every line left (then each line is shipped in full).
-    Otherwise the parcels' line quantities count, and an order with some but not
+    Otherwise the parcels' line quantities count (and ``shipped_ids``, lines the
+    platform marks shipped that no parcel lists, count in full), and an order with some but not
     all units shipped is PARTIALLY_SHIPPED.
     """
+    if not whole and shipped_ids:
+        # A line the platform marks shipped without a parcel listing it still left.
+        listed = {lid for s in shipments for lid in s.lines}
+        for line in lines:
+            if line.external_line_id in set(shipped_ids) - listed:
+                line.shipped_quantity = line.quantity
     by_id = {line.external_line_id: line for line in lines}
     for shipment in shipments:
         for line_id, qty in shipment.lines.items():

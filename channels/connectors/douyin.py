@@ -66,6 +66,7 @@ from channels.connectors.cn import (
     error_message,
     group_parcels,
     hmac_hex,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     parse_cn_time,
@@ -192,13 +193,6 @@ def douyin_error(data: dict) -> ConnectorError:
         return TokenExpired(message + " — re-authorize the shop if this persists")
     return coded_error(message, code, auth=AUTH_CODES, retry=THROTTLE_CODES | PLATFORM_CODES,
                        retryable=sub_code.startswith("isp."))
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _fen(value, what: str) -> Decimal:
@@ -367,7 +361,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             bound = item.get(f["gift_masters"]) or [item.get(f["gift_master"])]
             if free and isinstance(bound, list) and bound and bound[0]:
                 masters[line.external_line_id] = text(bound[0])
-            if _int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
+            if int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
                 shipped_ids.add(line.external_line_id)
         mark_gifts(lines, self.gift_keywords(), main_of=masters)
         fulfillment, shipments = NOT_SHIPPED, []
@@ -375,12 +369,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             fulfillment = FULFILLMENT[status_code]
             shipments = self._parcels(raw, lines)
             whole = fulfillment != PARTIALLY_SHIPPED
-            if not whole:
-                listed = {lid for s in shipments for lid in s.lines}
-                for line in lines:
-                    if line.external_line_id in shipped_ids - listed:
-                        line.shipped_quantity = line.quantity
-            shipped_lines(lines, shipments, whole=whole)
+            shipped_lines(lines, shipments, whole=whole, shipped_ids=shipped_ids)
             if not whole and not any(line.shipped_quantity for line in lines):
                 raise NormalizationError(
                     "the order is partly shipped (101) but neither logistics_info nor the "
@@ -477,7 +466,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
                 if isinstance(item, dict) and item.get(f["parcel_line"]):
                     rows.append((carrier, parcel.get(f["parcel_tracking"]), when,
                                  text(item.get(f["parcel_line"])),
-                                 _int_or_none(item.get(f["parcel_qty"])) or 0))
+                                 int_or_none(item.get(f["parcel_qty"])) or 0))
         return group_parcels(rows)
 
     def orders_from_file(self, data) -> list[dict]:

@@ -42,9 +42,9 @@ from channels.connectors.cn import (
     clear_region,
     coded_error,
     epoch,
-    error_code,
     error_message,
     group_parcels,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     md5_wrapped,
@@ -78,7 +78,7 @@ def pdd_sign(params: dict, secret: str) -> str:
 
 
 def pdd_error(error: dict) -> ConnectorError:
-    code = error_code(error.get("error_code"))
+    code = int_or_none(error.get("error_code"))
     sub_code = text(error.get("sub_code"))
     message = error_message("pinduoduo", code, error.get("error_msg"), sub_code,
                             error.get("sub_msg"))

@@ -50,10 +50,10 @@ from channels.connectors.cn import (
     clear_region,
     cn_time,
     coded_error,
-    error_code,
     error_message,
     group_parcels,
     hmac_hex,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     md5_wrapped,
@@ -134,7 +134,7 @@ def response_key(method: str) -> str:
 
 def top_error(error: dict) -> ConnectorError:
     """Map a TOP ``error_response`` to retry (isp, limits) / report (isv) / pause (auth)."""
-    code = error_code(error.get("code"))
+    code = int_or_none(error.get("code"))
     sub_code = text(error.get("sub_code"))
     message = error_message("taobao", code, error.get("msg"), sub_code, error.get("sub_msg"))
     if code in (26, 27) or any(s in sub_code for s in SESSION_SUB_CODES):
@@ -253,13 +253,7 @@ class TaobaoConnector(WriteMixin, WindowedConnector):
         if status == PAID and status_text in FULFILLMENT:
             shipments = group_parcels(parcels)
             whole = FULFILLMENT[status_text] != PARTIALLY_SHIPPED
-            if not whole:
-                # A line the platform marks shipped without a parcel number still left.
-                listed = {lid for s in shipments for lid in s.lines}
-                for line in lines:
-                    if line.external_line_id in shipped_ids - listed:
-                        line.shipped_quantity = line.quantity
-            shipped_lines(lines, shipments, whole=whole)
+            shipped_lines(lines, shipments, whole=whole, shipped_ids=shipped_ids)
             fulfillment = FULFILLMENT[status_text]
             if not whole and not any(x.shipped_quantity for x in lines):
                 raise NormalizationError(

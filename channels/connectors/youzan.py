@@ -52,9 +52,9 @@ from channels.connectors.cn import (
     clear_region,
     cn_time,
     coded_error,
-    error_code,
     error_message,
     group_parcels,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     parse_cn_time,
@@ -101,7 +101,7 @@ def youzan_error(data: dict) -> ConnectorError:
         error = data.get("error_response") if isinstance(data.get("error_response"),
                                                          dict) else data
         code, msg = error.get("code"), text(error.get("message") or error.get("msg"))
-    code = error_code(code)
+    code = int_or_none(code)
     message = error_message("youzan", code, msg)
     if code in TOKEN_CODES:
         return TokenInvalid(message)
