@@ -411,16 +411,12 @@ class Connector:
             self.before_request(kwargs)
             try:
                 response = self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts included: a read may be repeated
                 if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: timed out after {attempt} tries") from exc
-                self._backoff(attempt, None)
-                continue
-            except httpx.TransportError as exc:
-                if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: cannot connect ({type(exc).__name__})") from exc
+                    failure = (f"timed out after {attempt} tries"
+                               if isinstance(exc, httpx.TimeoutException)
+                               else f"cannot connect ({type(exc).__name__})")
+                    raise ConnectorError(f"{self.platform}: {failure}") from exc
                 self._backoff(attempt, None)
                 continue
             self.after_response(response)
