@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -18,7 +15,7 @@ from channels.models import (
     ShipmentPushAttempt,
     SkuMapping,
 )
-from orderhub.admin_mixins import ReadOnlyAdmin
+from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOnlyAdmin
 
 CREDENTIAL_HELP = _(
     "Paste a JSON object, e.g. Shopify {\"access_token\": …, \"webhook_secret\": …}; "
@@ -28,37 +25,13 @@ CREDENTIAL_HELP = _(
 )
 
 
-class ChannelForm(forms.ModelForm):
-    new_credentials = forms.CharField(
-        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
-    )
+class ChannelForm(CredentialsForm):
+    credentials_help = CREDENTIAL_HELP
 
     class Meta:
         model = Channel
         fields = ["code", "name", "platform", "enabled", "owner", "config", "poll_interval",
                   "overlap_seconds", "backfill_days", "paused", "paused_reason"]
-
-    def clean_new_credentials(self):
-        raw = self.cleaned_data.get("new_credentials", "").strip()
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(_("This is not valid JSON.")) from exc
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise forms.ValidationError(_("Give a JSON object of names and values."))
-        return data
-
-    def save(self, commit=True):
-        channel = super().save(commit=False)
-        if self.cleaned_data.get("new_credentials") is not None:
-            channel.credentials = self.cleaned_data["new_credentials"]
-        if commit:
-            channel.save()
-            self.save_m2m()
-        return channel
 
 
 class SkuMappingInline(admin.TabularInline):
@@ -67,7 +40,7 @@ class SkuMappingInline(admin.TabularInline):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(CredentialsAdminMixin, admin.ModelAdmin):
     form = ChannelForm
     list_display = ["name", "code", "platform", "enabled", "paused", "last_success_at",
                     "consecutive_failures"]
@@ -87,12 +60,6 @@ class ChannelAdmin(admin.ModelAdmin):
                                   "last_success_at", "last_error", "last_error_at",
                                   "consecutive_failures"]}),
     ]
-
-    @admin.display(description=_("stored credentials"))
-    def stored_credentials(self, obj):
-        if not obj or not obj.credentials_encrypted:
-            return "—"
-        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
 
     @admin.action(description=_("Pause the selected channels"), permissions=["change"])
     def pause_channels(self, request, queryset):

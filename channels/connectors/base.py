@@ -9,7 +9,10 @@ only sees ``FetchedPage``, ``NormalizedOrder`` and the errors below.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import random
 import time
@@ -20,6 +23,13 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 from django.utils.dateparse import parse_datetime
+
+from orderhub.adapters import (
+    AdapterAuthError,
+    AdapterError,
+    AdapterPermanentError,
+    http_status_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,27 +64,21 @@ CARRIER_COMPANIES = {
 GIFT_KEYWORDS = ("赠品", "赠送", "礼品", "gift", "free gift", "freebie")
 
 
-class ConnectorError(Exception):
-    """A call to the platform failed; ``retryable`` says whether trying later may help."""
+class ConnectorError(AdapterError):
+    """A call to the platform failed; ``retryable`` says whether trying later may help.
 
-    retryable = True
-
-    def __init__(self, message: str, *, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
+    The channel side of ``orderhub.adapters.AdapterError`` (same ``retryable`` and
+    ``status_code``): the pipeline catches ``ConnectorError``, tasks ask
+    ``is_retryable``.
+    """
 
 
-class AuthError(ConnectorError):
+class AuthError(ConnectorError, AdapterAuthError):
     """Credentials are missing, wrong, expired or lack a scope: a person must act."""
 
-    retryable = False
 
-
-class PermanentError(ConnectorError):
+class PermanentError(ConnectorError, AdapterPermanentError):
     """The platform refused the request itself (4xx other than auth/rate limit)."""
-
-    retryable = False
 
 
 class AmbiguousReply(ConnectorError):
@@ -407,36 +411,25 @@ class Connector:
             self.before_request(kwargs)
             try:
                 response = self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts included: a read may be repeated
                 if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: timed out after {attempt} tries") from exc
-                self._backoff(attempt, None)
-                continue
-            except httpx.TransportError as exc:
-                if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: cannot connect ({type(exc).__name__})") from exc
+                    failure = (f"timed out after {attempt} tries"
+                               if isinstance(exc, httpx.TimeoutException)
+                               else f"cannot connect ({type(exc).__name__})")
+                    raise ConnectorError(f"{self.platform}: {failure}") from exc
                 self._backoff(attempt, None)
                 continue
             self.after_response(response)
-            status = response.status_code
-            if status == 429 or status >= 500:
-                if attempt >= self.max_attempts:
-                    raise ConnectorError(
-                        f"{self.platform}: HTTP {status} after {attempt} tries "
-                        f"({self.error_text(response)})", status_code=status)
-                self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
-                continue
-            if status in (401, 403):
-                raise AuthError(
-                    f"{self.platform}: access refused (HTTP {status}: {self.error_text(response)})",
-                    status_code=status)
-            if status >= 400:
-                raise PermanentError(
-                    f"{self.platform}: HTTP {status}: {self.error_text(response)}",
-                    status_code=status)
-            return response
+            error = status_error(self.platform, response.status_code,
+                                 self.error_text(response) if response.is_error else "")
+            if error is None:
+                return response
+            if not error.retryable:
+                raise error
+            if attempt >= self.max_attempts:
+                raise ConnectorError(f"{error.message} (after {attempt} tries)",
+                                     status_code=error.status_code)
+            self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
@@ -460,3 +453,72 @@ class Connector:
         except ValueError as exc:
             raise PermanentError(
                 f"{self.platform}: the response is not JSON ({response.text[:100]!r})") from exc
+
+
+# --- HTTP statuses, mapped once (orderhub.adapters) ----------------------------------------
+
+def channel_error(error: AdapterError) -> ConnectorError:
+    """``error`` as the channel class of the same kind (``AuthError``, ``PermanentError``
+    or a retryable ``ConnectorError``), message and status kept."""
+    if isinstance(error, ConnectorError):
+        return error
+    if isinstance(error, AdapterAuthError):
+        cls = AuthError
+    elif isinstance(error, AdapterPermanentError) or not error.retryable:
+        cls = PermanentError
+    else:
+        cls = ConnectorError
+    return cls(error.message, status_code=error.status_code)
+
+
+def status_error(platform: str, status: int, detail: str, *,
+                 write: bool = False) -> ConnectorError | None:
+    """The error for a platform's HTTP status, None for 2xx/3xx.
+
+    ``orderhub.adapters.http_status_error`` decides the kind (429/5xx retryable,
+    401/403 auth, other 4xx permanent). ``write``: the request changed something,
+    and a 5xx may come after the platform recorded it, so it is an
+    ``AmbiguousReply`` (read the order back before sending again); 429 is a
+    refusal before anything happened and stays a plain retryable error.
+    """
+    error = http_status_error(status, detail, vendor=platform)
+    if error is None:
+        return None
+    if write and error.retryable and status != 429:
+        return AmbiguousReply(f"{error.message}; the platform may have recorded it",
+                              status_code=status)
+    return channel_error(error)
+
+
+# --- small pieces every connector's normalize and webhook repeat --------------------------
+
+def line_items(raw: Mapping, key: str, *, missing: str = "") -> Iterator[tuple[str, dict]]:
+    """``(path, item)`` for each line object in ``raw[key]`` (path ``key[i]`` for messages).
+
+    A missing or empty list raises ``missing`` (default "order has no KEY"), a line
+    that is not an object says which one it is.
+    """
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise NormalizationError(missing or f"order has no {key}")
+    for i, item in enumerate(items):
+        what = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise NormalizationError(f"{what} is not an object")
+        yield what, item
+
+
+def required_time(value: dt.datetime | None, key: str, what: str = "order") -> dt.datetime:
+    """A parsed time the order cannot be stored without (when it was placed)."""
+    if value is None:
+        raise NormalizationError(f"{what} has no “{key}”")
+    return value
+
+
+def hmac_sha256_base64_matches(secret: str, body: bytes, given: str) -> bool:
+    """Whether ``given`` is the base64 HMAC-SHA256 of ``body`` under ``secret`` (the
+    webhook signature of Shopify and WooCommerce); False when either is missing."""
+    if not given or not secret:
+        return False
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest).decode(), given.strip())

@@ -29,8 +29,6 @@ import hashlib
 import json
 from decimal import Decimal
 
-from django.core.cache import cache
-
 from channels.connectors.base import (
     CANCELLED,
     COMPLETED,
@@ -46,10 +44,11 @@ from channels.connectors.base import (
     NormalizedLine,
     NormalizedOrder,
     PermanentError,
-    ShipmentResult,
+    line_items,
     money,
     quantity,
     require,
+    required_time,
     text,
 )
 from channels.connectors.cn import (
@@ -57,21 +56,23 @@ from channels.connectors.cn import (
     WindowedConnector,
     WriteMixin,
     as_sent,
-    check_json_response,
+    cache_secret,
+    cached_secret,
     clear_phone,
     clear_region,
     cn_time,
+    coded_error,
     epoch,
+    error_message,
     group_parcels,
     hmac_hex,
-    holds_tracking,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     parse_cn_time,
-    platform_error,
     shipped_lines,
+    token_error,
 )
-from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
 
 GATEWAY = "https://openapi-fxg.jinritemai.com"
 SUCCESS = 10000
@@ -187,22 +188,11 @@ class TokenExpired(AuthError):
 def douyin_error(data: dict) -> ConnectorError:
     code = data.get("code")
     sub_code = text(data.get("sub_code"))
-    message = (f"douyin: error {code}: {text(data.get('msg'))}"
-               + (f" ({sub_code}: {text(data.get('sub_msg'))})" if sub_code else ""))[:500]
+    message = error_message("douyin", code, data.get("msg"), sub_code, data.get("sub_msg"))
     if code in TOKEN_CODES or "access-token" in sub_code or "access_token" in sub_code:
         return TokenExpired(message + " — re-authorize the shop if this persists")
-    if code in AUTH_CODES:
-        return AuthError(message)
-    if code in THROTTLE_CODES or code in PLATFORM_CODES or sub_code.startswith("isp."):
-        return platform_error(ConnectorError, message)
-    return PermanentError(message)
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return coded_error(message, code, auth=AUTH_CODES, retry=THROTTLE_CODES | PLATFORM_CODES,
+                       retryable=sub_code.startswith("isp."))
 
 
 def _fen(value, what: str) -> Decimal:
@@ -243,13 +233,11 @@ class DouyinConnector(WriteMixin, WindowedConnector):
         fixed = self.credentials.get("access_token")
         if fixed:
             return str(fixed)
-        cached = cache.get(self._token_key())
-        state = None
-        if cached:
-            try:
-                state = json.loads(decrypt_text(cached))
-            except (CredentialsUnreadable, ValueError):
-                state = None
+        cached = cached_secret(self._token_key())
+        try:
+            state = json.loads(cached) if cached else None
+        except ValueError:
+            state = None
         if state and not renew:
             return state["access_token"]
         data = None
@@ -267,8 +255,8 @@ class DouyinConnector(WriteMixin, WindowedConnector):
         if not token:
             raise AuthError("douyin: the token answer has no access_token")
         expires = int(data.get("expires_in") or 3600)
-        cache.set(self._token_key(), encrypt_text(json.dumps(
-            {"access_token": token, "refresh_token": text(data.get("refresh_token"))})),
+        cache_secret(self._token_key(), json.dumps(
+            {"access_token": token, "refresh_token": text(data.get("refresh_token"))}),
             max(60, expires - 300))
         return token
 
@@ -283,10 +271,8 @@ class DouyinConnector(WriteMixin, WindowedConnector):
         data = self._send(method, params, token=None)
         if data.get("code") == SUCCESS:
             return data.get("data") or {}
-        error = douyin_error(data)
-        if isinstance(error, AuthError):
-            raise AuthError(f"douyin: cannot get an access token ({error.message})")
-        raise platform_error(type(error), f"douyin: {method} failed ({error.message})")
+        raise token_error(douyin_error(data), refused="douyin: cannot get an access token",
+                          failed=f"douyin: {method} failed")
 
     # --- the gateway ---------------------------------------------------------------
 
@@ -305,35 +291,19 @@ class DouyinConnector(WriteMixin, WindowedConnector):
         url = f"{self.gateway}/{method.replace('.', '/')}"
         kwargs = {"params": query, "content": body.encode(),
                   "headers": {"Content-Type": "application/json;charset=UTF-8"}}
-        if write:
-            data = self.write_json(self.write_request("POST", url, **kwargs))
-            if "code" not in data:
-                raise AmbiguousReply(f"douyin: the answer to {method} has no code; it may "
-                                     f"have been recorded")
-            return data
-        return check_json_response(self.platform, self.request("POST", url, **kwargs))
+        data = self.post_json(url, write=write, **kwargs)
+        if write and "code" not in data:
+            raise AmbiguousReply(f"douyin: the answer to {method} has no code; it may "
+                                 f"have been recorded")
+        return data
 
     def call(self, method: str, params: dict, *, write: bool = False) -> dict:
         """One Douyin call; ``write``: one attempt, an unclear answer is AmbiguousReply
         (a token refused before the write is renewed once: that answer is definite)."""
-        renewed = False
-
-        def attempt() -> dict:
-            nonlocal renewed
-            data = self._send(method, params, token=self.access_token(), write=write)
-            if data.get("code") == SUCCESS:
-                return data.get("data") or {}
-            error = douyin_error(data)
-            if isinstance(error, TokenExpired) and not renewed:
-                renewed = True
-                self.access_token(renew=True)
-                data = self._send(method, params, token=self.access_token(), write=write)
-                if data.get("code") == SUCCESS:
-                    return data.get("data") or {}
-                error = douyin_error(data)
-            raise error
-
-        return attempt() if write else self.call_with_retries(attempt)
+        return self.token_call(
+            lambda token: self._send(method, params, token=token, write=write),
+            answer=lambda data: (data.get("data") or {}) if data.get("code") == SUCCESS else None,
+            error=douyin_error, expired=TokenExpired, write=write)
 
     # --- orders --------------------------------------------------------------------
 
@@ -369,14 +339,8 @@ class DouyinConnector(WriteMixin, WindowedConnector):
                 f"({text(raw.get('order_status_desc')) or 'no description'}): not a status "
                 f"the connector knows, so it is not known whether to ship")
         status = STATUS[status_code]
-        items = raw.get(f["lines"])
-        if not isinstance(items, list) or not items:
-            raise NormalizationError(f"order has no {f['lines']}")
         lines, shipped_ids, masters = [], set(), {}
-        for i, item in enumerate(items):
-            what = f"{f['lines']}[{i}]"
-            if not isinstance(item, dict):
-                raise NormalizationError(f"{what} is not an object")
+        for what, item in line_items(raw, f["lines"]):
             qty = quantity(item.get(f["item_num"]), f"{what}.{f['item_num']}")
             if item.get(f["line_origin"]) not in (None, ""):
                 unit = _fen(item.get(f["line_origin"]), f"{what}.{f['line_origin']}")
@@ -397,7 +361,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             bound = item.get(f["gift_masters"]) or [item.get(f["gift_master"])]
             if free and isinstance(bound, list) and bound and bound[0]:
                 masters[line.external_line_id] = text(bound[0])
-            if _int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
+            if int_or_none(item.get(f["line_status"])) in LINE_SHIPPED:
                 shipped_ids.add(line.external_line_id)
         mark_gifts(lines, self.gift_keywords(), main_of=masters)
         fulfillment, shipments = NOT_SHIPPED, []
@@ -405,20 +369,13 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             fulfillment = FULFILLMENT[status_code]
             shipments = self._parcels(raw, lines)
             whole = fulfillment != PARTIALLY_SHIPPED
-            if not whole:
-                listed = {lid for s in shipments for lid in s.lines}
-                for line in lines:
-                    if line.external_line_id in shipped_ids - listed:
-                        line.shipped_quantity = line.quantity
-            shipped_lines(lines, shipments, whole=whole)
+            shipped_lines(lines, shipments, whole=whole, shipped_ids=shipped_ids)
             if not whole and not any(line.shipped_quantity for line in lines):
                 raise NormalizationError(
                     "the order is partly shipped (101) but neither logistics_info nor the "
                     "sku orders say which items left; the rest cannot be picked safely")
         region, street, detail = self._address(raw)
-        placed = parse_cn_time(raw.get(f["created"]), f["created"])
-        if placed is None:
-            raise NormalizationError(f"order has no “{f['created']}”")
+        placed = required_time(parse_cn_time(raw.get(f["created"]), f["created"]), f["created"])
         return NormalizedOrder(
             external_id=order_id,
             status=status,
@@ -509,7 +466,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
                 if isinstance(item, dict) and item.get(f["parcel_line"]):
                     rows.append((carrier, parcel.get(f["parcel_tracking"]), when,
                                  text(item.get(f["parcel_line"])),
-                                 _int_or_none(item.get(f["parcel_qty"])) or 0))
+                                 int_or_none(item.get(f["parcel_qty"])) or 0))
         return group_parcels(rows)
 
     def orders_from_file(self, data) -> list[dict]:
@@ -523,31 +480,19 @@ class DouyinConnector(WriteMixin, WindowedConnector):
 
     # --- shipments ---------------------------------------------------------------------
 
-    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None,
-                      platform_data: dict | None = None) -> ShipmentResult:
+    def send_shipment(self, *, external_id: str, carrier: str, tracking_number: str) -> str:
         """``order.logisticsAdd``: ``carrier`` is a Douyin logistics company code."""
         f = FIELDS
-        company = self.platform_carrier(carrier)
-        if not company or not tracking_number:
-            raise PermanentError("douyin: a carrier and a tracking number are needed")
         self.call(f["ship_method"], {f["ship_order_id"]: external_id,
-                                     f["ship_company"]: company,
+                                     f["ship_company"]: carrier,
                                      f["ship_tracking"]: tracking_number}, write=True)
-        return ShipmentResult(ok=True, detail=f"sent with {company}", status_code=200)
+        return f"sent with {carrier}"
 
-    def confirm_shipment(self, *, external_id: str, tracking_number: str,
-                         platform_data: dict | None = None) -> bool | None:
-        """Read the order back (``order.orderDetail``): does it carry the parcel?"""
+    def read_order(self, external_id: str) -> dict | None:
+        """``order.orderDetail``."""
         f = FIELDS
-        try:
-            data = self.call(f["detail_method"], {f["detail_param"]: external_id})
-            order = data.get(f["detail_body"])
-            if not isinstance(order, dict):
-                return None
-            return holds_tracking(self.normalize(order), tracking_number)
-        except (ConnectorError, NormalizationError):
-            return None
+        return self.call(f["detail_method"], {f["detail_param"]: external_id}).get(
+            f["detail_body"])
 
     # --- recipient ---------------------------------------------------------------------
 
@@ -558,17 +503,13 @@ class DouyinConnector(WriteMixin, WindowedConnector):
                   "street": text(address.get(f["encrypt_detail"]) or address.get(f["detail"]))}
         return {k: v for k, v in values.items() if looks_encrypted(v)}
 
-    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
-        ciphers = self.recipient_ciphertexts(raw)
-        if not ciphers:
-            return {}
+    decrypt_api = "batchDecrypt"
+
+    def decrypt_values(self, raw: dict, ciphertexts: list[str]) -> dict[str, str]:
+        """``order.batchDecrypt``: a cipher that failed (``err_no``) is left out."""
         order_id = self.external_id(raw)
         data = self.call(FIELDS["decrypt_method"], {"cipher_infos": [
-            {"auth_id": order_id, "cipher_text": c} for c in ciphers.values()]})
-        plain = {text(row.get("cipher_text")): text(row.get("decrypt_text"))
-                 for row in data.get("decrypt_infos") or []
-                 if isinstance(row, dict) and not row.get("err_no")}
-        missing = [k for k, c in ciphers.items() if not plain.get(c)]
-        if missing:
-            raise PermanentError(f"douyin: batchDecrypt did not decrypt {', '.join(missing)}")
-        return {k: plain[c] for k, c in ciphers.items()}
+            {"auth_id": order_id, "cipher_text": c} for c in ciphertexts]})
+        return {text(row.get("cipher_text")): text(row.get("decrypt_text"))
+                for row in data.get("decrypt_infos") or []
+                if isinstance(row, dict) and not row.get("err_no")}

@@ -14,20 +14,20 @@ import httpx
 
 from channels.connectors.base import (
     AmbiguousReply,
-    AuthError,
     Connector,
     ConnectorError,
-    PermanentError,
+    status_error,
 )
 
 
-def request_once(connector: Connector, method: str, url: str, **kwargs):
-    """Send one write; return ``(response, parsed JSON body)``.
+def send_once(connector: Connector, method: str, url: str, **kwargs) -> httpx.Response:
+    """Send one write and return its response (any 2xx/3xx), never retried here.
 
     Raises ``ConnectorError`` (retryable) when the request certainly did not
     reach the platform or was refused for rate, ``AmbiguousReply`` when it may
-    have taken effect (timeout after sending, dropped connection, 5xx, a 2xx
-    whose body is cut off), ``AuthError``/``PermanentError`` for a refusal.
+    have taken effect (timeout after sending, dropped connection, 5xx),
+    ``AuthError``/``PermanentError`` for a refusal (``base.status_error``, the
+    same mapping every read uses).
     """
     platform = connector.platform
     connector.before_request(kwargs)
@@ -40,23 +40,24 @@ def request_once(connector: Connector, method: str, url: str, **kwargs):
         raise AmbiguousReply(f"{platform}: no reply after sending ({type(exc).__name__}); "
                              "the platform may have recorded it") from exc
     connector.after_response(response)
-    status = response.status_code
-    if status == 429:
-        raise ConnectorError(f"{platform}: rate limited (HTTP 429)", status_code=status)
-    if status >= 500:
-        raise AmbiguousReply(f"{platform}: HTTP {status} after sending; the platform may have "
-                             f"recorded it ({connector.error_text(response)})",
-                             status_code=status)
-    if status in (401, 403):
-        raise AuthError(f"{platform}: access refused (HTTP {status}: "
-                        f"{connector.error_text(response)})", status_code=status)
-    if status >= 400:
-        raise PermanentError(f"{platform}: HTTP {status}: {connector.error_text(response)}",
-                             status_code=status)
+    detail = connector.error_text(response) if response.is_error else ""
+    error = status_error(platform, response.status_code, detail, write=True)
+    if error is not None:
+        raise error
+    return response
+
+
+def request_once(connector: Connector, method: str, url: str, **kwargs):
+    """Send one write (``send_once``); return ``(response, parsed JSON body)``.
+
+    A 2xx whose body is cut off raises ``AmbiguousReply`` too.
+    """
+    response = send_once(connector, method, url, **kwargs)
     if not response.content:
         return response, None
     try:
         return response, response.json()
     except ValueError as exc:
-        raise AmbiguousReply(f"{platform}: HTTP {status} with a cut-off body "
-                             f"({response.text[:80]!r})", status_code=status) from exc
+        raise AmbiguousReply(f"{connector.platform}: HTTP {response.status_code} with a "
+                             f"cut-off body ({response.text[:80]!r})",
+                             status_code=response.status_code) from exc

@@ -21,17 +21,16 @@ from channels.connectors.base import (
     PAID,
     SHIPPED,
     UNPAID,
-    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
     NormalizedLine,
     NormalizedOrder,
     PermanentError,
-    ShipmentResult,
     money,
     quantity,
     require,
+    required_time,
     text,
 )
 from channels.connectors.cn import (
@@ -39,17 +38,17 @@ from channels.connectors.cn import (
     WindowedConnector,
     WriteMixin,
     as_sent,
-    check_json_response,
     clear_phone,
     clear_region,
+    coded_error,
     epoch,
+    error_message,
     group_parcels,
-    holds_tracking,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     md5_wrapped,
     parse_cn_time,
-    platform_error,
     shipped_lines,
     sorted_concat,
 )
@@ -79,20 +78,14 @@ def pdd_sign(params: dict, secret: str) -> str:
 
 
 def pdd_error(error: dict) -> ConnectorError:
-    try:
-        code = int(error.get("error_code"))
-    except (TypeError, ValueError):
-        code = None
+    code = int_or_none(error.get("error_code"))
     sub_code = text(error.get("sub_code"))
-    message = (f"pinduoduo: error {code}: {text(error.get('error_msg'))}"
-               + (f" ({sub_code}: {text(error.get('sub_msg'))})" if sub_code else ""))[:500]
+    message = error_message("pinduoduo", code, error.get("error_msg"), sub_code,
+                            error.get("sub_msg"))
     if code in AUTH_CODES or "access_token" in message.lower():
         return AuthError(message + " — the shop must re-authorize the app (new access token)")
-    if code in SIGN_CODES:
-        return AuthError(message)
-    if code in THROTTLE_CODES or code in PLATFORM_CODES or sub_code.startswith("isp."):
-        return platform_error(ConnectorError, message)
-    return PermanentError(message)
+    return coded_error(message, code, auth=SIGN_CODES, retry=THROTTLE_CODES | PLATFORM_CODES,
+                       retryable=sub_code.startswith("isp."))
 
 
 def _int(value, what: str) -> int | None:
@@ -150,27 +143,10 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
 
     def call(self, method: str, response_key: str, *, write: bool = False,
              **business) -> dict:
-        """One PDD call; ``write``: one attempt, an unclear answer raises AmbiguousReply."""
+        """One PDD call (``router_call``): the inside of ``response_key``."""
+        return self.router_call(method, response_key, business, write=write)
 
-        def attempt() -> dict:
-            params = self.signed_params(method, business)
-            if write:
-                data = self.write_json(self.write_request("POST", self.gateway, data=params))
-            else:
-                data = check_json_response(self.platform,
-                                           self.request("POST", self.gateway, data=params))
-            if isinstance(data.get("error_response"), dict):
-                raise pdd_error(data["error_response"])
-            body = data.get(response_key)
-            if not isinstance(body, dict) and write:
-                raise AmbiguousReply(f"pinduoduo: the answer to {method} has no "
-                                     f"“{response_key}”; it may have been recorded")
-            if not isinstance(body, dict):
-                raise PermanentError(f"pinduoduo: the answer to {method} has no "
-                                     f"“{response_key}”")
-            return body
-
-        return attempt() if write else self.call_with_retries(attempt)
+    router_error = staticmethod(pdd_error)
 
     # --- orders --------------------------------------------------------------------
 
@@ -233,9 +209,8 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
                 raw.get("tracking_number"),
                 parse_cn_time(raw.get("shipping_time"), "shipping_time"), "", 0)])
             shipped_lines(lines, shipments, whole=True)
-        placed = parse_cn_time(raw.get("created_time"), "created_time")
-        if placed is None:
-            raise NormalizationError("order has no “created_time”")
+        placed = required_time(parse_cn_time(raw.get("created_time"), "created_time"),
+                               "created_time")
         discount = sum((money(raw.get(key), key) for key in (
             "seller_discount", "platform_discount", "capital_free_discount")),
             start=money(0, ""))
@@ -273,39 +248,24 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
 
     # --- shipments ---------------------------------------------------------------------
 
-    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None,
-                      platform_data: dict | None = None) -> ShipmentResult:
+    def carrier_problem(self, code: str, carrier: str) -> str:
+        if text(code).isdigit():
+            return ""
+        return (f"“{code}” is not a PDD logistics_id: map the carrier in the channel's "
+                f"carrier_map setting")
+
+    def send_shipment(self, *, external_id: str, carrier: str, tracking_number: str) -> str:
         """``pdd.logistics.online.send``: ``carrier`` is a PDD ``logistics_id``."""
-        carrier = self.platform_carrier(carrier)
-        if not text(carrier).isdigit():
-            raise PermanentError(f"pinduoduo: “{carrier}” is not a PDD logistics_id: map the "
-                                 f"carrier in the channel's carrier_map setting")
-        if not tracking_number:
-            raise PermanentError("pinduoduo: a tracking number is needed")
         body = self.call("pdd.logistics.online.send", "logistics_online_send_response",
                          write=True, order_sn=external_id, logistics_id=int(carrier),
                          tracking_number=tracking_number)
-        if "is_success" not in body:
-            raise AmbiguousReply(f"pinduoduo: logistics.online.send for {external_id} did "
-                                 f"not say whether it succeeded")
-        if body.get("is_success") is not True:
-            raise PermanentError(f"pinduoduo: logistics.online.send refused {external_id}")
-        return ShipmentResult(ok=True, detail=f"sent with logistics id {carrier}",
-                              status_code=200)
+        self.require_success(body, "logistics.online.send", external_id)
+        return f"sent with logistics id {carrier}"
 
-    def confirm_shipment(self, *, external_id: str, tracking_number: str,
-                         platform_data: dict | None = None) -> bool | None:
-        """Read the order back (``pdd.order.information.get``): does it carry the parcel?"""
-        try:
-            body = self.call("pdd.order.information.get", "order_info_get_response",
-                             order_sn=external_id)
-            order = body.get("order_info")
-            if not isinstance(order, dict):
-                return None
-            return holds_tracking(self.normalize(order), tracking_number)
-        except (ConnectorError, NormalizationError):
-            return None
+    def read_order(self, external_id: str) -> dict | None:
+        """``pdd.order.information.get``."""
+        return self.call("pdd.order.information.get", "order_info_get_response",
+                         order_sn=external_id).get("order_info")
 
     # --- recipient ---------------------------------------------------------------------
 
@@ -315,19 +275,13 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
         return {k: text(raw.get(field)) for k, field in self.FIELDS.items()
                 if looks_encrypted(text(raw.get(field)))}
 
-    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
+    decrypt_api = "decrypt.batch"
+
+    def decrypt_values(self, raw: dict, ciphertexts: list[str]) -> dict[str, str]:
         """``pdd.open.decrypt.batch`` (works inside PDD's cloud only, hence the switch)."""
-        ciphers = self.recipient_ciphertexts(raw)
-        if not ciphers:
-            return {}
         order_sn = self.external_id(raw)
         body = self.call("pdd.open.decrypt.batch", "open_decrypt_batch_response",
                          data_list=json.dumps([{"data_tag": order_sn, "encrypted_data": c}
-                                               for c in ciphers.values()],
-                                              separators=(",", ":")))
-        plain = {text(row.get("encrypted_data")): text(row.get("decrypted_data"))
-                 for row in body.get("data_decrypt_list") or [] if isinstance(row, dict)}
-        missing = [k for k, c in ciphers.items() if not plain.get(c)]
-        if missing:
-            raise PermanentError(f"pinduoduo: decrypt.batch did not decrypt {', '.join(missing)}")
-        return {k: plain[c] for k, c in ciphers.items()}
+                                               for c in ciphertexts], separators=(",", ":")))
+        return {text(row.get("encrypted_data")): text(row.get("decrypted_data"))
+                for row in body.get("data_decrypt_list") or [] if isinstance(row, dict)}

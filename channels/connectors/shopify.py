@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 from collections.abc import Iterator, Mapping
 
 import httpx
@@ -26,11 +23,14 @@ from channels.connectors.base import (
     NormalizedShipment,
     PermanentError,
     ShipmentResult,
+    hmac_sha256_base64_matches,
     is_gift_line,
+    line_items,
     money,
     person_name,
     quantity,
     require,
+    required_time,
     text,
     timestamp,
 )
@@ -221,15 +221,9 @@ class ShopifyConnector(Connector):
         if isinstance(raw, dict) and isinstance(raw.get("order"), dict) and len(raw) == 1:
             raw = raw["order"]
         external_id = self.external_id(raw)
-        items = raw.get("line_items")
-        if not isinstance(items, list) or not items:
-            raise NormalizationError("order has no line_items")
         keywords = self.gift_keywords()
         lines = []
-        for i, item in enumerate(items):
-            what = f"line_items[{i}]"
-            if not isinstance(item, dict):
-                raise NormalizationError(f"{what} is not an object")
+        for what, item in line_items(raw, "line_items"):
             # ``price`` is the unit price before discounts: zero means the shop
             # gives the item away, not that a coupon covered it.
             price = money(item.get("price"), f"{what}.price")
@@ -290,9 +284,7 @@ class ShopifyConnector(Connector):
              if isinstance(s, dict)),
             start=money(0, ""),
         )
-        placed = timestamp(raw.get("created_at"), "created_at")
-        if placed is None:
-            raise NormalizationError("order has no “created_at”")
+        placed = required_time(timestamp(raw.get("created_at"), "created_at"), "created_at")
         return NormalizedOrder(
             external_id=external_id,
             status=status,
@@ -342,12 +334,8 @@ class ShopifyConnector(Connector):
     # --- webhooks --------------------------------------------------------------------
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
-        given = headers.get("X-Shopify-Hmac-Sha256", "")
-        secret = self.credentials.get("webhook_secret", "")
-        if not given or not secret:
-            return False
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        return hmac.compare_digest(base64.b64encode(digest).decode(), given.strip())
+        return hmac_sha256_base64_matches(self.credentials.get("webhook_secret", ""), body,
+                                          headers.get("X-Shopify-Hmac-Sha256", ""))
 
     def webhook_orders(self, *, data, headers: Mapping[str, str]) -> list[dict]:
         topic = headers.get("X-Shopify-Topic", "")

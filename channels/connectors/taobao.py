@@ -29,17 +29,16 @@ from channels.connectors.base import (
     PARTIALLY_SHIPPED,
     SHIPPED,
     UNPAID,
-    AmbiguousReply,
     AuthError,
     ConnectorError,
     NormalizationError,
     NormalizedLine,
     NormalizedOrder,
     PermanentError,
-    ShipmentResult,
     money,
     quantity,
     require,
+    required_time,
     text,
 )
 from channels.connectors.cn import (
@@ -47,18 +46,18 @@ from channels.connectors.cn import (
     WindowedConnector,
     WriteMixin,
     as_sent,
-    check_json_response,
     clear_phone,
     clear_region,
     cn_time,
+    coded_error,
+    error_message,
     group_parcels,
     hmac_hex,
-    holds_tracking,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     md5_wrapped,
     parse_cn_time,
-    platform_error,
     retry_after_from_text,
     shipped_lines,
     sorted_concat,
@@ -135,25 +134,17 @@ def response_key(method: str) -> str:
 
 def top_error(error: dict) -> ConnectorError:
     """Map a TOP ``error_response`` to retry (isp, limits) / report (isv) / pause (auth)."""
-    code = error.get("code")
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
-        code = None
+    code = int_or_none(error.get("code"))
     sub_code = text(error.get("sub_code"))
-    message = (f"taobao: error {code}: {text(error.get('msg'))}"
-               + (f" ({sub_code}: {text(error.get('sub_msg'))})" if sub_code else ""))[:500]
+    message = error_message("taobao", code, error.get("msg"), sub_code, error.get("sub_msg"))
     if code in (26, 27) or any(s in sub_code for s in SESSION_SUB_CODES):
         return AuthError(message + " — the seller must re-authorize the app (new session key)")
-    if code in AUTH_CODES:
-        return AuthError(message)
-    if code in THROTTLE_CODES or "limited" in sub_code or sub_code.startswith("isp."):
-        return platform_error(ConnectorError, message,
-                              retry_after=retry_after_from_text(text(error.get("msg"))
-                                                                + text(error.get("sub_msg"))))
-    if code in PLATFORM_CODES and not sub_code.startswith("isv."):
-        return ConnectorError(message)
-    return PermanentError(message)
+    # Error 15 (remote service error) is the platform's fault unless the sub_code blames us.
+    return coded_error(message, code, auth=AUTH_CODES, retry=THROTTLE_CODES,
+                       retryable=("limited" in sub_code or sub_code.startswith("isp.")
+                                  or (code in PLATFORM_CODES and not sub_code.startswith("isv."))),
+                       retry_after=retry_after_from_text(text(error.get("msg"))
+                                                         + text(error.get("sub_msg"))))
 
 
 class TaobaoConnector(WriteMixin, WindowedConnector):
@@ -190,30 +181,10 @@ class TaobaoConnector(WriteMixin, WindowedConnector):
         return params
 
     def call(self, method: str, *, write: bool = False, **business) -> dict:
-        """One TOP call; returns the inside of ``<method>_response``.
+        """One TOP call; returns the inside of ``<method>_response`` (``router_call``)."""
+        return self.router_call(method, response_key(method), business, write=write)
 
-        ``write``: one attempt only, an unclear answer raises AmbiguousReply.
-        """
-
-        def attempt() -> dict:
-            params = self.signed_params(method, business)
-            if write:
-                data = self.write_json(self.write_request("POST", self.gateway, data=params))
-            else:
-                data = check_json_response(self.platform,
-                                           self.request("POST", self.gateway, data=params))
-            if isinstance(data.get("error_response"), dict):
-                raise top_error(data["error_response"])
-            body = data.get(response_key(method))
-            if not isinstance(body, dict) and write:
-                raise AmbiguousReply(f"taobao: the answer to {method} has no "
-                                     f"“{response_key(method)}”; it may have been recorded")
-            if not isinstance(body, dict):
-                raise PermanentError(f"taobao: the answer to {method} has no "
-                                     f"“{response_key(method)}”")
-            return body
-
-        return attempt() if write else self.call_with_retries(attempt)
+    router_error = staticmethod(top_error)
 
     # --- orders --------------------------------------------------------------------
 
@@ -282,21 +253,13 @@ class TaobaoConnector(WriteMixin, WindowedConnector):
         if status == PAID and status_text in FULFILLMENT:
             shipments = group_parcels(parcels)
             whole = FULFILLMENT[status_text] != PARTIALLY_SHIPPED
-            if not whole:
-                # A line the platform marks shipped without a parcel number still left.
-                listed = {lid for s in shipments for lid in s.lines}
-                for line in lines:
-                    if line.external_line_id in shipped_ids - listed:
-                        line.shipped_quantity = line.quantity
-            shipped_lines(lines, shipments, whole=whole)
+            shipped_lines(lines, shipments, whole=whole, shipped_ids=shipped_ids)
             fulfillment = FULFILLMENT[status_text]
             if not whole and not any(x.shipped_quantity for x in lines):
                 raise NormalizationError(
                     "the trade is SELLER_CONSIGNED_PART (partly shipped) but no sub-order "
                     "says which items left; without that the rest cannot be picked safely")
-        placed = parse_cn_time(raw.get("created"), "created")
-        if placed is None:
-            raise NormalizationError("trade has no “created”")
+        placed = required_time(parse_cn_time(raw.get("created"), "created"), "created", "trade")
         return NormalizedOrder(
             external_id=tid,
             status=status,
@@ -347,35 +310,17 @@ class TaobaoConnector(WriteMixin, WindowedConnector):
 
     # --- shipments ---------------------------------------------------------------------
 
-    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None,
-                      platform_data: dict | None = None) -> ShipmentResult:
+    def send_shipment(self, *, external_id: str, carrier: str, tracking_number: str) -> str:
         """``taobao.logistics.offline.send``: ``carrier`` is a TOP company code."""
-        carrier = self.platform_carrier(carrier)
-        if not carrier or not tracking_number:
-            raise PermanentError("taobao: a carrier and a tracking number are needed")
         body = self.call("taobao.logistics.offline.send", write=True, tid=external_id,
                          out_sid=tracking_number, company_code=carrier)
-        shipping = body.get("shipping")
-        if not isinstance(shipping, dict) or "is_success" not in shipping:
-            raise AmbiguousReply(f"taobao: logistics.offline.send for {external_id} did not "
-                                 f"say whether it succeeded")
-        if shipping.get("is_success") is not True:
-            raise PermanentError(f"taobao: logistics.offline.send refused the shipment of "
-                                 f"{external_id}")
-        return ShipmentResult(ok=True, detail=f"sent with {carrier}", status_code=200)
+        self.require_success(body.get("shipping"), "logistics.offline.send", external_id)
+        return f"sent with {carrier}"
 
-    def confirm_shipment(self, *, external_id: str, tracking_number: str,
-                         platform_data: dict | None = None) -> bool | None:
-        """Read the trade back (trade.fullinfo.get): does it carry this parcel?"""
-        try:
-            body = self.call("taobao.trade.fullinfo.get", fields=TRADE_FIELDS, tid=external_id)
-            trade = body.get("trade")
-            if not isinstance(trade, dict):
-                return None
-            return holds_tracking(self.normalize(trade), tracking_number)
-        except (ConnectorError, NormalizationError):
-            return None
+    def read_order(self, external_id: str) -> dict | None:
+        """``trade.fullinfo.get``."""
+        return self.call("taobao.trade.fullinfo.get", fields=TRADE_FIELDS,
+                         tid=external_id).get("trade")
 
     # --- recipient ---------------------------------------------------------------------
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import html
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
@@ -26,11 +23,14 @@ from channels.connectors.base import (
     NormalizedShipment,
     PermanentError,
     ShipmentResult,
+    hmac_sha256_base64_matches,
     is_gift_line,
+    line_items,
     money,
     person_name,
     quantity,
     require,
+    required_time,
     text,
     timestamp,
 )
@@ -233,15 +233,9 @@ class WooCommerceConnector(Connector):
             raise NormalizationError(
                 f"unknown status “{status_text}” (a plugin's own order status? map it in the "
                 "WooCommerce connector)")
-        items = raw.get("line_items")
-        if not isinstance(items, list) or not items:
-            raise NormalizationError("order has no line_items")
         keywords = self.gift_keywords()
         lines = []
-        for i, item in enumerate(items):
-            what = f"line_items[{i}]"
-            if not isinstance(item, dict):
-                raise NormalizationError(f"{what} is not an object")
+        for what, item in line_items(raw, "line_items"):
             qty = quantity(item.get("quantity"), f"{what}.quantity")
             # "price" is a number (unit price after discounts); totals are strings.
             if item.get("price") not in (None, ""):
@@ -275,9 +269,8 @@ class WooCommerceConnector(Connector):
         if not ship.get("address_1"):
             ship = {**billing, **{k: v for k, v in ship.items() if v}}
 
-        placed = timestamp(raw.get("date_created_gmt"), "date_created_gmt")
-        if placed is None:
-            raise NormalizationError("order has no “date_created_gmt”")
+        placed = required_time(timestamp(raw.get("date_created_gmt"), "date_created_gmt"),
+                               "date_created_gmt")
         paid_at = timestamp(raw.get("date_paid_gmt"), "date_paid_gmt")
         status = STATUS[status_text]
         if status_text == "on-hold" and paid_at is not None:
@@ -342,12 +335,8 @@ class WooCommerceConnector(Connector):
                 and body.startswith(b"webhook_id=") and body[11:].isdigit())
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
-        given = headers.get("X-WC-Webhook-Signature", "")
-        secret = self.credentials.get("webhook_secret", "")
-        if not given or not secret:
-            return False
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        return hmac.compare_digest(base64.b64encode(digest).decode(), given.strip())
+        return hmac_sha256_base64_matches(self.credentials.get("webhook_secret", ""), body,
+                                          headers.get("X-WC-Webhook-Signature", ""))
 
     def webhook_orders(self, *, data, headers: Mapping[str, str]) -> list[dict]:
         topic = headers.get("X-WC-Webhook-Topic", "")

@@ -18,8 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django.core.cache import cache
-
 from channels.connectors.base import (
     CANCELLED,
     COMPLETED,
@@ -35,10 +33,11 @@ from channels.connectors.base import (
     NormalizedLine,
     NormalizedOrder,
     PermanentError,
-    ShipmentResult,
+    line_items,
     money,
     quantity,
     require,
+    required_time,
     text,
 )
 from channels.connectors.cn import (
@@ -46,19 +45,22 @@ from channels.connectors.cn import (
     WindowedConnector,
     WriteMixin,
     as_sent,
+    cache_secret,
+    cached_secret,
     check_json_response,
     clear_phone,
     clear_region,
     cn_time,
+    coded_error,
+    error_message,
     group_parcels,
-    holds_tracking,
+    int_or_none,
     looks_encrypted,
     mark_gifts,
     parse_cn_time,
-    platform_error,
     shipped_lines,
+    token_error,
 )
-from channels.crypto import CredentialsUnreadable, decrypt_text, encrypt_text
 
 BASE_URL = "https://open.youzanyun.com"
 LIST_API = ("youzan.trades.sold.get", "4.0.4")
@@ -99,18 +101,20 @@ def youzan_error(data: dict) -> ConnectorError:
         error = data.get("error_response") if isinstance(data.get("error_response"),
                                                          dict) else data
         code, msg = error.get("code"), text(error.get("message") or error.get("msg"))
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
-        code = None
-    message = f"youzan: error {code}: {msg}"[:500]
+    code = int_or_none(code)
+    message = error_message("youzan", code, msg)
     if code in TOKEN_CODES:
         return TokenInvalid(message)
     if code in AUTH_CODES:
         return AuthError(message + " — check the app's authorisation for this shop")
-    if code in THROTTLE_CODES or code in PLATFORM_CODES:
-        return platform_error(ConnectorError, message)
-    return PermanentError(message)
+    return coded_error(message, code, retry=THROTTLE_CODES | PLATFORM_CODES)
+
+
+def _answer(data: dict) -> dict | None:
+    """The ``data`` of a successful answer, None for an error answer."""
+    if data.get("success") is True or (data.get("code") == 200 and "data" in data):
+        return data.get("data") or {}
+    return None
 
 
 class YouzanConnector(WriteMixin, WindowedConnector):
@@ -136,12 +140,9 @@ class YouzanConnector(WriteMixin, WindowedConnector):
 
     def access_token(self, *, renew: bool = False) -> str:
         """A token from silent authorisation, cached (encrypted) until shortly before expiry."""
-        cached = None if renew else cache.get(self._token_key())
+        cached = None if renew else cached_secret(self._token_key())
         if cached:
-            try:
-                return decrypt_text(cached)
-            except CredentialsUnreadable:
-                pass
+            return cached
         kdt_id = text(self.config.get("kdt_id", ""))
         if not kdt_id:
             raise AuthError("youzan: the channel has no kdt_id (shop id) setting")
@@ -158,7 +159,7 @@ class YouzanConnector(WriteMixin, WindowedConnector):
             expires = now + dt.timedelta(days=1)
         ttl = int((expires - now).total_seconds()) - 300
         if ttl > 0:
-            cache.set(self._token_key(), encrypt_text(token), ttl)
+            cache_secret(self._token_key(), token, ttl)
         return token
 
     def _token_answer(self, body: dict) -> dict:
@@ -171,10 +172,8 @@ class YouzanConnector(WriteMixin, WindowedConnector):
         data = check_json_response(self.platform, response)
         if data.get("success") and text((data.get("data") or {}).get("access_token")):
             return data
-        error = youzan_error(data)
-        if isinstance(error, AuthError):
-            raise AuthError(f"youzan: silent authorisation refused ({error.message})")
-        raise platform_error(type(error), f"youzan: no access token ({error.message})")
+        raise token_error(youzan_error(data), refused="youzan: silent authorisation refused",
+                          failed="youzan: no access token")
 
     # --- API calls ---------------------------------------------------------------------
 
@@ -186,34 +185,18 @@ class YouzanConnector(WriteMixin, WindowedConnector):
                   "content": json.dumps(params, ensure_ascii=False,
                                         separators=(",", ":")).encode(),
                   "headers": {"Content-Type": "application/json"}}
-        if write:
-            data = self.write_json(self.write_request("POST", url, **kwargs))
-            if "success" not in data and "code" not in data and "gw_err_resp" not in data:
-                raise AmbiguousReply(f"youzan: the answer to {name} does not say whether "
-                                     f"it succeeded")
-            return data
-        return check_json_response(self.platform, self.request("POST", url, **kwargs))
+        data = self.post_json(url, write=write, **kwargs)
+        if write and "success" not in data and "code" not in data and "gw_err_resp" not in data:
+            raise AmbiguousReply(f"youzan: the answer to {name} does not say whether "
+                                 f"it succeeded")
+        return data
 
     def call(self, api: tuple[str, str], params: dict, *, write: bool = False) -> dict:
-        renewed = False
-
-        def attempt() -> dict:
-            nonlocal renewed
-            data = self._send(api, params, self.access_token(), write)
-            if data.get("success") is True or (data.get("code") == 200 and "data" in data):
-                return data.get("data") or {}
-            error = youzan_error(data)
-            if isinstance(error, TokenInvalid) and not renewed:
-                renewed = True
-                data = self._send(api, params, self.access_token(renew=True), write)
-                if data.get("success") is True:
-                    return data.get("data") or {}
-                error = youzan_error(data)
-            if isinstance(error, TokenInvalid):
-                raise AuthError(error.message + " — re-authorize the app for this shop")
-            raise error
-
-        return attempt() if write else self.call_with_retries(attempt)
+        """One Youzan API call (``token_call``): the answer's ``data``."""
+        return self.token_call(
+            lambda token: self._send(api, params, token, write), answer=_answer,
+            error=youzan_error, expired=TokenInvalid, write=write,
+            hint=" — re-authorize the app for this shop")
 
     # --- orders --------------------------------------------------------------------
 
@@ -247,14 +230,8 @@ class YouzanConnector(WriteMixin, WindowedConnector):
             raise NormalizationError(f"unknown status “{status_text}”: not a status Youzan "
                                      f"documents, so it is not known whether to ship")
         status = STATUS[status_text]
-        items = raw.get("orders")
-        if not isinstance(items, list) or not items:
-            raise NormalizationError("order has no orders (lines)")
         lines = []
-        for i, item in enumerate(items):
-            what = f"orders[{i}]"
-            if not isinstance(item, dict):
-                raise NormalizationError(f"{what} is not an object")
+        for what, item in line_items(raw, "orders", missing="order has no orders (lines)"):
             price = money(item.get("price"), f"{what}.price")
             lines.append(NormalizedLine(
                 external_line_id=text(require(item, "oid", what)),
@@ -282,9 +259,8 @@ class YouzanConnector(WriteMixin, WindowedConnector):
         buyer = raw.get("buyer_info") or {}
         if not all(isinstance(x, dict) for x in (address, pay, remark, buyer)):
             raise NormalizationError("address_info / pay_info / remark_info is not an object")
-        placed = parse_cn_time(info.get("created"), "order_info.created")
-        if placed is None:
-            raise NormalizationError("order_info has no “created”")
+        placed = required_time(parse_cn_time(info.get("created"), "order_info.created"),
+                               "created", "order_info")
         return NormalizedOrder(
             external_id=tid,
             status=status,
@@ -347,31 +323,22 @@ class YouzanConnector(WriteMixin, WindowedConnector):
 
     # --- shipments ---------------------------------------------------------------------
 
-    def push_shipment(self, *, external_id: str, carrier: str, tracking_number: str,
-                      tracking_url: str = "", lines: list[dict] | None = None,
-                      platform_data: dict | None = None) -> ShipmentResult:
-        """``youzan.logistics.online.confirm``: ``carrier`` is a Youzan express id."""
-        express = self.platform_carrier(carrier)
-        if not express.isdigit():
-            raise PermanentError(f"youzan: no express id for carrier “{carrier}”: map it in "
-                                 f"the channel's carrier_map setting")
-        if not tracking_number:
-            raise PermanentError("youzan: a tracking number is needed")
-        self.call(SHIP_API, {"tid": external_id, "out_stype": express,
-                             "out_sid": tracking_number, "is_no_express": 0}, write=True)
-        return ShipmentResult(ok=True, detail=f"sent with express {express}", status_code=200)
+    def carrier_problem(self, code: str, carrier: str) -> str:
+        if code.isdigit():
+            return ""
+        return (f"no express id for carrier “{carrier}”: map it in the channel's "
+                f"carrier_map setting")
 
-    def confirm_shipment(self, *, external_id: str, tracking_number: str,
-                         platform_data: dict | None = None) -> bool | None:
-        """Read the trade back (``youzan.trade.get``): does it carry the parcel?"""
-        try:
-            data = self.call(TRADE_API, {"tid": external_id})
-            order = data.get("full_order_info") or data
-            if not isinstance(order, dict):
-                return None
-            return holds_tracking(self.normalize(order), tracking_number)
-        except (ConnectorError, NormalizationError):
-            return None
+    def send_shipment(self, *, external_id: str, carrier: str, tracking_number: str) -> str:
+        """``youzan.logistics.online.confirm``: ``carrier`` is a Youzan express id."""
+        self.call(SHIP_API, {"tid": external_id, "out_stype": carrier,
+                             "out_sid": tracking_number, "is_no_express": 0}, write=True)
+        return f"sent with express {carrier}"
+
+    def read_order(self, external_id: str) -> dict | None:
+        """``youzan.trade.get``."""
+        data = self.call(TRADE_API, {"tid": external_id})
+        return data.get("full_order_info") or data
 
     # --- recipient ---------------------------------------------------------------------
 
@@ -384,13 +351,9 @@ class YouzanConnector(WriteMixin, WindowedConnector):
         return {k: text(address.get(field)) for k, field in self.FIELDS.items()
                 if looks_encrypted(text(address.get(field)))}
 
-    def decrypt_recipient(self, raw: dict) -> dict[str, str]:
-        ciphers = self.recipient_ciphertexts(raw)
-        if not ciphers:
-            return {}
-        data = self.call(DECRYPT_API, {"sources": list(ciphers.values())})
-        plain = data if isinstance(data, dict) else {}
-        missing = [k for k, c in ciphers.items() if not plain.get(c)]
-        if missing:
-            raise PermanentError(f"youzan: decrypt.batch did not decrypt {', '.join(missing)}")
-        return {k: text(plain[c]) for k, c in ciphers.items()}
+    decrypt_api = "decrypt.batch"
+
+    def decrypt_values(self, raw: dict, ciphertexts: list[str]) -> dict[str, str]:
+        """``youzan.cloud.secret.decrypt.batch``: {ciphertext: plain text}."""
+        data = self.call(DECRYPT_API, {"sources": ciphertexts})
+        return data if isinstance(data, dict) else {}

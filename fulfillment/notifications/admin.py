@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +17,7 @@ from fulfillment.notifications.models import (
     WarehouseContact,
 )
 from fulfillment.notifications.templatetags.notifications_ui import mask_one
-from orderhub.admin_mixins import ReadOnlyAdmin
+from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOnlyAdmin
 
 CREDENTIAL_HELP = _(
     "Paste a JSON object. Aliyun SMS {\"access_key_id\": …, \"access_key_secret\": …}; "
@@ -35,14 +33,12 @@ CONFIG_HELP = _(
 )
 
 
-class GatewayForm(forms.ModelForm):
+class GatewayForm(CredentialsForm):
     endpoint = forms.URLField(label=_("endpoint"), required=False, max_length=500,
                               assume_scheme="https",
                               help_text=_("Empty uses the vendor's public endpoint."))
-    new_credentials = forms.CharField(
-        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
-    )
+    credentials_help = CREDENTIAL_HELP
+    credentials_rows = 3
 
     class Meta:
         model = Gateway
@@ -50,29 +46,9 @@ class GatewayForm(forms.ModelForm):
                   "timeout_seconds"]
         help_texts = {"config": CONFIG_HELP}
 
-    def clean_new_credentials(self):
-        raw = self.cleaned_data.get("new_credentials", "").strip()
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(_("This is not valid JSON.")) from exc
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise forms.ValidationError(_("Give a JSON object of names and values."))
-        return data
-
-    def save(self, commit=True):
-        gateway = super().save(commit=False)
-        if self.cleaned_data.get("new_credentials") is not None:
-            gateway.credentials = self.cleaned_data["new_credentials"]
-        if commit:
-            gateway.save()
-        return gateway
-
 
 @admin.register(Gateway)
-class GatewayAdmin(admin.ModelAdmin):
+class GatewayAdmin(CredentialsAdminMixin, admin.ModelAdmin):
     form = GatewayForm
     list_display = ["name", "kind", "enabled", "for_buyers", "endpoint"]
     list_filter = ["kind", "enabled"]
@@ -83,12 +59,6 @@ class GatewayAdmin(admin.ModelAdmin):
                            "timeout_seconds"]}),
         (_("Credentials"), {"fields": ["stored_credentials", "new_credentials"]}),
     ]
-
-    @admin.display(description=_("stored credentials"))
-    def stored_credentials(self, obj):
-        if not obj or not obj.credentials_encrypted:
-            return "—"
-        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
 
 
 @admin.register(MessageTemplate)

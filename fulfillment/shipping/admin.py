@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-from django import forms
 from django.contrib import admin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +13,7 @@ from fulfillment.shipping.models import (
     Waybill,
     WaybillAttempt,
 )
-from orderhub.admin_mixins import ReadOnlyAdmin
+from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOnlyAdmin
 
 CREDENTIAL_HELP = _(
     "Paste a JSON object: SF {\"partner_id\": …, \"check_word\": …}; Kuaidi100 "
@@ -32,11 +29,8 @@ def _formfield(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
-class CarrierAccountForm(forms.ModelForm):
-    new_credentials = forms.CharField(
-        label=_("new credentials"), required=False, help_text=CREDENTIAL_HELP,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
-    )
+class CarrierAccountForm(CredentialsForm):
+    credentials_help = CREDENTIAL_HELP
 
     class Meta:
         model = CarrierAccount
@@ -46,32 +40,11 @@ class CarrierAccountForm(forms.ModelForm):
                   "sender_phone", "sender_province", "sender_city", "sender_district",
                   "sender_address"]
 
-    def clean_new_credentials(self):
-        raw = self.cleaned_data.get("new_credentials", "").strip()
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(_("This is not valid JSON.")) from exc
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise forms.ValidationError(_("Give a JSON object of names and values."))
-        return data
-
     def clean(self):
         data = super().clean()
         if data.get("kind") == CarrierAccount.Kind.KUAIDI100 and not data.get("carrier_code"):
             self.add_error("carrier_code", _("Kuaidi100 needs the carrier's company code."))
         return data
-
-    def save(self, commit=True):
-        account = super().save(commit=False)
-        if self.cleaned_data.get("new_credentials") is not None:
-            account.credentials = self.cleaned_data["new_credentials"]
-        if commit:
-            account.save()
-            self.save_m2m()
-        return account
 
 
 class CarrierServiceInline(admin.TabularInline):
@@ -80,7 +53,7 @@ class CarrierServiceInline(admin.TabularInline):
 
 
 @admin.register(CarrierAccount)
-class CarrierAccountAdmin(admin.ModelAdmin):
+class CarrierAccountAdmin(CredentialsAdminMixin, admin.ModelAdmin):
     form = CarrierAccountForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "code", "kind", "carrier_code", "enabled", "is_default"]
@@ -96,12 +69,6 @@ class CarrierAccountAdmin(admin.ModelAdmin):
                                   "sender_address"]}),
         (_("Credentials"), {"fields": ["stored_credentials", "new_credentials"]}),
     ]
-
-    @admin.display(description=_("stored credentials"))
-    def stored_credentials(self, obj):
-        if not obj or not obj.credentials_encrypted:
-            return "—"
-        return ", ".join(f"{k}: {v}" for k, v in obj.masked_credentials.items())
 
 
 class WaybillAttemptInline(admin.TabularInline):
