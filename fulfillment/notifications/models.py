@@ -20,7 +20,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import EncryptedCredentials
+from orderhub.crypto import EncryptedCredentials
 
 
 class Event(models.TextChoices):
