@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
+from django.core import validators as v
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -379,8 +380,6 @@ def _plain_checks(field) -> tuple | None:
 
     None: a field the quick check leaves to ``full_clean``.
     """
-    from django.core import validators as v
-
     if isinstance(field, models.CharField | models.TextField):
         kind = str
     elif isinstance(field, models.DecimalField):
