@@ -48,12 +48,9 @@ OPS = [
     "orderhub.cancel_order",
 ]
 
-# What an approver needs to read an order and decide a change-request step.
-VIEW_ORDER_FOR_APPROVAL = [
-    "orderhub.view_order", "orderhub.view_orderline", "orderhub.view_customer",
-    "orderhub.view_ordertransitionlog", "orderhub.view_orderevent",
-    "channels.view_channel", "warehouse.view_warehouse",
-]
+# What an approver needs to read an order and decide a change-request step: what
+# every staff role reads, tags aside.
+VIEW_ORDER_FOR_APPROVAL = [p for p in VIEW_CORE if p != "orderhub.view_tag"]
 VIEW_CHANGES = ["changes.view_changerequest", "changes.view_approvaldecision",
                 "changes.view_approvalchain", "changes.view_approvalstep"]
 APPROVE = ["changes.approve_changerequest"]

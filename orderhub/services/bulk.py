@@ -14,6 +14,10 @@ actor edits and/or moves in bulk (automation): the rows of ``order_update`` +
 ``order_transition``, one ``bulk_update`` and a few inserts per batch. Anything
 else, and everything people do, goes through the per-order services in
 ``orderhub.services.orders``.
+
+Why ~660 lines: the two bulk services must write exactly the rows of the
+per-order path, and each needs its own fast validation and row building
+beside it. The generic COPY/array writers they use live in ``orderhub.db``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ Locking rules (read before adding a function here):
   cannot drift (``manage.py check_stock`` verifies it).
 - The database refuses ``reserved > on_hand`` and negative numbers (check
   constraints), so even a bug here cannot oversell.
+
+Why ~670 lines in one module: every stock writer must follow the locking
+rules above, and keeping all of them (reserve, batch reserve, release,
+consume, reroute, adjust, count, safety) beside those rules is what keeps
+them honest. Bulk SQL goes through ``orderhub.db``.
 """
 
 from __future__ import annotations
