@@ -34,7 +34,8 @@ def _written_kinds() -> dict[str, str]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
             values = []
-            if name == "create" and receiver == "OrderEvent.objects":
+            if (name == "create" and receiver == "OrderEvent.objects"
+                    or name == "order_event_record"):  # the one write path (issue 13)
                 values = [kw.value for kw in node.keywords if kw.arg == "kind"]
             elif name == "_event" and len(node.args) >= 2:
                 # fulfillment.changes writes its events through ``_event(order, kind, ...)``.
