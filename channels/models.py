@@ -18,7 +18,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import EncryptedCredentials
+from orderhub.crypto import EncryptedCredentials
 
 # Platforms with an API connector (the others are fed by files or by hand).
 API_PLATFORMS = ("shopify", "woocommerce", "amazon", "taobao", "pinduoduo", "douyin", "youzan")

@@ -2,8 +2,6 @@ from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
-from orderhub.signals import order_edited, orders_status_changed
-
 
 class FulfillmentConfig(AppConfig):
     name = "fulfillment"
@@ -14,6 +12,7 @@ class FulfillmentConfig(AppConfig):
         from fulfillment import receivers
         from fulfillment.models import Condition, Rule
         from fulfillment.services.rules import rules_changed
+        from orderhub.signals import order_edited, orders_status_changed
 
         orders_status_changed.connect(receivers.on_orders_status_changed,
                                       dispatch_uid="fulfillment.automate_on_paid")

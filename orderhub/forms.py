@@ -5,6 +5,7 @@ and every write goes through ``orderhub.services.orders``.
 """
 
 from django import forms
+from django.apps import apps
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -99,9 +100,9 @@ class OrderFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from channels.models import Channel
-        from warehouse.models import Warehouse
-
+        # The core imports no app: the channel and warehouse models by name.
+        Channel = apps.get_model("channels", "Channel")
+        Warehouse = apps.get_model("warehouse", "Warehouse")
         self.fields["channel"].queryset = Channel.objects.all()
         self.fields["warehouse"].queryset = Warehouse.objects.all()
         self.fields["tag"].queryset = Tag.objects.all()

@@ -160,6 +160,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff roles are groups whose permissions orderhub/roles.py defines (synced by a
+# migration per app); every staff view checks them with orderhub.guard.staff_view.
+# Stored credentials are encrypted with CHANNEL_CREDENTIALS_KEY (orderhub/crypto.py).
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -219,10 +222,10 @@ ORDERS_PER_PAGE = 25
 # change, and may lag a change by at most ORDER_COUNTS_MAX_STALE_SECONDS.
 ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
 ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
-# Processes a large order import runs in parallel (import_orders --workers).
 # Seconds the dashboard keeps tracking, complaint and SLA figures (they read waybills
 # and tickets, which change without touching orders); 0 computes them on every request.
 DASHBOARD_FULFILLMENT_CACHE_SECONDS = env.int("DASHBOARD_FULFILLMENT_CACHE_SECONDS", default=60)
+# Processes a large order import runs in parallel (import_orders --workers).
 INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # The hub's own address, for links that leave it (e-mails, carrier callbacks).

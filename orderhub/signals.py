@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 from django.dispatch import Signal
 
+from orderhub.models import Order
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,8 +43,6 @@ def announce_status_changes(changes: list[StatusChange], actor: str) -> None:
     """
     if not changes:
         return
-    from orderhub.models import Order
-
     for receiver, error in orders_status_changed.send_robust(
             sender=Order, changes=changes, actor=actor):
         if error is not None:

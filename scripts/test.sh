@@ -17,6 +17,10 @@ compile_messages
 log "ruff check"
 ruff check .
 
+# The layer contracts in pyproject.toml ([tool.importlinter]).
+log "import-linter"
+lint-imports --no-cache
+
 log "pytest"
 status=0
 pytest "$@" || status=$?

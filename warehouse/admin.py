@@ -23,6 +23,7 @@ from warehouse.models import (
     StockSource,
     Warehouse,
 )
+from warehouse.services.stock import stock_set_safety
 
 
 class BinInline(admin.TabularInline):
@@ -150,8 +151,6 @@ class StockLevelAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from warehouse.services.stock import stock_set_safety
-
         stock_set_safety(warehouse=obj.warehouse, sku=obj.sku, safety=obj.safety,
                          actor=request.user)
         messages.info(request, _("Safety stock saved."))

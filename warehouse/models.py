@@ -5,6 +5,10 @@ Stock numbers change only through ``warehouse.services.stock``: every change
 writes one ``StockMovement`` row and applies the same deltas to the matching
 ``StockLevel`` row with ``F()`` arithmetic, so the levels always equal the sum
 of the ledger (``manage.py check_stock`` proves it).
+
+One module (~630 lines) because Django finds an app's models here and the
+models reference each other closely (SKU, levels, ledger, reservations, pick
+lists, tasks, pack checks); each model is short.
 """
 
 from django.conf import settings

@@ -3,6 +3,8 @@
 import logging
 
 from orderhub.models import OrderStatus
+from warehouse import tasks
+from warehouse.services.picklists import OFF_QUEUE, SHIPPED_ON_PLATFORM
 
 logger = logging.getLogger(__name__)
 
@@ -16,9 +18,6 @@ def on_order_status_changed(sender, *, order_id, transition, from_status, to_sta
     order the platform shipped itself is left to the batch receiver below (its
     stock is released, not consumed).
     """
-    from warehouse import tasks
-    from warehouse.services.picklists import SHIPPED_ON_PLATFORM
-
     if transition == SHIPPED_ON_PLATFORM:
         return
     if to_status == OrderStatus.CANCELLED:
@@ -48,9 +47,6 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     nothing to do costs two indexed queries (stale slots, open tasks of
     cancelled orders); a batch with no such moves costs none.
     """
-    from warehouse import tasks
-    from warehouse.services.picklists import OFF_QUEUE, SHIPPED_ON_PLATFORM
-
     shipped = list(dict.fromkeys(c.order_id for c in changes
                                  if c.transition == SHIPPED_ON_PLATFORM))
     if shipped:
@@ -69,8 +65,6 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
 
 def _leave_warehouse(order_ids: list[int]) -> None:
     """Orders the platform shipped give back their stock, pick list places and tasks."""
-    from warehouse import tasks
-
     try:
         tasks.leave_warehouse_shipped_on_platform.run(order_ids)
     except Exception:

@@ -3,23 +3,30 @@
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from orderhub.models import Order, OrderStatus
+from warehouse.models import Reservation
+from warehouse.services.external import external_stock_import, sources_due
+from warehouse.services.picklists import picklists_drop_stale
+from warehouse.services.platform_shipped import order_leave_warehouse, orders_leave_warehouse
+from warehouse.services.stock import StockError, order_allocate, stock_consume, stock_release
 
 logger = logging.getLogger(__name__)
 
 # Who undoes the warehouse's work for an order the platform shipped itself.
 PLATFORM_ACTOR = "system:shipped-on-platform"
 
-RETRY = {"autoretry_for": (Exception,), "retry_backoff": 5, "retry_backoff_max": 600,
-         "retry_jitter": True, "max_retries": 8}
+# Retried: what a later try can fix (a lost connection, a deadlock or serialization
+# failure). Anything else (StockError, IntegrityError, a bug) fails at once and is
+# logged; the reservation sweep catches what a failed release/consume left.
+RETRY = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 5,
+         "retry_backoff_max": 600, "retry_jitter": True, "max_retries": 8}
 
 
 @shared_task(name="warehouse.tasks.release_order_stock", ignore_result=True, **RETRY)
 def release_order_stock(order_id: int) -> int:
     """Release a cancelled order's reservation (a no-op when nothing is held)."""
-    from warehouse.services.stock import stock_release
-
     status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
     if status != OrderStatus.CANCELLED:
         return 0
@@ -33,8 +40,6 @@ def consume_order_stock(order_id: int) -> int:
     An order the platform shipped itself left from elsewhere: its units are
     released instead (``order_leave_warehouse``), never taken off this shelf.
     """
-    from warehouse.services.platform_shipped import order_leave_warehouse
-    from warehouse.services.stock import stock_consume
 
     status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
     if status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED):
@@ -49,16 +54,12 @@ def consume_order_stock(order_id: int) -> int:
              **RETRY)
 def leave_warehouse_shipped_on_platform(order_ids: list[int]) -> int:
     """Release the stock, pick lists and pick tasks of orders the platform shipped (idempotent)."""
-    from warehouse.services.platform_shipped import orders_leave_warehouse
-
     return len(orders_leave_warehouse(order_ids=order_ids, actor=PLATFORM_ACTOR))
 
 
 @shared_task(name="warehouse.tasks.drop_stale_pick_list_orders", ignore_result=True, **RETRY)
 def drop_stale_pick_list_orders(order_ids: list[int]) -> int:
     """Take orders that left the pick queue off their active pick lists (idempotent)."""
-    from warehouse.services.picklists import picklists_drop_stale
-
     return len(picklists_drop_stale(order_ids=order_ids, actor="system:picklists"))
 
 
@@ -68,8 +69,6 @@ def sweep_reservations() -> int:
 
     Cheap: one indexed query over active reservations joined to their orders.
     """
-    from warehouse.models import Reservation
-
     done = 0
     stale = Reservation.objects.filter(status=Reservation.Status.ACTIVE).filter(
         order__status__in=[OrderStatus.CANCELLED, OrderStatus.SHIPPED,
@@ -84,8 +83,6 @@ def sweep_reservations() -> int:
 @shared_task(name="warehouse.tasks.retry_out_of_stock", ignore_result=True)
 def retry_out_of_stock(limit: int = 200) -> int:
     """Try again to allocate out-of-stock orders in their warehouse (oldest first)."""
-    from warehouse.services.stock import StockError, order_allocate
-
     restocked = 0
     orders = (Order.objects.filter(status=OrderStatus.OUT_OF_STOCK, warehouse__isnull=False)
               .select_related("warehouse").order_by("paid_at", "pk")[:limit])
@@ -102,16 +99,12 @@ def retry_out_of_stock(limit: int = 200) -> int:
 
 @shared_task(name="warehouse.tasks.import_external_stock", ignore_result=True)
 def import_external_stock(warehouse_id: int) -> None:
-    from warehouse.services.external import external_stock_import
-
     external_stock_import(warehouse_id=warehouse_id, actor="system:erp-import")
 
 
 @shared_task(name="warehouse.tasks.import_all_external_stock", ignore_result=True)
 def import_all_external_stock() -> int:
     """Enqueue one import per enabled source that is due."""
-    from warehouse.services.external import sources_due
-
     ids = sources_due()
     for wh_id in ids:
         import_external_stock.delay(wh_id)

@@ -20,8 +20,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import EncryptedCredentials
 from fulfillment.notifications.rendering import TemplateProblem, check_template
+from orderhub.crypto import EncryptedCredentials
 
 
 class Event(models.TextChoices):

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels.crypto import EncryptedCredentials
+from orderhub.crypto import EncryptedCredentials
 
 
 class CarrierAccount(EncryptedCredentials, models.Model):

@@ -5,6 +5,12 @@ Every function takes an explicit ``actor``: a user, or a string
 in a transaction, writes its audit rows, and enqueues follow-up work with
 ``transaction.on_commit`` so nothing leaves the process for a change that
 rolled back.
+
+Why one module of ~670 lines: it is the order's single write path (create,
+edit, transition, notes, number reservation, actor handling) and its
+functions share locking and versioning helpers; splitting them would spread
+the one rule "every order change goes through here" over several files.
+Bulk variants live in ``orderhub.services.bulk``.
 """
 
 from __future__ import annotations

@@ -6,11 +6,9 @@ gets the full page built from the same fragment, so every URL works without
 JavaScript and can be shared.
 """
 
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,9 +17,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
-from orderhub import selectors
+from orderhub import guard, selectors
 from orderhub.forms import (
     DRILL_DOWN_KEYS,
     SORT_FIELDS,
@@ -63,26 +60,12 @@ DESTRUCTIVE = {"cancel", "intercept"}
 ACTION_ALERT = "#action-alert"
 
 
-def staff_view(perm: str = "orderhub.view_order"):
-    """Require a login and ``perm``; checked here because a partial can be fetched directly."""
+def staff_view(*perms: str):
+    """``orderhub.guard.staff_view`` refusing in this page's alert box; no perms: view orders.
 
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                if request.htmx:
-                    login = f"{reverse(settings.LOGIN_URL)}?next={request.get_full_path()}"
-                    return HttpResponseClientRedirect(login)
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_perm(perm):
-                return _error_response(
-                    request, _("You do not have permission to see this page."), 403
-                )
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
+    Also imported by ``fulfillment.changes.views`` under this name.
+    """
+    return guard.staff_view(*(perms or ("orderhub.view_order",)), on_refuse=_error_response)
 
 
 def _error_response(request, message: str, status: int, order_id: int | None = None):

@@ -10,9 +10,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from orderhub.db import lazy_commit_atomic
 from orderhub.models import Order, OrderEvent, OrderLine, OrderTransitionLog
 from orderhub.models import OrderStatus as S
-from orderhub.services.bulk import NewOrder, lazy_commit_atomic, order_bulk_create
+from orderhub.services.bulk import NewOrder, order_bulk_create
 from orderhub.services.orders import (
     ORDER_COUNTS_GENERATION_KEY,
     OrderServiceError,

@@ -35,7 +35,7 @@ def _written_kinds() -> dict[str, str]:
             receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
             values = []
             if (name == "create" and receiver == "OrderEvent.objects"
-                    or name == "order_event_record"):
+                    or name == "order_event_record"):  # the one write path (issue 13)
                 values = [kw.value for kw in node.keywords if kw.arg == "kind"]
             elif name == "_event" and len(node.args) >= 2:
                 # fulfillment.changes writes its events through ``_event(order, kind, ...)``.

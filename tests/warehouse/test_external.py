@@ -190,3 +190,31 @@ def test_stock_source_admin_form_assumes_https_for_a_bare_host():
                                  "interval_minutes": "15"})
     assert form.is_valid(), form.errors
     assert form.cleaned_data["base_url"] == "https://erp.example.com/api"
+
+
+@respx.mock
+def test_stock_source_errors_say_whether_a_later_try_may_help(warehouse):
+    from orderhub.adapters import AdapterError, is_retryable
+    from warehouse.adapters.rest import RestAdapter
+
+    source = StockSource(warehouse=warehouse, kind="rest",
+                         base_url="https://erp.example.com/v2/inventory",
+                         options={"sku_field": "code", "quantity_field": "qty"})
+    url = "https://erp.example.com/v2/inventory"
+
+    def error(**mock):
+        respx.get(url).mock(**mock)
+        with pytest.raises(StockSourceError) as caught:
+            RestAdapter(source).fetch_on_hand()
+        assert isinstance(caught.value, AdapterError)
+        return caught.value
+
+    for status in (429, 500, 503):
+        exc = error(return_value=httpx.Response(status))
+        assert (exc.retryable, exc.status_code, is_retryable(exc)) == (True, status, True)
+    for status in (400, 401, 403, 404):
+        exc = error(return_value=httpx.Response(status))
+        assert (exc.retryable, exc.status_code) == (False, status)
+    assert error(side_effect=httpx.ConnectError("refused")).retryable is True
+    # An answer of the wrong shape reads the same next time.
+    assert error(return_value=httpx.Response(200, json={"oops": True})).retryable is False

@@ -4,12 +4,34 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
+from orderhub.adapters import AdapterError, http_status_error
+
 TIMEOUT = httpx.Timeout(10, connect=5)
 MAX_PAGES = 1000  # 2,000 rows a page: two million rows is far beyond any seller's catalogue
 
 
-class StockSourceError(Exception):
-    """The ERP could not be read; the message is safe to show (no secrets)."""
+class StockSourceError(AdapterError):
+    """The ERP could not be read; the message is safe to show (no secrets).
+
+    Permanent unless said otherwise (bad credentials, an unexpected answer,
+    rows that are not numbers: the next try reads the same); unreachable,
+    429 and 5xx answers are ``retryable``.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, status_code: int | None = None):
+        super().__init__(message, status_code=status_code)
+        self.retryable = retryable
+
+
+def unreachable(vendor: str, exc: Exception) -> StockSourceError:
+    return StockSourceError(f"{vendor} unreachable: {exc.__class__.__name__}", retryable=True)
+
+
+def status_error(vendor: str, status: int) -> StockSourceError:
+    """A non-200 answer, retryable as ``orderhub.adapters.http_status_error`` says."""
+    mapped = http_status_error(status, "", vendor=vendor)
+    return StockSourceError(f"{vendor} answered HTTP {status}",
+                            retryable=mapped is not None and mapped.retryable, status_code=status)
 
 
 class StockAdapter:

@@ -15,7 +15,14 @@ from collections import defaultdict
 
 import httpx
 
-from warehouse.adapters.base import MAX_PAGES, StockAdapter, StockSourceError, to_units
+from warehouse.adapters.base import (
+    MAX_PAGES,
+    StockAdapter,
+    StockSourceError,
+    status_error,
+    to_units,
+    unreachable,
+)
 
 SERVICE = "Kingdee.BOS.WebApi.ServicesStub"
 LOGIN_PASSWORD = f"{SERVICE}.AuthService.ValidateUser.common.kdsvc"
@@ -38,9 +45,9 @@ class KingdeeAdapter(StockAdapter):
         try:
             response = self.client.post(self.base + service, json=body)
         except httpx.HTTPError as exc:
-            raise StockSourceError(f"Kingdee unreachable: {exc.__class__.__name__}") from exc
+            raise unreachable("Kingdee", exc) from exc
         if response.status_code != 200:
-            raise StockSourceError(f"Kingdee answered HTTP {response.status_code}")
+            raise status_error("Kingdee", response.status_code)
         try:
             return response.json()
         except ValueError as exc:

@@ -17,7 +17,15 @@ from collections import defaultdict
 
 import httpx
 
-from warehouse.adapters.base import MAX_PAGES, StockAdapter, StockSourceError, dig, to_units
+from warehouse.adapters.base import (
+    MAX_PAGES,
+    StockAdapter,
+    StockSourceError,
+    dig,
+    status_error,
+    to_units,
+    unreachable,
+)
 
 
 class RestAdapter(StockAdapter):
@@ -32,9 +40,9 @@ class RestAdapter(StockAdapter):
         try:
             response = self.client.get(url, params=params, headers=self._headers())
         except httpx.HTTPError as exc:
-            raise StockSourceError(f"Stock API unreachable: {exc.__class__.__name__}") from exc
+            raise unreachable("Stock API", exc) from exc
         if response.status_code != 200:
-            raise StockSourceError(f"Stock API answered HTTP {response.status_code}")
+            raise status_error("Stock API", response.status_code)
         try:
             return response.json()
         except ValueError as exc:

@@ -22,7 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from orderhub.models import Order, OrderEvent, OrderStatus
+from orderhub.models import Order, OrderStatus
+from orderhub.services.events import order_event_record
 from orderhub.services.orders import actor_info
 from warehouse.models import PackCheck, PackCheckLine, PackScan, PickList, ScanEvent, Warehouse
 from warehouse.services.picking import PickingError, match_scan, scan_input
@@ -209,8 +210,8 @@ def pack_complete(*, check_id: int, packer) -> PackCheck:
         check.finished_at = timezone.now()
         check.save(update_fields=["status", "finished_at"])
         units = sum(ln.quantity for ln in check.lines.all())
-        OrderEvent.objects.create(
-            order=order, kind="pack_verified", actor_user=who.user, actor=who.label,
+        order_event_record(
+            order=order, kind="pack_verified", actor=packer,
             message=_("Verified at the packing bench: %(n)s units.") % {"n": units},
             data={"pack_check_id": check.pk, "units": units},
         )

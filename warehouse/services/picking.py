@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from orderhub.models import Order, OrderEvent, OrderStatus
+from orderhub.models import Order, OrderStatus
+from orderhub.services.events import order_event_record
 from orderhub.services.orders import OrderServiceError, actor_info, order_transition
 from warehouse.models import (
     SKU,
@@ -356,8 +357,8 @@ def task_report_problem(*, task_id: int, picker, kind: str, note: str = "",
             actor_user=who.user, actor=who.label, **({"photo": photo} if photo else {}),
         )
         label = PickProblem.Kind(kind).label
-        OrderEvent.objects.create(
-            order=task.order, kind="pick_problem", actor_user=who.user, actor=who.label,
+        order_event_record(
+            order=task.order, kind="pick_problem", actor=picker,
             message=f"{label}: {note}" if note else str(label),
             data={"problem_id": problem.pk, "kind": kind, "task_id": task.pk},
         )

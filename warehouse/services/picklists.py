@@ -356,6 +356,7 @@ def picklist_context(pick_list: PickList, *, order_url=None) -> dict:
 
 
 def render_pdf(template: str, context: dict, *, base_url: str = "") -> bytes:
+    # Imported on first use: WeasyPrint loads Pango/Cairo, which only printing needs.
     from weasyprint import HTML
 
     html = render_to_string(template, context)

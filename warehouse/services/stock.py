@@ -11,6 +11,11 @@ Locking rules (read before adding a function here):
   cannot drift (``manage.py check_stock`` verifies it).
 - The database refuses ``reserved > on_hand`` and negative numbers (check
   constraints), so even a bug here cannot oversell.
+
+Why ~670 lines in one module: every stock writer must follow the locking
+rules above, and keeping all of them (reserve, batch reserve, release,
+consume, reroute, adjust, count, safety) beside those rules is what keeps
+them honest. Bulk SQL goes through ``orderhub.db``.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.db import connections, router, transaction
-from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
+from django.db import transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from orderhub.db import add_to_rows, in_values, insert_rows
 from orderhub.models import Order, OrderLine, OrderStatus
-from orderhub.querying import in_values
 from orderhub.services.orders import Actor, actor_info, order_transition, order_update
 from warehouse.models import (
     SKU,
@@ -384,14 +389,11 @@ def stock_reserve_batch(
         deltas = {lvl.pk: lvl.reserved - start[key] for key, lvl in levels.items()
                   if lvl.reserved != start[key]}
         _add_reserved(deltas)
-        _insert_rows(StockMovement, MOVEMENT_COLUMNS, movements)
-        ids_back = _insert_rows(Reservation, RESERVATION_COLUMNS,
-                                [(r.order_id, r.warehouse_id, r.sku_id, r.quantity,
-                                  str(r.status), r.created_at) for r in reservations],
-                                returning=True)
-        for res, pk in zip(reservations, ids_back, strict=True):
-            res.pk = pk
-            res._state.adding = False
+        insert_rows(StockMovement, [dict(zip(MOVEMENT_COLUMNS, row, strict=True))
+                                    for row in movements])
+        # The reservations are returned to the caller: they get their ids and
+        # count as saved, as bulk_create would leave them.
+        insert_rows(Reservation, reservations, returning_pk=True)
         _announce_low(low)
     return results
 
@@ -409,66 +411,20 @@ def _lock_levels_many(wanted: Mapping[int, set[int]]) -> dict[tuple[int, int], S
 
 
 # --- bulk writes -----------------------------------------------------------------------
-# Bulk allocation writes thousands of ledger rows per call. On PostgreSQL they go
-# in as one INSERT ... SELECT FROM unnest(<one array per column>): no model
-# instance and no per-value SQL compilation, which were two thirds of
-# stock_reserve_batch's time (cProfile, 2,000 orders: 1.35 s of 3.3 s in
-# bulk_create, 0.4 s compiling a CASE WHEN per level). Other databases use the
-# ORM.
+# Bulk allocation writes thousands of ledger rows per call: they go through
+# orderhub.db's writers (COPY, one array UPDATE), not bulk_create, which with its
+# per-value SQL compilation was two thirds of stock_reserve_batch's time
+# (cProfile, 2,000 orders: 1.35 s of 3.3 s in bulk_create, 0.4 s compiling a
+# CASE WHEN per level).
 
 MOVEMENT_COLUMNS = ["warehouse_id", "sku_id", "kind", "on_hand_delta", "reserved_delta",
                     "on_hand_after", "reserved_after", "order_id", "reason", "actor_user_id",
                     "actor", "created_at"]
-RESERVATION_COLUMNS = ["order_id", "warehouse_id", "sku_id", "quantity", "status", "created_at"]
-
-
-def _insert_rows(model, columns: list[str], rows: list[tuple], *,
-                 returning: bool = False) -> list[int]:
-    """Insert value tuples (in ``columns`` order); return the new pks if ``returning``."""
-    if not rows:
-        return []
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        objs = model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
-        return [o.pk for o in objs]
-    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
-    qn = connection.ops.quote_name
-    casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-           f"SELECT * FROM unnest({casts})")
-    if returning:
-        # Rows come back in insert order, as Django's own bulk_create relies on.
-        sql += f" RETURNING {qn(model._meta.pk.column)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-        return [r[0] for r in cursor.fetchall()] if returning else []
 
 
 def _add_reserved(deltas: dict[int, int]) -> None:
     """``reserved += delta`` per StockLevel pk, in one statement, on rows the caller locked."""
-    if not deltas:
-        return
-    connection = connections[router.db_for_write(StockLevel)]
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        StockLevel.objects.filter(pk__in=deltas).update(
-            reserved=F("reserved") + Case(
-                *[When(pk=pk, then=Value(d)) for pk, d in deltas.items()],
-                output_field=IntegerField(),
-            ),
-            updated_at=now,
-        )
-        return
-    qn = connection.ops.quote_name
-    table, pk = qn(StockLevel._meta.db_table), qn(StockLevel._meta.pk.column)
-    pk_type = StockLevel._meta.pk.rel_db_type(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS l SET reserved = l.reserved + d.delta, updated_at = %s "
-            f"FROM unnest(%s::{pk_type}[], %s::integer[]) AS d(id, delta) WHERE l.{pk} = d.id",
-            [now, list(deltas), list(deltas.values())],
-        )
+    add_to_rows(StockLevel, "reserved", deltas, also={"updated_at": timezone.now()})
 
 
 def _close_reservations(*, order: Order | int, actor: Actor, consume: bool, reason: str) -> int:

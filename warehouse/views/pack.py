@@ -4,27 +4,26 @@ Every endpoint checks ``warehouse.pack_verify``: a partial can be called directl
 The bench's warehouse is the one chosen on the scanning screen (same session key).
 """
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from orderhub.guard import staff_view
 from orderhub.services.orders import OrderServiceError
 from warehouse.models import PackCheck, Warehouse
 from warehouse.services import packing
 from warehouse.services.stock import StockError
 from warehouse.views.scan import SESSION_WAREHOUSE, _error, _warehouse
 
-pack_permission = permission_required("warehouse.pack_verify", raise_exception=True)
+pack_permission = staff_view("warehouse.pack_verify")
 
 
 def _check_json(check, **extra) -> JsonResponse:
     return JsonResponse({"task": packing.pack_state(check) if check else None, **extra})
 
 
-@login_required
 @pack_permission
 def pack_page(request):
     if request.method == "POST":
@@ -43,7 +42,6 @@ def pack_page(request):
     })
 
 
-@login_required
 @pack_permission
 @require_POST
 def pack_start(request):
@@ -58,7 +56,6 @@ def pack_start(request):
     return _check_json(check)
 
 
-@login_required
 @pack_permission
 def pack_check(request, check_id):
     check = (PackCheck.objects.filter(pk=check_id, packer=request.user)
@@ -68,7 +65,6 @@ def pack_check(request, check_id):
     return _check_json(check)
 
 
-@login_required
 @pack_permission
 @require_POST
 def pack_item(request, check_id):
@@ -83,7 +79,6 @@ def pack_item(request, check_id):
                          "line": outcome.line_id, "replay": outcome.replay})
 
 
-@login_required
 @pack_permission
 @require_POST
 def pack_finish(request, check_id):
@@ -99,7 +94,6 @@ def pack_finish(request, check_id):
     })
 
 
-@login_required
 @pack_permission
 @require_POST
 def pack_abandon(request, check_id):

@@ -1,11 +1,10 @@
 """Pick-list and seal-label PDFs."""
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from orderhub.guard import staff_view
 from orderhub.models import Order, OrderStatus
 from warehouse.models import PickList, Warehouse
 from warehouse.services.picklists import (
@@ -16,7 +15,7 @@ from warehouse.services.picklists import (
     seal_label_pdf,
 )
 
-print_permission = permission_required("warehouse.print_picklist", raise_exception=True)
+print_permission = staff_view("warehouse.print_picklist")
 
 
 def _pdf(content: bytes, filename: str) -> HttpResponse:
@@ -25,7 +24,6 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
     return response
 
 
-@login_required
 @print_permission
 def picklist_create_view(request):
     """GET: orders waiting to be picked and recent lists; POST: make a list of the ticked ones."""
@@ -53,7 +51,6 @@ def picklist_create_view(request):
     return redirect("warehouse-picklist-pdf", pick_list.pk)
 
 
-@login_required
 @print_permission
 def picklist_pdf_view(request, pk):
     pick_list = get_object_or_404(PickList, pk=pk)
@@ -64,7 +61,6 @@ def picklist_pdf_view(request, pk):
     return _pdf(content, f"{pick_list.number}.pdf")
 
 
-@login_required
 @print_permission
 @require_POST
 def picklist_reprint_view(request, pk):
@@ -76,12 +72,9 @@ def picklist_reprint_view(request, pk):
     return redirect("warehouse-picklist-pdf", copy.pk)
 
 
-@login_required
+# Packers print the seal right after verifying the parcel at the bench.
+@staff_view("warehouse.print_picklist", "warehouse.pack_verify")
 def seal_label_view(request, order_id):
-    # Packers print the seal right after verifying the parcel at the bench.
-    if not (request.user.has_perm("warehouse.print_picklist")
-            or request.user.has_perm("warehouse.pack_verify")):
-        raise PermissionDenied
     order = get_object_or_404(Order, pk=order_id)
     try:
         url = request.build_absolute_uri(f"/orders/{order.pk}/")

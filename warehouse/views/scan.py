@@ -3,7 +3,6 @@
 Every endpoint checks ``warehouse.scan_pick``: a partial can be called directly.
 """
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -16,7 +15,7 @@ from warehouse.services import picking
 from warehouse.services.stock import StockError
 
 SESSION_WAREHOUSE = "scan_warehouse_id"
-scan_permission = permission_required("warehouse.scan_pick", raise_exception=True)
+scan_permission = staff_view("warehouse.scan_pick")
 
 
 def _warehouse(request) -> Warehouse | None:
@@ -32,7 +31,6 @@ def _task_json(task, **extra) -> JsonResponse:
     return JsonResponse({"task": picking.task_state(task) if task else None, **extra})
 
 
-@login_required
 @scan_permission
 def scan_page(request):
     warehouse = _warehouse(request)
@@ -52,7 +50,6 @@ def scan_page(request):
     })
 
 
-@login_required
 @scan_permission
 @require_POST
 def scan_next(request):
@@ -68,7 +65,6 @@ def scan_next(request):
     return _task_json(task)
 
 
-@login_required
 @scan_permission
 @require_POST
 def scan_claim(request):
@@ -83,7 +79,6 @@ def scan_claim(request):
     return _task_json(task)
 
 
-@login_required
 @scan_permission
 def scan_task(request, task_id):
     task = PickTask.objects.filter(pk=task_id, picker=request.user).select_related("order").first()
@@ -92,7 +87,6 @@ def scan_task(request, task_id):
     return _task_json(task)
 
 
-@login_required
 @scan_permission
 @require_POST
 def scan_item(request, task_id):
@@ -107,7 +101,6 @@ def scan_item(request, task_id):
                          "line": outcome.line_id, "replay": outcome.replay})
 
 
-@login_required
 @scan_permission
 @require_POST
 def scan_problem(request, task_id):
@@ -122,7 +115,6 @@ def scan_problem(request, task_id):
                          "message": _("Problem reported. Ops have been told.")})
 
 
-@login_required
 @scan_permission
 @require_POST
 def scan_finish(request, task_id):
@@ -134,8 +126,7 @@ def scan_finish(request, task_id):
                          "message": _("Order %(number)s picked.") % {"number": task.order.number}})
 
 
-@login_required
-@permission_required("warehouse.view_pickproblem", raise_exception=True)
+@staff_view("warehouse.view_pickproblem")
 def problem_photo(request, problem_id):
     """A problem's photo, behind a login: it may show a buyer's address label."""
     problem = get_object_or_404(PickProblem, pk=problem_id)

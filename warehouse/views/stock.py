@@ -3,7 +3,6 @@
 import datetime as dt
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from orderhub.guard import staff_view
 from orderhub.models import Order, OrderStatus
 from warehouse.models import PickProblem, PickTask, ScanEvent, StockLevel, Warehouse
 from warehouse.services.counts import count_apply, count_preview
@@ -20,8 +20,7 @@ ADJUST_KINDS = [("adjustment", gettext_lazy("Adjustment")),
                 ("receipt", gettext_lazy("Receipt")), ("return", gettext_lazy("Return"))]
 
 
-@login_required
-@permission_required("warehouse.view_stocklevel", raise_exception=True)
+@staff_view("warehouse.view_stocklevel")
 def stock_list(request):
     levels = StockLevel.objects.select_related("warehouse", "sku").annotate(
         avail=F("on_hand") - F("reserved") - F("safety")
@@ -48,8 +47,7 @@ def stock_list(request):
     })
 
 
-@login_required
-@permission_required("warehouse.view_stockmovement", raise_exception=True)
+@staff_view("warehouse.view_stockmovement")
 def stock_detail(request, level_id):
     level = get_object_or_404(StockLevel.objects.select_related("warehouse", "sku"), pk=level_id)
     if request.method == "POST":
@@ -74,8 +72,7 @@ def stock_detail(request, level_id):
     })
 
 
-@login_required
-@permission_required("warehouse.adjust_stock", raise_exception=True)
+@staff_view("warehouse.adjust_stock")
 def stock_count_upload(request):
     context = {}
     if request.method == "POST":
@@ -105,8 +102,7 @@ def stock_count_upload(request):
     return render(request, "warehouse/stock_count.html", context)
 
 
-@login_required
-@permission_required("warehouse.view_warehouse_dashboard", raise_exception=True)
+@staff_view("warehouse.view_warehouse_dashboard")
 def dashboard(request):
     now = timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import phonenumbers
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
@@ -30,7 +31,6 @@ from django.utils import timezone
 
 from orderhub.models import Customer, Order, OrderEvent, OrderLine, OrderStatus, OrderTransitionLog
 from orderhub.services.orders import order_create, order_transition, order_update
-from warehouse.services.stock import order_allocate
 
 S = OrderStatus
 ACTOR = "system:seed_demo"
@@ -397,10 +397,17 @@ class Command(BaseCommand):
                 f"  {username:<10} {password:<14} {role:<8} {'yes' if is_staff else 'no'}{note}"
             )
 
+    def _demo(self, label: str):
+        """The ``demo`` module of the app labelled ``label``, found by name.
+
+        The core imports no app: what only an app can seed (stock through the
+        stock ledger, allocation) lives in that app's ``demo.py``.
+        """
+        name = f"{apps.get_app_config(label).name}.demo"
+        return importlib.import_module(name)
+
     def _app_demos(self) -> None:
         """Let each app add its own demo records (``<app>.demo.seed(stdout)``, idempotent)."""
-        from django.apps import apps
-
         for config in apps.get_app_configs():
             try:
                 module = importlib.import_module(f"{config.name}.demo")
@@ -408,7 +415,8 @@ class Command(BaseCommand):
                 if exc.name != f"{config.name}.demo":
                     raise
                 continue
-            module.seed(self.stdout)
+            if hasattr(module, "seed"):  # some only offer helpers to the steps above
+                module.seed(self.stdout)
 
     def _users(self) -> set[str]:
         """Create the demo users; returns the usernames created now."""
@@ -429,8 +437,8 @@ class Command(BaseCommand):
 
     def _channels(self) -> dict:
         """The demo channels; the API ones poll the hub's own /sandbox/ over HTTP."""
-        from channels.models import Channel, SkuMapping
-
+        Channel = apps.get_model("channels", "Channel")
+        SkuMapping = apps.get_model("channels", "SkuMapping")
         base = os.environ.get(
             "ORDERHUB_SANDBOX_URL", f"http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}"
         ).rstrip("/")
@@ -463,33 +471,11 @@ class Command(BaseCommand):
         return out
 
     def _catalogue(self, warehouses) -> None:
-        """SKUs with barcodes, a bin each, and opening stock in every warehouse."""
-        from warehouse.models import SKU, Barcode, Bin, SkuLocation, StockLevel
-        from warehouse.services.stock import stock_adjust
-
-        items = [(code, name, False) for code, name, *_ in CATALOGUE]
-        items += [(code, name, True) for code, name in GIFTS]
-        for n, (code, name, is_gift) in enumerate(items):
-            sku, _ = SKU.objects.get_or_create(
-                code=code, defaults={"name": name, "is_gift": is_gift,
-                                     "category": code.split("-")[0]},
-            )
-            Barcode.objects.get_or_create(code=_ean13(690000000000 + n), defaults={"sku": sku})
-            Barcode.objects.get_or_create(code=code, defaults={"sku": sku})
-            for w, warehouse in enumerate(warehouses.values()):
-                bin_, _ = Bin.objects.get_or_create(
-                    warehouse=warehouse, code=f"A-{n // 8 + 1:02d}-{n % 8 + 1:02d}",
-                    defaults={"zone": "A", "pick_order": n},
-                )
-                SkuLocation.objects.get_or_create(warehouse=warehouse, sku=sku,
-                                                  defaults={"bin": bin_})
-                if not StockLevel.objects.filter(warehouse=warehouse, sku=sku).exists():
-                    stock_adjust(warehouse=warehouse, sku=sku, delta=300 + 50 * ((n + w) % 5),
-                                 actor=ACTOR, reason="opening stock (demo)", kind="receipt")
+        """SKUs with barcodes, a bin each, and opening stock: the warehouse app's demo does it."""
+        self._demo("warehouse").seed_catalogue(warehouses)
 
     def _warehouses(self) -> dict:
-        from warehouse.models import Warehouse
-
+        Warehouse = apps.get_model("warehouse", "Warehouse")
         out = {}
         for code, name, address in WAREHOUSES:
             out[code], _ = Warehouse.objects.get_or_create(
@@ -551,7 +537,8 @@ class Command(BaseCommand):
                 edit_at = at - dt.timedelta(minutes=5)
                 version_times.append(edit_at)
                 edit_times.append(edit_at)
-                result = order_allocate(order=order, warehouse=changes["warehouse"], actor=ACTOR)
+                result = self._demo("warehouse").allocate(
+                    order=order, warehouse=changes["warehouse"], actor=ACTOR)
                 if not result.ok:
                     raise CommandError(f"demo stock ran out for {order.number}: {result.error}")
                 order = result.order
@@ -569,8 +556,7 @@ class Command(BaseCommand):
         Without this every seeded shipment would be pushed to the sandbox, which
         has never heard of the seeded orders, and show up as a failed write-back.
         """
-        from channels.models import ShipmentPush
-
+        ShipmentPush = apps.get_model("channels", "ShipmentPush")
         shipped_at = Order.objects.filter(pk=order.pk).values_list("shipped_at", flat=True).get()
         ShipmentPush.objects.filter(order=order, status=ShipmentPush.Status.PENDING).update(
             status=ShipmentPush.Status.SENT, sent_at=shipped_at)
