@@ -60,8 +60,9 @@ CARRIER_COMPANIES = {
 }
 
 # Line names that mark a free gift, whatever its price (a channel may add its own
-# in ``config["gift_keywords"]``).
-GIFT_KEYWORDS = ("赠品", "赠送", "礼品", "gift", "free gift", "freebie")
+# in ``config["gift_keywords"]``). Markers, not plain words: "礼品盒" (a gift box) and
+# "Gift card sleeve" are products a shop sells.
+GIFT_KEYWORDS = ("赠品", "赠送", "【礼品】", "[gift]", "(gift)", "free gift", "freebie")
 
 
 class ConnectorError(AdapterError):
@@ -390,8 +391,11 @@ class Connector:
         return None
 
     def orders_from_file(self, data) -> list[dict]:
-        """The orders inside a file: a JSON list, the platform's own list response, or
-        a single order object."""
+        """The orders inside a file: a JSON list, or the platform's own list response.
+
+        Raise NormalizationError for anything else; the file import then takes an
+        object it is given as one order (``channels.services.files.import_file``).
+        """
         if isinstance(data, list):
             return data
         raise NormalizationError("expected a JSON list of orders")

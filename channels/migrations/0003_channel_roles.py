@@ -1,37 +1,16 @@
-"""Give the role groups the channel permissions (ops: look and replay; manager: also act)."""
+"""Give the role groups the channel permissions (ops: look and replay; manager: also act).
+
+The grants come from the one role table, ``orderhub.roles`` (``sync_roles``:
+these permissions are made exactly what the table says).
+"""
 
 from django.db import migrations
 
-CHANNEL_PERMISSIONS = {
-    "ops": [
-        "view_channel", "view_rawpayload", "view_skumapping", "view_shipmentpush",
-        "view_shipmentpushattempt", "view_gapalert", "replay_payload",
-    ],
-    "manager": [
-        "view_channel", "view_rawpayload", "view_skumapping", "view_shipmentpush",
-        "view_shipmentpushattempt", "view_gapalert", "replay_payload",
-        "poll_channel", "pause_channel", "add_skumapping", "change_skumapping",
-    ],
-    "finance": ["view_channel", "view_shipmentpush", "view_gapalert"],
-}
+from orderhub.roles import sync_roles
 
 
 def grant(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("channels")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    channel_perms = Permission.objects.filter(content_type__app_label="channels")
-    for role, codenames in CHANNEL_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*channel_perms.filter(codename__in=codenames))
-    admin, _ = Group.objects.get_or_create(name="admin")
-    admin.permissions.add(*channel_perms)
+    sync_roles(apps, labels=["channels"])
 
 
 class Migration(migrations.Migration):

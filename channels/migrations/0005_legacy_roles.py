@@ -1,27 +1,16 @@
-"""Let ops, managers and finance look up archived legacy orders by buyer phone."""
+"""Let ops, managers and finance look up archived legacy orders by buyer phone.
+
+The grants come from the one role table, ``orderhub.roles`` (``sync_roles``:
+these permissions are made exactly what the table says).
+"""
 
 from django.db import migrations
 
-ROLES = ["ops", "manager", "finance"]
+from orderhub.roles import sync_roles
 
 
 def grant(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("channels")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    view = Permission.objects.get(content_type__app_label="channels", codename="view_legacyorder")
-    for role in ROLES:
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(view)
-    admin, _ = Group.objects.get_or_create(name="admin")
-    admin.permissions.add(*Permission.objects.filter(
-        content_type__app_label="channels", codename__endswith="_legacyorder"))
+    sync_roles(apps, labels=["channels"])
 
 
 class Migration(migrations.Migration):

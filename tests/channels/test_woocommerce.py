@@ -177,15 +177,18 @@ def test_gifts_by_zero_subtotal_or_keyword_bound_to_the_main_item(connector, woo
     main, second = woo_order["line_items"]
     free = {**second, "id": 400, "name": "Sample", "subtotal": "0.00", "total": "0.00",
             "price": 0}
-    card = {**second, "id": 401, "name": "Gift card sleeve", "subtotal": "1.00", "total": "1.00",
-            "price": 1}
+    card = {**second, "id": 401, "name": "Free gift: card sleeve", "subtotal": "1.00",
+            "total": "1.00", "price": 1}
     # a 100 % coupon: free to the buyer, but sold (subtotal is the list price)
     coupon = {**second, "id": 402, "name": "Mug", "subtotal": "12.00", "total": "0.00",
               "price": 0}
-    woo_order["line_items"] = [main, free, card, coupon]
+    # a product whose name only contains the word "gift" is sold, not given
+    box = {**second, "id": 403, "name": "Gift box set", "subtotal": "12.00", "total": "12.00",
+           "price": 12}
+    woo_order["line_items"] = [main, free, card, coupon, box]
     lines = connector.normalize(woo_order).lines
     assert [(ln.is_gift, ln.gift_for) for ln in lines] == [
-        (False, ""), (True, "315"), (True, "315"), (False, "")]
+        (False, ""), (True, "315"), (True, "315"), (False, ""), (False, "")]
 
 
 def _sign(body: bytes, secret: str = "hush") -> str:

@@ -1,38 +1,18 @@
 """Give the role groups the notification permissions.
 
-Full phone numbers of recipients: managers and admins only. Adds only.
+Full phone numbers of recipients: managers and admins only.
+
+The grants come from the one role table, ``orderhub.roles`` (``sync_roles``:
+these permissions are made exactly what the table says).
 """
 
 from django.db import migrations
 
-VIEW = ["view_message", "view_messageattempt", "view_messagetemplate", "view_alertroute",
-        "view_warehousecontact"]
-NOTIFICATIONS_ROLE_PERMISSIONS = {
-    "ops": [*VIEW, "resend_message"],
-    "manager": [*VIEW, "resend_message", "view_full_recipient", "view_gateway",
-                "change_messagetemplate", "change_alertroute", "add_alertroute",
-                "change_warehousecontact", "add_warehousecontact"],
-    "finance": [],
-    "picker": [],
-    "admin": ["*"],
-}
+from orderhub.roles import sync_roles
 
 
 def add_permissions(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("notifications")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    ours = Permission.objects.filter(content_type__app_label="notifications")
-    for role, codenames in NOTIFICATIONS_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        wanted = ours if codenames == ["*"] else ours.filter(codename__in=codenames)
-        group.permissions.add(*wanted)
+    sync_roles(apps, labels=["notifications"])
 
 
 class Migration(migrations.Migration):

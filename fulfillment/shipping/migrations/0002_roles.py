@@ -1,37 +1,16 @@
 """Give the role groups the shipping permissions.
 
-Adds only; it never removes what other apps' role migrations gave.
+The grants come from the one role table, ``orderhub.roles`` (``sync_roles``:
+these permissions are made exactly what the table says).
 """
 
 from django.db import migrations
 
-VIEW = ["view_waybill", "view_waybillattempt", "view_trackingevent", "view_carrieraccount",
-        "view_carrierservice"]
-SHIPPING_ROLE_PERMISSIONS = {
-    # Pickers pack the parcel and stick the label on it.
-    "picker": ["view_waybill", "download_label"],
-    "ops": [*VIEW, "retry_waybill", "download_label"],
-    "manager": [*VIEW, "retry_waybill", "download_label"],
-    "finance": ["view_waybill", "view_carrieraccount"],
-    "admin": ["*"],
-}
+from orderhub.roles import sync_roles
 
 
 def add_permissions(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("shipping")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    ours = Permission.objects.filter(content_type__app_label="shipping")
-    for role, codenames in SHIPPING_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        wanted = ours if codenames == ["*"] else ours.filter(codename__in=codenames)
-        group.permissions.add(*wanted)
+    sync_roles(apps, labels=["shipping"])
 
 
 class Migration(migrations.Migration):

@@ -2,37 +2,18 @@
 
 ops and manager work tickets (all permissions); finance may read them; pickers
 get none (their problems reach ops as tickets through the scanning screen).
-Adds only.
+
+The grants come from the one role table, ``orderhub.roles`` (``sync_roles``:
+these permissions are made exactly what the table says).
 """
 
 from django.db import migrations
 
-ALL = ["view_ticket", "add_ticket", "change_ticket", "delete_ticket", "view_ticketevent",
-       "add_ticketevent"]
-TICKETS_ROLE_PERMISSIONS = {
-    "ops": ALL,
-    "manager": ALL,
-    "finance": ["view_ticket", "view_ticketevent"],
-    "picker": [],
-    "admin": ["*"],
-}
+from orderhub.roles import sync_roles
 
 
 def add_permissions(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("tickets")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    ours = Permission.objects.filter(content_type__app_label="tickets")
-    for role, codenames in TICKETS_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        wanted = ours if codenames == ["*"] else ours.filter(codename__in=codenames)
-        group.permissions.add(*wanted)
+    sync_roles(apps, labels=["tickets"])
 
 
 class Migration(migrations.Migration):
