@@ -31,7 +31,9 @@ def test_export_buttons_export_the_filtered_list(browser, live_server, make_user
     # given paid and shipped orders, and no worker: the test runs the queued job itself
     settings.MEDIA_ROOT = tmp_path
     queued = []
-    monkeypatch.setattr(reporting_tasks.build_export, "delay", queued.append)
+    # The job is enqueued by task name (a signature): it reaches the task's apply_async.
+    monkeypatch.setattr(reporting_tasks.build_export, "apply_async",
+                        lambda args=None, kwargs=None, **options: queued.append(args[0]))
     make_order("paid")
     shipped = {make_order("shipped").number, make_order("shipped").number}
     ops = make_user("ops")
