@@ -147,7 +147,8 @@ class Kuaidi100Adapter(CarrierAdapter):
         form = {"method": method, "key": key, "t": t, "param": body,
                 "sign": label_sign(body, t, key, self.credential("secret"))}
         data = self.json(self.post_form(self._api_url(f"/label/order?method={method}"), form))
-        if not data.get("success") or str(data.get("code")) != "200":
+        # labelV2 answers carry ``code`` (200 = ok); some also carry ``success``.
+        if data.get("success") is False or str(data.get("code")) != "200":
             code = str(data.get("code") or "")
             message = f"kuaidi100: {code} {data.get('message') or ''}".strip()
             error = (CarrierError if code in RETRYABLE_CODES else CarrierRefused)(message)
