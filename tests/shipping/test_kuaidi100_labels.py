@@ -205,3 +205,33 @@ def test_the_sandbox_answers_with_a_label_link_like_the_docs(k100_account, setti
     with pytest.raises(CarrierRefused) as info:
         get_adapter(k100_account, client=wsgi_client()).book(PARCEL)
     assert info.value.code == "30002"
+
+
+def test_a_stored_carrier_image_is_served_as_an_image(k100_booked, client, make_user):
+    _order, book = k100_booked
+    waybill = book(**{IMAGE_KEY: base64.b64encode(PNG).decode(), IMAGE_TYPE_KEY: "image/png"})
+    label_store(waybill=waybill)
+    client.force_login(make_user("picker"))
+
+    response = client.get(f"/shipping/waybills/{waybill.pk}/label.pdf")
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == PNG
+
+
+def test_waybill_pages_say_in_chinese_that_a_booked_label_is_missing(k100_booked, client,
+                                                                     make_user):
+    order, book = k100_booked
+    waybill = book(label=LABEL_URL)
+    Waybill.objects.filter(pk=waybill.pk).update(
+        last_error="Booked, but the label could not be rendered: kuaidi100: 30002 验证签名失败")
+    client.force_login(make_user("manager"))
+
+    html = client.get("/shipping/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "已下单，但面单尚未保存" in html
+    assert f"/shipping/waybills/{waybill.pk}/label.pdf" in html
+
+    order_html = client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert order_html.status_code == 200
+    assert "已下单，但面单尚未保存" in order_html.content.decode()
