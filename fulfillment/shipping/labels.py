@@ -1,16 +1,23 @@
-"""Shipping labels: the 100×150 mm PDF a booked waybill prints, and storing it.
+"""Shipping labels: the carrier's own label or our 100×150 mm PDF, and storing it.
 
+Kuaidi100 e-waybills come with the carrier's label image (``data.label``, see
+``carriers.kuaidi100``); every other booked waybill prints the hub's PDF.
 Part of the shipping services (``fulfillment.shipping.services`` re-exports the
 public names).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.recipient import real_recipient
+from fulfillment.shipping.carriers import get_adapter
+from fulfillment.shipping.carriers.kuaidi100 import IMAGE_KEY, IMAGE_TYPE_KEY, LABEL_TYPES
 from fulfillment.shipping.models import Waybill
 from fulfillment.shipping.selectors import ACTOR
 from orderhub.services.events import order_event_record
@@ -53,10 +60,38 @@ def label_pdf(waybill: Waybill) -> bytes:
     })
 
 
-def label_store(*, waybill: Waybill) -> None:
-    pdf = label_pdf(waybill)
-    waybill.label.save(f"{waybill.tracking_number}.pdf", ContentFile(pdf), save=False)
-    Waybill.objects.filter(pk=waybill.pk).update(label=waybill.label.name)
+def carrier_label(waybill: Waybill, *, adapter=None) -> tuple[bytes, str] | None:
+    """(bytes, content type) of the label the carrier made, or None when it made none.
+
+    Raises ``CarrierError`` when the carrier made one and it cannot be had now.
+    """
+    data = waybill.label_data or {}
+    if data.get(IMAGE_KEY) and data.get(IMAGE_TYPE_KEY) in LABEL_TYPES:
+        try:
+            return base64.b64decode(data[IMAGE_KEY], validate=True), data[IMAGE_TYPE_KEY]
+        except (binascii.Error, ValueError):
+            pass  # damaged copy: fetch it again below
+    if not data.get("label") or waybill.account is None or waybill.account.kind != "kuaidi100":
+        return None
+    adapter = adapter or get_adapter(waybill.account)
+    return adapter.label_image(str(data["label"]))
+
+
+def label_content(waybill: Waybill, *, adapter=None) -> tuple[bytes, str]:
+    """The label to print: the carrier's own, else the hub's PDF."""
+    return carrier_label(waybill, adapter=adapter) or (label_pdf(waybill), "application/pdf")
+
+
+def label_store(*, waybill: Waybill, adapter=None) -> None:
+    content, content_type = label_content(waybill, adapter=adapter)
+    name = f"{waybill.tracking_number}.{LABEL_TYPES[content_type]}"
+    waybill.label.save(name, ContentFile(content), save=False)
+    # The image now lives in the file; the JSON keeps only the carrier's small fields.
+    label_data = {k: v for k, v in (waybill.label_data or {}).items()
+                  if k not in (IMAGE_KEY, IMAGE_TYPE_KEY)}
+    Waybill.objects.filter(pk=waybill.pk).update(label=waybill.label.name,
+                                                 label_data=label_data)
+    waybill.label_data = label_data
     order_event_record(order=waybill.order_id, kind="label_printed", actor=ACTOR,
                        message=_("Label rendered for %(number)s.") % {
                            "number": waybill.tracking_number},

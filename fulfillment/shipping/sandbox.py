@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
 import time
 import zlib
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment.shipping.carriers.base import SHANGHAI
 from fulfillment.shipping.carriers.kuaidi100 import label_sign, query_sign
@@ -140,9 +142,45 @@ def kuaidi100_label(request):
     if not (data.get("recMan") or {}).get("printAddr"):
         return JsonResponse({"success": False, "code": 30001, "message": "收件人地址不能为空"})
     number = _number(str(data.get("kuaidicom")), str(data.get("orderId") or param))
-    return JsonResponse({"success": True, "code": 200, "message": "success", "data": {
-        "kuaidinum": number, "kdComOrderNum": f"K{number}", "bulkpen": "沪A 021-01",
-        "taskId": f"T{number}"}}, json_dumps_params={"ensure_ascii": False})
+    answer = {"kuaidinum": number, "kdComOrderNum": f"K{number}", "bulkpen": "沪A 021-01",
+              "taskId": f"T{number}"}
+    # Like the real API: printType IMAGE/HTML adds ``label``, a short link to the label.
+    if data.get("printType") == "IMAGE":
+        answer["label"] = request.build_absolute_uri(
+            reverse("shipping:sandbox-kuaidi100-label-image", args=[number]))
+    return JsonResponse({"success": True, "code": 200, "message": "success", "data": answer},
+                        json_dumps_params={"ensure_ascii": False})
+
+
+def _png(number: str, width: int = 400, height: int = 600) -> bytes:
+    """A 1-bit 100×150 mm label stand-in: a border and a bar pattern from the number."""
+    bars = [(int(ch) + 1) % 3 for ch in number if ch.isdigit()] or [1]
+    pattern = [bit for bar in bars for bit in ([1] * (bar + 1) + [0] * 2)]
+    rows = []
+    for y in range(height):
+        bits = []
+        for x in range(width):
+            border = x < 4 or y < 4 or x >= width - 4 or y >= height - 4
+            bar = 60 <= y < 160 and 20 <= x < 380 and pattern[(x - 20) // 3 % len(pattern)]
+            bits.append(0 if border or bar else 1)  # 0 = black
+        packed = bytes(int("".join(map(str, bits[i:i + 8])).ljust(8, "1"), 2)
+                       for i in range(0, width, 8))
+        rows.append(b"\x00" + packed)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+
+
+@require_GET
+def kuaidi100_label_image(request, number: str):
+    """The label image behind the order answer's ``label`` link."""
+    _enabled()
+    return HttpResponse(_png(number), content_type="image/png")
 
 
 @csrf_exempt

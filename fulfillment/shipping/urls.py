@@ -17,6 +17,8 @@ urlpatterns = [
     path("sandbox/carriers/sf/std/service", sandbox.sf_service, name="sandbox-sf"),
     path("sandbox/carriers/kuaidi100/label/order", sandbox.kuaidi100_label,
          name="sandbox-kuaidi100-label"),
+    path("sandbox/carriers/kuaidi100/label/image/<slug:number>.png",
+         sandbox.kuaidi100_label_image, name="sandbox-kuaidi100-label-image"),
     path("sandbox/carriers/kuaidi100/poll/query.do", sandbox.kuaidi100_query,
          name="sandbox-kuaidi100-query"),
     path("sandbox/carriers/kuaidi100/poll", sandbox.kuaidi100_subscribe,

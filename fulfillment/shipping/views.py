@@ -21,6 +21,10 @@ from django_ratelimit.core import is_ratelimited
 from channels.models import Channel
 from channels.recipient import NeedsPlatformDecryption
 from fulfillment.shipping import services
+from fulfillment.shipping.carriers import CarrierError
+from fulfillment.shipping.carriers.kuaidi100 import LABEL_TYPES as LABEL_EXTENSIONS
+from fulfillment.shipping.carriers.kuaidi100 import label_error_hint
+from fulfillment.shipping.labels import label_content
 from fulfillment.shipping.models import Waybill
 from fulfillment.shipping.public import tracking_view_data
 from orderhub.guard import staff_view
@@ -28,6 +32,7 @@ from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
 from warehouse.models import Warehouse
 
+LABEL_CONTENT_TYPES = {ext: ctype for ctype, ext in LABEL_EXTENSIONS.items()}
 FAILURES = "failures"
 # Exactly the dashboard's "stalled parcels" card: both use ``Waybill.objects.stalled()``.
 # The "problems" tab also lists booking failures, so the card cannot link there.
@@ -132,22 +137,51 @@ def retry(request, waybill_id: int):
 
 @staff_view("shipping.download_label")
 def label(request, waybill_id: int):
+    """The waybill's label; when it cannot be had, a page saying why and what to do."""
     waybill = get_object_or_404(Waybill.objects.select_related("order", "account"),
                                 pk=waybill_id)
     if not waybill.tracking_number or waybill.account is None:
-        return HttpResponse(_("This waybill has no label yet."), status=404,
-                            content_type="text/plain; charset=utf-8")
-    filename = f"label-{waybill.tracking_number}.pdf"
+        return _label_problem(request, waybill, _("This waybill has no label yet."),
+                              _("A label exists once the carrier has booked the waybill. "
+                                "Check the waybill's status and retry it if it failed."),
+                              status=404)
     if waybill.label:
-        return FileResponse(waybill.label.open("rb"), content_type="application/pdf",
-                            filename=filename)
+        extension = waybill.label.name.rsplit(".", 1)[-1].lower()
+        content_type = LABEL_CONTENT_TYPES.get(extension, "application/pdf")
+        return FileResponse(waybill.label.open("rb"), content_type=content_type,
+                            filename=f"label-{waybill.tracking_number}.{extension}")
     try:
-        pdf = services.label_pdf(waybill)
+        content, content_type = label_content(waybill)
     except NeedsPlatformDecryption as exc:
-        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
+        return _label_problem(request, waybill, str(exc),
+                              _("Set up decryption for the order's channel (or print the label "
+                                "from the platform's own shipping console), then open the "
+                                "label again."))
+    except CarrierError as exc:
+        code = getattr(exc, "code", "") or ""
+        return _label_problem(
+            request, waybill,
+            _("%(carrier)s could not provide the label for %(number)s.") % {
+                "carrier": waybill.account.name, "number": waybill.tracking_number},
+            label_error_hint(code), detail=exc.message)
+    extension = LABEL_EXTENSIONS.get(content_type, "pdf")
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'inline; filename="label-{waybill.tracking_number}.{extension}"')
     return response
+
+
+def _label_problem(request, waybill: Waybill, reason: str, hint: str, *, detail: str = "",
+                   status: int = 409):
+    """A label that cannot be had: a page in the reader's language for people; the
+    status code (409/404) only for HTMX and API callers, which act on it."""
+    context = {"waybill": waybill, "reason": reason, "hint": hint, "detail": detail}
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"error": str(reason), "hint": str(hint), "detail": detail},
+                            status=status)
+    if request.htmx:
+        return render(request, "shipping/_label_problem.html", context, status=status)
+    return render(request, "shipping/label_problem.html", context)
 
 
 @staff_view("orderhub.ship_order")

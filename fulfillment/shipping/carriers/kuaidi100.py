@@ -5,14 +5,25 @@ PROTOCOLS.md §6.2. Three signing schemes, all upper-case MD5 hex:
 - e-waybill (``/label/order``): ``MD5(param + t + key + secret)``;
 - push callback: ``MD5(param + salt)``, the salt we gave when subscribing.
 Each is computed over the exact ``param`` string sent or received.
+
+E-waybill order (``/label/order?method=order``, Kuaidi100's PHP/Java demos
+``print_order.php`` / ``labelV2.OrderResult``): ``printType=IMAGE`` makes the
+answer's ``data.label`` a short link to the label image; we download it with the
+same client right after booking so the waybill stores the carrier's own label
+(like SF's stored PDF). A failed download never fails the booking: the link is
+kept and ``label_image`` is tried again when the label is stored or opened.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import time
 from collections.abc import Mapping
+
+import httpx
+from django.utils.translation import gettext_lazy as _
 
 from fulfillment.shipping.carriers.base import (
     COLLECTED,
@@ -45,6 +56,31 @@ STATUS_MILESTONES = {
 }
 # Query return codes worth trying later (server busy); others need a person.
 RETRYABLE_CODES = {"500", "502", "503"}
+
+# E-waybill return codes -> what a person should do, shown in the UI language.
+# 30002 / 30001 are the documented signature and parameter errors; 5xx is Kuaidi100 busy.
+LABEL_ERROR_HINTS = {
+    "30001": _("Kuaidi100 rejected the waybill data. Check the recipient's name, phone and "
+               "address on the order, then retry the waybill."),
+    "30002": _("Kuaidi100 could not verify the request signature. Check the key and secret "
+               "of the carrier account under Shipping settings."),
+    "400": _("Kuaidi100 rejected the waybill data. Check the recipient's name, phone and "
+             "address on the order, then retry the waybill."),
+    "500": _("Kuaidi100 is busy. Open the label again in a few minutes."),
+    "502": _("Kuaidi100 is busy. Open the label again in a few minutes."),
+    "503": _("Kuaidi100 is busy. Open the label again in a few minutes."),
+}
+DEFAULT_HINT = _("Kuaidi100 did not return the label. Open it again in a few minutes; if it "
+                 "keeps failing, print the label from the Kuaidi100 console.")
+# The label image bytes travel in ``label_data`` from booking to storage only.
+IMAGE_KEY = "label_image"
+IMAGE_TYPE_KEY = "label_content_type"
+LABEL_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+
+
+def label_error_hint(code: str | int | None):
+    """What to do about an e-waybill error code (lazy: rendered in the reader's language)."""
+    return LABEL_ERROR_HINTS.get(str(code or ""), DEFAULT_HINT)
 
 
 def query_sign(param: str, key: str, customer: str) -> str:
@@ -111,12 +147,29 @@ class Kuaidi100Adapter(CarrierAdapter):
         form = {"method": method, "key": key, "t": t, "param": body,
                 "sign": label_sign(body, t, key, self.credential("secret"))}
         data = self.json(self.post_form(self._api_url(f"/label/order?method={method}"), form))
-        if not data.get("success") or str(data.get("code")) != "200":
-            message = f"kuaidi100: {data.get('code')} {data.get('message') or ''}".strip()
-            if str(data.get("code")) in RETRYABLE_CODES:
-                raise CarrierError(message)
-            raise CarrierRefused(message)
+        # labelV2 answers carry ``code`` (200 = ok); some also carry ``success``.
+        if data.get("success") is False or str(data.get("code")) != "200":
+            code = str(data.get("code") or "")
+            message = f"kuaidi100: {code} {data.get('message') or ''}".strip()
+            error = (CarrierError if code in RETRYABLE_CODES else CarrierRefused)(message)
+            error.code = code
+            raise error
         return data.get("data") or {}
+
+    def label_image(self, url: str) -> tuple[bytes, str]:
+        """(bytes, content type) of the label behind ``data.label``'s short link."""
+        try:
+            response = self.client.get(url, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise CarrierError(f"kuaidi100: cannot download the label ({type(exc).__name__})"
+                               ) from exc
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if response.status_code != 200 or content_type not in LABEL_TYPES:
+            error = (CarrierError if response.status_code >= 500 else CarrierRefused)(
+                f"kuaidi100: the label link answered {response.status_code} {content_type}")
+            error.code = str(response.status_code)
+            raise error
+        return response.content, content_type
 
     def book(self, parcel: Parcel) -> Booking:
         def man(party):
@@ -136,14 +189,25 @@ class Kuaidi100Adapter(CarrierAdapter):
             "expType": parcel.service or "标准快递",
             "remark": parcel.remark[:100],
             "orderId": parcel.reference,
-            "needTemplate": "0",
+            # IMAGE: the answer's ``label`` is a short link to the printed label.
+            "printType": "IMAGE",
         }
+        if self.credentials.get("temp_id"):
+            param["tempId"] = self.credentials["temp_id"]
         data = self._label_call("order", param)
         number = data.get("kuaidinum")
         if not number:
             raise CarrierError("kuaidi100: the answer has no tracking number")
-        label = {k: data.get(k) for k in ("bulkpen", "orgCode", "destCode", "taskId")
+        label = {k: data.get(k) for k in ("bulkpen", "orgCode", "destCode", "taskId", "label")
                  if data.get(k) not in (None, "")}
+        if label.get("label"):
+            try:
+                content, content_type = self.label_image(str(label["label"]))
+            except CarrierError:
+                pass  # booked all the same; the link is tried again when the label is stored
+            else:
+                label[IMAGE_KEY] = base64.b64encode(content).decode()
+                label[IMAGE_TYPE_KEY] = content_type
         return Booking(tracking_number=str(number),
                        carrier_order_id=str(data.get("kdComOrderNum") or ""),
                        label_data=label)
