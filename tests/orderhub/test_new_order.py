@@ -242,3 +242,11 @@ def test_sku_search_by_code_name_and_barcode(client, make_user, catalogue):
     assert codes("") == []
     html = client.get(reverse("orders:new-skus"), {"q": "TEA"}).content.decode()
     assert 'data-pick-sku="TEA-01"' in html and 'data-price="88.00"' in html
+
+
+def test_page_and_errors_are_translated(client, make_user, channel, catalogue, settings):
+    login(client, make_user, "ops")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "新建订单" in client.get(URL).content.decode()
+    response = client.post(URL, post_data(channel, [{"sku": "NOPE-9", "quantity": "1"}]))
+    assert "商品目录中没有启用的 SKU“NOPE-9”。" in response.content.decode()
