@@ -9,7 +9,7 @@ import pytest
 
 from fulfillment import receivers
 from orderhub.models import Customer, Order
-from tests.conftest import browser_login
+from tests.conftest import ARTIFACTS, browser_login
 from warehouse.models import SKU
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -51,6 +51,8 @@ def test_fill_the_form_and_create_an_order(browser, live_server, make_user, make
     assert page.input_value("#id_lines-0-unit_price") == "88.00"
     page.fill("#id_lines-0-quantity", "2")
     page.check("#id_paid")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"order-new-{viewport['width']}.png"), full_page=True)
     page.click("#create-order")
     page.wait_for_selector("#order-status")
 
