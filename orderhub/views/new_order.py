@@ -60,7 +60,7 @@ def new_order(request):
                 order = order_transition(order=order, name="pay", actor=request.user,
                                          reason=_("Paid offline (manual order)"))
     except ValidationError as exc:
-        form.add_error(None, exc)
+        form.add_error(None, exc.messages)
         return _render(request, form, lines, status=400)
     except OrderServiceError as exc:
         form.add_error(None, str(exc))
@@ -69,34 +69,40 @@ def new_order(request):
     return redirect("orders:detail", order.pk)
 
 
-def _customer_initial(phone: str) -> tuple[dict, object]:
-    """Buyer and recipient fields from the customer with this phone, or their last order."""
+def _customer_initial(phone: str, typed: dict) -> tuple[dict, object]:
+    """The buyer fieldset's values: what was typed, overwritten by what the customer
+    with this phone (name, e-mail) and their last order (recipient, address) say."""
+    initial = {**typed, "buyer_phone": phone}
+    if not phone:
+        return initial, None
     customer = Customer.objects.filter(phone=phone).first()
-    last = (Order.objects.filter(buyer_phone=phone).order_by("-placed_at", "-pk").first()
-            if phone else None)
-    initial = {"buyer_phone": phone}
+    last = Order.objects.filter(buyer_phone=phone).order_by("-placed_at", "-pk").first()
     if last is not None:
         initial.update({name: getattr(last, name) for name in BUYER_FIELDS})
     if customer is not None:
         initial["buyer_name"] = customer.name
         initial["buyer_email"] = customer.email or initial.get("buyer_email", "")
-        initial.setdefault("ship_name", customer.name)
-        initial.setdefault("ship_phone", phone)
+        if last is None:
+            initial.update(ship_name=customer.name, ship_phone=phone)
     return initial, customer or last
 
 
 @staff_view(*ENTER_PERMS)
 @require_GET
 def customer_lookup(request):
-    """The buyer fieldset, filled from the customer (or last order) with the typed phone."""
+    """The buyer fieldset, filled from the customer (or last order) with the typed phone.
+
+    Fields the person already typed are kept unless the lookup found a value for them.
+    """
     raw = request.GET.get("buyer_phone", "")
+    typed = {name: request.GET.get(name, "") for name in (*BUYER_FIELDS, "buyer_message")}
     try:
         phone = normalize_phone(raw)
     except ValidationError as exc:
         return render(request, "orders/new_buyer.html", {
-            "form": NewOrderForm(initial={"buyer_phone": raw}, user=request.user),
+            "form": NewOrderForm(initial={**typed, "buyer_phone": raw}, user=request.user),
             "lookup_error": exc.messages[0]})
-    initial, found = _customer_initial(phone)
+    initial, found = _customer_initial(phone, typed)
     return render(request, "orders/new_buyer.html", {
         "form": NewOrderForm(initial=initial, user=request.user),
         "lookup_done": bool(phone), "found": found,

@@ -250,3 +250,16 @@ def test_page_and_errors_are_translated(client, make_user, channel, catalogue, s
     assert "新建订单" in client.get(URL).content.decode()
     response = client.post(URL, post_data(channel, [{"sku": "NOPE-9", "quantity": "1"}]))
     assert "商品目录中没有启用的 SKU“NOPE-9”。" in response.content.decode()
+
+
+def test_customer_lookup_keeps_what_was_typed_when_nothing_is_found(client, make_user,
+                                                                    catalogue):
+    # A customer without a phone must not match an empty lookup.
+    Customer.objects.create(name="No phone")
+    login(client, make_user, "ops")
+    typed = {"buyer_name": "赵六", "ship_street": "长安街 5 号"}
+    for phone in ("13700137000", ""):
+        response = client.get(reverse("orders:new-customer"), {"buyer_phone": phone, **typed})
+        initial = response.context["form"].initial
+        assert (initial["buyer_name"], initial["ship_street"]) == ("赵六", "长安街 5 号")
+        assert response.context["found"] is None
