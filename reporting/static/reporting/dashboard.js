@@ -1,13 +1,21 @@
 // Draws the dashboard charts from the JSON the page embeds (#dash-charts); redraws after
-// an HTMX swap of the dashboard body (the filters changed).
+// an HTMX swap of the dashboard body (the filters changed) or of the wall's cards (its
+// polling). On the wall the charts fill the box the grid gives them (no aspect ratio),
+// in the wall's light-on-dark colours.
 (function () {
   const charts = [];
+  const SWAPPED = ["dash-body", "wall-cards"];
 
   function draw() {
     const data = document.getElementById("dash-charts");
     if (!data || typeof window.Chart === "undefined") return;
     charts.splice(0).forEach((chart) => chart.destroy());
     const series = JSON.parse(data.textContent);
+    if (document.body.classList.contains("wall")) {
+      window.Chart.defaults.maintainAspectRatio = false;
+      window.Chart.defaults.color = "#cbd5e1";
+      window.Chart.defaults.borderColor = "#1f2a44";
+    }
     const perChannel = document.getElementById("chart-per-channel");
     if (perChannel) {
       charts.push(new window.Chart(perChannel, {
@@ -59,6 +67,6 @@
 
   document.addEventListener("DOMContentLoaded", draw);
   document.addEventListener("htmx:afterSettle", (event) => {
-    if (event.target && event.target.id === "dash-body") draw();
+    if (event.target && SWAPPED.includes(event.target.id)) draw();
   });
 })();
