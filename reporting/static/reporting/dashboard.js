@@ -65,8 +65,27 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", draw);
+  // Chart.js's default fill (10 % black) vanishes on the wall's dark background.
+  const WALL_COLOURS = ["#60a5fa", "#34d399", "#fbbf24", "#f472b6", "#a78bfa", "#f87171"];
+
+  function paintForWall() {
+    if (!document.body.classList.contains("wall")) return;
+    charts.forEach((chart) => {
+      chart.data.datasets.forEach((dataset, i) => {
+        dataset.backgroundColor = WALL_COLOURS[i % WALL_COLOURS.length];
+        dataset.borderColor = WALL_COLOURS[i % WALL_COLOURS.length];
+      });
+      chart.update();
+    });
+  }
+
+  function drawAll() {
+    draw();
+    paintForWall();
+  }
+
+  document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:afterSettle", (event) => {
-    if (event.target && SWAPPED.includes(event.target.id)) draw();
+    if (event.target && SWAPPED.includes(event.target.id)) drawAll();
   });
 })();
