@@ -118,7 +118,8 @@ FITS = """() => {
       out.push(`${el.id || el.className}: ${JSON.stringify(r)} clipped=${clipped}`);
   }
   const page = document.documentElement;
-  if (page.scrollHeight > h || page.scrollWidth > w) out.push(`page ${page.scrollWidth}x${page.scrollHeight}`);
+  if (page.scrollHeight > h || page.scrollWidth > w)
+    out.push(`page ${page.scrollWidth}x${page.scrollHeight}`);
   return {problems: out, cards: document.querySelectorAll('.kpi').length};
 }"""
 

@@ -177,7 +177,9 @@ def test_queue_scope_filters_without_the_card(client, make_user, scope, complain
 
 
 @pytest.mark.parametrize("query", ["channel=nope", "opened_from=20-11-2026",
-                                   "opened_from=2026-11-22&opened_to=2026-11-20"])
+                                   "opened_from=2026-11-22&opened_to=2026-11-20",
+                                   "placed_from=2026-11-22&placed_to=2026-11-20",
+                                   "placed_to=21.11.2026"])
 def test_queue_reports_filters_it_cannot_read(client, make_user, scope, complaints, query):
     client.force_login(make_user("manager"))
     response = client.get(f"/tickets/?status=all&{query}")
