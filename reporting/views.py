@@ -76,11 +76,18 @@ def dashboard(request):
 @require_GET
 @staff_view("reporting.view_dashboard")
 def dashboard_wall(request):
-    context, status = _dashboard_context(request, full=False)
+    # Full numbers: the wall draws the per-channel and paid → shipped charts beside the
+    # cards (the cached aggregates cost one cache read per poll of an unchanged hub).
+    context, status = _dashboard_context(request, full=True)
     partial = request.htmx and not request.htmx.history_restore_request
     template = "reporting/_wall_cards.html" if partial else "reporting/wall.html"
-    if status == 200 and not partial:
-        context["alerts"] = _recent_alerts()
+    if status == 200:
+        numbers = context["numbers"]
+        context.update({
+            "alerts": _recent_alerts(),
+            "charts": {"per_channel": numbers["per_channel"],
+                       "ship_time": numbers["ship"]["buckets"]},
+        })
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -170,13 +170,13 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
     sla_link = "#sla" if sla["orders"] else ""
     try:
         # The waybill list's "stalled" tab and the ticket queue take the same scope (and,
-        # for complaints, opened dates and "linked to an order") as the counts, so each
-        # link lists exactly what its card counted. Neither filters by SKU category.
+        # for complaints, the order's placed dates and "linked to an order") as the
+        # counts, so each link lists exactly what its card counted. Neither filters by SKU category.
         stalled_link = (f"{reverse('shipping:waybills')}?"
                         f"{urlencode([('status', 'stalled'), *scope_pairs])}")
         complaints_link = (f"{reverse('tickets:queue')}?" + urlencode(
             [("kind", "complaint"), ("status", "all"), ("linked", "1"),
-             *filters.range_params("opened"), *scope_pairs]))
+             *filters.range_params("placed"), *scope_pairs]))
     except Exception:  # noqa: BLE001 - the fulfillment pages are optional for the dashboard
         stalled_link = complaints_link = ""
     if not filters.can_drill_down:

@@ -141,11 +141,15 @@ def tracking_lags(filters: DashboardFilters) -> list[tuple]:
 
 
 def complaint_ratio(filters: DashboardFilters, *, placed: int | None = None) -> dict:
-    """Orders with a complaint ticket opened in the range (orders in scope, placed any
-    time) / orders placed in the range, in %: ``{"ratio", "complaints", "orders"}``."""
-    scope = filters.scope_q()
-    orders = scoped_orders(filters) if scope else None
-    complaints = complaint_count(orders=orders, start=filters.start, end=filters.end)
+    """Orders placed in the range that have a complaint ticket (opened any time so far)
+    / orders placed in the range, in %: ``{"ratio", "complaints", "orders"}``.
+
+    Numerator and denominator are the same cohort (the orders placed in the range), so
+    the ratio never exceeds 100 %: counting complaints opened in the range on older
+    orders against today's placed orders once showed 160 %.
+    """
+    cohort = scoped_orders(filters).filter(filters.in_range("placed_at"))
+    complaints = complaint_count(orders=cohort)
     if placed is None:
         placed = placed_count(filters)
     return {"ratio": _pct(complaints, placed, "0.01"), "complaints": complaints,

@@ -38,6 +38,7 @@ def busy_day(make_order, make_channel):
     make_order(S.REVIEW, channel=shopify, currency="USD", total="25.50")
     make_order(S.READY_TO_PICK, channel=shopify, priority=2)
     KpiThreshold.objects.filter(kpi=Kpi.AWAITING_SHIPMENT).update(amber=4, red=6)
+    return shopify
 
 
 def test_dashboard_with_data(page, live_server, busy_day):
@@ -101,3 +102,70 @@ def test_wall_screen_refreshes_cards_in_place_only_while_visible(page, live_serv
     assert page.evaluate("window.__noReload") is True
     trigger = page.locator("#wall-cards").get_attribute("hx-trigger")
     assert "every 30s [document.visibilityState === 'visible']" in trigger
+
+
+FITS = """() => {
+  const w = window.innerWidth, h = window.innerHeight;
+  const out = [];
+  const boxes = [...document.querySelectorAll('.kpi, .wall-chart, .wall-chart canvas, .wall-foot')];
+  for (const el of boxes) {
+    const r = el.getBoundingClientRect();
+    const inside = r.left >= 0 && r.top >= 0 && r.right <= w + 0.5 && r.bottom <= h + 0.5;
+    // Cut off inside its own box: content taller or wider than the card.
+    const clipped = el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
+    const tiny = !el.matches('.wall-foot') && (r.width < 40 || r.height < 40);
+    if (!inside || clipped || tiny)
+      out.push(`${el.id || el.className}: ${JSON.stringify(r)} clipped=${clipped}`);
+  }
+  const page = document.documentElement;
+  if (page.scrollHeight > h || page.scrollWidth > w)
+    out.push(`page ${page.scrollWidth}x${page.scrollHeight}`);
+  return {problems: out, cards: document.querySelectorAll('.kpi').length};
+}"""
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
+def test_wall_fits_every_card_and_chart_on_one_screen(page, live_server, busy_day, size):
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{live_server.url}/dashboard/wall/")
+    # Both charts drawn, with the data of the day (the per-channel chart has both channels).
+    page.wait_for_function("window.Chart && Chart.getChart('chart-per-channel') && "
+                           "Chart.getChart('chart-ship-time')")
+    assert page.evaluate(
+        "Chart.getChart('chart-per-channel').data.datasets.length") == 2
+    result = page.evaluate(FITS)
+    assert result["cards"] == 12
+    assert result["problems"] == []
+    # Still readable: the numbers are not shrunk to fit.
+    value_px = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize)")
+    assert value_px >= 0.04 * height
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-wall-{width}x{height}.png"))
+
+    # After a poll swaps the cards and charts in, they still fit and are drawn again.
+    page.evaluate("""Object.defineProperty(document, 'visibilityState',
+                     {configurable: true, get: () => 'visible'});
+                     document.dispatchEvent(new Event('visibilitychange'));""")
+    page.wait_for_function("document.querySelector('#chart-per-channel') && "
+                           "Chart.getChart('chart-per-channel') && "
+                           "Chart.getChart('chart-per-channel').canvas.isConnected")
+    assert page.evaluate(FITS)["problems"] == []
+
+
+def test_dashboard_cards_refresh_without_reload(page, live_server, busy_day, make_order):
+    page.goto(f"{live_server.url}/dashboard/?platform=shopify")
+    page.wait_for_selector("#kpi-in_review")
+    assert page.locator("#kpi-in_review").get_attribute("data-value") == "1"
+    assert "every 60s" in page.locator("#cards").get_attribute("hx-trigger")
+    page.evaluate("window.__noReload = true")
+    shopify = busy_day
+    make_order(S.REVIEW, channel=shopify)
+    make_order(S.REVIEW)  # another platform: not in this dashboard's filter
+    # Coming back to the tab polls at once (the 60 s timer does the same while watching).
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_function(
+        "document.querySelector('#kpi-in_review').dataset.value === '2'")
+    assert page.evaluate("window.__noReload") is True
+    assert page.url.endswith("/dashboard/?platform=shopify")

@@ -6,6 +6,7 @@ card's link through the real page and compares what the page lists with the coun
 """
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.http import QueryDict
@@ -86,24 +87,30 @@ def complaints(scope, make_order):
                                          order, "channel", None),
                                      created_by_label="test", created_at=created)
 
-    shop_sh = make_order(S.SHIPPED, warehouse=scope["sh"])
-    shop_bj = make_order(S.SHIPPED, warehouse=scope["bj"])
-    sp_sh = make_order(S.SHIPPED, channel=scope["sp"], warehouse=scope["sh"])
-    sp_none = make_order(S.SHIPPED, channel=scope["sp"])
-    late = make_order(S.SHIPPED, channel=scope["sp"], warehouse=scope["bj"])
-    # In the range: the first instant of the 20th and the last minute of the 21st (local).
-    complaint(shop_sh, local(2026, 11, 20, 0, 0))
+    def placed(when, **fields):
+        return make_order(S.SHIPPED, placed_at=when, **fields)
+
+    # Placed in the range: the first instant of the 20th and the last minute of the 21st.
+    shop_sh = placed(local(2026, 11, 20, 0, 0), warehouse=scope["sh"])
+    shop_bj = placed(local(2026, 11, 21, 23, 59), warehouse=scope["bj"])
+    sp_sh = placed(local(2026, 11, 20, 9), channel=scope["sp"], warehouse=scope["sh"])
+    sp_none = placed(local(2026, 11, 21, 9), channel=scope["sp"])
+    # Placed just before and at the end of the range (both in Beijing).
+    early = placed(local(2026, 11, 19, 23, 59), channel=scope["sp"], warehouse=scope["bj"])
+    late = placed(local(2026, 11, 22, 0, 0), channel=scope["sp"], warehouse=scope["bj"])
+    complaint(shop_sh, local(2026, 11, 20, 10))
     complaint(shop_sh, local(2026, 11, 21, 10))  # the same order twice: counted once
-    complaint(shop_bj, local(2026, 11, 21, 23, 59), status=Ticket.Status.CLOSED)
+    # Opened after the range, on an order placed in it: it counts (the order's cohort).
+    complaint(shop_bj, local(2026, 11, 25, 9), status=Ticket.Status.CLOSED)
     complaint(sp_sh, local(2026, 11, 20, 9), status=Ticket.Status.RESOLVED)
     complaint(sp_none, local(2026, 11, 21, 9))
-    # Outside: just before and at the end of the range, wrong kind, no order.
-    complaint(late, local(2026, 11, 19, 23, 59))
+    # Opened in the range on orders placed outside it: not counted.
+    complaint(early, local(2026, 11, 20, 9))
     complaint(late, local(2026, 11, 22, 0, 0))
     complaint(sp_none, local(2026, 11, 21, 9), kind=Ticket.Kind.OTHER)
     complaint(None, local(2026, 11, 21, 9), channel=scope["sp"])
     return {"shop_sh": shop_sh, "shop_bj": shop_bj, "sp_sh": sp_sh, "sp_none": sp_none,
-            "late": late}
+            "early": early, "late": late}
 
 
 @pytest.mark.parametrize("spec", SCOPES)
@@ -133,8 +140,29 @@ def test_complaint_link_carries_dates_and_scope(scope, complaints):
     link = _card(_filters(channel=scope["sp"], warehouse=scope["sh"]), Kpi.COMPLAINT_RATIO).link
     query = QueryDict(link.split("?", 1)[1])
     assert query.dict() == {"kind": "complaint", "status": "all", "linked": "1",
-                            "opened_from": "2026-11-20", "opened_to": "2026-11-21",
+                            "placed_from": "2026-11-20", "placed_to": "2026-11-21",
                             "channel": "sp", "warehouse": "sh"}
+
+
+def test_complaint_ratio_is_one_cohort_never_above_100(scope, make_order, complaints):
+    """The 160 % case: complaints opened today on orders placed earlier, few orders today."""
+    filters = DashboardFilters(dt.date(2026, 11, 22), dt.date(2026, 11, 22))
+    # Placed on the 22nd: ``late`` (complained about at midnight) and one more.
+    fresh = make_order(S.PAID, placed_at=local(2026, 11, 22, 8))
+    for order in (complaints["shop_sh"], complaints["shop_bj"], complaints["sp_sh"],
+                  complaints["early"], fresh):
+        Ticket.objects.create(kind=Ticket.Kind.COMPLAINT, title="late", order=order,
+                              due_at=local(2026, 11, 22, 9), created_by_label="test",
+                              created_at=local(2026, 11, 22, 9))
+    result = complaint_ratio(filters)
+    # Six orders got a complaint opened on the 22nd or before, but only two were placed
+    # that day, and both have one: 2 / 2, not 5 / 2 = 250 %.
+    assert result == {"ratio": Decimal("100.00"), "complaints": 2, "orders": 2}
+    # Against the whole range the other orders count, each once.
+    wide = complaint_ratio(DashboardFilters(dt.date(2026, 11, 19), dt.date(2026, 11, 22)))
+    assert wide == {"ratio": Decimal("100.00"), "complaints": 7, "orders": 7}
+    Ticket.objects.filter(order=fresh).delete()
+    assert complaint_ratio(filters)["ratio"] == Decimal("50.00")
 
 
 def test_queue_scope_filters_without_the_card(client, make_user, scope, complaints):
@@ -149,7 +177,9 @@ def test_queue_scope_filters_without_the_card(client, make_user, scope, complain
 
 
 @pytest.mark.parametrize("query", ["channel=nope", "opened_from=20-11-2026",
-                                   "opened_from=2026-11-22&opened_to=2026-11-20"])
+                                   "opened_from=2026-11-22&opened_to=2026-11-20",
+                                   "placed_from=2026-11-22&placed_to=2026-11-20",
+                                   "placed_to=21.11.2026"])
 def test_queue_reports_filters_it_cannot_read(client, make_user, scope, complaints, query):
     client.force_login(make_user("manager"))
     response = client.get(f"/tickets/?status=all&{query}")
@@ -164,9 +194,10 @@ def test_htmx_queue_keeps_the_scope_filters(client, make_user, scope, complaints
     assert response.status_code == 200
     html = response.content.decode()
     assert '<option value="bj" selected>' in html
-    # No dates: the late order's complaints (also in Beijing) are listed too.
-    assert {t.order_id for t in response.context["page"]} == {complaints["shop_bj"].pk,
-                                                               complaints["late"].pk}
+    # No dates: the complaints on the orders placed outside the range (also in Beijing)
+    # are listed too.
+    assert {t.order_id for t in response.context["page"]} == {
+        complaints["shop_bj"].pk, complaints["early"].pk, complaints["late"].pk}
 
 
 # --- stalled parcels --------------------------------------------------------------------------

@@ -136,22 +136,23 @@ def test_recent_unscanned_orders_are_pending_not_late(make_order, pin, carriers)
 # --- complaint ratio ------------------------------------------------------------------------
 
 
-def test_complaint_ratio_counts_orders_with_a_complaint_opened_in_the_range(world):
+def test_complaint_ratio_counts_orders_placed_in_the_range_with_a_complaint(world):
     o = world
     complaint(o[2], local(2026, 11, 21, 9))
     complaint(o[2], local(2026, 11, 21, 10))  # the same order twice: once
-    complaint(o[4], local(2026, 11, 20, 9))  # order placed the 19th, complaint in range
-    complaint(o[1], local(2026, 11, 18, 9))  # before the range
+    complaint(o[4], local(2026, 11, 20, 9))  # order placed the 19th: not in the cohort
+    complaint(o[1], local(2026, 11, 23, 9))  # opened after the range, order placed in it
     complaint(o[3], local(2026, 11, 21, 9), kind=Ticket.Kind.OTHER)  # not a complaint
     complaint(None, local(2026, 11, 21, 9))  # no order: cannot count against orders
-    # Placed 20–21: a1, a2, a3, a6. Complaints: a2, a4 → 2 / 4.
+    # Placed 20–21: a1, a2, a3, a6. Complaints on them: a1, a2 → 2 / 4.
     assert complaint_ratio(RANGE) == {"ratio": Decimal("50.00"), "complaints": 2, "orders": 4}
-    # Shopify: placed a3; complaints a4 → 1 / 1.
-    assert complaint_ratio(DashboardFilters(D20, D21, platform="shopify"))["ratio"] == 100
+    # Shopify: placed a3, no complaint; a4's complaint is on an order placed before → 0 / 1
+    # (counting complaints opened in the range said 1 / 1).
+    assert complaint_ratio(DashboardFilters(D20, D21, platform="shopify"))["ratio"] == 0
     card = {c.key: c for c in kpi_cards(RANGE)}[Kpi.COMPLAINT_RATIO]
     assert card.state == "red"  # above 0.8 %
     assert card.link == ("/tickets/?kind=complaint&status=all&linked=1"
-                         "&opened_from=2026-11-20&opened_to=2026-11-21")
+                         "&placed_from=2026-11-20&placed_to=2026-11-21")
 
 
 def test_complaint_ratio_below_target_is_ok(world):

@@ -1,5 +1,8 @@
 """The dashboard and wall pages: login, permissions, filters, bad dates, HTMX partials."""
 
+import html as html_lib
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -94,6 +97,51 @@ def test_htmx_cards_partial_is_only_the_cards(manager_client, make_order):
     assert "<html" not in html and "by-day" not in html
 
 
+def _poller(html: str) -> dict:
+    """The attributes of the dashboard's live cards container (``<div id="cards" ...>``)."""
+    tag = re.search(r'<div id="cards"([^>]*)>', html).group(1)
+    return {k: html_lib.unescape(v) for k, v in re.findall(r'([\w-]+)="([^"]*)"', tag)}
+
+
+def test_dashboard_cards_poll_with_the_current_filters(manager_client, make_channel):
+    make_channel("sp", "shopify", "Shopify store")
+    params = {"from": "2026-11-20", "to": "2026-11-21", "platform": "shopify"}
+    for response in (manager_client.get(DASH, params),
+                     # After a filter change the body (and so the poller) is swapped in.
+                     manager_client.get(DASH, params, HTTP_HX_REQUEST="true")):
+        attrs = _poller(response.content.decode())
+        url = attrs["hx-get"]
+        assert url.startswith(f"{DASH}?") and "part=cards" in url
+        assert "from=2026-11-20" in url and "to=2026-11-21" in url
+        assert "platform=shopify" in url
+        assert "every 60s [document.visibilityState === 'visible']" in attrs["hx-trigger"]
+        assert "visibilitychange" in attrs["hx-trigger"]
+        assert attrs["hx-target"] == "this" and attrs["hx-swap"] == "innerHTML"
+
+
+def test_polled_cards_answer_with_their_filters(manager_client, make_order, make_channel,
+                                               django_capture_on_commit_callbacks):
+    shopify = make_channel("sp", "shopify", "Shopify store")
+    make_order(S.REVIEW)
+    make_order(S.REVIEW, channel=shopify)
+    make_order(S.REVIEW, channel=shopify)
+    page = manager_client.get(DASH, {"platform": "shopify"}).content.decode()
+    url = _poller(page)["hx-get"]
+
+    response = manager_client.get(url, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and "by-day" not in html and 'id="cards"' not in html
+    assert 'data-value="2"' in html.split('id="kpi-in_review"', 1)[1][:200]
+    # A new order in scope shows on the next poll; one out of scope does not.
+    # (The cached numbers move to a new generation on commit.)
+    with django_capture_on_commit_callbacks(execute=True):
+        make_order(S.REVIEW, channel=shopify)
+        make_order(S.REVIEW)
+    html = manager_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-value="3"' in html.split('id="kpi-in_review"', 1)[1][:200]
+
+
 def test_htmx_filter_change_swaps_the_body(manager_client):
     response = manager_client.get(DASH, {"from": "2026-11-01"}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
@@ -136,9 +184,10 @@ def test_dashboard_numbers_are_cached_until_an_order_changes(
     with CaptureQueriesContext(connection) as queries:
         again = manager_client.get(DASH)
     assert again.context["cards"][5].value == 1
-    # Only the fulfillment numbers (tracking, tickets: not in the order cache) are read.
+    # Only the fulfillment numbers (tracking, complaints on the placed orders: not in the
+    # order cache) are read.
     assert not [q for q in queries if "orderhub_order" in q["sql"]
-                and "shipping_waybill" not in q["sql"]]
+                and "shipping_waybill" not in q["sql"] and "tickets_ticket" not in q["sql"]]
 
     # A new order starts a new counts generation on commit: the next view is exact.
     with django_capture_on_commit_callbacks(execute=True):

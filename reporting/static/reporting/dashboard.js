@@ -1,13 +1,21 @@
 // Draws the dashboard charts from the JSON the page embeds (#dash-charts); redraws after
-// an HTMX swap of the dashboard body (the filters changed).
+// an HTMX swap of the dashboard body (the filters changed) or of the wall's cards (its
+// polling). On the wall the charts fill the box the grid gives them (no aspect ratio),
+// in the wall's light-on-dark colours.
 (function () {
   const charts = [];
+  const SWAPPED = ["dash-body", "wall-cards"];
 
   function draw() {
     const data = document.getElementById("dash-charts");
     if (!data || typeof window.Chart === "undefined") return;
     charts.splice(0).forEach((chart) => chart.destroy());
     const series = JSON.parse(data.textContent);
+    if (document.body.classList.contains("wall")) {
+      window.Chart.defaults.maintainAspectRatio = false;
+      window.Chart.defaults.color = "#cbd5e1";
+      window.Chart.defaults.borderColor = "#1f2a44";
+    }
     const perChannel = document.getElementById("chart-per-channel");
     if (perChannel) {
       charts.push(new window.Chart(perChannel, {
@@ -57,8 +65,27 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", draw);
+  // Chart.js's default fill (10 % black) vanishes on the wall's dark background.
+  const WALL_COLOURS = ["#60a5fa", "#34d399", "#fbbf24", "#f472b6", "#a78bfa", "#f87171"];
+
+  function paintForWall() {
+    if (!document.body.classList.contains("wall")) return;
+    charts.forEach((chart) => {
+      chart.data.datasets.forEach((dataset, i) => {
+        dataset.backgroundColor = WALL_COLOURS[i % WALL_COLOURS.length];
+        dataset.borderColor = WALL_COLOURS[i % WALL_COLOURS.length];
+      });
+      chart.update();
+    });
+  }
+
+  function drawAll() {
+    draw();
+    paintForWall();
+  }
+
+  document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:afterSettle", (event) => {
-    if (event.target && event.target.id === "dash-body") draw();
+    if (event.target && SWAPPED.includes(event.target.id)) drawAll();
   });
 })();
