@@ -1,4 +1,4 @@
-"""Pages: the review queue (approve / reject, HTMX rows) and the re-process button."""
+"""Pages: the review queue (approve / reject one or many, HTMX rows) and the re-process button."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
 
 QUEUE_LIMIT = 200
+# One bulk action covers at most the queue's page (plus slack for rows the poll added).
+BULK_LIMIT = 500
 
 
 def _refuse(request, message: str, status: int):
@@ -104,6 +106,76 @@ def review_reject(request, order_id: int):
     except OrderServiceError as exc:
         return _service_error(request, exc)
     return _after_review(request, order_id, _("Rejected: the order is cancelled."), done=True)
+
+
+def _bulk_ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        value = value.strip()
+        if not value.isdigit():
+            raise ValueError(value)
+        if int(value) not in ids:
+            ids.append(int(value))
+    return ids
+
+
+@require_POST
+@staff_view(check=review_service.can_open_queue, on_refuse=_refuse)
+def review_bulk(request):
+    """Approve or reject the ticked orders with one comment / reason for all.
+
+    Each order goes through the same review service as its own row's buttons, in
+    its own transaction: an order refused (someone else acted on it, a credit hold
+    this user may not decide, ...) is reported on its line and the others go on.
+    """
+    action = request.POST.get("action", "")
+    text = request.POST.get("reason", "").strip()
+    try:
+        ids = _bulk_ids(request.POST.getlist("order"))
+    except ValueError:
+        return _bulk_page(request, error=_("The selection is not valid; reload the page."),
+                          status=400)
+    if action not in ("approve", "reject"):
+        return _bulk_page(request, error=_("Choose approve or reject."), status=400)
+    if not ids:
+        return _bulk_page(request, error=_("Tick at least one order."), status=400)
+    if len(ids) > BULK_LIMIT:
+        return _bulk_page(request, error=_("Choose at most %(n)s orders at once.") % {
+            "n": BULK_LIMIT}, status=400)
+    if action == "reject" and not text:
+        # Asked before touching any order, not refused 150 times over.
+        return _bulk_page(request, error=_("Please give a reason."), status=400)
+    numbers = dict(Order.objects.filter(pk__in=ids).values_list("pk", "number"))
+    results = []
+    for order_id in ids:
+        row = {"id": order_id, "number": numbers.get(order_id, f"#{order_id}"), "ok": False}
+        try:
+            if action == "approve":
+                result = review_service.review_approve(order_id=order_id, user=request.user,
+                                                       comment=text)
+                row["ok"] = True
+                row["message"] = (_("Approved: automation takes the order on.") if result.done
+                                  else _("Your part is approved; still waiting for: %(codes)s")
+                                  % {"codes": ", ".join(result.waiting)})
+            else:
+                review_service.review_reject(order_id=order_id, user=request.user, reason=text)
+                row["ok"] = True
+                row["message"] = _("Rejected: the order is cancelled.")
+        except OrderServiceError as exc:
+            row["message"] = exc.message
+        results.append(row)
+    return _bulk_page(request, results=results, action=action)
+
+
+def _bulk_page(request, *, results=(), action="", error="", status=200):
+    orders = list(review_service.review_queue(request.user)
+                  .prefetch_related("transition_logs")[:QUEUE_LIMIT])
+    done = sum(1 for r in results if r["ok"])
+    return render(request, "fulfillment/review_queue.html", {
+        "rows": [_row(o, request.user) for o in orders], "limit": QUEUE_LIMIT,
+        "bulk_results": results, "bulk_action": action, "bulk_error": error,
+        "bulk_done": done, "bulk_refused": len(results) - done,
+    }, status=status)
 
 
 @require_POST

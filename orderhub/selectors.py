@@ -197,6 +197,7 @@ def order_timeline(order: Order) -> list[dict]:
             "message": log.reason,
             "sort": (log.created_at, 1, log.pk),
         })
+    names: dict = {}
     for event in OrderEvent.objects.filter(order=order):
         items.append({
             "type": "event",
@@ -205,30 +206,38 @@ def order_timeline(order: Order) -> list[dict]:
             "kind": event.kind,
             "kind_label": _event_kind_label(event.kind),
             "message": event.message,
-            "changes": _event_changes(event),
+            "changes": _event_changes(event, names),
             "sort": (event.created_at, 0, event.pk),
         })
     items.sort(key=lambda item: item["sort"])
     return items
 
 
-def _event_changes(event: OrderEvent) -> list[tuple]:
-    """An edit event's ``{"field": [old, new]}`` as (verbose name, old, new) rows."""
+def _event_changes(event: OrderEvent, names: dict | None = None) -> list[tuple]:
+    """An edit event's ``{"field": [old, new]}`` as (verbose name, old, new) rows.
+
+    Foreign keys are stored as ids (``warehouse: [null, 2]``); a person reads the
+    warehouse's, customer's or channel's name, and a choice field its label.
+    ``names`` caches the looked-up objects across the events of one timeline.
+    """
     changes = (event.data or {}).get("changes")
     if not isinstance(changes, dict):
         return []
+    names = {} if names is None else names
     rows = []
     for name, pair in changes.items():
         try:
             field = Order._meta.get_field(name)
         except FieldDoesNotExist:
-            label = name
+            field, label = None, name
         else:
             # "lines" is the reverse relation to OrderLine, which has no verbose_name.
             label = getattr(field, "verbose_name", None) or (
                 field.related_model._meta.verbose_name_plural)
         old, new = (list(pair) + [None, None])[:2] if isinstance(pair, list | tuple) else (None,
                                                                                           pair)
+        if field is not None and field.concrete and (field.is_relation or field.choices):
+            old, new = _display(field, old, names), _display(field, new, names)
         rows.append((label, old, new))
     return rows
 
@@ -265,12 +274,20 @@ def order_version_diff(order: Order, older_id: int, newer_id: int) -> tuple | No
     return older, newer, rows
 
 
-def _display(field, value):
+def _display(field, value, names: dict | None = None):
+    """``value`` of ``field`` as a person reads it: a choice's label, a related row's name."""
     if value in (None, ""):
         return ""
     if field.choices:
         return dict(field.flatchoices).get(value, value)
     if field.is_relation:
-        target = field.related_model.objects.filter(pk=value).first()
-        return str(target) if target else value
+        key = (field.related_model, value)
+        if names is None or key not in names:
+            target = field.related_model.objects.filter(pk=value).first()
+            # A deleted row keeps its id on screen, marked, rather than nothing.
+            shown = str(target) if target else f"#{value}"
+            if names is None:
+                return shown
+            names[key] = shown
+        return names[key]
     return value

@@ -6,13 +6,44 @@ never imports this app); the panel asks ``channels_order_panel`` for its data.
 
 from __future__ import annotations
 
+import html
+import re
+
 from django import template
 from django.db.models import Count, Max, Q
+from django.utils.html import strip_tags
 
 from channels.connectors.cn import ENCRYPTED_PLATFORMS, decryption_configured
 from channels.models import RawPayload, ShipmentPush
 
 register = template.Library()
+
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
+_TITLE = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.I | re.S)
+ERROR_TEXT_LIMIT = 200
+
+
+@register.filter
+def error_text(value, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """A stored platform error as one short line of text.
+
+    A vendor's proxy or error page (e.g. Shopify's "502 Bad Gateway" HTML) ends up
+    whole in the error ("Shopify: HTTP 502: <!DOCTYPE html>..."): the page shows
+    the part before the markup plus the page's title (or its text, tags stripped),
+    never the HTML itself.
+    """
+    text = str(value or "")
+    match = _TAG.search(text)
+    if match:
+        prefix, markup = text[:match.start()], text[match.start():]
+        title = _TITLE.search(markup)
+        body = title.group(2) if title else _HIDDEN.sub(" ", markup)
+        text = prefix + html.unescape(strip_tags(body))
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return text
 
 
 def decryption_state(order) -> str:

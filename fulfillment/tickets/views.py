@@ -179,7 +179,10 @@ def detail(request, ticket_id: int):
 
 @staff_view("tickets.add_ticket")
 def create(request):
-    initial = {}
+    # The general kind unless the link names one: "Picking problem" (the first
+    # choice) was wrong for most tickets opened from an order page.
+    kind = request.GET.get("kind", "")
+    initial = {"kind": kind if kind in Ticket.Kind.values else Ticket.Kind.OTHER}
     order_id = request.GET.get("order")
     if order_id and order_id.isdigit():
         order = Order.objects.filter(pk=int(order_id)).first()
