@@ -372,8 +372,13 @@
   }
   // Decode a still image with the fallback decoder (used by the browser tests).
   window.orderhubDecodeImage = function (url) {
-    return loadZxing().then(function (Z) { return zxingReader(Z).decodeFromImageUrl(url); })
-      .then(function (result) { return result.getText(); });
+    // The picture is fully decoded before ZXing draws it: on a busy phone a
+    // "complete" image not yet decoded can reach the canvas blank.
+    return loadZxing().then(function (Z) {
+      var img = new Image();
+      img.src = url;
+      return img.decode().then(function () { return zxingReader(Z).decodeFromImageElement(img); });
+    }).then(function (result) { return result.getText(); });
   };
 
   window.addEventListener("online", flush);
