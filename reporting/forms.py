@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from channels.models import Channel
 from reporting.reconciliation import template_choices
@@ -23,9 +24,11 @@ class DashboardFilterForm(forms.Form):
     category is a SKU category as written on the SKUs.
     """
 
-    date_from = forms.DateField(label=_("From"), required=False,
+    # "From"/"To" alone mean a sender and a recipient elsewhere (notifications): the
+    # date range has its own context.
+    date_from = forms.DateField(label=pgettext_lazy("date range", "From"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False,
+    date_to = forms.DateField(label=pgettext_lazy("date range", "To"), required=False,
                               widget=forms.DateInput(attrs={"type": "date"}))
     channel = forms.ModelChoiceField(label=_("Channel"), required=False, queryset=None,
                                      to_field_name="code", empty_label=_("All channels"))

@@ -200,6 +200,14 @@ def test_dashboard_speaks_chinese(manager_client):
     assert "待发货订单" in html and "运营看板" in html
 
 
+def test_dashboard_date_range_is_labelled_as_dates_in_chinese(manager_client):
+    # "To" means a message's recipient elsewhere (收件人); the range end is a date
+    response = manager_client.get(DASH, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    form = response.context["form"]
+    assert (str(form["date_from"].label), str(form["date_to"].label)) == ("开始日期", "结束日期")
+    assert "收件人" not in response.content.decode()
+
+
 def test_category_filter_on_the_page(manager_client, make_order, pin):
     SKU.objects.create(code="SKU-1", name="保温杯", category="drinkware")
     SKU.objects.create(code="TEA-1", name="乌龙", category="tea")
