@@ -24,6 +24,7 @@ from django.utils.functional import cached_property
 from orderhub.events import event_kind_label
 from orderhub.models import Order, OrderEvent, OrderStatus, OrderTransitionLog, normalize_phone
 from orderhub.services.orders import order_counts_generation
+from orderhub.stored_text import translate_stored
 
 # URL sort key -> ORDER BY. The id tie-breaker keeps pages stable when values repeat.
 SORTS = {
@@ -194,7 +195,7 @@ def order_timeline(order: Order) -> list[dict]:
             "from_label": OrderStatus(log.from_status).label if log.from_status else "",
             "to_status": log.to_status,
             "to_label": OrderStatus(log.to_status).label if log.to_status else "",
-            "message": log.reason,
+            "message": translate_stored(log.reason),
             "sort": (log.created_at, 1, log.pk),
         })
     names: dict = {}
@@ -205,7 +206,7 @@ def order_timeline(order: Order) -> list[dict]:
             "actor": event.actor,
             "kind": event.kind,
             "kind_label": _event_kind_label(event.kind),
-            "message": event.message,
+            "message": translate_stored(event.message),
             "changes": _event_changes(event, names),
             "sort": (event.created_at, 0, event.pk),
         })

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from django.utils.translation import gettext_noop
+
 from fulfillment.shipping.models import CarrierAccount, CarrierService
 
 SENDER = {
@@ -31,8 +33,9 @@ def seed(stdout) -> None:
          "标准快递", f"{base}/sandbox/carriers/kuaidi100", "",
          {"key": "sandbox-key", "secret": "sandbox-secret", "customer": "SANDBOXCUSTOMER",
           "partner_key": "sandbox"}, False, [("标准快递", "标准快递")]),
-        ("manual", "Other carrier (tracking number typed in)", "manual", "", "", "", "", {},
-         False, []),
+        # Stored in English; CarrierAccount.display_name shows it in the viewer's language.
+        ("manual", gettext_noop("Other carrier (tracking number typed in)"), "manual", "", "",
+         "", "", {}, False, []),
     ]
     created = 0
     for (code, name, kind, carrier_code, service, url, monthly, creds, default,

@@ -19,6 +19,27 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from orderhub.crypto import EncryptedCredentials
+from orderhub.stored_text import register_stored_texts, translate_stored
+
+# Texts booking.py / tracking.py / labels.py store filled in (``last_error``,
+# transition reasons, order events), translated at display by ``translate_stored``.
+register_stored_texts(
+    "Not booked: the order is %(status)s.",
+    "Waiting: the order is %(status)s.",
+    "The carrier did not answer in time (%(detail)s).",
+    "Booked, but the label could not be rendered: %(error)s",
+    "Cancelling failed: %(error)s",
+    "Waybill %(number)s booked with %(carrier)s.",
+    "The waybill could not be booked: %(error)s",
+    "Waybill %(number)s booked",
+    "Tracking number %(number)s typed in",
+    "Tracking number %(number)s typed in.",
+    "Waybill %(number)s cancelled with the carrier.",
+    "No after-sales request within %(days)s days",
+    "Label rendered for %(number)s.",
+    "The waybill %(number)s could not be cancelled with the carrier: %(error)s. Stop the "
+    "parcel by phone.",
+)
 
 
 class CarrierAccount(EncryptedCredentials, models.Model):
@@ -61,11 +82,17 @@ class CarrierAccount(EncryptedCredentials, models.Model):
         verbose_name_plural = _("carrier accounts")
 
     def __str__(self):
-        return self.name
+        return self.display_name
 
     def __repr__(self):
         # Credentials must never reach a log line, even through repr().
         return f"<CarrierAccount {self.code} ({self.kind})>"
+
+    @property
+    def display_name(self) -> str:
+        """The name in the viewer's language when it is a seeded English one
+        ("Other carrier (tracking number typed in)"); a seller's own name as typed."""
+        return translate_stored(self.name)
 
     @property
     def sender_full_address(self) -> str:
@@ -198,6 +225,12 @@ class Waybill(models.Model):
 
     def __str__(self):
         return self.tracking_number or f"#{self.pk} ({self.get_status_display()})"
+
+    @property
+    def display_error(self) -> str:
+        """``last_error`` in the viewer's language (booking and tracking store it in
+        the site language; the carrier's own text inside it stays as the carrier sent it)."""
+        return translate_stored(self.last_error)
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
+
+from orderhub.stored_text import register_stored_texts, translate_stored
+
+# Titles the system opens tickets with (fulfillment.notifications.receivers), stored in
+# the site language and translated for each viewer by ``Ticket.display_title``.
+register_stored_texts(
+    gettext_noop("Intercept order %(number)s"),
+    gettext_noop("Out of stock: order %(number)s"),
+    gettext_noop("Picking problem on %(number)s: %(problem)s"),
+    gettext_noop("Sync paused: %(name)s"),
+    gettext_noop("Parcel stalled: %(number)s (%(tracking)s)"),
+)
 
 
 class Ticket(models.Model):
@@ -74,7 +87,12 @@ class Ticket(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.title}"
+        return f"#{self.pk} {self.display_title}"
+
+    @property
+    def display_title(self) -> str:
+        """The title in the viewer's language when the system wrote it (see stored_text)."""
+        return translate_stored(self.title)
 
     @property
     def is_open(self) -> bool:
