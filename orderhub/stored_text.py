@@ -25,8 +25,8 @@ from django.utils.translation import gettext
 
 _PATTERNS: list[str] = []
 # Parameters holding a label (an order status, a pick problem's kind, a seeded
-# carrier name), not data.
-TRANSLATED_PARAMS = frozenset({"status", "problem", "carrier"})
+# carrier name) or a nested system text (a pause reason), not data.
+TRANSLATED_PARAMS = frozenset({"status", "problem", "carrier", "reason"})
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
@@ -66,10 +66,20 @@ def translate_stored(text) -> str:
     translated = gettext(text)
     if translated != text:
         return translated
+    # Of the declared texts that match, take the reading that leaves the least text
+    # untranslated: "%(reason)s — sync problems: %(url)s" around a pause reason beats
+    # "... Last error: %(error)s" swallowing the link into its error.
+    best = None
     for pattern, msgid in _compiled():
         match = pattern.match(text)
         if match is None:
             continue
+        raw = sum(len(value) for name, value in match.groupdict().items()
+                  if name not in TRANSLATED_PARAMS)
+        if best is None or raw < best[0]:
+            best = (raw, msgid, match)
+    if best is not None:
+        _raw, msgid, match = best
         params = {name: (translate_stored(value) if name in TRANSLATED_PARAMS else value)
                   for name, value in match.groupdict().items()}
         try:
@@ -102,5 +112,8 @@ register_stored_texts(
     "Verified at the packing bench: %(n)s units.",
     "The platform could not be told about the shipment: %(error)s",
     "Authentication failed: %(error)s",
+    "%(n)s polls in a row failed. Last error: %(error)s",
+    "The platform cancelled this order after picking started (%(status)s). Stop the parcel "
+    "and cancel it with “intercept”.",
     "order %(number)s",
 )

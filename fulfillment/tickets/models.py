@@ -25,6 +25,8 @@ register_stored_texts(
     gettext_noop("Picking problem on %(number)s: %(problem)s"),
     gettext_noop("Sync paused: %(name)s"),
     gettext_noop("Parcel stalled: %(number)s (%(tracking)s)"),
+    # A paused channel's ticket description: the pause reason + the problems link.
+    gettext_noop("%(reason)s — sync problems: %(url)s"),
 )
 
 
@@ -93,6 +95,11 @@ class Ticket(models.Model):
     def display_title(self) -> str:
         """The title in the viewer's language when the system wrote it (see stored_text)."""
         return translate_stored(self.title)
+
+    @property
+    def display_description(self) -> str:
+        """The description in the viewer's language when the system wrote it."""
+        return translate_stored(self.description)
 
     @property
     def is_open(self) -> bool:

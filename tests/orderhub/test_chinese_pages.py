@@ -96,6 +96,11 @@ def test_stored_english_texts_read_in_chinese_and_stay_english_for_english_viewe
         # A seller's own text is shown as typed.
         assert translate_stored("顺丰 SF Express") == "顺丰 SF Express"
         assert translate_stored("Parcel stalled for ever") == "Parcel stalled for ever"
+        # Nested: a paused channel's ticket description holds the pause reason.
+        nested = translate_stored("3 polls in a row failed. Last error: HTTP 502 — sync "
+                                  "problems: https://hub.example/channels/1/problems/")
+        assert "HTTP 502" in nested and "https://hub.example/channels/1/problems/" in nested
+        assert "polls in a row" not in nested and "sync problems" not in nested, nested
     with translation.override("en"):
         assert translate_stored(f"Parcel stalled: {number} (SF100)") == (
             f"Parcel stalled: {number} (SF100)")
