@@ -99,7 +99,7 @@ def test_order_page_shows_other_apps_events_translated(client, make_user, make_o
     # then: the page renders the edit of fields and lines as one event (it used to fail
     # on the lines row) and shows labels, never the raw kind
     assert "Order lines: " in en and "世纪大道300号" in en
-    assert "变更已应用" in zh and "运单已预约" in zh
+    assert "变更已应用" in zh and "运单已下单" in zh
     assert "Change applied" in en and "Waybill booked" in en
     for page in (zh, en):
         assert "change_applied" not in page and "change applied" not in page
