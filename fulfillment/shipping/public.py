@@ -64,7 +64,7 @@ def tracking_view_data(order: Order) -> dict:
         "recipient": mask_name(order.ship_name or order.buyer_name),
         "address": mask_address(order),
         "steps": steps,
-        "carrier": waybill.account.name if waybill else "",
+        "carrier": waybill.account.display_name if waybill and waybill.account else "",
         "tracking_number": waybill.tracking_number if waybill else order.tracking_number,
         "milestone": waybill.get_milestone_display() if waybill and waybill.milestone else "",
         "events": events,

@@ -162,7 +162,7 @@ def label(request, waybill_id: int):
         return _label_problem(
             request, waybill,
             _("%(carrier)s could not provide the label for %(number)s.") % {
-                "carrier": waybill.account.name, "number": waybill.tracking_number},
+                "carrier": waybill.account.display_name, "number": waybill.tracking_number},
             label_error_hint(code), detail=exc.message)
     extension = LABEL_EXTENSIONS.get(content_type, "pdf")
     response = HttpResponse(content, content_type=content_type)

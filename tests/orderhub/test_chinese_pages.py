@@ -10,7 +10,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from django.utils import translation
+from django.utils import timezone, translation
 
 from fulfillment.shipping.models import CarrierAccount, Waybill
 from fulfillment.tickets.models import Ticket
@@ -71,6 +71,11 @@ def scene(db, make_order, make_user, channel):
             code="manual", name="Other carrier (tracking number typed in)", kind="manual")
         Waybill.objects.create(order=order, account=manual, status=Waybill.Status.FAILED,
                                last_error=f"Not booked: the order is {S.CANCELLED.label}.")
+        # A stalled parcel with the manual carrier: the dashboard lists it per carrier.
+        stalled = make_order(S.PAID, external_id="EXT-ZH-2")
+        Waybill.objects.create(order=stalled, account=manual, status=Waybill.Status.BOOKED,
+                               tracking_number="SF200", booked_at=timezone.now(),
+                               stalled_at=timezone.now())
         order_event_record(order=order, kind="waybill_booked", actor="system:shipping",
                            message="Waybill SF100 booked with Other carrier (tracking number "
                                    "typed in).")
@@ -135,7 +140,8 @@ def test_order_page_timeline_and_panels_in_chinese(client, make_user, scene):
 
 
 @pytest.mark.parametrize(("path", "stored"), [("/tickets/", "Parcel stalled"),
-                                               ("/shipping/", "Other carrier")])
+                                               ("/shipping/", "Other carrier"),
+                                               ("/dashboard/", "Other carrier")])
 def test_the_scene_is_on_the_pages_so_the_chinese_check_can_fail(client, make_user, scene,
                                                                  path, stored):
     client.force_login(make_user("admin", is_staff=True, is_superuser=True))
