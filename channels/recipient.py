@@ -226,6 +226,10 @@ def shown_recipient(order: Order, *, actor=None, purpose: str = "", connector=No
         else:
             decrypted = True
             values.update(ship_name=real.name, ship_phone=real.phone, ship_street=real.street)
+    if not values["ship_phone"] and not decrypted:
+        # The platform's masked number, kept at ingest (``cn_values.masked_contact``).
+        kept = (order.platform_data or {}).get("masked") or {}
+        values["ship_phone"] = str(kept.get("phone") or "") if isinstance(kept, dict) else ""
     hidden = any(is_ciphertext(platform, v) for v in values.values())
     values = {field: masked(platform, v) for field, v in values.items()}
     address = " ".join(p for p in (order.ship_province, order.ship_city, order.ship_district,

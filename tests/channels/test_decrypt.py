@@ -143,6 +143,8 @@ def test_without_permission_the_platforms_masked_values_are_shown(db, client, ma
         html = client.get(f"/orders/{order.pk}/").content.decode()
     assert not route.called
     assert PDD["receiver_name_mask"] in html and PDD["address_mask"] in html
+    assert PDD["receiver_phone_mask"] in html  # kept at ingest in platform_data
+    assert order.platform_data == {"masked": {"phone": PDD["receiver_phone_mask"]}}
     for field in ("receiver_name", "receiver_phone", "receiver_address"):
         assert PDD[field] not in html
     assert PLAIN["name"] not in html
