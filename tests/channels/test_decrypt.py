@@ -195,3 +195,22 @@ def test_waybill_decrypts_are_audited_as_waybill(db, make_order):
 def test_shown_recipient_repr_holds_no_values(db, make_order):
     shown = shown_recipient(_cipher_order(make_order, "youzan"))
     assert "花木" not in repr(shown) and shown.masked and not shown.decrypted
+
+
+@pytest.mark.parametrize("platform", sorted(CIPHERS))
+def test_printed_pick_list_and_seal_label_never_carry_ciphertext(db, make_order, warehouse,
+                                                                  platform):
+    from django.template.loader import render_to_string
+
+    from warehouse.models import SKU
+    from warehouse.services.picklists import picklist_context, picklist_create
+
+    SKU.objects.create(code="SKU-1", name="保温杯")
+    SKU.objects.create(code="GIFT-1", name="杯套", is_gift=True)
+    order = _cipher_order(make_order, platform, status=S.READY_TO_PICK, warehouse=warehouse)
+    pick_list = picklist_create(orders=[order.pk], actor="system:test")
+    seal = render_to_string("warehouse/seal_label_pdf.html", {"order": order})
+    sheet = render_to_string("warehouse/picklist_pdf.html", picklist_context(pick_list))
+    for html in (seal, sheet):
+        assert CIPHERS[platform][0] not in html
+        assert MASK in html
