@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from channels import services
 from channels.models import (
     Channel,
+    DecryptAudit,
     GapAlert,
     LegacyOrder,
     RawPayload,
@@ -112,6 +113,18 @@ class ShipmentPushAdmin(admin.ModelAdmin):
 class GapAlertAdmin(admin.ModelAdmin):
     list_display = ["channel", "day", "platform_count", "hub_count", "resolved"]
     list_filter = ["resolved", "channel"]
+
+
+@admin.register(DecryptAudit)
+class DecryptAuditAdmin(ReadOnlyAdmin):
+    """Who decrypted which buyer field of which order, when and why: an account, never edited."""
+
+    list_display = ["at", "channel", "order", "field", "actor", "purpose", "ok"]
+    list_filter = ["purpose", "ok", "channel"]
+    search_fields = ["=order__number", "actor__username"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in DecryptAudit._meta.fields]
+    list_select_related = ["channel", "order", "actor"]
 
 
 @admin.register(LegacyOrder)

@@ -297,3 +297,33 @@ class LegacyOrder(models.Model):
 
     def __str__(self):
         return f"{self.channel_id}:{self.legacy_id}"
+
+
+class DecryptAudit(models.Model):
+    """One call to a platform's decrypt API for one field of one order's recipient.
+
+    Platforms (Taobao, Pinduoduo, Douyin, Youzan) require sellers to account for
+    every decryption of buyer data: who asked, for which order and field, when and
+    why. The decrypted value itself is never stored here (or anywhere).
+    """
+
+    class Purpose(models.TextChoices):
+        ORDER_PAGE = "order_page", _("Order page")
+        WAYBILL = "waybill", _("Waybill / label")
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey("orderhub.Order", on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(_("field"), max_length=16)  # name / phone / street
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
+    ok = models.BooleanField(_("decrypted"), default=True)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("decryption audit")
+        verbose_name_plural = _("decryption audit")
+
+    def __str__(self):
+        return f"{self.order_id} {self.field} {self.purpose} {self.at:%Y-%m-%d %H:%M}"

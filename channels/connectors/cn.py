@@ -53,6 +53,7 @@ from channels.connectors.cn_values import (
     int_or_none,
     looks_encrypted,
     mark_gifts,
+    masked_contact,
     md5_wrapped,
     parse_cn_time,
     platform_error,
@@ -75,6 +76,7 @@ __all__ = [
     "cache_secret", "cached_secret", "check_json_response", "clear_phone", "clear_region",
     "cn_time", "coded_error", "decryption_configured", "epoch", "int_or_none",
     "error_message", "group_parcels", "hmac_hex", "holds_tracking", "looks_encrypted",
-    "mark_gifts", "md5_wrapped", "parse_cn_time", "platform_error", "plan_windows",
+    "mark_gifts", "masked_contact", "md5_wrapped", "parse_cn_time", "platform_error",
+    "plan_windows",
     "retry_after_from_text", "shipped_lines", "sorted_concat", "token_error", "xml_error",
 ]

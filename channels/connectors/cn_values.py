@@ -130,6 +130,18 @@ def clear_phone(value) -> str:
     return value
 
 
+def masked_contact(phone) -> dict:
+    """``platform_data`` keeping the platform's masked phone (``138****5678``).
+
+    ``clear_phone`` keeps no masked number in the order's phone field, yet it is
+    what staff may see when the channel cannot decrypt (``channels.recipient``).
+    """
+    value = text(phone).strip()
+    if "*" in value and not looks_encrypted(value):
+        return {"masked": {"phone": value[:32]}}
+    return {}
+
+
 def decryption_configured(channel) -> bool:
     """Whether the channel may call the platform's decrypt API (set by an admin)."""
     return bool((channel.config or {}).get("decrypt_enabled"))

@@ -14,7 +14,8 @@ from django.db.models import Count, Max, Q
 from django.utils.html import strip_tags
 
 from channels.connectors.cn import ENCRYPTED_PLATFORMS, decryption_configured
-from channels.models import RawPayload, ShipmentPush
+from channels.models import DecryptAudit, RawPayload, ShipmentPush
+from channels.recipient import shown_recipient
 
 register = template.Library()
 
@@ -44,6 +45,20 @@ def error_text(value, limit: int = ERROR_TEXT_LIMIT) -> str:
     if len(text) > limit:
         text = text[:limit - 1].rstrip() + "…"
     return text
+
+
+@register.simple_tag(takes_context=True)
+def recipient_shown(context, order, purpose: str = ""):
+    """``{% recipient_shown order "order_page" as who %}``: the buyer and address as
+    the page may show them (``channels.recipient.shown_recipient``), never ciphertext.
+
+    Only the order page passes a purpose (and so may decrypt, audited, as the
+    request's user); the pick screen shows the platform's masked values.
+    """
+    if purpose and purpose not in DecryptAudit.Purpose.values:
+        raise template.TemplateSyntaxError(f"recipient_shown: unknown purpose {purpose!r}")
+    request = context.get("request")
+    return shown_recipient(order, actor=getattr(request, "user", None), purpose=purpose)
 
 
 def decryption_state(order) -> str:

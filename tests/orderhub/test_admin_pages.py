@@ -107,7 +107,7 @@ def form_data(html: str, form_id: str) -> dict[str, list[str]]:
 
 def _one_of_each_model_the_demo_leaves_empty():
     """The demo does not pick, pack, reconcile or export; one plain row of each."""
-    from channels.models import Channel, GapAlert, LegacyOrder, RawPayload
+    from channels.models import Channel, DecryptAudit, GapAlert, LegacyOrder, RawPayload
     from fulfillment.models import ReviewAction, Rule, ShadowResult
     from fulfillment.notifications.models import Gateway, Message
     from orderhub.models import Order
@@ -140,6 +140,8 @@ def _one_of_each_model_the_demo_leaves_empty():
     models = {
         RawPayload: dict(channel=channel, source="poll", content_hash="0" * 64, body="{}"),
         GapAlert: dict(channel=channel, day=today, platform_count=3, hub_count=2),
+        DecryptAudit: dict(channel=channel, order=order, field="name", actor=user,
+                           purpose="order_page"),
         LegacyOrder: dict(channel=channel, legacy_id="L-1", placed_at=timezone.now(),
                           total=Decimal("10.00")),
         KitComponent: dict(kit=kit, component=component),

@@ -318,7 +318,7 @@ def bin_lookup(warehouse_id: int, skus) -> dict[int, tuple[str, int]]:
 
 
 def picklist_context(pick_list: PickList, *, order_url=None) -> dict:
-    slots = list(pick_list.slots.select_related("order").prefetch_related("order__lines"))
+    slots = list(pick_list.slots.select_related("order__channel").prefetch_related("order__lines"))
     orders = [s.order for s in slots]
     skus = catalogue_for(orders)
     expanded = {s.slot: expand_lines(s.order, skus) for s in slots}

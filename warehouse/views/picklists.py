@@ -33,7 +33,8 @@ def picklist_create_view(request):
         warehouse = warehouses.filter(pk=wh_id).first() if wh_id.isdigit() else warehouses.first()
         waiting, recent = [], []
         if warehouse is not None:
-            waiting = (Order.objects.filter(warehouse=warehouse, status=OrderStatus.READY_TO_PICK)
+            waiting = (Order.objects.select_related("channel")  # recipient masking
+                       .filter(warehouse=warehouse, status=OrderStatus.READY_TO_PICK)
                        .exclude(pick_lists__status=PickList.Status.ACTIVE)
                        .order_by("-priority", "paid_at", "pk")[:200])
             recent = PickList.objects.filter(warehouse=warehouse)[:30]
