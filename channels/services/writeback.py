@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,6 +14,7 @@ from channels.connectors.base import AmbiguousReply
 from channels.models import ShipmentPush, ShipmentPushAttempt
 from channels.services.health import MAX_BACKOFF_SECONDS, notify_owner
 from orderhub.models import Order
+from orderhub.queue import enqueue
 from orderhub.services.events import order_event_record
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def shipment_push_create(*, order: Order) -> ShipmentPush | None:
                                        tracking_number=order.tracking_number)
     # The task by its registered name: the tasks module imports the services, not back.
     transaction.on_commit(
-        lambda: current_app.tasks[DELIVER_TASK].delay(push.pk))
+        lambda: enqueue(DELIVER_TASK, push.pk))
     return push
 
 

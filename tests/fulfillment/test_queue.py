@@ -3,6 +3,7 @@
 from unittest import mock
 
 import pytest
+from celery import current_app
 from celery.exceptions import Retry
 
 from fulfillment import queue, tasks
@@ -16,9 +17,33 @@ def test_a_registered_task_is_queued_through_its_own_delay():
 
 
 def test_an_unknown_task_is_sent_by_name():
-    with mock.patch.object(queue.current_app, "send_task") as send:
+    with mock.patch.object(current_app, "send_task") as send:
         queue.enqueue("elsewhere.tasks.not_loaded_here", 7)
     send.assert_called_once_with("elsewhere.tasks.not_loaded_here", args=[7])
+
+
+def test_a_task_whose_module_is_not_loaded_yet_is_imported_and_runs_as_configured(
+        tmp_path, monkeypatch):
+    # given a tasks module nothing in this process has imported, and eager mode
+    package = tmp_path / "late_tasks_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text(
+        "from celery import shared_task\n"
+        "CALLS = []\n\n\n"
+        "@shared_task(name='late_tasks_pkg.tasks.job')\n"
+        "def job(value):\n"
+        "    CALLS.append(value)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)
+    # when it is queued by name
+    with mock.patch.object(current_app, "send_task") as send:
+        queue.enqueue("late_tasks_pkg.tasks.job", 3)
+    # then it ran here as the configuration says (send_task would have ignored eager mode)
+    import late_tasks_pkg.tasks as late
+
+    assert late.CALLS == [3]
+    send.assert_not_called()
 
 
 @pytest.mark.parametrize("error", [AdapterError("busy"), RuntimeError("db blip")])
