@@ -108,7 +108,7 @@ ACCESS: dict[str, Access] = {
     "channels:problems": Access(OPS),
     "channels:problem": Access(OPS),
     "channels:replay": post(OPS),
-    "channels:legacy": Access(OPS),
+    "channels:legacy": Access(EXPORT),  # past orders and their amounts: finance too
     # Reporting.
     "dashboard": Access(MONEY),
     "dashboard-wall": Access(MONEY),
@@ -193,6 +193,7 @@ README_PAGES: list[tuple[str, str, str]] = [
      "`CHANNEL_MAX_FAILURES` failed polls, or when its payloads stop parsing (format "
      "drift); its owner gets an e-mail and the team robot a post, both through the message "
      "outbox"),
+    ("`/channels/legacy/`", "channels:legacy", "legacy (pre-hub) orders by buyer phone"),
     ("`/review/`", "fulfillment:review-queue",
      "orders automation sent to review, with every reason; approve or reject (ops and "
      "managers: risk; finance: credit)"),

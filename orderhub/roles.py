@@ -145,7 +145,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fulfillment.view_reviewaction",
         *VIEW_CHANGES, *APPROVE,
         # Write-back and gap panels of an order; not the channel pages (ops, managers).
-        "channels.view_shipmentpush", "channels.view_gapalert",
+        "channels.view_shipmentpush", "channels.view_gapalert", "channels.view_legacyorder",
         "reporting.view_dashboard", "reporting.export_orders", "reporting.export_reports",
         "reporting.reconcile", "reporting.view_reconciliationrun",
         "reporting.view_reconciliationdifference", "reporting.view_exportjob",
