@@ -25,7 +25,8 @@ def test_queue_url_and_permissions(client, make_user):
     assert reverse("tickets:queue") == "/tickets/"
     assert client.get("/tickets/").status_code == 302
     assert _login(client, make_user("picker")).get("/tickets/").status_code == 403
-    assert _login(client, make_user("finance")).get("/tickets/").status_code == 200
+    assert _login(client, make_user("finance")).get("/tickets/").status_code == 403
+    assert _login(client, make_user("ops")).get("/tickets/").status_code == 200
 
 
 def test_queue_filters_and_sort(client, make_user):
