@@ -174,6 +174,16 @@ def is_ciphertext(platform: str, value) -> bool:
     return bool(pattern and isinstance(value, str) and pattern.search(value))
 
 
+_ANY_CIPHER = _cipher_pattern("".join(sorted(set("".join(CIPHER_MARKERS.values())))))
+
+
+def masked_any(value):
+    """``value`` with a ciphertext of any platform's format replaced by a mask (lists)."""
+    if not isinstance(value, str):
+        return value
+    return _ANY_CIPHER.sub(MASK, value)
+
+
 def masked(platform: str, value) -> str:
     """``value`` with each of the platform's ciphertexts replaced by a mask.
 

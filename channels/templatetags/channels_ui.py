@@ -15,7 +15,7 @@ from django.utils.html import strip_tags
 
 from channels.connectors.cn import ENCRYPTED_PLATFORMS, decryption_configured
 from channels.models import DecryptAudit, RawPayload, ShipmentPush
-from channels.recipient import shown_recipient
+from channels.recipient import masked_any, shown_recipient
 
 register = template.Library()
 
@@ -23,6 +23,14 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
 _TITLE = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.I | re.S)
 ERROR_TEXT_LIMIT = 200
+
+
+@register.filter
+def no_ciphertext(value):
+    """A buyer field for lists, where the platform is not at hand: any platform's
+    ciphertext format (``$…$1$``, ``~…~0~``, ``#…#1##``) shows as a mask, never as
+    ciphertext; masked and plain values pass through."""
+    return masked_any(value)
 
 
 @register.filter
