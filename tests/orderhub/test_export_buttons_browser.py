@@ -77,10 +77,16 @@ def test_export_buttons_export_the_filtered_list(browser, live_server, make_user
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_search_box_filter_reaches_the_export_links(browser, live_server, make_user, make_order):
+@pytest.mark.parametrize("viewport", [None, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_search_box_filter_reaches_the_export_links(browser, live_server, make_user, make_order,
+                                                    viewport):
     wanted = make_order("paid", buyer_name="王小明")
     make_order("paid")
     page = browser_login(browser, live_server, make_user("ops"))
+    if viewport:
+        page.set_viewport_size(viewport)
+        assert page.is_visible("#export-csv") and page.is_visible("#export-xlsx")
     page.fill("#id_q", wanted.number)
     page.press("#id_q", "Enter")
     page.wait_for_function("document.querySelectorAll('tr.order-row').length === 1")
