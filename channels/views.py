@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels import services
+from channels.connectors import NoConnector
 from channels.csv_import import FileError, csv_import, csv_preview
 from channels.models import Channel, GapAlert, LegacyOrder, RawPayload
 from channels.tasks import poll_channel, process_raw_payload
@@ -107,8 +108,13 @@ def resume(request, channel_id: int):
 @require_POST
 def replay_all(request, channel_id: int):
     channel = get_object_or_404(Channel, pk=channel_id)
-    outcome = services.channel_replay_quarantined(channel=channel,
-                                                  actor=request.user.get_username())
+    try:
+        outcome = services.channel_replay_quarantined(channel=channel,
+                                                      actor=request.user.get_username())
+    except NoConnector:
+        # A manual channel has no payloads to read again (nothing a platform sent).
+        return _row_response(request, channel, _("This channel has no connector to read "
+                                                   "its payloads again."))
     message = _("Replayed: %(fixed)s taken in, %(failing)s still failing.") % {
         "fixed": outcome.fixed, "failing": outcome.failing}
     if outcome.left > outcome.failing:

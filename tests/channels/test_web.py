@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from channels.models import RawPayload
+from channels.models import Channel, RawPayload
 from channels.services import raw_payload_process
 from orderhub.models import Order
 from tests.channels.conftest import shopify_cn_order
@@ -210,3 +210,15 @@ def test_replay_all_quarantined_from_the_health_page(client, make_user, mapped, 
 def test_replay_all_needs_the_replay_permission(client, make_user, mapped):
     client.force_login(make_user("picker"))
     assert client.post(reverse("channels:replay_all", args=[mapped.pk])).status_code == 403
+
+
+def test_replay_all_on_a_manual_channel_says_there_is_nothing_to_read(client, make_user):
+    # given a channel fed by hand, with no connector behind it
+    channel = Channel.objects.create(code="by-hand", name="By hand", platform="manual")
+    client.force_login(make_user("manager"))
+    # when replay-all is pressed for it (the health row is swapped by HTMX)
+    response = client.post(reverse("channels:replay_all", args=[channel.pk]),
+                           HTTP_HX_REQUEST="true")
+    # then the row says why instead of failing
+    assert response.status_code == 200
+    assert "no connector" in response.content.decode()
