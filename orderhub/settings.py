@@ -230,6 +230,14 @@ INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # The hub's own address, for links that leave it (e-mails, carrier callbacks).
 SITE_URL = env("SITE_URL", default="")
+# An order left unpaid this long is cancelled by the payment-timeout sweep.
+PAYMENT_TIMEOUT_MINUTES = env.int("PAYMENT_TIMEOUT_MINUTES", default=1440)
+# A booked parcel with no new tracking event for this long is flagged as stalled.
+TRACKING_STALL_HOURS = env.float("TRACKING_STALL_HOURS", default=24.0)
+# A delivered order completes (after-sales window over) after this many days.
+ORDER_COMPLETE_AFTER_DAYS = env.int("ORDER_COMPLETE_AFTER_DAYS", default=7)
+# Lookups on the public tracking page per client (django-ratelimit rate, e.g. "10/m").
+TRACK_RATE_LIMIT = env("TRACK_RATE_LIMIT", default="10/m")
 # Channel health: a channel pauses after this many failed polls in a row (a definite
 # credential rejection pauses at once); its owner is told.
 CHANNEL_MAX_FAILURES = env.int("CHANNEL_MAX_FAILURES", default=5)
