@@ -37,4 +37,5 @@ def test_documented_settings_come_from_the_environment(fresh_settings):
 def test_the_defaults(fresh_settings):
     settings = fresh_settings({})
     assert (settings.PAYMENT_TIMEOUT_MINUTES, settings.TRACKING_STALL_HOURS,
-            settings.ORDER_COMPLETE_AFTER_DAYS, settings.TRACK_RATE_LIMIT) == (1440, 24.0, 7, "10/m")
+            settings.ORDER_COMPLETE_AFTER_DAYS, settings.TRACK_RATE_LIMIT) == (
+        1440, 24.0, 7, "10/m")
