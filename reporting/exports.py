@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
+from orderhub.exports import csv_row, xlsx_row
 from orderhub.forms import OrderFilterForm
 from orderhub.selectors import order_list_queryset
 from reporting import selectors
@@ -225,14 +226,17 @@ def _int(value) -> int | None:
 
 def csv_chunks(header: list[str], rows: Iterable[list], rows_per_chunk: int = 500
                ) -> Iterator[str]:
-    """CSV text in chunks of ``rows_per_chunk`` rows; a BOM first so Excel reads UTF-8."""
+    """CSV text in chunks of ``rows_per_chunk`` rows; a BOM first so Excel reads UTF-8.
+
+    Cells are neutralised (``orderhub.exports``): a buyer's ``=…`` never runs as a formula.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(header)
+    writer.writerow(csv_row(header))
     n = 0
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
         n += 1
         if n % rows_per_chunk == 0:
             yield buffer.getvalue()
@@ -243,13 +247,16 @@ def csv_chunks(header: list[str], rows: Iterable[list], rows_per_chunk: int = 50
 
 def write_xlsx(target, header: list[str], rows: Iterable[list],
                progress: Callable[[int], None] | None = None) -> int:
-    """Write a one-sheet workbook to ``target`` (path or binary file) in write-only mode."""
+    """Write a one-sheet workbook to ``target`` (path or binary file) in write-only mode.
+
+    Text is written as text cells, never formulas (``orderhub.exports``).
+    """
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("export")
-    sheet.append(header)
+    sheet.append(xlsx_row(sheet, header))
     n = 0
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
         n += 1
         if progress and n % PROGRESS_EVERY == 0:
             progress(n)
