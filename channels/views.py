@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,20 +25,69 @@ from channels.tasks import poll_channel, process_raw_payload
 from orderhub.guard import staff_view
 from orderhub.models import Order, normalize_phone
 
+# Read a webhook body this much at a time: a refused body never sits whole in memory.
+_READ_CHUNK = 64 * 1024
+
+
+def _webhook_body(request, limit: int) -> tuple[bytes | None, int | None]:
+    """(body, declared length); body None when it is over ``limit`` bytes.
+
+    Read from the request stream, not ``request.body``: that raises Django's
+    RequestDataTooBig (an HTML 400) past DATA_UPLOAD_MAX_MEMORY_SIZE, and a
+    chunked body (no Content-Length) would read as empty, because Django only
+    reads as many bytes as the length says. A declared length over the limit is
+    refused unread; a chunked one is read from the server's input, which the
+    server ends at the last chunk (``wsgi.input_terminated``, gunicorn sets it),
+    and refused as soon as it passes the limit.
+    """
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.strip():
+        try:
+            length = int(declared)
+        except ValueError:
+            length = None
+        if length is not None and length > limit:
+            return None, length
+        stream = request  # Django's stream, bounded by the declared length
+    else:
+        length = None
+        stream = (request.META["wsgi.input"] if request.META.get("wsgi.input_terminated")
+                  else request)
+    chunks, size = [], 0
+    while chunk := stream.read(min(_READ_CHUNK, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None, length
+    return b"".join(chunks), length
+
+
+def _webhook_response(outcome) -> JsonResponse:
+    response = JsonResponse({"ok": outcome.ok, "message": outcome.message},
+                            status=outcome.status_code)
+    if outcome.logged:
+        # The service logged this refusal once, with its reason; Django's request
+        # logger would log it a second time (this is the flag it checks itself).
+        response._has_been_logged = True
+    return response
+
 
 @csrf_exempt
 @require_POST
 def webhook(request, channel_code: str):
-    """Inbound platform webhook: signature first, on the raw bytes; then store and queue."""
+    """Inbound platform webhook: size, then the signature on the raw bytes; then store and
+    queue. Every answer is JSON: ``{"ok": ..., "message": ...}``."""
     channel = Channel.objects.filter(code=channel_code, enabled=True).first()
     if channel is None or not channel.is_api:
-        return HttpResponse("unknown channel", status=404, content_type="text/plain")
-    outcome = services.webhook_receive(channel=channel, body=request.body,
-                                       headers=request.headers)
-    if outcome.raw_ids:
-        for raw_id in outcome.raw_ids:
-            transaction.on_commit(lambda raw_id=raw_id: process_raw_payload.delay(raw_id))
-    return HttpResponse(outcome.message, status=outcome.status_code, content_type="text/plain")
+        return JsonResponse({"ok": False, "message": "unknown channel"}, status=404)
+    body, length = _webhook_body(request, services.WEBHOOK_BODY_LIMIT)
+    if body is None:
+        outcome = services.webhook_too_large(channel=channel, size=length)
+        return _webhook_response(outcome)
+    outcome = services.webhook_receive(channel=channel, body=body, headers=request.headers)
+    for raw_id in outcome.raw_ids:
+        transaction.on_commit(lambda raw_id=raw_id: process_raw_payload.delay(raw_id))
+    return _webhook_response(outcome)
 
 
 def _health_rows(channels):

@@ -14,6 +14,10 @@ queued: a worker that finishes its batch takes the next one at once instead
 of idling until the slowest worker is done. Memory stays flat: the parent
 holds at most two batches per partition, the workers one each.
 
+Workers end with their parent: an import killed with SIGKILL (or by the OOM
+killer) cannot tell its workers, which would otherwise wait on the task queue
+forever, each holding a database connection (``_die_with_parent``).
+
 The parent parses each line only to find its partition (~7 µs of a ~850 µs
 CPU cost per order on 2 cores, where the workers and PostgreSQL take the
 rest): it is not what limits a large import.
@@ -21,8 +25,14 @@ rest): it is not what limits a large import.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -73,6 +83,38 @@ def _partition_key(item, normalizer) -> str:
         return ""
 
 
+# prctl(2) option: the signal the kernel sends this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+# Where prctl is missing: how often a worker checks that its parent still lives.
+PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker as soon as the importing parent is gone.
+
+    On Linux the kernel kills the worker when its parent dies (``PR_SET_PDEATHSIG``;
+    SIGKILL, since a Celery parent's SIGTERM handler is inherited and an open
+    transaction is rolled back by PostgreSQL either way); elsewhere a daemon
+    thread polls the parent's pid. The parent may already have died before
+    that was set up: then the worker ends at once. The signal follows the parent
+    *thread* that forked the worker, which is the importing thread here
+    (ProcessPoolExecutor forks its workers on the first ``submit``).
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(PARENT_POLL_SECONDS)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def _run_batch(items: list):
     run_batch = _FORKED["run_batch"]
     return run_batch(items=items, **{k: v for k, v in _FORKED.items() if k != "run_batch"})
@@ -103,7 +145,9 @@ def ingest_parallel(*, channel, items: Iterable, source: str, normalizer, resolv
 
     try:
         with ProcessPoolExecutor(max_workers=workers,
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
+                                 mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             for item in items:
                 key = _partition_key(item, normalizer)
                 part = zlib.crc32(key.encode()) % partitions

@@ -33,6 +33,7 @@ from channels.services.polling import (
 )
 from channels.services.webhooks import (
     REPLAY_ALL_BATCH,
+    WEBHOOK_BODY_LIMIT,
     ReplayAllOutcome,
     WebhookOutcome,
     channel_replay_quarantined,
@@ -40,6 +41,7 @@ from channels.services.webhooks import (
     raw_payload_process,
     raw_payload_replay,
     webhook_receive,
+    webhook_too_large,
 )
 from channels.services.writeback import (
     SHIPMENT_PUSH_MAX_ATTEMPTS,
@@ -53,6 +55,7 @@ __all__ = [
     "REPLAY_ALL_BATCH",
     "SHIPMENT_PUSH_MAX_ATTEMPTS",
     "STREAM_CHUNK_CHARS",
+    "WEBHOOK_BODY_LIMIT",
     "PollOutcome",
     "ReplayAllOutcome",
     "StreamFailure",
@@ -78,4 +81,5 @@ __all__ = [
     "shipment_push_deliver",
     "store_raw",
     "webhook_receive",
+    "webhook_too_large",
 ]

@@ -18,19 +18,72 @@ from channels.models import Channel, RawPayload
 logger = logging.getLogger(__name__)
 
 
+# Larger bodies are refused with 413 before anything reads them whole. A platform's
+# single-order webhook is a few kB; 5 MB leaves room for orders with hundreds of lines.
+WEBHOOK_BODY_LIMIT = 5 * 1024 * 1024
+
+
 @dataclass
 class WebhookOutcome:
+    """What the webhook answers: status, a reason in English for the platform's delivery
+    log, the stored payloads to process. ``logged``: the refusal was logged here already
+    (with its reason), so the view keeps Django's request logger from logging it again."""
+
     status_code: int
     message: str
     raw_ids: list[int]
+    logged: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+
+def webhook_too_large(*, channel: Channel, size: int | None) -> WebhookOutcome:
+    """The refusal of a body over ``WEBHOOK_BODY_LIMIT`` (``size`` None: no length given)."""
+    logger.warning("channel %s: webhook body of %s refused: over the %s-byte limit",
+                   channel.code, f"{size} bytes" if size is not None else "unknown length",
+                   WEBHOOK_BODY_LIMIT)
+    return WebhookOutcome(413, f"payload too large: the limit is {WEBHOOK_BODY_LIMIT} bytes",
+                          [], logged=True)
+
+
+def _not_an_object(data) -> tuple[str, str]:
+    """Why ``data`` is no webhook body: in English for the platform, translated for ops."""
+    if isinstance(data, list):
+        return "the body is an array, not a JSON object", _(
+            "The webhook body is a JSON array, not an object.")
+    if isinstance(data, str):
+        return "the body is a string, not a JSON object", _(
+            "The webhook body is a JSON string, not an object.")
+    return "the body is a bare value, not a JSON object", _(
+        "The webhook body is a bare JSON value (a number, true/false or null), not an object.")
+
+
+def _refuse_body(*, channel: Channel, body: bytes, reason: str, stored_reason: str
+                 ) -> WebhookOutcome:
+    """A signed body the hub cannot take in: kept whole as a quarantined payload (evidence
+    ops see on the sync-problems page, replayable after a fix), answered 400."""
+    raw, created = store_raw(channel=channel, body=body, source=RawPayload.Source.WEBHOOK)
+    if raw.status == RawPayload.Status.PENDING:
+        quarantine(raw, stored_reason)  # logs the refusal with its reason
+    else:
+        # The platform sent the same body again (it retries after a 400).
+        logger.warning("channel %s: webhook refused again (payload %s): %s",
+                       channel.code, raw.pk, reason)
+    return WebhookOutcome(400, f"{reason} (kept for review as payload {raw.pk})", [],
+                          logged=True)
 
 
 def webhook_receive(*, channel: Channel, body: bytes, headers: Mapping[str, str]
                     ) -> WebhookOutcome:
-    """Verify the signature on the raw bytes, then store each order payload.
+    """Verify the signature on the raw bytes, check the body's shape, then store each order.
 
     Processing happens in a task (enqueued on commit by the caller's view) so
-    the platform gets its 2xx within its few-second budget.
+    the platform gets its 2xx within its few-second budget. A signed body that
+    is not JSON, not a JSON object, or holds an order without the platform's
+    order id is refused with 400 and kept as a quarantined payload: nothing a
+    platform sent is dropped without a trace, and none of it is taken in half.
     """
     connector = get_connector(channel)
     if not connector.supports_webhooks:
@@ -39,26 +92,41 @@ def webhook_receive(*, channel: Channel, body: bytes, headers: Mapping[str, str]
     is_ping = getattr(type(connector), "is_ping", None)
     if is_ping is not None and is_ping(body=body, headers=headers):
         return WebhookOutcome(200, "ping", [])
-    if len(body) > 5 * 1024 * 1024:
-        return WebhookOutcome(413, "payload too large", [])
+    if len(body) > WEBHOOK_BODY_LIMIT:
+        return webhook_too_large(channel=channel, size=len(body))
     if not connector.verify_webhook(body=body, headers=headers):
         logger.warning("channel %s: webhook with a missing or wrong signature refused",
                        channel.code)
-        return WebhookOutcome(401, "invalid signature", [])
+        return WebhookOutcome(401, "invalid signature", [], logged=True)
     # Only now is the body trusted enough to be read.
     try:
         data = json.loads(body)
     except ValueError:
-        raw, _created = store_raw(channel=channel, body=body, source=RawPayload.Source.WEBHOOK)
-        if raw.status == RawPayload.Status.PENDING:
-            quarantine(raw, _("The webhook body is not valid JSON."))
-        return WebhookOutcome(200, "kept for review", [])
-    raw_ids = []
-    for order in connector.webhook_orders(data=data, headers=headers):
+        return _refuse_body(channel=channel, body=body, reason="the body is not valid JSON",
+                            stored_reason=_("The webhook body is not valid JSON."))
+    if not isinstance(data, dict):
+        reason, stored_reason = _not_an_object(data)
+        return _refuse_body(channel=channel, body=body, reason=reason,
+                            stored_reason=stored_reason)
+    orders = connector.webhook_orders(data=data, headers=headers)
+    if not orders:
+        # A topic the hub does not take in (Shopify products/*, WooCommerce order.deleted).
+        logger.info("channel %s: webhook without an order to take in (topic headers: %s)",
+                    channel.code, {k: v for k, v in headers.items() if "topic" in k.lower()})
+        return WebhookOutcome(200, "nothing to take in", [])
+    external_ids = []
+    for order in orders:
         try:
-            external_id = connector.external_id(order)
-        except NormalizationError:
-            external_id = ""
+            external_ids.append(connector.external_id(order))
+        except NormalizationError as exc:
+            # Checked for every order before any is stored: all or none of a body.
+            return _refuse_body(
+                channel=channel, body=body,
+                reason=f"an order lacks the platform's required keys: {exc}",
+                stored_reason=_("An order in the webhook body lacks the platform's required "
+                                "keys: %(error)s") % {"error": exc})
+    raw_ids = []
+    for order, external_id in zip(orders, external_ids, strict=True):
         raw, created = store_raw(channel=channel, body=canonical_json(order),
                                  source=RawPayload.Source.WEBHOOK, external_id=external_id)
         if created or raw.status == RawPayload.Status.PENDING:

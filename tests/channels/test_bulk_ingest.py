@@ -149,15 +149,17 @@ def test_a_streamed_list_stores_the_same_payload_a_poll_does(tmp_path, mapped):
     assert RawPayload.objects.count() == 1
 
 
-def test_a_truncated_list_keeps_what_came_before_and_quarantines_the_file(tmp_path, mapped):
+def test_a_truncated_list_imports_nothing_and_quarantines_the_file(tmp_path, mapped):
     text = json.dumps([shopify_cn_order(1), shopify_cn_order(2)])[:-1] + ', {"id": 3, "li'
     path = tmp_path / "orders.json"
     path.write_text(text)
 
     result = import_file(channel=mapped, path=path)
 
-    assert (result.created, result.rejected) == (2, 1)
-    raw = RawPayload.objects.get(status=RawPayload.Status.QUARANTINED)
+    assert (result.created, result.rejected) == (0, 1)
+    assert not Order.objects.exists()
+    raw = RawPayload.objects.get()
+    assert raw.status == RawPayload.Status.QUARANTINED
     assert raw.body == text and "cannot be read" in raw.error
 
 

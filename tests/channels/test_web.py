@@ -70,7 +70,7 @@ def test_signed_garbage_is_kept_and_quarantined(client, mapped, delay):
     body = b"\xff\xfe not json"
     response = post_hook(client, "shopify-demo", body, X_Shopify_Hmac_Sha256=sign(body),
                          X_Shopify_Topic="orders/create")
-    assert response.status_code == 200
+    assert response.status_code == 400
     raw = RawPayload.objects.get()
     assert raw.status == "quarantined" and "not valid JSON" in raw.error
 
