@@ -64,7 +64,7 @@ def _refuse_body(*, channel: Channel, body: bytes, reason: str, stored_reason: s
                  ) -> WebhookOutcome:
     """A signed body the hub cannot take in: kept whole as a quarantined payload (evidence
     ops see on the sync-problems page, replayable after a fix), answered 400."""
-    raw, created = store_raw(channel=channel, body=body, source=RawPayload.Source.WEBHOOK)
+    raw, _created = store_raw(channel=channel, body=body, source=RawPayload.Source.WEBHOOK)
     if raw.status == RawPayload.Status.PENDING:
         quarantine(raw, stored_reason)  # logs the refusal with its reason
     else:
