@@ -99,8 +99,8 @@ def raw_payloads_sweep(*, older_than: dt.timedelta = SWEEP_AFTER,
     if ids:
         logger.warning("%s payloads still pending after %s; queued again", len(ids), older_than)
     for raw_id in ids:
-        # Expires before the next sweep queues it again, so an outage's backlog is
-        # not queued twice over.
+        # Expires after about two sweeps: an outage's backlog sits in the queue at
+        # most twice, and the extra task of a payload done meanwhile returns at once.
         if not enqueue(PROCESS_TASK, raw_id, expires=SWEEP_TASK_EXPIRES):
             break
     return len(ids)
