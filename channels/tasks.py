@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from channels import services
 from channels.models import API_PLATFORMS, Channel, ShipmentPush
+from channels.services.webhooks import raw_payloads_sweep
 from orderhub.adapters import AdapterError, is_retryable
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ def process_raw_payload(self, raw_id: int) -> str:
         if not is_retryable(exc):
             raise
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="channels.tasks.process_pending_payloads", ignore_result=True)
+def process_pending_payloads() -> int:
+    """Beat safety net (every minute): payloads whose processing task was lost are queued."""
+    return raw_payloads_sweep()
 
 
 @shared_task(name="channels.tasks.deliver_shipment_push", bind=True, ignore_result=True,

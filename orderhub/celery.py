@@ -56,6 +56,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Safety net: stored payloads (webhooks) whose processing task was lost (dead broker).
+    "channels-pending-payloads-sweep": {
+        "task": "channels.tasks.process_pending_payloads",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "channels-shipment-push-sweep": {
         "task": "channels.tasks.deliver_due_shipment_pushes",
         "schedule": 300.0,
@@ -105,10 +111,11 @@ app.conf.beat_schedule = {
         "options": {"expires": 290},
     },
     # Safety net: paid orders whose automation task was lost (dead broker) are picked up.
+    # Every minute, so orders paid during an outage move on soon after it: one indexed query.
     "fulfillment-automate-stragglers": {
         "task": "fulfillment.tasks.automate_stragglers",
-        "schedule": 300.0,
-        "options": {"expires": 290},
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "shipping-deliver-due-waybills": {
         "task": "fulfillment.shipping.tasks.deliver_due_waybills",

@@ -116,12 +116,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
+# The cache only speeds pages up: with Redis down, django-redis logs each failed call
+# and answers as a miss (a write does nothing), so pages are served from the database.
+# Short socket timeouts keep a Redis that hangs (rather than refuses) from holding a
+# request for long.
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+CACHE_REDIS_OPTIONS = {
+    "IGNORE_EXCEPTIONS": True,
+    "SOCKET_CONNECT_TIMEOUT": 1,
+    "SOCKET_TIMEOUT": 1,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "orderhub",
+            "OPTIONS": CACHE_REDIS_OPTIONS,
         }
     }
 else:
@@ -131,13 +143,30 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+# The public tracking page's rate limit counts in the cache. With the cache down it
+# fails open: every buyer would otherwise get "too many look-ups" for our outage, and a
+# look-up needs the order number and the phone's last four digits, so the few minutes
+# unlimited are not a way to list orders.
+RATELIMIT_FAIL_OPEN = True
 
 # --- Celery -------------------------------------------------------------------
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+    # Waiting for a dead result store must not hold a web request: Celery's default
+    # retries 20 times, a second apart, before giving up.
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                         "interval_max": 0.2},
+    }
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+    CELERY_REDIS_SOCKET_TIMEOUT = 5
 else:
     for sub in ("queue", "processed", "results", "control"):
         (CELERY_FILESYSTEM_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -151,6 +180,10 @@ else:
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_FILESYSTEM_DIR / 'results'}"
+# A publish to a dead broker gives up after about half a second (3 tries): the work
+# is a database row already and a beat sweep queues it again (orderhub.queue).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
+                                    "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Auth -------------------------------------------------------------------------

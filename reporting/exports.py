@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from celery import current_app
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import DateTimeField, Func
@@ -37,6 +36,7 @@ from openpyxl import Workbook
 
 from orderhub.exports import csv_row, xlsx_row
 from orderhub.forms import OrderFilterForm
+from orderhub.queue import enqueue
 from orderhub.selectors import order_list_queryset
 from reporting import selectors
 from reporting.forms import DashboardFilterForm
@@ -323,8 +323,8 @@ def export_job_start(*, kind: str, fmt: str, params, actor) -> ExportJob:
     job = ExportJob.objects.create(kind=kind, format=fmt, params=params,
                                    rows_total=plan.count, created_by=actor)
     # Enqueued by name: the task module imports this one, not the other way round.
-    task = current_app.signature("reporting.tasks.build_export", args=[job.pk])
-    transaction.on_commit(task.delay)
+    # A dead broker leaves the job waiting instead of failing the committed request.
+    transaction.on_commit(lambda: enqueue("reporting.tasks.build_export", job.pk))
     return job
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.connectors import NormalizationError, get_connector, normalizer_for
@@ -14,8 +17,16 @@ from channels.ingest.raw import canonical_json, quarantine, store_raw
 from channels.ingest.results import REJECTED
 from channels.ingest.upsert import process_raw
 from channels.models import Channel, RawPayload
+from orderhub.queue import enqueue
 
 logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "channels.tasks.process_raw_payload"
+# A payload still pending this long after it arrived had its task lost.
+SWEEP_AFTER = dt.timedelta(minutes=2)
+# Payloads queued per sweep run (about 1 KB each on the broker); the rest follow next run.
+SWEEP_BATCH = 1000
+SWEEP_TASK_EXPIRES = 110
 
 
 # Larger bodies are refused with 413 before anything reads them whole. A platform's
@@ -79,8 +90,11 @@ def webhook_receive(*, channel: Channel, body: bytes, headers: Mapping[str, str]
                     ) -> WebhookOutcome:
     """Verify the signature on the raw bytes, check the body's shape, then store each order.
 
-    Processing happens in a task (enqueued on commit by the caller's view) so
-    the platform gets its 2xx within its few-second budget. A signed body that
+    Processing happens in a task, queued when the caller's transaction commits,
+    so the platform gets its 2xx within its few-second budget. The stored
+    payload is the record of the work: with the broker down the task is not
+    queued, the platform still gets its 2xx (it must not resend forever), and
+    ``raw_payloads_sweep`` processes the payload later. A signed body that
     is not JSON, not a JSON object, or holds an order without the platform's
     order id is refused with 400 and kept as a quarantined payload: nothing a
     platform sent is dropped without a trace, and none of it is taken in half.
@@ -131,7 +145,33 @@ def webhook_receive(*, channel: Channel, body: bytes, headers: Mapping[str, str]
                                  source=RawPayload.Source.WEBHOOK, external_id=external_id)
         if created or raw.status == RawPayload.Status.PENDING:
             raw_ids.append(raw.pk)
+    for raw_id in raw_ids:
+        transaction.on_commit(lambda raw_id=raw_id: enqueue(PROCESS_TASK, raw_id))
     return WebhookOutcome(200, "ok", raw_ids)
+
+
+def raw_payloads_sweep(*, older_than: dt.timedelta = SWEEP_AFTER,
+                       limit: int = SWEEP_BATCH) -> int:
+    """Queue processing for payloads still pending ``older_than`` after they arrived.
+
+    The safety net for a lost task (broker down when the webhook came, a worker
+    killed mid-way): a payload normally leaves ``pending`` within seconds. Safe
+    alongside normal processing: processing skips a payload no longer pending,
+    and processing one twice changes nothing (upserts by external id). Cost: one
+    query on the (status, received_at) index, then one small task per payload.
+    """
+    cutoff = timezone.now() - older_than
+    ids = list(RawPayload.objects.filter(status=RawPayload.Status.PENDING,
+                                         received_at__lt=cutoff)
+               .order_by("received_at", "id").values_list("pk", flat=True)[:limit])
+    if ids:
+        logger.warning("%s payloads still pending after %s; queued again", len(ids), older_than)
+    for raw_id in ids:
+        # Expires after about two sweeps: an outage's backlog sits in the queue at
+        # most twice, and the extra task of a payload done meanwhile returns at once.
+        if not enqueue(PROCESS_TASK, raw_id, expires=SWEEP_TASK_EXPIRES):
+            break
+    return len(ids)
 
 
 def raw_payload_process(*, raw_id: int) -> str:

@@ -1,4 +1,9 @@
-"""``/healthz``: is the database reachable, is the broker reachable."""
+"""``/healthz``: is the database reachable, is the broker reachable.
+
+503 with the failing check's reason when either is not. The cache is not a check
+(pages serve from the database without it); reading the last beat from it must
+never turn this page into a 500 either.
+"""
 
 import datetime as dt
 import logging
@@ -42,10 +47,17 @@ def healthz(request):
             logger.warning("healthz: %s unreachable: %s", name, exc)
             checks[name] = f"error: {exc.__class__.__name__}"
             healthy = False
-    last_beat = cache.get(BEAT_KEY)
+    try:
+        last_beat = cache.get(BEAT_KEY)
+    except Exception as exc:  # noqa: BLE001 - a cache backend that raises: the beat is unknown
+        logger.warning("healthz: cache unreachable: %s", exc)
+        last_beat = None
     body = {
         "status": "ok" if healthy else "error",
         "checks": checks,
+        # What a load balancer's log or an on-call page shows: which check failed.
+        "reason": ", ".join(f"{name} unreachable" for name, result in checks.items()
+                            if result != "ok"),
         "broker": celery_app.connection_for_write().transport_cls,
         "last_beat": last_beat,
         "time": dt.datetime.now(dt.UTC).isoformat(),
