@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line, request ids on a request's lines, task ids on a task's.
+"""Structured logs: JSON lines, request ids on a request's lines, task ids on a task's.
 
 The in-process tests build the handler from ``settings.LOGGING`` itself (its JSON
 formatter and filter), so they test the shipped configuration; the subprocess tests
