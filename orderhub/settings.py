@@ -245,9 +245,11 @@ LOGGING = {
 # How many proxies of our own stand in front of the hub (README "Production"): the
 # client's address is that many entries from the right of X-Forwarded-For
 # (orderhub/net.py). 0: the socket address is the client's.
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-if TRUSTED_PROXY_COUNT < 0:
-    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+_proxies = env("TRUSTED_PROXY_COUNT", default="0").strip()
+if not _proxies.isdigit():
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_COUNT must be a whole number, 0 or more, not {_proxies!r}.")
+TRUSTED_PROXY_COUNT = int(_proxies)
 # django-ratelimit's key="ip" (the public tracking page) counts per real client.
 RATELIMIT_IP_META_KEY = "orderhub.net.client_ip"
 

@@ -1,6 +1,12 @@
 """The real client address behind proxies (TRUSTED_PROXY_COUNT), and the rate limit using it."""
 
+import importlib
+import os
+import sys
+from unittest import mock
+
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 
 from orderhub.net import client_ip
@@ -75,3 +81,25 @@ def test_the_ratelimit_library_asks_the_hub_for_the_address(settings):
     settings.TRUSTED_PROXY_COUNT = 1
     request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.30")
     assert _get_ip(request) == "203.0.113.30"
+
+
+def _settings_with(env):
+    """``orderhub.settings`` read again under ``env`` (a module copy; the real one stays)."""
+    with mock.patch.dict(os.environ, {**env, "DEBUG": "1"}):
+        saved = sys.modules.pop("orderhub.settings")
+        try:
+            return importlib.import_module("orderhub.settings")
+        finally:
+            sys.modules["orderhub.settings"] = saved
+
+
+def test_the_proxy_count_comes_from_the_environment():
+    assert _settings_with({"TRUSTED_PROXY_COUNT": "2"}).TRUSTED_PROXY_COUNT == 2
+    assert _settings_with({}).TRUSTED_PROXY_COUNT == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "one"])
+def test_a_bad_proxy_count_stops_the_hub_with_a_clear_error(value):
+    message = f"TRUSTED_PROXY_COUNT must be a whole number, 0 or more, not '{value}'"
+    with pytest.raises(ImproperlyConfigured, match=message):
+        _settings_with({"TRUSTED_PROXY_COUNT": value})
