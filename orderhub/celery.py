@@ -9,8 +9,10 @@ Queues:
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
+
+from orderhub.middleware import current_request_id, request_id_var, task_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orderhub.settings")
 
@@ -145,3 +147,36 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+
+# --- Log context: a task's log lines carry its task id and the id of the request that
+# queued it (README "Production", logs). The request id travels as a message header.
+REQUEST_ID_HEADER = "orderhub_request_id"
+
+
+@signals.before_task_publish.connect(dispatch_uid="orderhub.log_context.publish")
+def _send_request_id(headers=None, **kwargs):
+    request_id = current_request_id()
+    if request_id and headers is not None:
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@signals.task_prerun.connect(dispatch_uid="orderhub.log_context.prerun")
+def _enter_task_log_context(task_id=None, task=None, **kwargs):
+    request = task.request
+    # Custom headers are copied onto the task's request; eager tasks run inside the
+    # request that queued them and keep its id.
+    request_id = (getattr(request, REQUEST_ID_HEADER, None)
+                  or (getattr(request, "headers", None) or {}).get(REQUEST_ID_HEADER)
+                  or current_request_id())
+    request._orderhub_log_tokens = (task_id_var.set(task_id), request_id_var.set(request_id))
+
+
+@signals.task_postrun.connect(dispatch_uid="orderhub.log_context.postrun")
+def _leave_task_log_context(task=None, **kwargs):
+    tokens = getattr(task.request, "_orderhub_log_tokens", None)
+    if tokens:
+        task_token, request_token = tokens
+        request_id_var.reset(request_token)
+        task_id_var.reset(task_token)
+        task.request._orderhub_log_tokens = None

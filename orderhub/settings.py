@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware's log lines and responses carry the request id.
+    "orderhub.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -240,13 +242,49 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Logging --------------------------------------------------------------------------
+# Production writes one JSON object per line (for a log collector), each line of a
+# request carrying its request_id and each line of a task its task_id (orderhub/middleware.py);
+# development keeps plain text. LOG_FORMAT overrides either.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"log_context": {"()": "orderhub.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC, whatever TIME_ZONE the pages use.
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["log_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Django's own console handler would print its lines a second time, unformatted.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+
+# --- Client addresses behind proxies ---------------------------------------------
+# How many proxies of our own stand in front of the hub (README "Production"): the
+# client's address is that many entries from the right of X-Forwarded-For
+# (orderhub/net.py). 0: the socket address is the client's.
+_proxies = env("TRUSTED_PROXY_COUNT", default="0").strip()
+if not _proxies.isdigit():
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_COUNT must be a whole number, 0 or more, not {_proxies!r}.")
+TRUSTED_PROXY_COUNT = int(_proxies)
+# django-ratelimit's key="ip" (the public tracking page) counts per real client.
+RATELIMIT_IP_META_KEY = "orderhub.net.client_ip"
 
 # --- OrderHub -----------------------------------------------------------------------
 ORDERS_PER_PAGE = 25
