@@ -215,3 +215,27 @@ def test_legacy_order_search_masks_the_buyer_for_finance(client, make_user, role
         assert "张三丰" in row and "138-0013-8000" in row
     else:
         assert "张*丰" in row and "138****8000" in row and "138-0013-8000" not in row
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["finance", "sales_manager", "ops"])
+def test_the_order_page_asks_the_platform_to_decrypt_only_for_full_roles(client, make_user,
+                                                                          role):
+    # given a Pinduoduo order whose recipient arrived encrypted, decryption enabled
+    import respx
+
+    from channels.models import DecryptAudit
+    from tests.channels.cn_support import PDD_GW, make_channel
+    from tests.channels.test_decrypt import PLAIN, _pdd_decrypt_answer, _pdd_order
+
+    order = _pdd_order(make_channel("pinduoduo", config={"decrypt_enabled": True}))
+    login(client, make_user, role)
+    # when the role opens the order page
+    with respx.mock(assert_all_called=False) as router:
+        route = router.post(PDD_GW).mock(side_effect=_pdd_decrypt_answer)
+        html = client.get(f"/orders/{order.pk}/").content.decode()
+    # then only a role that contacts buyers makes the (audited) decrypt call
+    full = BUYER_DATA[role] == FULL
+    assert route.called is full
+    assert DecryptAudit.objects.exists() is full
+    assert (PLAIN["street"] in html) is full
