@@ -175,6 +175,42 @@ def access_for(name: str | None, route: str) -> Access | None:
     return None
 
 
+# --- what each role sees of the buyer ----------------------------------------------
+
+FULL = "full"      # name, phone, e-mail and street as stored (``orderhub.view_buyer_contact``)
+MASKED = "masked"  # name partly, phone 138****1234, e-mail a***@x.com, street hidden
+SCAN_ONLY = "scan"  # no order pages: name, city and lines on the scan screen only
+
+# Per role, how the buyer's contact data shows on every page the role reaches
+# (order list and page, review queue, change requests). ``orderhub.roles`` grants
+# ``view_buyer_contact`` to exactly the FULL roles; the permission-matrix test
+# checks both and renders the order page as each role.
+BUYER_DATA: dict[str, str] = {
+    "picker": SCAN_ONLY,
+    "ops": FULL,  # customer service: calls buyers, fixes addresses
+    "manager": FULL,  # the ops lead: escalations, intercepts with the carrier
+    "finance": MASKED,  # money and credit: the order, not the buyer's door
+    "sales_manager": MASKED,  # approves change requests
+    "warehouse_manager": MASKED,  # approves change requests; name, city and lines suffice
+    "admin": FULL,
+}
+assert set(BUYER_DATA) == set(ROLES)
+
+BUYER_DATA_WORDS = {
+    FULL: "in full (name, phone, e-mail, street)",
+    MASKED: "masked: name partly, phone `138****1234`, e-mail `a***@x.com`, street hidden; "
+            "province and city shown",
+    SCAN_ONLY: "no order pages; the scan screen shows name, city and lines",
+}
+
+
+def readme_buyer_data_table() -> str:
+    """The README's "who sees the buyer's contact data" table, generated from ``BUYER_DATA``."""
+    rows = ["| role | buyer contact data |", "| --- | --- |"]
+    rows += [f"| {role} | {BUYER_DATA_WORDS[BUYER_DATA[role]]} |" for role in ROLES]
+    return "\n".join(rows) + "\n"
+
+
 # --- the README's pages table -------------------------------------------------------
 
 # (paths shown, URL name whose access the "who" column states, what the page does)

@@ -282,6 +282,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
             ("release_order", _("Can release an order from hold")),
             ("cancel_order", _("Can cancel an order before picking")),
             ("intercept_order", _("Can intercept an order after picking started")),
+            # Phone, e-mail and street in full (orderhub.privacy); others see them masked.
+            ("view_buyer_contact", _("Can see buyers' full contact data")),
         ]
 
     def __str__(self):

@@ -47,6 +47,13 @@ OPS = [
     "orderhub.cancel_order",
 ]
 
+# The buyer's phone, e-mail and street in full (``orderhub.privacy``): only roles that
+# call or write to buyers or fix their addresses: customer service (ops), the ops
+# lead (manager) and admins. Approvers and reviewers (finance, sales and warehouse
+# managers) decide on the order, its lines, money and city, not the buyer's contact,
+# and see those masked; pickers see no order page at all.
+BUYER_CONTACT = ["orderhub.view_buyer_contact"]
+
 # What an approver needs to read an order and decide a change-request step: what
 # every staff role reads, tags aside.
 VIEW_ORDER_FOR_APPROVAL = [p for p in VIEW_CORE if p != "orderhub.view_tag"]
@@ -88,7 +95,7 @@ ALL_TICKETS = [f"tickets.{c}" for c in (
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "ops": [
-        *OPS,
+        *OPS, *BUYER_CONTACT,
         *VIEW_CHANGES, "changes.add_changerequest",
         *VIEW_CHANNELS,
         *VIEW_RULES, "fulfillment.add_blacklist", "fulfillment.change_blacklist",
@@ -113,7 +120,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "warehouse.add_pickproblem", "warehouse.pack_verify",
     ],
     "manager": [
-        *OPS,
+        *OPS, *BUYER_CONTACT,
         "orderhub.intercept_order",
         "orderhub.ship_order",
         "orderhub.pick_order",

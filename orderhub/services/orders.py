@@ -44,13 +44,20 @@ from orderhub.signals import StatusChange, announce_status_changes, order_edited
 
 Actor = AbstractBaseUser | str
 
-# Transitions a person may trigger from the order page, in button order.
+# Transitions a person may trigger from the order page (and the admin's actions),
+# in button order.
 USER_TRANSITIONS = [
-    "pay", "approve", "hold_review", "restock", "claim", "finish", "ship",
+    "pay", "approve", "hold_review", "restock", "ship",
     "deliver", "complete", "hold", "release", "cancel", "intercept",
 ]
-TRANSITIONS = [*USER_TRANSITIONS, "mark_ready", "mark_out_of_stock", "reprocess",
-               "ship_on_platform"]
+# Transitions a person takes only through a pick task on the scan screen
+# (``warehouse.services.picking``): the task records which items were scanned, so
+# "picked" means every line was scanned (or a problem was reported). A manager
+# holding ``pick_order`` must not mark an order picked from the order page. Only
+# the scan flow passes ``scan_flow=True``; automation (system actors) is not limited.
+SCAN_FLOW_TRANSITIONS = frozenset({"claim", "finish"})
+TRANSITIONS = [*USER_TRANSITIONS, "claim", "finish", "mark_ready", "mark_out_of_stock",
+               "reprocess", "ship_on_platform"]
 # What a person may set together with a transition they may take (``set_fields``).
 PERSON_SET_FIELDS = {"carrier", "carrier_company", "tracking_number"}
 REASON_REQUIRED = {"hold", "cancel", "intercept", "hold_review"}
@@ -86,6 +93,10 @@ class OrderNotFound(OrderServiceError):
 
 class TransitionNotPermitted(OrderServiceError):
     status = 403
+
+
+class ScanFlowOnly(TransitionNotPermitted):
+    """A person asked for ``claim``/``finish`` outside the scan flow."""
 
 
 class TransitionRefused(OrderServiceError):
@@ -172,6 +183,7 @@ def order_transition(
     reason: str = "",
     expected_status: str | None = None,
     set_fields: dict | None = None,
+    scan_flow: bool = False,
 ) -> Order:
     """Move an order through one transition of the state machine.
 
@@ -184,10 +196,16 @@ def order_transition(
     ``ship_on_platform``). System actors may set any field; a person only the
     parcel's fields (``PERSON_SET_FIELDS``) with a transition they may take,
     e.g. a tracking number typed in with ``ship``.
+
+    ``scan_flow=True`` is for the pick task's own calls only (claim and finish,
+    ``SCAN_FLOW_TRANSITIONS``); a person's claim or finish without it is refused.
     """
     if name not in TRANSITIONS:
         raise TransitionRefused(_("“%(name)s” is not an order action.") % {"name": name})
     who = actor_info(actor)
+    if name in SCAN_FLOW_TRANSITIONS and who.user is not None and not scan_flow:
+        raise ScanFlowOnly(_("Orders are claimed and finished on the scan screen only: the "
+                             "pick task records every scanned item."))
     reason = (reason or "").strip()
     if name in REASON_REQUIRED and not reason:
         raise OrderServiceError(_("Please give a reason."))
@@ -666,6 +684,7 @@ __all__ = [
     "OrderNotFound",
     "OrderServiceError",
     "OrderStatus",
+    "ScanFlowOnly",
     "TransitionNotPermitted",
     "TransitionRefused",
     "available_transitions",

@@ -5,6 +5,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from orderhub import privacy
+
 register = template.Library()
 
 
@@ -72,13 +74,16 @@ def query(context, **changes) -> str:
 @register.filter
 def mask_phone(phone: str) -> str:
     """``+8613800138000`` -> ``138****8000``: enough to tell buyers apart, not to call them."""
-    if not phone:
-        return ""
-    digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    keep_head = 3 if len(digits) >= 10 else 0
-    return f"{digits[:keep_head]}****{digits[-4:]}"
+    return privacy.mask_phone(phone)
+
+
+@register.simple_tag(takes_context=True)
+def contact(context, value, kind: str) -> str:
+    """``{% contact order.buyer_phone "phone" %}``: in full for roles that contact buyers,
+    masked for every other role (``orderhub.privacy``). Kinds: name, phone, email, street."""
+    request = context.get("request")
+    return privacy.contact_shown(value, kind,
+                                 full=privacy.sees_buyer_contact(getattr(request, "user", None)))
 
 
 @register.filter

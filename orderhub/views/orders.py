@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from orderhub import guard, selectors
+from orderhub import guard, privacy, selectors
 from orderhub.forms import (
     DRILL_DOWN_KEYS,
     SORT_FIELDS,
@@ -175,8 +175,33 @@ def _parse_compare(request) -> tuple[list[int] | None, str]:
     return [int(p) for p in parts], ""
 
 
+def _rows_shown(rows, full: bool) -> list[tuple]:
+    """(label, old, new) diff rows with the buyer's contact data masked unless ``full``.
+
+    The selectors label rows with the field's verbose name; that is mapped back
+    to the field here, so the version diff and the timeline's edits mask the
+    same fields as the buyer card (in the active language: labels are translated)."""
+    if full:
+        return rows
+    by_label = {str(Order._meta.get_field(name).verbose_name): name
+                for name in privacy.CONTACT_FIELDS}
+    return [(label, *(privacy.field_shown(by_label.get(str(label), ""), value, full=False)
+                      for value in (old, new)))
+            for label, old, new in rows]
+
+
+def _timeline_shown(order: Order, full: bool) -> list[dict]:
+    timeline = selectors.order_timeline(order)
+    if not full:
+        for item in timeline:
+            if item.get("changes"):
+                item["changes"] = _rows_shown(item["changes"], full)
+    return timeline
+
+
 def _detail_context(request, order: Order, compare_ids=None) -> dict:
     versions = selectors.order_versions(order)
+    buyer_contact = privacy.sees_buyer_contact(request.user)
     if compare_ids is None and len(versions) >= 2:
         default_pick = [versions[1].history_id, versions[0].history_id]
     else:
@@ -185,7 +210,8 @@ def _detail_context(request, order: Order, compare_ids=None) -> dict:
         "order": order,
         "lines": list(order.lines.all()),
         "tags": list(order.tags.all()),
-        "timeline": selectors.order_timeline(order),
+        "timeline": _timeline_shown(order, buyer_contact),
+        "buyer_contact": buyer_contact,
         "order_panels": settings.ORDER_PAGE_PANELS,
         "transition_labels": TRANSITION_LABELS,
         "buttons": _transition_buttons(order, request.user),
@@ -197,7 +223,8 @@ def _detail_context(request, order: Order, compare_ids=None) -> dict:
     }
 
 
-def _compare_context(order: Order, ids: list[int] | None, error: str) -> tuple[dict, int]:
+def _compare_context(order: Order, ids: list[int] | None, error: str, *,
+                     buyer_contact: bool) -> tuple[dict, int]:
     if error:
         return {"compare_error": error}, 400
     if ids is None:
@@ -206,7 +233,8 @@ def _compare_context(order: Order, ids: list[int] | None, error: str) -> tuple[d
     if result is None:
         return {"compare_error": _("Those versions do not belong to this order.")}, 400
     older, newer, rows = result
-    return {"compare": {"older": older, "newer": newer, "rows": rows}}, 200
+    return {"compare": {"older": older, "newer": newer,
+                        "rows": _rows_shown(rows, buyer_contact)}}, 200
 
 
 @require_GET
@@ -216,7 +244,8 @@ def order_detail(request, order_id: int):
     if order is None:
         raise Http404(_("There is no order %(id)s.") % {"id": order_id})
     ids, error = _parse_compare(request)
-    compare, status = _compare_context(order, ids, error)
+    compare, status = _compare_context(
+        order, ids, error, buyer_contact=privacy.sees_buyer_contact(request.user))
     if request.htmx and request.htmx.target == "version-compare":
         response = render(request, "orders/_compare.html", {"order": order, **compare},
                           status=status)

@@ -137,3 +137,32 @@ def test_the_scan_sees_each_kind_of_side_door():
 def test_the_allow_list_names_files_that_exist():
     for rel in ALLOWED_FILES:
         assert (ROOT / rel).is_file(), rel
+
+
+# Who may say "this is the scan flow" to ``order_transition`` (claim/finish by a
+# person): the pick task only. Anyone else passing ``scan_flow`` would reopen the
+# side door issue 15 closed (a manager marking an order picked with no scans).
+SCAN_FLOW_CALLERS = {"warehouse/services/picking.py"}
+
+
+def scan_flow_calls(source: str) -> list[int]:
+    """Lines of calls in ``source`` that pass ``scan_flow=...``."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and any(k.arg == "scan_flow" for k in node.keywords)]
+
+
+def test_only_the_pick_task_takes_claim_and_finish_as_the_scan_flow():
+    offenders, seen = [], set()
+    for rel, path in _scanned_files():
+        lines = scan_flow_calls(path.read_text())
+        if lines:
+            seen.add(rel)
+        if rel not in SCAN_FLOW_CALLERS:
+            offenders += [f"{rel}:{line}" for line in lines]
+    assert offenders == []
+    assert seen == SCAN_FLOW_CALLERS  # the scan itself finds the real caller
+
+
+def test_the_scan_flow_scan_sees_a_call():
+    assert scan_flow_calls("order_transition(order=o, name='finish', actor=u, scan_flow=True)\n"
+                           "order_transition(order=o, name='hold', actor=u)") == [1]

@@ -365,7 +365,9 @@ def test_detail_shows_the_order(ops_client, make_order):
     ("ops", S.READY_TO_PICK, {"hold", "cancel"}),
     ("finance", S.PAID, set()),
     ("finance", S.READY_TO_PICK, set()),
-    ("manager", S.PICKING, {"finish", "hold", "intercept"}),
+    # finish (and claim) only through the scan task: never a button here
+    ("manager", S.PICKING, {"hold", "intercept"}),
+    ("manager", S.READY_TO_PICK, {"hold", "cancel"}),
 ])
 def test_detail_shows_only_the_allowed_buttons(client, make_user, make_order, role, status,
                                                expected):

@@ -19,7 +19,18 @@ from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
 
-from orderhub.access import ADMIN_SITE, PUBLIC, ROLES, access_for, readme_pages_table
+from orderhub.access import (
+    ADMIN_SITE,
+    BUYER_DATA,
+    FULL,
+    PUBLIC,
+    ROLES,
+    SCAN_ONLY,
+    access_for,
+    readme_buyer_data_table,
+    readme_pages_table,
+)
+from orderhub.roles import role_permissions
 
 ROOT = Path(__file__).resolve().parents[2]
 MISSING_ID = "999999"
@@ -83,6 +94,24 @@ def test_readme_pages_table_is_the_generated_one():
     section = readme.split("## What is in the hub\n\n", 1)[1]
     table = section.split("\n\n", 1)[0] + "\n"
     assert table == readme_pages_table()
+
+
+def test_readme_buyer_data_table_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| role | buyer contact data |")
+    table = readme[start:].split("\n\n", 1)[0] + "\n"
+    assert table == readme_buyer_data_table()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_buyer_data_matches_the_role_table_and_the_order_pages(role):
+    """A FULL role holds view_buyer_contact, no other does; a SCAN_ONLY role reaches
+    no order page. (What each role's pages show: tests/orderhub/test_buyer_contact.py.)"""
+    perms = role_permissions(role)
+    holds = perms is None or "orderhub.view_buyer_contact" in perms
+    assert holds is (BUYER_DATA[role] == FULL)
+    reaches_orders = role in access_for("orders:detail", "orders/<int:order_id>/").roles
+    assert reaches_orders is (BUYER_DATA[role] != SCAN_ONLY)
 
 
 @pytest.fixture

@@ -32,10 +32,10 @@ def test_scan_api_flow(picker_client, make_order, warehouse, stocked):
     assert res["ok"] and res["task"]["picked"] == 1
     res = picker_client.post(url + "scan/", {"barcode": "INT-LID-1", "key": "b"}).json()
     assert not res["ok"] and res["result"] == "wrong_item"
-    res = picker_client.post(url + "problem/", {"kind": "missing_gift"})
-    assert res.status_code == 200
     res = picker_client.post(url + "finish/")
     assert res.status_code == 400 and "Still to pick" in res.json()["error"]
+    res = picker_client.post(url + "problem/", {"kind": "damaged", "note": "box dented"})
+    assert res.status_code == 200
     for key, code in [("c", "SKU-1"), ("d", "GIFT-1")]:
         assert picker_client.post(url + "scan/", {"barcode": code, "key": key}).json()["ok"]
     assert picker_client.post(url + "finish/").status_code == 200

@@ -11,15 +11,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, override
 from PIL import Image
 
 from orderhub.models import Order, OrderStatus
 from orderhub.services.events import order_event_record
 from orderhub.services.orders import OrderServiceError, actor_info, order_transition
+from orderhub.stored_text import register_stored_texts
 from warehouse.models import (
     SKU,
     Barcode,
@@ -54,7 +57,7 @@ def _open_task(picker) -> PickTask | None:
 
 def _start_task(order: Order, picker, pick_list: PickList | None = None) -> PickTask:
     """Claim ``order`` (locked by the caller) and write its task lines."""
-    order_transition(order=order, name="claim", actor=picker)
+    order_transition(order=order, name="claim", actor=picker, scan_flow=True)
     task = PickTask.objects.create(order=order, warehouse_id=order.warehouse_id, picker=picker,
                                    pick_list=pick_list)
     items = expand_lines(order, catalogue_for([order]))
@@ -304,6 +307,10 @@ def task_state(task: PickTask, *, lines: list[PickTaskLine] | None = None) -> di
 
 # --- problems and finishing --------------------------------------------------------
 
+# The finish's reason when a reported problem lets the picker finish short.
+PICKED_SHORT = gettext_noop("Picked short: %(items)s (problem reported: %(problem)s)")
+register_stored_texts(PICKED_SHORT)
+
 
 # A phone camera photo is 2-6 MB; anything far bigger is not a photo of a parcel.
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -370,17 +377,34 @@ def task_report_problem(*, task_id: int, picker, kind: str, note: str = "",
 
 
 def task_finish(*, task_id: int, picker) -> PickTask:
-    """Every line is picked: the order becomes ``picked`` and the task is done."""
+    """Every line is scanned: the order becomes ``picked`` and the task is done.
+
+    A line still short is refused unless a problem was reported on this task
+    (a missing item or gift: ops already have its ticket); the order is then
+    picked short and the finish's reason in the order's log names what is
+    missing, so the pack bench and ops see it.
+    """
     with transaction.atomic():
         task = _lock_task(task_id, picker)
         _require_picking(task)
         short = [ln for ln in task.lines.all() if ln.picked < ln.quantity]
+        missing = ", ".join(f"{ln.name} ×{ln.quantity - ln.picked}" for ln in short)
+        reason = ""
         if short:
-            raise PickingError(
-                _("Still to pick: %(items)s")
-                % {"items": ", ".join(f"{ln.name} ×{ln.quantity - ln.picked}" for ln in short)}
-            )
-        order_transition(order=task.order, name="finish", actor=picker)
+            problems = list(task.problems.order_by("created_at", "pk")
+                            .values_list("kind", flat=True))
+            if not problems:
+                raise PickingError(
+                    _("Still to pick: %(items)s. Scan them, or report a problem first.")
+                    % {"items": missing})
+            # Stored in the site language, shown in the reader's (orderhub.stored_text).
+            with override(settings.LANGUAGE_CODE):
+                reason = _(PICKED_SHORT) % {
+                    "items": missing,
+                    "problem": ", ".join(dict.fromkeys(str(PickProblem.Kind(kind).label)
+                                                       for kind in problems))}
+        order_transition(order=task.order, name="finish", actor=picker, reason=reason,
+                         scan_flow=True)
         task.status = PickTask.Status.DONE
         task.finished_at = timezone.now()
         task.save(update_fields=["status", "finished_at"])

@@ -11,6 +11,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from fulfillment.changes.models import ChangeRequest
 from orderhub.models import Order
+from orderhub.privacy import field_shown
 
 register = template.Library()
 
@@ -36,8 +37,12 @@ def _display(name: str, value):
 
 
 @register.filter
-def field_rows(rows) -> list[tuple]:
-    """Diff ``[{"field", "old", "new"}]`` as (label, old shown, new shown)."""
+def field_rows(rows, full_contact=False) -> list[tuple]:
+    """Diff ``[{"field", "old", "new"}]`` as (label, old shown, new shown).
+
+    ``full_contact``: the viewer may see the buyer's contact data (``orderhub.privacy``);
+    otherwise the name, phone and street show masked (approvers decide on the change,
+    they do not contact the buyer)."""
     out = []
     for row in rows or []:
         name = row.get("field", "")
@@ -45,7 +50,9 @@ def field_rows(rows) -> list[tuple]:
             label = Order._meta.get_field(name).verbose_name
         except Exception:  # noqa: BLE001 - an unknown name is shown as it is
             label = name
-        out.append((label, _display(name, row.get("old")), _display(name, row.get("new"))))
+        old, new = (field_shown(name, _display(name, row.get(key)), full=bool(full_contact))
+                    for key in ("old", "new"))
+        out.append((label, old, new))
     return out
 
 
