@@ -15,6 +15,8 @@ What it writes:
   ``carrier_service``).
 - ``ShadowResult``: what a shadow rule would have done (it never acts).
 - ``ReviewAction``: every approve/reject in the review queue, by whom.
+- ``CreditEntry``: the credit ledger, each change of a B2B customer's open
+  balance (``fulfillment.services.credit`` is its only writer).
 """
 
 from __future__ import annotations

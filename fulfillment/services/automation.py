@@ -297,8 +297,6 @@ def _accept_credit(plans: list[Plan], actor: Actor) -> None:
             plan.warehouse_id, plan.warehouse_source = None, ""
 
 
-
-
 def _field_changes(order: Order, plan: Plan, warehouse) -> tuple[dict, int]:
     """The rules' carrier/priority and the chosen warehouse, as ``order_update`` changes."""
     rules = plan.rules

@@ -341,5 +341,6 @@ def credit_open_orders(customer: Customer) -> list[OpenOrder]:
     ids = [order_id for order_id, amount in sums.items() if amount > 0]
     orders = Order.objects.filter(pk__in=ids).order_by("placed_at", "pk").only(
         "pk", "number", "status", "total")
-    return [OpenOrder(o.pk, o.number, o.get_status_display(), o.total, sums[o.pk])
+    return [OpenOrder(o.pk, o.number, o.get_status_display(), o.total,
+                      sums[o.pk].quantize(CENT))
             for o in orders]

@@ -271,6 +271,8 @@ def test_ledger_page_for_finance_only(client, make_user, order80, acme, stocked)
     assert response.status_code == 200
     assert 'data-figure="balance">80.00<' in html and 'data-figure="headroom">20.00<' in html
     assert order.number in html and "Order accepted on credit" in html
+    open_row = html[html.index(f'data-order="{order.pk}"'):]
+    assert '<td class="num mono">80.00</td>' in open_row[:open_row.index("</tr>")]
     assert client.get(reverse("fulfillment:credit-ledger", args=[999999])).status_code == 404
 
 
