@@ -70,8 +70,8 @@ def _release_credit(order_ids: list[int], actor: str) -> None:
                                              cancelled_by=actor)
     except Exception:
         # The orders are cancelled already and must stay so: the balance stays
-        # too high (orders are held, never let through wrongly) until
-        # ``credit_release_orders`` runs again for them (idempotent).
+        # too high (orders are held, never let through wrongly) until the
+        # ``release_cancelled_credit`` sweep gives it back within minutes.
         logger.exception("giving back credit for %s cancelled orders failed (first %s)",
                          len(order_ids), order_ids[0])
 

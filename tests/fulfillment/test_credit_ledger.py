@@ -140,6 +140,25 @@ def test_cancel_gives_the_amount_back_once(order80, acme, stocked,
     assert len(entries(acme)) == 2
 
 
+def test_sweep_releases_what_a_failed_receiver_left(order80, acme, stocked):
+    from fulfillment.tasks import release_cancelled_credit
+
+    kept, cancelled = order80(), order80()
+    order_automate(order=kept)
+    Customer.objects.filter(pk=acme.pk).update(credit_limit=Decimal("500"))
+    order_automate(order=cancelled)
+    # the cancel's on-commit receiver never ran (callbacks are not executed here)
+    order_transition(order=cancelled.pk, name="cancel", actor="system:test", reason="x")
+    assert balance(acme) == Decimal("160.00")
+    assert release_cancelled_credit() == 1
+    assert balance(acme) == Decimal("80.00")
+    assert release_cancelled_credit() == 0  # nothing left, nothing written again
+    from orderhub.celery import app
+
+    assert "fulfillment.tasks.release_cancelled_credit" in {
+        entry["task"] for entry in app.conf.beat_schedule.values()}
+
+
 def test_finance_approval_accepts_over_the_limit_with_the_approver(
         order80, acme, stocked, make_user, eager, django_capture_on_commit_callbacks):
     first, second = order80(), order80()
