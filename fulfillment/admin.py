@@ -1,4 +1,5 @@
-"""Admin for automation: routing rules (with dry run), risk rules, blacklist, decisions.
+"""Admin for automation: routing rules (with dry run), risk rules, blacklist, decisions,
+and the credit ledger (on each customer, and as a list).
 
 Rules are edited without code: conditions are rows (field, operator, value,
 "not"), the rule says whether all or any must hold. A rule whose conditions
@@ -23,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from fulfillment.models import (
     Blacklist,
     Condition,
+    CreditEntry,
     OrderDecision,
     ReviewAction,
     RiskRule,
@@ -37,7 +39,9 @@ from fulfillment.services.rules import (
     compile_condition,
     compile_rule,
 )
+from orderhub.admin import CustomerAdmin
 from orderhub.admin_mixins import ReadOnlyAdmin
+from orderhub.models import Customer
 
 RULES_HELP = _(
     "Enabled active rules run from the lowest position up. Warehouse and carrier: the first "
@@ -286,3 +290,61 @@ class ReviewActionAdmin(ReadOnlyAdmin):
     list_filter = ["action"]
     list_select_related = ["order", "user"]
     search_fields = ["order__number"]
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "customer", "kind", "amount", "balance_after", "credit_limit",
+                    "over_limit", "order_link", "actor", "note"]
+    list_filter = ["kind", "over_limit"]
+    list_select_related = ["customer", "order"]
+    search_fields = ["customer__name", "order__number", "note"]
+
+    @admin.display(description=_("order"), ordering="order__number")
+    def order_link(self, obj):
+        if obj.order_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("orders:detail", args=[obj.order_id]),
+                           obj.order.number)
+
+
+class CreditEntryInline(admin.TabularInline):
+    """The customer's credit ledger, newest first (written only by the credit service)."""
+
+    model = CreditEntry
+    extra = 0
+    fields = ["created_at", "kind", "order", "amount", "balance_after", "over_limit", "actor",
+              "note"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = _("credit ledger (newest first; finance changes it on the customer's "
+                            "credit page)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+
+# The order core's customer admin, plus the ledger. The open balance is read-only:
+# only the credit service changes it, each time with a ledger entry.
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerCreditAdmin(CustomerAdmin):
+    inlines = [*CustomerAdmin.inlines, CreditEntryInline]
+    readonly_fields = [*CustomerAdmin.readonly_fields, "open_balance", "credit_page"]
+
+    @admin.display(description=_("credit page"))
+    def credit_page(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>',
+                           reverse("fulfillment:credit-ledger", args=[obj.pk]),
+                           _("Ledger, settle orders, adjust"))

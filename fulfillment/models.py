@@ -15,6 +15,8 @@ What it writes:
   ``carrier_service``).
 - ``ShadowResult``: what a shadow rule would have done (it never acts).
 - ``ReviewAction``: every approve/reject in the review queue, by whom.
+- ``CreditEntry``: the credit ledger, each change of a B2B customer's open
+  balance (``fulfillment.services.credit`` is its only writer).
 """
 
 from __future__ import annotations
@@ -332,3 +334,68 @@ class ReviewAction(models.Model):
     def __str__(self):
         return f"{self.order_id}: {self.action}"
 
+
+
+class CreditEntry(models.Model):
+    """One change of a B2B customer's open balance: the credit ledger.
+
+    Only ``fulfillment.services.credit`` writes these rows, and it is the only
+    writer of ``Customer.open_balance``: each entry is written under the
+    customer's row lock together with the new balance, so ``balance_after`` of
+    a customer's latest entry is always the stored balance. ``amount`` is
+    signed: what the customer owes goes up with an accepted order and down
+    when it is settled, cancelled or refunded.
+    """
+
+    class Kind(models.TextChoices):
+        OPENING = "opening", _("Opening balance")
+        ACCEPT = "accept", _("Order accepted on credit")
+        CHANGE = "change", _("Order total changed")
+        SETTLE = "settle", _("Order settled")
+        RELEASE = "release", _("Order cancelled")
+        REFUND = "refund", _("Refund")
+        ADJUST = "adjust", _("Manual adjustment")
+
+    # At most one of each per order, so a re-run of automation, a repeated
+    # signal or a double click never counts an order twice.
+    ONCE_PER_ORDER = (Kind.ACCEPT, Kind.SETTLE, Kind.RELEASE)
+
+    customer = models.ForeignKey(
+        "orderhub.Customer", verbose_name=_("customer"), on_delete=models.PROTECT,
+        related_name="credit_entries",
+    )
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="credit_entries",
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    balance_after = models.DecimalField(_("balance after"), max_digits=14, decimal_places=2)
+    credit_limit = models.DecimalField(_("credit limit then"), max_digits=14, decimal_places=2)
+    # Finance approved an order that takes the balance over the limit.
+    over_limit = models.BooleanField(_("over the limit"), default=False)
+    actor = models.CharField(_("actor"), max_length=150)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("credit ledger entry")
+        verbose_name_plural = _("credit ledger")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind"], condition=models.Q(kind__in=["accept", "settle",
+                                                                         "release"]),
+                name="credit_entry_once_per_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at", "-id"], name="credit_customer_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.kind} {self.amount}"

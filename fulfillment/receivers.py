@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 from fulfillment.queue import enqueue
+from fulfillment.services import credit as credit_service
 from fulfillment.services.automation import REPROCESS_ON_EDIT, order_reprocess_after_edit
 from orderhub.models import OrderStatus
+
+CREDIT_ACTOR = "system:credit-release"
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +37,15 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     batch leaves it ``paid`` counts: one paid and then shipped by the platform
     (an import of a store's history) or put on hold in the same batch is not
     automation's to decide. The task checks the status again when it runs.
+    Orders whose last change cancels them give back their open credit.
     """
     last: dict[int, str] = {}
     for change in changes:
         last[change.order_id] = change.to_status
+    cancelled = [order_id for order_id, status in last.items()
+                 if status == OrderStatus.CANCELLED]
+    if cancelled:
+        _release_credit(cancelled, kwargs.get("actor") or "")
     ids = [order_id for order_id, status in last.items() if status == OrderStatus.PAID]
     if not ids:
         return
@@ -50,6 +58,22 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
             # enqueues them again within minutes.
             logger.exception("could not queue automation for %s orders (first %s)",
                              len(chunk), chunk[0])
+
+
+def _release_credit(order_ids: list[int], actor: str) -> None:
+    """Cancelled orders give back what is still open on their customer's credit.
+
+    One query when none of them was accepted on credit (a B2C batch).
+    """
+    try:
+        credit_service.credit_release_orders(order_ids=order_ids, actor=CREDIT_ACTOR,
+                                             cancelled_by=actor)
+    except Exception:
+        # The orders are cancelled already and must stay so: the balance stays
+        # too high (orders are held, never let through wrongly) until the
+        # ``release_cancelled_credit`` sweep gives it back within minutes.
+        logger.exception("giving back credit for %s cancelled orders failed (first %s)",
+                         len(order_ids), order_ids[0])
 
 
 def on_order_edited(sender, *, order_id, fields, actor, status, **kwargs):

@@ -15,7 +15,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.utils import timezone
 
 from fulfillment.queue import RETRY_BACKOFF, RETRY_BACKOFF_MAX, retry_or_raise
-from fulfillment.services import automation, payments
+from fulfillment.services import automation, credit, payments
 from orderhub.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -87,3 +87,9 @@ def automate_stragglers(limit: int = 500) -> int:
 def cancel_unpaid_orders(limit: int = 1000) -> int:
     """Cancel orders not paid within their channel's payment timeout."""
     return len(payments.orders_cancel_unpaid(limit=limit))
+
+
+@shared_task(name="fulfillment.tasks.release_cancelled_credit", ignore_result=True)
+def release_cancelled_credit(limit: int = 500) -> int:
+    """Safety net: cancelled orders still counted in a B2B balance give it back."""
+    return credit.credit_release_stragglers(limit=limit)

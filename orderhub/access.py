@@ -126,6 +126,11 @@ ACCESS: dict[str, Access] = {
     "fulfillment:review-approve": post(REVIEW),
     "fulfillment:review-reject": post(REVIEW),
     "fulfillment:reprocess": post(OPS),
+    # A customer's credit ledger, settle / refund / adjust: finance (review_credit).
+    "fulfillment:credit-ledger": Access(_roles("finance", "admin")),
+    "fulfillment:credit-settle": post(_roles("finance", "admin")),
+    "fulfillment:credit-refund": post(_roles("finance", "admin")),
+    "fulfillment:credit-adjust": post(_roles("finance", "admin")),
     # Shipping.
     "shipping:waybills": Access(OPS),
     "shipping:retry": post(OPS),

@@ -119,6 +119,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Safety net: cancelled B2B orders whose credit release after the cancel failed.
+    "fulfillment-release-cancelled-credit": {
+        "task": "fulfillment.tasks.release_cancelled_credit",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "shipping-deliver-due-waybills": {
         "task": "fulfillment.shipping.tasks.deliver_due_waybills",
         "schedule": 60.0,

@@ -2,7 +2,10 @@
 
 ``orders_automate`` takes a batch of paid orders through
 
-1. risk rules (``risk.RiskChecker``) and the credit check,
+1. risk rules (``risk.RiskChecker``) and the credit check (a first look while
+   planning; then ``credit.credit_accept_orders`` accepts the B2B orders that
+   passed everything else under their customers' row locks, or holds them for
+   finance),
 2. routing rules (``rules.RuleSet``: warehouse, carrier, priority, tags, holds),
 3. the warehouse choice (rule, else the region's warehouse with all the stock,
    else any active one with it, else out of stock),
@@ -23,9 +26,7 @@ order never blocks the rest. A person's run goes one by one (permission checks).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.db import upsert_rows
 from fulfillment.models import OrderDecision, ShadowResult
+from fulfillment.services import credit as credit_service
 from fulfillment.services import risk as risk_service
 from fulfillment.services.rules import (
     OrderFacts,
@@ -79,6 +81,8 @@ class Plan:
     rules: RuleOutcome
     warehouse_id: int | None = None
     warehouse_source: str = ""
+    # Finance approved this order's credit hold: accept it even over the limit.
+    credit_approved: bool = False
 
 
 @dataclass
@@ -107,6 +111,7 @@ def orders_automate(*, order_ids, actor: Actor = ACTOR, raise_errors: bool = Fal
     if not orders:
         return results
     plans = plan_orders(orders, now=now)
+    _accept_credit(plans, actor)
     tags: dict = {}
     # The bulk writes skip per-user permission checks: a person's run goes one by one.
     bulk = len(plans) >= GROUP_MIN and actor_info(actor).user is None
@@ -149,30 +154,47 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
     lines = order_lines([o.pk for o in orders])
     facts = facts_for_orders(orders, lines=lines)
     risk_reasons = checker.check(orders, now=now)
-    pending_credit: dict[int, Decimal] = defaultdict(Decimal)
     plans, shadow_rows = [], []
     for order in orders:
         skip = set(approved.get(order.pk) or [])
         reasons = [r for r in risk_reasons[order.pk] if r["code"] not in skip]
-        if risk_service.CREDIT not in skip:
-            credit = risk_service.credit_check(order, pending=pending_credit)
-            if credit:
-                reasons.append(credit)
-            elif order.customer_id and risk_service._is_b2b(order):
-                pending_credit[order.customer_id] += order.total
         outcome = ruleset.evaluate(facts[order.pk], shadow=record_shadow)
-        for rule_id, text in outcome.holds:
-            code = f"rule:{rule_id}"
-            if code not in skip:
-                reasons.append(risk_service.make_reason(code, "rule", text=text))
+        holds = [risk_service.make_reason(f"rule:{rule_id}", "rule", text=text)
+                 for rule_id, text in outcome.holds if f"rule:{rule_id}" not in skip]
         for rule_id, matched, actions in outcome.shadow:
             shadow_rows.append(ShadowResult(rule_id=rule_id, order=order, matched=matched,
                                             actions=actions))
-        plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons, rules=outcome))
+        plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons + holds,
+                          rules=outcome, credit_approved=risk_service.CREDIT in skip))
+    _precheck_credit(plans)
     if shadow_rows:
         ShadowResult.objects.bulk_create(shadow_rows, batch_size=1000)
     choose_warehouses([p for p in plans if not p.reasons])
     return plans
+
+
+def _precheck_credit(plans: list[Plan]) -> None:
+    """The credit reason of orders going to review anyway, listed with their other reasons.
+
+    So one visit to the review queue shows finance's part too. An order with
+    no other reason is left to ``_accept_credit``, which decides under the
+    customer's row lock: a balance read here may be stale by the time the
+    order moves (another worker accepting an order of the same customer).
+    """
+    b2b = [p for p in plans if not p.credit_approved and risk_service._is_b2b(p.order)]
+    if not b2b:
+        return
+    held = [p for p in b2b if p.reasons and p.order.customer_id]
+    counted = credit_service.counted_amounts([p.order.pk for p in held]) if held else {}
+    for plan in b2b:
+        if plan.order.customer_id and not plan.reasons:
+            continue
+        credit = risk_service.credit_check(plan.order, counted=counted)
+        if credit:
+            # After the risk reasons, before the rules' holds, as reviewers read them.
+            risk = [r for r in plan.reasons if r["code"].startswith("risk:")]
+            rest = [r for r in plan.reasons if not r["code"].startswith("risk:")]
+            plan.reasons[:] = [*risk, credit, *rest]
 
 
 def _stock_needs(orders: list[Order]) -> dict[int, dict[int, int] | None]:
@@ -238,6 +260,41 @@ def choose_warehouses(plans: list[Plan]) -> None:
 
 
 # --- acting (writes) ------------------------------------------------------------------
+
+
+def _accept_credit(plans: list[Plan], actor: Actor) -> None:
+    """Accept on credit the B2B orders that passed every other check, or hold them.
+
+    The planning look read balances without a lock; here, in one transaction,
+    the orders still ``paid`` are locked (by pk), then their customers (by pk),
+    and the credit service decides with the balances as they are, so two
+    workers' runs for one customer cannot both pass. It commits before stock is
+    reserved: a crash after it leaves paid orders already counted, and the next
+    run (task retry, straggler sweep) finds them accepted and does not count
+    them again. Refused orders get the ``credit`` reason and go to review.
+    Costs nothing for a batch without B2B orders.
+    """
+    todo = {p.order.pk: p for p in plans
+            if not p.reasons and p.order.customer_id and risk_service._is_b2b(p.order)}
+    if not todo:
+        return
+    with transaction.atomic():
+        locked = list(Order.objects.select_for_update()
+                      .filter(pk__in=in_values(todo), status=S.PAID).order_by("pk"))
+        by_id = {o.pk: o for o in locked}
+        # Accept in the batch's own order (paid time), as planned.
+        orders = [by_id[pk] for pk in todo if pk in by_id]
+        approved = {pk for pk, plan in todo.items() if plan.credit_approved}
+        approvers = {}
+        for pk in approved:
+            approvers[pk] = credit_service.credit_approver(pk) or actor
+        refused = credit_service.credit_accept_orders(orders=orders, actor=actor,
+                                                      approved=approved, approvers=approvers)
+    for order_id, reason in refused.items():
+        if reason:
+            plan = todo[order_id]
+            plan.reasons.append(reason)
+            plan.warehouse_id, plan.warehouse_source = None, ""
 
 
 def _field_changes(order: Order, plan: Plan, warehouse) -> tuple[dict, int]:

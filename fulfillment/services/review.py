@@ -13,6 +13,11 @@ rejection cancels the order with the reviewer's reason.
 Finance does not hold the order-core review/cancel permissions, so a move a
 finance user causes is made as ``system:credit-review`` and the person is
 recorded on the ``ReviewAction`` row and in the transition's reason.
+
+When the last reason of a credit hold is approved, the order is accepted on
+credit right there, in the approval's transaction, even over the limit: the
+ledger entry names the finance user who approved the credit hold
+(``credit.credit_accept``). Automation, running again, finds it accepted.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from fulfillment.models import OrderDecision, ReviewAction
+from fulfillment.services import credit as credit_service
 from fulfillment.services.automation import _short
 from fulfillment.services.risk import CREDIT
 from orderhub.models import Order, OrderStatus
@@ -101,6 +107,10 @@ def review_approve(*, order_id: int, user, comment: str = "",
         reason = _("approved by %(user)s") % {"user": user.get_username()}
         if comment.strip():
             reason = f"{reason}: {comment.strip()}"
+        if CREDIT in codes:
+            approver = credit_service.credit_approver(order.pk) or CREDIT_ACTOR
+            credit_service.credit_accept(order=order, actor=approver, approved=True,
+                                         note=comment.strip())
         actor = user if user.has_perm("orderhub.review_order") else CREDIT_ACTOR
         order = order_transition(order=order, name="approve", actor=actor, reason=_short(reason))
     return ReviewResult(order=order, done=True, approved=approved, waiting=[])
@@ -130,7 +140,11 @@ def review_reject(*, order_id: int, user, reason: str,
 
 
 def review_queue(user):
-    """Orders in review this user can act on, oldest first, with their decision."""
+    """Orders in review this user can act on, oldest first, with their decision.
+
+    Each order's ``customer`` comes along: a credit hold's row shows the
+    customer's limit and open balance as they are now.
+    """
     qs = (Order.objects.filter(status=OrderStatus.REVIEW)
           .select_related("channel", "customer", "decision").order_by("updated_at", "pk"))
     if not user.has_perm("orderhub.review_order"):

@@ -200,21 +200,24 @@ def _is_b2b(order: Order) -> bool:
         customer is not None and customer.tier == Customer.Tier.B2B)
 
 
-def credit_check(order: Order, *, pending: dict[int, Decimal] | None = None) -> dict | None:
+def credit_check(order: Order, *, counted: dict[int, Decimal] | None = None) -> dict | None:
     """A reason when a B2B order would take its customer over the credit limit.
 
-    ``pending`` carries amounts already let through earlier in the same batch
-    (customer id → sum), so a batch cannot slip several orders under one limit.
+    A look at the balance as read, without a lock: automation uses it only for
+    orders going to review anyway (to list the credit figures with their other
+    reasons). Whether an order goes on is decided under the customer's row lock
+    by ``fulfillment.services.credit.credit_accept_orders``. ``counted``: what
+    each order is already in the balance for (order id → sum; an order accepted
+    before and now re-run is not counted twice).
     """
     if not _is_b2b(order):
         return None
     customer = order.customer
     if customer is None:
         return make_reason(CREDIT, "credit_no_customer")
-    extra = (pending or {}).get(customer.pk, Decimal("0"))
-    balance = customer.open_balance + extra
-    if balance + order.total > customer.credit_limit:
+    already = (counted or {}).get(order.pk, Decimal("0"))
+    balance = customer.open_balance - already
+    if balance + order.total > customer.credit_limit and order.total > already:
         return make_reason(CREDIT, "credit", balance=balance, total=order.total,
                            limit=customer.credit_limit)
     return None
-

@@ -108,9 +108,10 @@ def form_data(html: str, form_id: str) -> dict[str, list[str]]:
 def _one_of_each_model_the_demo_leaves_empty():
     """The demo does not pick, pack, reconcile or export; one plain row of each."""
     from channels.models import Channel, DecryptAudit, GapAlert, LegacyOrder, RawPayload
-    from fulfillment.models import ReviewAction, Rule, ShadowResult
+    from fulfillment.models import CreditEntry, ReviewAction, Rule, ShadowResult
     from fulfillment.notifications.models import Gateway, Message
-    from orderhub.models import Order
+    from fulfillment.services.credit import credit_adjust
+    from orderhub.models import Customer, Order
     from reporting.models import (
         ExportJob,
         ReconciliationDifference,
@@ -163,6 +164,9 @@ def _one_of_each_model_the_demo_leaves_empty():
     for model, fields in models.items():
         if not model._default_manager.exists():
             model._default_manager.create(**fields)
+    if not CreditEntry.objects.exists():
+        credit_adjust(customer_id=Customer.objects.order_by("pk").first().pk, amount="100.00",
+                      actor="system:test", note="admin walk")
     if not PackCheck.objects.exists():
         check = PackCheck.objects.create(order=order, warehouse=warehouse, packer=user)
         PackScan.objects.create(key="admin-walk", pack_check=check, barcode="690000000001",
