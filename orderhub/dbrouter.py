@@ -9,15 +9,20 @@ including the permission check before the dashboard, the rollup refresh (reads o
 writes the rollup), reconciliation and export jobs (read, then write their rows), keeps
 reading the primary, so a user never misses a row they just wrote.
 
-Without the alias the router answers "no opinion" and Django uses ``default``.
+Without the alias the router answers "no opinion" and Django uses ``default``; so it
+does, with a warning in the log, while the replica does not answer: a replica outage
+slows the dashboard down to the primary's speed and never fails it.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
 
@@ -26,6 +31,21 @@ _replica_reads: ContextVar[bool] = ContextVar("orderhub_replica_reads", default=
 
 def replica_configured() -> bool:
     return REPLICA in connections.settings
+
+
+def _replica_answers() -> bool:
+    """Connect (or keep the connection) to the replica; False when it does not answer."""
+    connection = connections[REPLICA]
+    try:
+        # Reconnects when a kept connection broke since the last request (the replica
+        # restarted): CONN_HEALTH_CHECKS, as Django's own first query would.
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        # Tolerated: the primary holds the same rows, only fresher.
+        logger.warning("read replica unreachable, reading the primary: %s", exc)
+        return False
+    return True
 
 
 @contextmanager
@@ -37,7 +57,7 @@ def replica_reads():
     inside a transaction on the primary (they must see that transaction's own writes).
     Usable as a decorator too (``@replica_reads()``).
     """
-    token = _replica_reads.set(True)
+    token = _replica_reads.set(replica_configured() and _replica_answers())
     try:
         yield
     finally:

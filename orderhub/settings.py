@@ -118,6 +118,12 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
     DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"].get("CONN_MAX_AGE", 0))
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        options = DATABASES["replica"].setdefault("OPTIONS", {})
+        # The dashboard's aggregates run here: no JIT, as on "default".
+        options.setdefault("options", "-c jit=off")
+        # An unreachable replica is given up on quickly (the dashboard then reads "default").
+        options.setdefault("connect_timeout", 3)
     # Tests read the test database through this alias instead of creating another.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["orderhub.dbrouter.ReplicaRouter"]

@@ -8,9 +8,11 @@ Tests that read through it are transactional, so the second connection sees thei
 
 import copy
 import json
+import logging
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,18 @@ ORDER_TABLE = f'"{Order._meta.db_table}"'
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
+@contextmanager
+def _alias(settings_dict: dict):
+    # connections.settings is settings.DATABASES (the same dict).
+    connections.settings[REPLICA] = settings_dict
+    try:
+        yield connections[REPLICA]
+    finally:
+        connections[REPLICA].close()
+        del connections[REPLICA]
+        del connections.settings[REPLICA]
+
+
 @pytest.fixture(scope="class")
 def replica(django_db_setup):
     """The alias, for one test class. Class scope: it must exist before the test's own
@@ -37,14 +51,19 @@ def replica(django_db_setup):
     default = connections["default"].settings_dict
     alias = copy.deepcopy(default)
     alias["TEST"] = {**default["TEST"], "MIRROR": "default"}
-    # connections.settings is settings.DATABASES (the same dict).
-    connections.settings[REPLICA] = alias
-    try:
-        yield connections[REPLICA]
-    finally:
-        connections[REPLICA].close()
-        del connections[REPLICA]
-        del connections.settings[REPLICA]
+    with _alias(alias) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="class")
+def dead_replica(django_db_setup, tmp_path_factory):
+    """A replica alias that cannot be connected to (its directory does not exist)."""
+    alias = copy.deepcopy(connections["default"].settings_dict)
+    alias.update(ENGINE="django.db.backends.sqlite3", OPTIONS={}, HOST="", PORT="",
+                 NAME=str(tmp_path_factory.mktemp("gone") / "missing" / "replica.sqlite3"))
+    alias["TEST"] = {**alias["TEST"], "MIRROR": "default"}
+    with _alias(alias) as connection:
+        yield connection
 
 
 # Transactional: the replica connection sees only committed rows, as a real replica would.
@@ -111,6 +130,23 @@ class TestWithReplica:
         assert Channel.objects.using("default").get(pk=channel.pk).name == "Renamed again"
         # Outside replica_reads() nothing goes to the replica, configured or not.
         assert Channel.objects.get(pk=channel.pk)._state.db == "default"
+
+
+class TestWithAnUnreachableReplica:
+    @with_replica
+    def test_the_dashboard_reads_the_primary_and_says_why(
+            self, client, make_user, make_order, pin, dead_replica, caplog):
+        _shipped_order(make_order, pin)
+        client.force_login(make_user("manager"))
+
+        with caplog.at_level(logging.WARNING, logger="orderhub.dbrouter"), \
+                CaptureQueriesContext(connections["default"]) as primary:
+            response = client.get(PAGES[0], RANGE)
+
+        assert response.status_code == 200
+        assert 'data-value="2.0"' in response.content.decode()
+        assert any(ORDER_TABLE in sql for sql in _sql(primary))
+        assert "read replica unreachable, reading the primary" in caplog.text
 
 
 def test_the_replica_is_never_migrated():
