@@ -113,6 +113,22 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# Optional PostgreSQL streaming replica of "default": the dashboard reads there
+# (orderhub/dbrouter.py says which reads may); without it everything uses "default".
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"].get("CONN_MAX_AGE", 0))
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        options = DATABASES["replica"].setdefault("OPTIONS", {})
+        # The dashboard's aggregates run here: no JIT, as on "default".
+        options.setdefault("options", "-c jit=off")
+        # An unreachable replica is given up on quickly (the dashboard then reads "default").
+        options.setdefault("connect_timeout", 3)
+    # Tests read the test database through this alias instead of creating another.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["orderhub.dbrouter.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

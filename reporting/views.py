@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from orderhub.dbrouter import replica_reads
 from orderhub.guard import staff_view
 from reporting import exports, reconciliation, selectors
 from reporting.forms import DashboardFilterForm, ReconciliationUploadForm
@@ -47,6 +48,8 @@ def _form_errors(form) -> list[str]:
 
 @require_GET
 @staff_view("reporting.view_dashboard")
+# Inside the permission check (that reads the primary): only these reads may lag.
+@replica_reads()
 def dashboard(request):
     cards_only = bool(request.htmx) and request.GET.get("part") == "cards"
     context, status = _dashboard_context(request, full=not cards_only)
@@ -75,6 +78,8 @@ def dashboard(request):
 
 @require_GET
 @staff_view("reporting.view_dashboard")
+# Inside the permission check (that reads the primary): only these reads may lag.
+@replica_reads()
 def dashboard_wall(request):
     # Full numbers: the wall draws the per-channel and paid → shipped charts beside the
     # cards (the cached aggregates cost one cache read per poll of an unchanged hub).

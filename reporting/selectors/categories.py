@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import (
     Case,
     DateField,
@@ -133,7 +133,8 @@ def _category_totals_live(filters: DashboardFilters, categories: list[str]) -> l
     # In the order of the placeholders: the select list's, then the orders', then the lines'.
     params = [*bounds, *bounds, *bounds, *bounds, S.CANCELLED, *bounds, S.CANCELLED,
               *orders_params, [c for c in categories if c]]
-    with connection.cursor() as cursor:
+    # Raw SQL: the read goes where the ORM's would (the replica under replica_reads).
+    with connections[router.db_for_read(OrderLine)].cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
     return [(category, currency, (placed, paid, shipped), (cancelled, None, None),

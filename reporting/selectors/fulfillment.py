@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, models
+from django.db import connection, connections, models, router
 from django.db.models import (
     Count,
     DurationField,
@@ -118,7 +118,8 @@ def _tracking_live(filters: DashboardFilters, window: dt.timedelta, now: dt.date
     # Each FILTER names the EXISTS, and PostgreSQL, flattening Django's subquery, runs
     # the probe once per FILTER; OFFSET 0 keeps the subquery, so each order probes once.
     sql, params = orders.values("shipped_at", "scanned_in_time").order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
+    # Raw SQL: the read goes where the ORM's would (the replica under replica_reads).
+    with connections[router.db_for_read(orders.model)].cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE o.scanned_in_time), "
             "COUNT(*) FILTER (WHERE NOT o.scanned_in_time AND o.shipped_at > %s) "

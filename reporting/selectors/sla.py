@@ -18,7 +18,7 @@ from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, connections, models, router
 from django.db.models import (
     DurationField,
     ExpressionWrapper,
@@ -151,7 +151,8 @@ def _sla_groups_postgres(filters: DashboardFilters, window_s: float) -> list[tup
     """
     params = [settings.TIME_ZONE, *orders_params, *WaybillQuerySet.INVALID_STATUSES,
               filters.start, filters.end, SLA_LOOKBACK_DAYS, window_s]
-    with connection.cursor() as cursor:
+    # Raw SQL: the read goes where the ORM's would (the replica under replica_reads).
+    with connections[router.db_for_read(Waybill)].cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
     out = []
@@ -205,7 +206,8 @@ def sla_samples_live(filters: DashboardFilters) -> list[tuple]:
     invalid_statuses = WaybillQuerySet.INVALID_STATUSES
     params = [settings.TIME_ZONE, *orders_params, filters.start, filters.end,
               *invalid_statuses, SLA_LOOKBACK_DAYS, *invalid_statuses]
-    with connection.cursor() as cursor:
+    # Raw SQL: the read goes where the ORM's would (the replica under replica_reads).
+    with connections[router.db_for_read(Waybill)].cursor() as cursor:
         cursor.execute(query, params)
         return cursor.fetchall()
 
