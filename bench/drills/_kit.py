@@ -180,9 +180,20 @@ class DrillPostgres:
                   "-l", str(self.datadir / "drill.log"), "-m", "fast", "-w", "restart")
 
     def stop(self) -> None:
-        if self.started_here:
+        """Stop the cluster if this drill started it and no other drill's database is left
+        (drills may run side by side on it)."""
+        if not port_open(self.port):
+            return
+        if self.started_here and not self.drill_databases():
             self._ctl("-m", "fast", "-w", "stop", check=False)
-            self.started_here = False
+        self.started_here = False
+
+    def drill_databases(self) -> list[str]:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'")]
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -309,7 +320,10 @@ class Hub:
 
         connections.close_all()
         if not self.keep:
-            self.pg.drop_database(self.db_name)
+            try:
+                self.pg.drop_database(self.db_name)
+            except Exception as exc:  # noqa: BLE001 - cleanup must not hide the drill's result
+                log(f"could not drop {self.db_name}: {exc}")
             shutil.rmtree(self.var_dir, ignore_errors=True)
         else:
             log(f"kept database {self.db_name} and logs in {self.var_dir}")
