@@ -1,6 +1,6 @@
 """Drill: PostgreSQL restarted (``pg_ctl restart -m fast``) while orders arrive and pages are read.
 
-    python bench/drills/postgres_restart.py [--orders 600] [--before 5] [--after 10]
+    python bench/drills/postgres_restart.py [--orders 300] [--before 5] [--after 10]
 
 Run it alone: it restarts the drill cluster (port 5440) that other drills use.
 The hub runs as in production on that cluster, in a fresh database: gunicorn
@@ -9,8 +9,9 @@ a Celery worker on the ingest queue (no Redis here: the on-disk broker under the
 drill's own var dir). Load, from the drill: signed Shopify webhooks posted to
 ``/hooks/<channel>/`` by two threads (``--orders`` orders in all, each delivered
 once), and a logged-in ops user reading ``/orders/`` and ``/orders/<id>/`` plus
-``/healthz`` in two threads. After ``--before`` seconds PostgreSQL restarts;
-the load goes on for ``--after`` seconds and then until every order is sent.
+``/healthz`` in two threads. Once both kinds of request have been answered a few
+times and ``--before`` more seconds have passed, PostgreSQL restarts; the load goes
+on for ``--after`` seconds and then until every order is sent.
 
 Counted per phase (before / during the restart and 2 s after it / after): requests
 and failed requests (HTTP 5xx or no answer). A webhook the hub did not acknowledge
@@ -64,7 +65,7 @@ class Timeline:
 
 
 def main() -> None:
-    p = _kit.parser(__doc__.splitlines()[0], orders=600)
+    p = _kit.parser(__doc__.splitlines()[0], orders=300)
     p.add_argument("--before", type=float, default=5)
     p.add_argument("--after", type=float, default=10)
     args = p.parse_args()
@@ -76,6 +77,7 @@ def main() -> None:
     try:
         hub.setup_django()
         from django.contrib.auth.models import Group, User
+        from django.db import connections
         from django.test import Client
 
         from channels.models import RawPayload
@@ -148,6 +150,12 @@ def main() -> None:
                   [threading.Thread(target=read) for _ in range(2)]
         for t in threads:
             t.start()
+        # Warm up first (gunicorn's workers load the app on their first request), so
+        # "before" measures a hub that was serving.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and min(
+                timeline.get("webhook", "before")[0], timeline.get("page", "before")[0]) < 5:
+            time.sleep(0.2)
         time.sleep(args.before)
         timeline.phase = "during"
         started = time.perf_counter()
@@ -172,6 +180,9 @@ def main() -> None:
         for t in threads:
             t.join()
 
+        # This process's own connection died with the restart (no request cycle here
+        # runs Django's health check): open a new one.
+        connections.close_all()
         pending = RawPayload.objects.filter(channel=channel, status="pending")
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
