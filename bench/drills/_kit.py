@@ -423,6 +423,7 @@ class FakeShopify:
         self.faults: list[tuple[str, str, str, object]] = []
         self.requests: list[tuple[str, str, int]] = []
         self.fulfillments: dict[int, list[str]] = {}  # order id -> tracking numbers received
+        self.posting = 0  # fulfilment calls in flight (received, not answered yet)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -531,6 +532,8 @@ class FakeShopify:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = json.loads(self.rfile.read(length) or b"{}")
                 if urlparse(self.path).path.endswith("/fulfillments.json"):
+                    with shop.lock:
+                        shop.posting += 1
                     if shop.post_delay:
                         time.sleep(shop.post_delay)
                     item = data["fulfillment"]["line_items_by_fulfillment_order"][0]
@@ -541,6 +544,8 @@ class FakeShopify:
                         with shop.lock:
                             shop.fulfillments.setdefault(oid, []).append(
                                 data["fulfillment"]["tracking_info"]["number"])
+                    with shop.lock:
+                        shop.posting -= 1
                     return self._answer(201, {"fulfillment": {"id": 900_000 + oid}},
                                         fault=fault or False)
                 self._send(404, b'{"errors": "Not Found"}')
