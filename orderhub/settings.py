@@ -5,6 +5,8 @@ else is fixed here. With no ``DATABASE_URL`` the hub runs on SQLite under
 ``var/``; with no ``REDIS_URL`` Celery uses kombu's on-disk broker there too.
 """
 
+import base64
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -204,11 +206,15 @@ AXES_SENSITIVE_PARAMETERS = ["password"]
 # Scripts and styles come only from our own static files (no inline code, no eval: htmx's
 # trigger filters and inline indicator style are off, see base.html). Images may be data:
 # and blob: URLs (barcodes, QR codes, the camera scanner's frames).
+# The one style attribute a third-party page needs (django-simple-history's admin history
+# list: style="border-top: 0"), allowed by its exact hash rather than all inline styles.
+_HISTORY_STYLE = base64.b64encode(hashlib.sha256(b"border-top: 0").digest()).decode()
 _CSP = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-hashes'", f"'sha256-{_HISTORY_STYLE}'"],
         "img-src": ["'self'", "data:", "blob:"],
         "media-src": ["'self'", "blob:", "mediastream:"],
         "worker-src": ["'self'", "blob:"],
