@@ -67,8 +67,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Outside everything that renders, so every page (error pages, lockouts too) gets the policy.
-    "csp.middleware.CSPMiddleware",
+    # Outside everything that renders, so every page (error pages, lockouts too) gets the
+    # policy; django-csp's, minus PDFs (orderhub/security.py says why).
+    "orderhub.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -199,8 +200,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "orderhub.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "orderhub.security.client_ip"
-# The usernames tried are kept for the admin's attempt list; request bodies (passwords) not.
-AXES_SENSITIVE_PARAMETERS = ["password"]
+# Axes logs the username and address tried (what an operator needs); the stored request
+# data masks the password (always) and the CSRF token.
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 
 # --- Content-Security-Policy (django-csp) ------------------------------------------------
 # Scripts and styles come only from our own static files (no inline code, no eval: htmx's

@@ -74,6 +74,21 @@ def test_refusals_carry_the_policy_too(client, make_user):
     assert_strict(missing["Content-Security-Policy"])
 
 
+def test_pdfs_go_without_the_policy_so_chrome_can_show_them(rf):
+    # Chrome's PDF viewer breaks under a page policy (inline styles, <embed>): blank labels.
+    from django.http import HttpResponse
+
+    from orderhub.security import ContentSecurityPolicyMiddleware
+
+    def answer(content_type):
+        middleware = ContentSecurityPolicyMiddleware(
+            lambda request: HttpResponse(b"x", content_type=content_type))
+        return middleware(rf.get("/warehouse/orders/1/seal.pdf"))
+
+    assert "Content-Security-Policy" not in answer("application/pdf")
+    assert_strict(answer("text/html; charset=utf-8")["Content-Security-Policy"])
+
+
 def test_other_security_headers_are_kept(client):
     response = client.get("/login/")
     assert response["X-Frame-Options"] == "DENY"

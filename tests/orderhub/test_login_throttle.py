@@ -56,6 +56,8 @@ def test_thirty_wrong_passwords_then_the_right_one_is_refused(client, staff, url
     # The counter stopped at the limit: tries during the lockout do not extend it.
     attempt = AccessAttempt.objects.get(username=staff.username)
     assert attempt.failures_since_start == settings.AXES_FAILURE_LIMIT
+    # What axes keeps of the tries shows no password.
+    assert "wrong-password" not in attempt.post_data and "password=****" in attempt.post_data
 
 
 def test_the_lockout_starts_exactly_at_the_failure_limit(client, staff, settings):
