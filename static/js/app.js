@@ -50,14 +50,15 @@
 
   document.addEventListener("htmx:load", function (event) { armPolls(event.target); });
 
-  // A picker that applies itself (no inline onchange under the CSP): <select data-autosubmit>.
-  document.addEventListener("change", function (event) {
-    if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
-  });
   document.addEventListener("visibilitychange", function () {
     document.querySelectorAll("[data-poll-on-visible]").forEach(function (el) {
       if (pollAllowed(el)) htmx.trigger(el, "poll");
     });
+  });
+
+  // A picker that applies itself (no inline onchange under the CSP): <select data-autosubmit>.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
   });
 
   document.addEventListener("DOMContentLoaded", function () {

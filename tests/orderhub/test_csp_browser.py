@@ -101,12 +101,15 @@ def test_every_page_type_works_under_the_policy(browser, live_server, admin_user
     page.wait_for_selector("#create-order")
     page.goto(f"{base}/review/")
     page.wait_for_selector("#review-rows")
+    # its poll is armed by app.js (an htmx trigger filter would need eval)
+    page.wait_for_function("() => !!document.getElementById('review-rows').__pollTimer")
 
     # dashboard: Chart.js draws its canvases without eval
     page.goto(f"{base}/dashboard/")
     page.wait_for_function(CANVAS_DRAWN, arg="chart-per-channel")
     page.goto(f"{base}/dashboard/wall/")
     page.wait_for_function(CANVAS_DRAWN, arg="chart-per-channel")
+    page.wait_for_function("() => !!document.getElementById('wall-cards').__pollTimer")
     # the wall's poll (app.js, no eval) refreshes the cards when the tab is shown again
     with page.expect_response(lambda r: "/dashboard/wall/" in r.url and r.status == 200):
         page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
