@@ -10,7 +10,7 @@ import pytest
 import qrcode
 
 from orderhub.models import OrderStatus as S
-from tests.conftest import PASSWORD
+from tests.conftest import ARTIFACTS, PASSWORD
 
 # live_server runs in a thread of this process; Playwright's sync API looks async to Django.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -166,6 +166,8 @@ def test_the_lockout_page_works_under_the_policy(browser, live_server, admin_use
     assert nav.value.status == 429
     page.wait_for_selector("#locked-out")
     assert "登录失败次数过多" in page.inner_text("#locked-out")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "login-locked-out-zh.png"))
     # Browsers log a failed (4xx) document load as a console error; that one is expected.
     assert [p for p in watch.problems if "status of 429" not in p] == []
     context.close()
