@@ -176,3 +176,11 @@ def test_the_scan_would_catch_an_inline_script():
     hits = {what for what, pattern in REFUSED.items() if pattern.search(sample)}
     assert hits == {"inline <script>", "on* handler", "style attribute"}
     assert not REFUSED["inline <script>"].search('<script src="/static/js/app.js" defer>')
+
+
+def test_template_comments_stay_hidden():
+    # A {# #} comment spans one line only; a longer one is printed on the page.
+    problems = [f"{rel}:{n}" for rel in browser_templates()
+                for n, line in enumerate((ROOT / rel).read_text(encoding="utf-8").splitlines(), 1)
+                if "{#" in line and "#}" not in line.split("{#", 1)[1]]
+    assert problems == []
