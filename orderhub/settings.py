@@ -207,7 +207,8 @@ AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 # --- Content-Security-Policy (django-csp) ------------------------------------------------
 # Scripts and styles come only from our own static files (no inline code, no eval: htmx's
 # trigger filters and inline indicator style are off, see base.html). Images may be data:
-# and blob: URLs (barcodes, QR codes, the camera scanner's frames).
+# and blob: URLs (barcodes, QR codes, the camera scanner's frames); the camera's video is a
+# MediaStream (ZXing decodes on the page, no worker).
 # The one style attribute a third-party page needs (django-simple-history's admin history
 # list: style="border-top: 0"), allowed by its exact hash rather than all inline styles.
 _HISTORY_STYLE = base64.b64encode(hashlib.sha256(b"border-top: 0").digest()).decode()
@@ -219,7 +220,7 @@ _CSP = {
         "style-src-attr": ["'unsafe-hashes'", f"'sha256-{_HISTORY_STYLE}'"],
         "img-src": ["'self'", "data:", "blob:"],
         "media-src": ["'self'", "blob:", "mediastream:"],
-        "worker-src": ["'self'", "blob:"],
+        "worker-src": ["'self'"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
