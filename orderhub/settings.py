@@ -5,7 +5,10 @@ else is fixed here. With no ``DATABASE_URL`` the hub runs on SQLite under
 ``var/``; with no ``REDIS_URL`` Celery uses kombu's on-disk broker there too.
 """
 
+import base64
+import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +49,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "simple_history",
+    # Login throttling (failed attempts, lockouts; admins unlock in the admin).
+    "axes",
+    "csp",
     # For manage.py graph_transitions (README: the state machine picture); no models.
     "django_fsm",
     "orderhub",
@@ -63,6 +69,9 @@ MIDDLEWARE = [
     # First, so every later middleware's log lines and responses carry the request id.
     "orderhub.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that renders, so every page (error pages, lockouts too) gets the
+    # policy; django-csp's, minus PDFs (orderhub/security.py says why).
+    "orderhub.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -73,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as axes asks: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "orderhub.urls"
@@ -214,9 +225,68 @@ AUTH_PASSWORD_VALIDATORS = [
 # Staff roles are groups whose permissions orderhub/roles.py defines (synced by a
 # migration per app); every staff view checks them with orderhub.guard.staff_view.
 # Stored credentials are encrypted with CHANNEL_CREDENTIALS_KEY (orderhub/crypto.py).
+# Axes first: it refuses a locked-out username+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes) ---------------------------------------------------
+# /login/ and /admin/login/ alike: after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is refused for AXES_COOLOFF_MINUTES (429 and the lockout page).
+# Locking the pair, not the username alone, means an attacker cannot lock a colleague out
+# from everywhere by typing their name; not the address alone, so one mistyping picker behind
+# the warehouse's shared NAT does not lock out the whole shift.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A successful login forgets earlier typos; tries during a lockout do not extend it (the real
+# user typing the right password meanwhile would otherwise keep themself locked out).
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "orderhub.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "orderhub.security.client_ip"
+# Axes logs the username and address tried (what an operator needs); the stored request
+# data masks the password (always) and the CSRF token.
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------
+# Scripts and styles come only from our own static files (no inline code, no eval: htmx's
+# trigger filters and inline indicator style are off, see base.html). Images may be data:
+# and blob: URLs (barcodes, QR codes, the camera scanner's frames); the camera's video is a
+# MediaStream (ZXing decodes on the page, no worker).
+# The one style attribute a third-party page needs (django-simple-history's admin history
+# list: style="border-top: 0"), allowed by its exact hash rather than all inline styles.
+_HISTORY_STYLE = base64.b64encode(hashlib.sha256(b"border-top: 0").digest()).decode()
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-hashes'", f"'sha256-{_HISTORY_STYLE}'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:", "mediastream:"],
+        "worker-src": ["'self'"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# CSP_REPORT_ONLY=1 sends the policy as Content-Security-Policy-Report-Only: browsers report
+# what it would block (console) and block nothing; for trying a change in production.
+# (Not kept as a CSP_REPORT_ONLY setting: django-csp 4 refuses to start on its 3.x names.)
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 # --- Languages and time -------------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")
@@ -286,8 +356,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # Django's own console handler would print its lines a second time, unformatted.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "loggers": {
+        # Django's own console handler would print its lines a second time, unformatted.
+        "django": {"handlers": [], "propagate": True},
+        # Axes narrates every failed login at INFO; its warnings (new failure, lockout) and
+        # our one line per refused login (orderhub.security) are what an operator needs.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Client addresses behind proxies ---------------------------------------------

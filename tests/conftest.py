@@ -76,7 +76,11 @@ def isolated_cache(settings):
 
 @pytest.fixture
 def browser():
-    """Headless Debian chromium driven by Playwright (its own browsers cannot be downloaded)."""
+    """Headless Debian chromium driven by Playwright (its own browsers cannot be downloaded).
+
+    Pages run under the Content-Security-Policy (no eval): give ``wait_for_function`` a
+    function, ``"() => ..."``; a bare expression string is eval'd in the page and refused.
+    """
     chromium = shutil.which("chromium")
     if not chromium:
         pytest.skip("chromium is not on PATH")

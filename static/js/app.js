@@ -1,4 +1,5 @@
-// Page glue for OrderHub: toasts, and keeping deliberate error fragments on the page.
+// Page glue for OrderHub: toasts, conditional polls, and keeping deliberate error fragments
+// on the page.
 (function () {
   "use strict";
 
@@ -21,6 +22,43 @@
     document.querySelectorAll("details.reason-action[open]").forEach(function (d) {
       if (!d.contains(event.target)) d.removeAttribute("open");
     });
+  });
+
+  // Polls that wait for a condition. An htmx trigger filter ("every 60s [cond]") is eval,
+  // which the Content-Security-Policy forbids, so such an element says hx-trigger="poll" and:
+  //   data-poll-every="60"       a "poll" event every 60 s while the tab is visible,
+  //   data-poll-unless="sel"     ...skipped while something matches sel (a half-done selection),
+  //   data-poll-on-visible       ...and one at once when the tab becomes visible again.
+  function pollAllowed(el) {
+    if (document.visibilityState !== "visible") return false;
+    var unless = el.dataset.pollUnless;
+    return !(unless && document.querySelector(unless));
+  }
+
+  function armPolls(root) {
+    var found = Array.from(root.querySelectorAll ? root.querySelectorAll("[data-poll-every]") : []);
+    if (root.matches && root.matches("[data-poll-every]")) found.push(root);
+    found.forEach(function (el) {
+      if (el.__pollTimer) return;
+      el.__pollTimer = setInterval(function () {
+        // Swapped away: stop this timer (its replacement arms its own).
+        if (!el.isConnected) { clearInterval(el.__pollTimer); return; }
+        if (pollAllowed(el)) htmx.trigger(el, "poll");
+      }, 1000 * Number(el.dataset.pollEvery));
+    });
+  }
+
+  document.addEventListener("htmx:load", function (event) { armPolls(event.target); });
+
+  document.addEventListener("visibilitychange", function () {
+    document.querySelectorAll("[data-poll-on-visible]").forEach(function (el) {
+      if (pollAllowed(el)) htmx.trigger(el, "poll");
+    });
+  });
+
+  // A picker that applies itself (no inline onchange under the CSP): <select data-autosubmit>.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
   });
 
   document.addEventListener("DOMContentLoaded", function () {

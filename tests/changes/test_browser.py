@@ -42,7 +42,8 @@ def test_file_after_picking_then_approve_in_place(live_server, browser, users,
     page.fill("textarea[name=comment]", "fine")
     page.click('button[data-decision="approve"]')
     page.wait_for_function(
-        "document.querySelector('#approval-steps li.current')?.innerText.includes('Warehouse')")
+        "() => document.querySelector('#approval-steps li.current')"
+        "?.innerText.includes('Warehouse')")
     assert page.evaluate("window.__noReload") is True
     assert "fine" in page.locator("#approval-steps").inner_text()
 

@@ -58,7 +58,7 @@ def test_ops_approve_one_held_order_and_reject_another_in_place(
     row.locator("input[name=comment]").fill("called the buyer")
     row.get_by_role("button", name="Approve").click()
     page.wait_for_function(
-        f"document.querySelector('#review-row-{approve_me.pk}')?.innerText"
+        f"() => document.querySelector('#review-row-{approve_me.pk}')?.innerText"
         ".includes('Approved')")
 
     # then: automation took it on and reserved its stock
@@ -76,7 +76,7 @@ def test_ops_approve_one_held_order_and_reject_another_in_place(
     row.locator("input[name=reason]").fill("fake address")
     row.get_by_role("button", name="Reject").click()
     page.wait_for_function(
-        f"document.querySelector('#review-row-{reject_me.pk}')?.innerText"
+        f"() => document.querySelector('#review-row-{reject_me.pk}')?.innerText"
         ".includes('Rejected')")
 
     # then: cancelled with the reason; still the same page

@@ -107,6 +107,8 @@ def form_data(html: str, form_id: str) -> dict[str, list[str]]:
 
 def _one_of_each_model_the_demo_leaves_empty():
     """The demo does not pick, pack, reconcile or export; one plain row of each."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
     from channels.models import Channel, DecryptAudit, GapAlert, LegacyOrder, RawPayload
     from fulfillment.models import CreditEntry, ReviewAction, Rule, ShadowResult
     from fulfillment.notifications.models import Gateway, Message
@@ -160,6 +162,14 @@ def _one_of_each_model_the_demo_leaves_empty():
         SpikeAlert: dict(rule=SpikeRule.objects.first(), day=today, sku_code="SKU-1",
                          province="上海市", payment_success_percent=Decimal("90")),
         ExportJob: dict(kind="orders", format="csv", created_by=user),
+        # Login throttling (django-axes): a failed try, a login, a failure log row.
+        AccessAttempt: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
+                            http_accept="*/*", path_info="/login/", get_data="",
+                            post_data="", failures_since_start=1),
+        AccessLog: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
+                        http_accept="*/*", path_info="/login/"),
+        AccessFailureLog: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
+                               http_accept="*/*", path_info="/login/"),
     }
     for model, fields in models.items():
         if not model._default_manager.exists():

@@ -89,7 +89,7 @@ def test_search_box_filter_reaches_the_export_links(browser, live_server, make_u
         assert page.is_visible("#export-csv") and page.is_visible("#export-xlsx")
     page.fill("#id_q", wanted.number)
     page.press("#id_q", "Enter")
-    page.wait_for_function("document.querySelectorAll('tr.order-row').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('tr.order-row').length === 1")
     for button in ("#export-csv", "#export-xlsx"):
         assert f"q={wanted.number}" in page.get_attribute(button, "href")
     with page.expect_download() as download:

@@ -39,7 +39,7 @@ def test_status_tab_swaps_the_table_in_place(live_server, browser, make_user, ma
     # Back in history restores the full list.
     page.go_back()
     page.wait_for_url(f"{live_server.url}/orders/")
-    page.wait_for_function("document.querySelectorAll('tr.order-row').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('tr.order-row').length === 2")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "orders-list.png"), full_page=True)

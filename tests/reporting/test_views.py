@@ -114,8 +114,10 @@ def test_dashboard_cards_poll_with_the_current_filters(manager_client, make_chan
         assert url.startswith(f"{DASH}?") and "part=cards" in url
         assert "from=2026-11-20" in url and "to=2026-11-21" in url
         assert "platform=shopify" in url
-        assert "every 60s [document.visibilityState === 'visible']" in attrs["hx-trigger"]
-        assert "visibilitychange" in attrs["hx-trigger"]
+        # Every 60 s while visible and once on return (app.js data-poll: no eval under the CSP).
+        assert attrs["hx-trigger"] == "poll" and attrs["data-poll-every"] == "60"
+        assert "data-poll-on-visible" in re.search(r'<div id="cards"([^>]*)>',
+                                                   response.content.decode()).group(1)
         assert attrs["hx-target"] == "this" and attrs["hx-swap"] == "innerHTML"
 
 
@@ -153,7 +155,7 @@ def test_wall_page_polls_only_while_visible(manager_client, make_order):
     response = manager_client.get("/dashboard/wall/", {"platform": "manual"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert "every 30s [document.visibilityState === 'visible']" in html
+    assert 'hx-trigger="poll" data-poll-every="30" data-poll-on-visible' in html
     assert 'hx-get="/dashboard/wall/?' in html and "platform=manual" in html
     assert 'id="kpi-out_of_stock"' in html
     assert "topbar" not in html  # standalone, full screen

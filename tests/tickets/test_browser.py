@@ -53,13 +53,14 @@ def test_create_assign_and_close_a_ticket(live_server, browser, make_user, make_
     row = page.locator(f"#ticket-{ticket.pk}")
     row.get_by_role("button", name="Assign to me").click()
     page.wait_for_function(
-        f"document.querySelector('#ticket-{ticket.pk} .assignee')?.innerText"
+        f"() => document.querySelector('#ticket-{ticket.pk} .assignee')?.innerText"
         f".includes('{ops.username}')")
     assert Ticket.objects.get(pk=ticket.pk).assignee_id == ops.pk
     # htmx wires the swapped-in row's forms only when it settles (after its settle
     # delay); a change fired before that would go unheard.
     page.wait_for_function(
-        "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')")
+        "() => !document.querySelector("
+        "'.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')")
 
     # when: the status select on the row moves it to "In progress"
     row.locator("select[name=status]").select_option("in_progress")

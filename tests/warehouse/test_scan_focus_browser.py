@@ -57,7 +57,8 @@ def _focused(page) -> str:
 
 
 def _wait_focused(page):
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'scan-input'",
+    page.wait_for_function("() => document.activeElement && "
+                           "document.activeElement.id === 'scan-input'",
                            timeout=3000)
 
 
