@@ -162,3 +162,19 @@ def test_limit_and_cool_off_come_from_the_environment(fresh_settings):
     assert settings.AXES_COOLOFF_TIME == timedelta(minutes=45)
     defaults = fresh_settings({})
     assert (defaults.AXES_FAILURE_LIMIT, defaults.AXES_COOLOFF_TIME) == (5, timedelta(minutes=15))
+
+
+def test_behind_the_proxy_the_lockout_is_per_client_not_per_proxy(client, staff, settings):
+    # given: one nginx in front; every request's socket address is the proxy's
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    attacker = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    colleague = {**proxy, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    hammer(client, "/login/", staff.username, 30, **attacker)
+
+    # then: the attacker's address is locked out, and a made-up leftmost entry gets no fresh tries
+    assert post_login(client, "/login/", staff.username, PASSWORD, **attacker).status_code == 429
+    forged = {**proxy, "HTTP_X_FORWARDED_FOR": "1.2.3.4, 203.0.113.9"}
+    assert post_login(client, "/login/", staff.username, PASSWORD, **forged).status_code == 429
+    # and the real user behind the same proxy still logs in
+    assert post_login(Client(), "/login/", staff.username, PASSWORD, **colleague).status_code == 302
