@@ -152,3 +152,13 @@ def test_who_may_print_a_waves_labels(wave, client, make_user, role, status):
     assert client.get(url).status_code == 302  # login first
     client.force_login(make_user(role))
     assert client.get(url).status_code == status
+
+
+def test_the_cover_page_speaks_chinese(wave):
+    from django.utils import translation
+
+    pick_list, orders = wave
+    with translation.override("zh-hans"):
+        result = wave_labels(pick_list)
+    cover = page_texts(result.pdf)[0]
+    assert "已跳过" in cover and "拣货单 PL-T1 的面单" in cover

@@ -160,3 +160,16 @@ def test_a_refused_phone_is_a_refusal_not_a_retry(k100_account):
             200, json={"result": False, "returnCode": "400", "message": "phone 参数错误"}))
         with pytest.raises(CarrierRefused):
             get_adapter(k100_account).track(tracking_number="V1", phone="")
+
+
+@respx.mock
+@pytest.mark.parametrize("recipient_phone", ["", "not a phone"])
+def test_without_a_usable_buyer_phone_the_query_sends_the_senders(k100_account,
+                                                                    recipient_phone):
+    route = respx.post(f"{K100_URL}/poll/query.do").mock(
+        return_value=httpx.Response(200, json=load("kuaidi100_query_response_example.json")))
+    k100_account.sender_phone = "+86 21 6958 0000"  # the warehouse's landline
+
+    get_adapter(k100_account).track(tracking_number="V030344422", phone=recipient_phone)
+
+    assert json.loads(form(route.calls.last.request)["param"])["phone"] == "02169580000"

@@ -304,8 +304,14 @@ class Kuaidi100Adapter(CarrierAdapter):
 
     # --- tracking -------------------------------------------------------------------------
 
+    def _tracking_phone(self, phone: str) -> str:
+        """The recipient's phone, else the sender's: the query takes either (and SF/ZTO need
+        one), so an order whose buyer phone is hidden or unreadable still gets tracked."""
+        return query_phone(phone) or query_phone(self.account.sender_phone)
+
     def track(self, *, tracking_number: str, phone: str = "") -> list[TrackEvent]:
-        param = dumps({"com": self.company, "num": tracking_number, "phone": query_phone(phone),
+        param = dumps({"com": self.company, "num": tracking_number,
+                       "phone": self._tracking_phone(phone),
                        "resultv2": "1", "show": "0", "order": "desc"})
         key, customer = self.credential("key"), self.credential("customer")
         data = self.json(self.post_form(self._poll_url("/poll/query.do"), {
@@ -325,7 +331,7 @@ class Kuaidi100Adapter(CarrierAdapter):
                        "key": self.credential("key"),
                        "parameters": {"callbackurl": callback_url, "salt": salt,
                                       "resultv2": "1", "autoCom": "0", "interCom": "0",
-                                      "phone": query_phone(phone)}})
+                                      "phone": self._tracking_phone(phone)}})
         data = self.json(self.post_form(self._poll_url("/poll"),
                                         {"schema": "json", "param": param}))
         # 501: already subscribed, which is what we wanted.
