@@ -135,6 +135,7 @@ ACCESS: dict[str, Access] = {
     "shipping:waybills": Access(OPS),
     "shipping:retry": post(OPS),
     "shipping:label": Access(PACK),  # the pack bench prints the label
+    "shipping:wave-labels": Access(OPS),  # with the pick list: label and pick-list printers
     "shipping:enter-tracking": post(_roles("manager", "admin")),
     "shipping:kuaidi100-callback": OPEN_POST,
     "shipping:track": OPEN,

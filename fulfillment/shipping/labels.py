@@ -2,6 +2,10 @@
 
 Kuaidi100 e-waybills come with the carrier's label image (``data.label``, see
 ``carriers.kuaidi100``); every other booked waybill prints the hub's PDF.
+A wave's labels print as ONE PDF in the pick list's pick order (``wave_labels``):
+each label's own pages (the stored file, else what ``label_content`` gives), with a
+cover page naming the orders whose label could not be had.
+
 Part of the shipping services (``fulfillment.shipping.services`` re-exports the
 public names).
 """
@@ -10,18 +14,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels.recipient import real_recipient
-from fulfillment.shipping.carriers import get_adapter
+from channels.recipient import NeedsPlatformDecryption, real_recipient
+from fulfillment.shipping.carriers import CarrierError, get_adapter
 from fulfillment.shipping.carriers.kuaidi100 import IMAGE_KEY, IMAGE_TYPE_KEY, LABEL_TYPES
 from fulfillment.shipping.models import Waybill
 from fulfillment.shipping.selectors import ACTOR
 from orderhub.services.events import order_event_record
+from warehouse.models import PickList
 from warehouse.services.picklists import code128_svg, render_pdf
+
+LABEL_WIDTH_MM = 100
 
 
 def _mask_phone(phone: str) -> str:
@@ -97,3 +106,114 @@ def label_store(*, waybill: Waybill, adapter=None) -> None:
                            "number": waybill.tracking_number},
                        data={"waybill_id": waybill.pk})
 
+
+
+# --- a wave's labels in one PDF ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SkippedLabel:
+    slot: int
+    order_number: str
+    reason: str
+
+
+@dataclass
+class WaveLabels:
+    """A pick list's labels: ``pdf`` is None when not one label could be had."""
+
+    pick_list: PickList
+    printed: list[str] = field(default_factory=list)  # tracking numbers, in pick order
+    skipped: list[SkippedLabel] = field(default_factory=list)
+    pdf: bytes | None = None
+
+
+def _stored_label(waybill: Waybill) -> tuple[bytes, str] | None:
+    if not waybill.label:
+        return None
+    extension = waybill.label.name.rsplit(".", 1)[-1].lower()
+    content_type = {ext: ctype for ctype, ext in LABEL_TYPES.items()}.get(extension)
+    if content_type is None:
+        return None
+    with waybill.label.open("rb") as stored:
+        return stored.read(), content_type
+
+
+def _label_pages(content: bytes, content_type: str):
+    """The pages of one label: a PDF's own pages; an image as one 100 mm wide page."""
+    from pypdf import PdfReader
+
+    if content_type != "application/pdf":
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(content))
+        if image.mode not in ("1", "L", "RGB"):
+            image = image.convert("RGB")
+        page = io.BytesIO()
+        # The carrier's image fills the label's width, as its own printout would.
+        image.save(page, "PDF", resolution=image.width / (LABEL_WIDTH_MM / 25.4))
+        content = page.getvalue()
+    return PdfReader(io.BytesIO(content)).pages
+
+
+def _booked_waybills(order_ids) -> dict[int, Waybill]:
+    """Each order's newest booked waybill (one with a tracking number and a carrier)."""
+    newest: dict[int, Waybill] = {}
+    for waybill in (Waybill.objects.valid().select_related("order", "account")
+                    .filter(order_id__in=order_ids, status=Waybill.Status.BOOKED)
+                    .exclude(tracking_number="").exclude(account=None)
+                    .order_by("order_id", "-created_at", "-id")):
+        newest.setdefault(waybill.order_id, waybill)
+    return newest
+
+
+def _not_booked_reason(order_id: int) -> str:
+    latest = Waybill.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+    if latest is None:
+        return _("No waybill yet.")
+    return _("Waybill not booked: %(status)s.") % {"status": latest.get_status_display()}
+
+
+def wave_labels(pick_list: PickList) -> WaveLabels:
+    """All labels of a pick list's orders in one PDF, in pick (tote slot) order.
+
+    Orders without a booked waybill, or whose label cannot be had now (encrypted
+    recipient, carrier down), are listed on a cover page and in ``skipped``; never
+    silently left out. Reads only: the carrier's label is fetched, not stored.
+    """
+    from pypdf import PdfWriter
+
+    slots = list(pick_list.slots.select_related("order").order_by("slot"))
+    booked = _booked_waybills([s.order_id for s in slots])
+    result = WaveLabels(pick_list=pick_list)
+    label_pages = []
+    for slot in slots:
+        waybill = booked.get(slot.order_id)
+        if waybill is None:
+            reason = _not_booked_reason(slot.order_id)
+        else:
+            try:
+                content = _stored_label(waybill) or label_content(waybill)
+                label_pages.append(_label_pages(*content))
+                result.printed.append(waybill.tracking_number)
+                continue
+            except NeedsPlatformDecryption as exc:
+                reason = str(exc)
+            except CarrierError as exc:
+                reason = _("%(carrier)s could not provide the label: %(error)s") % {
+                    "carrier": waybill.account.display_name, "error": exc.message}
+        result.skipped.append(SkippedLabel(slot.slot, slot.order.number, reason))
+    if not label_pages:
+        return result
+    writer = PdfWriter()
+    if result.skipped:
+        cover = render_pdf("shipping/wave_labels_cover.html", {
+            "pick_list": pick_list, "skipped": result.skipped, "printed": len(result.printed),
+            "printed_at": timezone.localtime()})
+        writer.append(io.BytesIO(cover))
+    for pages in label_pages:
+        for page in pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    result.pdf = out.getvalue()
+    return result

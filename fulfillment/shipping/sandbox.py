@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import struct
 import time
 import zlib
@@ -28,6 +29,10 @@ from fulfillment.shipping.carriers.sf import msg_digest
 # The demo accounts' credentials (public by design, like the demo logins).
 SF_PARTNERS = {"SANDBOX_SF": "sandbox-check-word"}
 KUAIDI100_KEYS = {"sandbox-key": {"secret": "sandbox-secret", "customer": "SANDBOXCUSTOMER"}}
+# Kuaidi100's query document: these companies need the recipient's or sender's phone.
+KUAIDI100_PHONE_REQUIRED = {"shunfeng", "shunfengkuaiyun", "zhongtong"}
+# What Kuaidi100 takes as ``phone``: home-form digits, or four digits (see carriers.kuaidi100).
+KUAIDI100_PHONE = re.compile(r"^\d{4}$|^1\d{10}$|^0\d{9,11}$")
 PREFIXES = {"shunfeng": "SF1", "zhongtong": "75", "yuantong": "YT", "shentong": "77",
             "yunda": "43", "jd": "JDX"}
 # minutes after booking, milestone (SF opCode, Kuaidi100 state), text, place
@@ -141,6 +146,14 @@ def kuaidi100_label(request):
         return JsonResponse({"success": True, "code": 200, "message": "success"})
     if not (data.get("recMan") or {}).get("printAddr"):
         return JsonResponse({"success": False, "code": 30001, "message": "收件人地址不能为空"})
+    for party in ("recMan", "sendMan"):
+        man = data.get(party) or {}
+        if not (man.get("mobile") or man.get("tel")):
+            return JsonResponse({"success": False, "code": 30001,
+                                 "message": f"{party} 的 mobile 和 tel 不能都为空"})
+        if str(man.get("mobile") or "").startswith("+"):
+            return JsonResponse({"success": False, "code": 30001,
+                                 "message": f"{party}.mobile 格式错误"})
     number = _number(str(data.get("kuaidicom")), str(data.get("orderId") or param))
     answer = {"kuaidinum": number, "kdComOrderNum": f"K{number}", "bulkpen": "沪A 021-01",
               "taskId": f"T{number}"}
@@ -194,6 +207,12 @@ def kuaidi100_query(request):
         return JsonResponse({"result": False, "returnCode": "601",
                              "message": "key已过期或验证失败"})
     data = json.loads(param)
+    # Like the real query: +86… is refused, and SF/ZTO numbers need a phone.
+    phone = str(data.get("phone") or "")
+    if (phone and not KUAIDI100_PHONE.match(phone)) or (
+            not phone and data.get("com") in KUAIDI100_PHONE_REQUIRED):
+        return JsonResponse({"result": False, "returnCode": "400",
+                             "message": "phone 参数错误：请传收、寄件人的电话号码或后四位"})
     events = _events(str(data.get("num", "")))
     if not events:
         return JsonResponse({"result": False, "returnCode": "500",
@@ -217,4 +236,8 @@ def kuaidi100_subscribe(request):
         return JsonResponse({"result": False, "returnCode": "700", "message": "参数错误"})
     if data.get("key") not in KUAIDI100_KEYS:
         return JsonResponse({"result": False, "returnCode": "600", "message": "key无效"})
+    phone = str((data.get("parameters") or {}).get("phone") or "")
+    if phone and not KUAIDI100_PHONE.match(phone):
+        return JsonResponse({"result": False, "returnCode": "700",
+                             "message": "phone 参数错误：请传收、寄件人的电话号码或后四位"})
     return JsonResponse({"result": True, "returnCode": "200", "message": "提交成功"})

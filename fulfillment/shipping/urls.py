@@ -8,6 +8,8 @@ urlpatterns = [
     path("shipping/", views.waybills, name="waybills"),
     path("shipping/waybills/<int:waybill_id>/retry/", views.retry, name="retry"),
     path("shipping/waybills/<int:waybill_id>/label.pdf", views.label, name="label"),
+    path("shipping/picklists/<int:pick_list_id>/labels.pdf", views.wave_labels_pdf,
+         name="wave-labels"),
     path("shipping/orders/<int:order_id>/tracking/", views.enter_tracking,
          name="enter-tracking"),
     path("shipping/kuaidi100/callback/<slug:account_code>/", views.kuaidi100_callback,

@@ -24,13 +24,13 @@ from fulfillment.shipping import services
 from fulfillment.shipping.carriers import CarrierError
 from fulfillment.shipping.carriers.kuaidi100 import LABEL_TYPES as LABEL_EXTENSIONS
 from fulfillment.shipping.carriers.kuaidi100 import label_error_hint
-from fulfillment.shipping.labels import label_content
+from fulfillment.shipping.labels import label_content, wave_labels
 from fulfillment.shipping.models import Waybill
 from fulfillment.shipping.public import tracking_view_data
 from orderhub.guard import staff_view
 from orderhub.models import Order
 from orderhub.services.orders import OrderServiceError
-from warehouse.models import Warehouse
+from warehouse.models import PickList, Warehouse
 
 LABEL_CONTENT_TYPES = {ext: ctype for ctype, ext in LABEL_EXTENSIONS.items()}
 FAILURES = "failures"
@@ -168,6 +168,23 @@ def label(request, waybill_id: int):
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = (
         f'inline; filename="label-{waybill.tracking_number}.{extension}"')
+    return response
+
+
+# A wave's labels go with its pick list: whoever prints the list prints its labels too.
+@staff_view("shipping.download_label",
+            check=lambda user: user.has_perm("warehouse.print_picklist"))
+def wave_labels_pdf(request, pick_list_id: int):
+    """One PDF of a pick list's labels in pick order; skipped orders on its cover page."""
+    pick_list = get_object_or_404(PickList, pk=pick_list_id)
+    result = wave_labels(pick_list)
+    if result.pdf is None:
+        return render(request, "shipping/wave_labels_none.html", {"result": result},
+                      status=409)
+    response = HttpResponse(result.pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="labels-{pick_list.number}.pdf"'
+    # For scripts: how many orders are on the cover page instead of a label.
+    response["X-Labels-Skipped"] = str(len(result.skipped))
     return response
 
 

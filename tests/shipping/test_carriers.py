@@ -168,7 +168,7 @@ def test_kuaidi100_book_is_a_signed_label_order(k100_account):
     assert sent["sign"] == label_sign(sent["param"], sent["t"], "KEY123", "SECRET456")
     param = json.loads(sent["param"])
     assert param["kuaidicom"] == "zhongtong"
-    assert param["recMan"] == {"name": "李四", "mobile": "+8613912345678",
+    assert param["recMan"] == {"name": "李四", "mobile": "13912345678",
                                "printAddr": "北京市北京市朝阳区建国路88号", "company": ""}
     assert param["count"] == 3 and param["orderId"] == "OH1-7"
 

@@ -6,6 +6,14 @@ PROTOCOLS.md §6.2. Three signing schemes, all upper-case MD5 hex:
 - push callback: ``MD5(param + salt)``, the salt we gave when subscribing.
 Each is computed over the exact ``param`` string sent or received.
 
+Phones (``query_phone`` / ``label_phone``): Kuaidi100 refuses ``+86…``. Its real-time
+query document (https://api.kuaidi100.com/document/5f0ffb5ebc8da837cbd8aefc, ``param.phone``)
+asks for the recipient's or sender's number, mobile or landline, one only; required for
+SF (顺丰速运/顺丰快运) and ZTO (中通快递); a landline's extension is not sent; an
+e-commerce virtual number (``138…-1234``) is sent as the four digits after the ``-``.
+The subscription (``/poll`` ``parameters.phone``) takes the same value. The e-waybill
+order's ``recMan``/``sendMan`` carry ``mobile`` (mobile number) or ``tel`` (landline).
+
 E-waybill order (``/label/order?method=order``, Kuaidi100's PHP/Java demos
 ``print_order.php`` / ``labelV2.OrderResult``): ``printType=IMAGE`` makes the
 answer's ``data.label`` a short link to the label image; we download it with the
@@ -19,10 +27,12 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 
 import httpx
+import phonenumbers
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.shipping.carriers.base import (
@@ -81,6 +91,80 @@ LABEL_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"
 def label_error_hint(code: str | int | None):
     """What to do about an e-waybill error code (lazy: rendered in the reader's language)."""
     return LABEL_ERROR_HINTS.get(str(code or ""), DEFAULT_HINT)
+
+
+# A platform's virtual number: a mobile, then "-" (or 转) and the extension to dial.
+VIRTUAL_NUMBER = re.compile(r"^(?P<main>.+?)\s*[-转#]\s*(?P<extension>\d{1,8})$")
+
+
+def _parse(raw: str) -> tuple[phonenumbers.PhoneNumber | None, str]:
+    """(the parsed number, a virtual number's extension or "") of what the order holds."""
+    text = (raw or "").strip()
+    if not text:
+        return None, ""
+    match = VIRTUAL_NUMBER.match(text)
+    if match:
+        main = _parse_one(match["main"])
+        # Only a whole valid number before the dash makes the rest an extension
+        # (``021-69580000`` is one landline, not 021 extension 69580000).
+        if main is not None and phonenumbers.is_valid_number(main):
+            if main.country_code == 86 and phonenumbers.number_type(main) in MOBILE_TYPES:
+                return main, match["extension"]
+            return main, ""  # a landline's extension: Kuaidi100 wants it left off
+    return _parse_one(text), ""
+
+
+def _parse_one(text: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_possible_number(number) else None
+
+
+MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def _mainland(number: phonenumbers.PhoneNumber) -> str:
+    """A mainland number as dialled at home: ``13800138000``, ``02169580000`` (area code)."""
+    national = str(number.national_number)
+    if phonenumbers.number_type(number) in MOBILE_TYPES:
+        return national
+    return "0" + national  # landlines keep their trunk 0 + area code, no extension
+
+
+def query_phone(raw: str) -> str:
+    """The ``phone`` of a tracking query or subscription (see the module docstring).
+
+    Mainland numbers in their home form; a virtual number's extension's last four digits
+    (as documented); a number from outside the mainland by its last four digits, the part
+    the carriers check (their full form is not documented); unreadable input is left out.
+    """
+    number, extension = _parse(raw)
+    if number is None:
+        return ""
+    if extension:
+        return extension[-4:]
+    if number.country_code == 86:
+        return _mainland(number)
+    return str(number.national_number)[-4:]
+
+
+def label_phone(raw: str) -> dict[str, str]:
+    """``{"mobile": …}`` or ``{"tel": …}`` for an e-waybill party (one of them is required).
+
+    Virtual numbers are kept whole (``13800138000-1234``): the courier dials the extension.
+    Numbers outside the mainland go in ``tel`` in international digits (``00852…``).
+    """
+    number, extension = _parse(raw)
+    if number is None:
+        return {"mobile": ""}
+    if number.country_code != 86:
+        return {"tel": f"00{number.country_code}{number.national_number}"}
+    if phonenumbers.number_type(number) in MOBILE_TYPES:
+        return {"mobile": _mainland(number) + (f"-{extension}" if extension else "")}
+    return {"tel": _mainland(number)}
 
 
 def query_sign(param: str, key: str, customer: str) -> str:
@@ -173,8 +257,8 @@ class Kuaidi100Adapter(CarrierAdapter):
 
     def book(self, parcel: Parcel) -> Booking:
         def man(party):
-            return {"name": party.name, "mobile": party.phone, "printAddr": party.full_address,
-                    "company": party.company}
+            return {"name": party.name, **label_phone(party.phone),
+                    "printAddr": party.full_address, "company": party.company}
 
         param = {
             "partnerId": self.account.monthly_account or self.credentials.get("partner_id", ""),
@@ -220,8 +304,14 @@ class Kuaidi100Adapter(CarrierAdapter):
 
     # --- tracking -------------------------------------------------------------------------
 
+    def _tracking_phone(self, phone: str) -> str:
+        """The recipient's phone, else the sender's: the query takes either (and SF/ZTO need
+        one), so an order whose buyer phone is hidden or unreadable still gets tracked."""
+        return query_phone(phone) or query_phone(self.account.sender_phone)
+
     def track(self, *, tracking_number: str, phone: str = "") -> list[TrackEvent]:
-        param = dumps({"com": self.company, "num": tracking_number, "phone": phone,
+        param = dumps({"com": self.company, "num": tracking_number,
+                       "phone": self._tracking_phone(phone),
                        "resultv2": "1", "show": "0", "order": "desc"})
         key, customer = self.credential("key"), self.credential("customer")
         data = self.json(self.post_form(self._poll_url("/poll/query.do"), {
@@ -241,7 +331,7 @@ class Kuaidi100Adapter(CarrierAdapter):
                        "key": self.credential("key"),
                        "parameters": {"callbackurl": callback_url, "salt": salt,
                                       "resultv2": "1", "autoCom": "0", "interCom": "0",
-                                      "phone": phone}})
+                                      "phone": self._tracking_phone(phone)}})
         data = self.json(self.post_form(self._poll_url("/poll"),
                                         {"schema": "json", "param": param}))
         # 501: already subscribed, which is what we wanted.
