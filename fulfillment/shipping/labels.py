@@ -206,7 +206,7 @@ def wave_labels(pick_list: PickList) -> WaveLabels:
         return result
     writer = PdfWriter()
     if result.skipped:
-        cover = render_pdf("shipping/wave_labels_cover.html", {
+        cover = render_pdf("shipping/wave_labels_cover_pdf.html", {
             "pick_list": pick_list, "skipped": result.skipped, "printed": len(result.printed),
             "printed_at": timezone.localtime()})
         writer.append(io.BytesIO(cover))
