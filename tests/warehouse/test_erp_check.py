@@ -268,3 +268,26 @@ def test_retry_of_out_of_stock_orders_asks_the_erp_again(
     order.refresh_from_db()
     assert order.status == S.READY_TO_PICK
     assert level(warehouse, stocked["cup"]).on_hand == 5
+
+
+@respx.mock
+def test_a_rest_erp_is_read_whole_and_only_the_orders_skus_are_kept(
+    stocked, warehouse, make_order
+):
+    StockSource.objects.create(
+        warehouse=warehouse, kind="rest", base_url="https://erp.example.com/api/stock",
+        secret="tok-123", check_each_order=True,
+        options={"items_path": "data.items", "sku_field": "sku",
+                 "quantity_field": "stock.on_hand"})
+    respx.get("https://erp.example.com/api/stock").mock(return_value=httpx.Response(
+        200, json={"data": {"items": [{"sku": "SKU-1", "stock": {"on_hand": 1}},
+                                      {"sku": "LID-1", "stock": {"on_hand": 0}},
+                                      {"sku": "GIFT-1", "stock": {"on_hand": 3}}]}}))
+    order = make_order(S.PAID)
+
+    result = order_allocate(order=order, warehouse=warehouse, actor="system:test")
+
+    assert not result.ok  # 1 SKU-1 in the ERP, 2 wanted
+    assert level(warehouse, stocked["cup"]).on_hand == 1
+    assert level(warehouse, stocked["sleeve"]).on_hand == 3
+    assert level(warehouse, stocked["lid"]).on_hand == 10  # not the order's: left alone
