@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from orderhub.admin_mixins import ReadOnlyAdmin
+from orderhub.crypto import CredentialsUnreadable, mask_secret
 from warehouse.models import (
     SKU,
     Barcode,
@@ -35,23 +36,38 @@ class BinInline(admin.TabularInline):
 class StockSourceForm(forms.ModelForm):
     # ERP endpoints are HTTPS; a bare host gets https:// (Django 6's default too).
     base_url = forms.URLField(label=_("base URL"), max_length=200, assume_scheme="https")
-    # The secret is never shown back; leaving the field empty keeps the stored one.
+    # Stored encrypted and never shown back; leaving the field empty keeps the stored one.
     secret = forms.CharField(
-        label=_("password / secret / token"), required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text=_("Leave empty to keep the stored secret."),
+        label=_("password / secret / token"), required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty to keep the stored secret. Stored encrypted, never shown "
+                    "again."),
     )
 
     class Meta:
         model = StockSource
         fields = ["kind", "enabled", "base_url", "username", "secret", "options",
-                  "interval_minutes"]
+                  "interval_minutes", "check_each_order", "check_timeout_seconds"]
 
-    def clean_secret(self):
-        value = self.cleaned_data.get("secret")
-        if not value and self.instance.pk:
-            return self.instance.secret
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only read when the per-order check is on; empty means the default.
+        self.fields["check_timeout_seconds"].required = False
+
+    def clean_check_timeout_seconds(self):
+        value = self.cleaned_data.get("check_timeout_seconds")
+        if value is None:
+            return StockSource._meta.get_field("check_timeout_seconds").default
         return value
+
+    def save(self, commit=True):
+        source = super().save(commit=False)
+        if self.cleaned_data.get("secret"):
+            source.secret = self.cleaned_data["secret"]
+        if commit:
+            source.save()
+            self.save_m2m()
+        return source
 
 
 class StockSourceInline(admin.StackedInline):
@@ -59,6 +75,16 @@ class StockSourceInline(admin.StackedInline):
     form = StockSourceForm
     extra = 0
     max_num = 1
+    readonly_fields = ["stored_secret"]
+
+    @admin.display(description=_("stored secret"))
+    def stored_secret(self, obj):
+        if not obj or not obj.secret_encrypted:
+            return "—"
+        try:
+            return mask_secret(obj.secret)
+        except CredentialsUnreadable:
+            return _("unreadable: enter it again")
 
 
 @admin.register(Warehouse)

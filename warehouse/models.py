@@ -13,11 +13,13 @@ lists, tasks, pack checks); each model is short.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from orderhub.crypto import decrypt_text, encrypt_text
 
 
 class Warehouse(models.Model):
@@ -618,11 +620,22 @@ class StockSource(models.Model):
     enabled = models.BooleanField(_("enabled"), default=True)
     base_url = models.URLField(_("base URL"))
     username = models.CharField(_("user name / app id"), max_length=120, blank=True)
-    secret = models.CharField(_("password / secret / token"), max_length=255, blank=True)
+    # Encrypted at rest like channel credentials; read and write it as ``secret``.
+    secret_encrypted = models.TextField(_("password / secret / token (encrypted)"), blank=True,
+                                        editable=False)
     # Kingdee: acctid, stock_number (FStockId.FNumber filter), page_size.
     # REST: items_path, sku_field, quantity_field, next_field, headers.
     options = models.JSONField(_("options"), default=dict, blank=True)
     interval_minutes = models.PositiveIntegerField(_("import every (minutes)"), default=15)
+    # The mirror can be up to ``interval_minutes`` old; a seller who also sells the
+    # same stock elsewhere asks the ERP again for each order's SKUs at allocation.
+    check_each_order = models.BooleanField(
+        _("confirm stock in the ERP for each order"), default=False,
+        help_text=_("At allocation, ask the ERP for the order's SKUs before reserving. When "
+                    "the ERP does not answer in time, the last imported stock is used."))
+    check_timeout_seconds = models.PositiveSmallIntegerField(
+        _("ERP check timeout (seconds)"), default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(30)])
 
     class Meta:
         verbose_name = _("external stock source")
@@ -630,3 +643,16 @@ class StockSource(models.Model):
 
     def __str__(self):
         return f"{self.warehouse} ← {self.get_kind_display()}"
+
+    def __repr__(self):
+        # The password must never reach a log line, even through repr().
+        return f"<StockSource {self.pk} ({self.kind})>"
+
+    @property
+    def secret(self) -> str:
+        """The ERP password / secret / token in clear; raises ``CredentialsUnreadable``."""
+        return decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt_text(value) if value else ""

@@ -7,4 +7,5 @@ from orderhub.events import register_event_kinds
 register_event_kinds({
     "pick_problem": _("Picking problem"),
     "pack_verified": _("Verified at packing"),
+    "erp_unreachable": _("ERP unreachable at allocation"),
 })

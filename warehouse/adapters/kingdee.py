@@ -7,6 +7,9 @@ Options (``StockSource.options``):
   with ``appid`` in options and the app secret in ``StockSource.secret``).
 - ``stock_number``: only this K/3 warehouse (``FStockId.FNumber``); all when empty.
 - ``page_size``: rows per page, at most 2000.
+
+``fetch_on_hand_for(codes)`` asks the same query for a few material numbers
+only (``FMaterialId.FNumber in (...)``): the per-order stock check at allocation.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class KingdeeAdapter(StockAdapter):
 
     def _post(self, service: str, body: dict):
         try:
-            response = self.client.post(self.base + service, json=body)
+            response = self.client.post(self.base + service, json=body,
+                                        **self.request_timeout("Kingdee"))
         except httpx.HTTPError as exc:
             raise unreachable("Kingdee", exc) from exc
         if response.status_code != 200:
@@ -60,12 +64,12 @@ class KingdeeAdapter(StockAdapter):
         if self.options.get("auth") == "appsecret":
             service = LOGIN_APPSECRET
             body = {"acctid": acctid, "username": self.source.username,
-                    "appid": self.options.get("appid", ""), "appsecret": self.source.secret,
+                    "appid": self.options.get("appid", ""), "appsecret": self.secret,
                     "lcid": LCID_ZH_CN}
         else:
             service = LOGIN_PASSWORD
             body = {"acctid": acctid, "username": self.source.username,
-                    "password": self.source.secret, "lcid": LCID_ZH_CN}
+                    "password": self.secret, "lcid": LCID_ZH_CN}
         result = self._post(service, body)
         if not isinstance(result, dict) or result.get("LoginResultType") != 1:
             message = result.get("Message") if isinstance(result, dict) else None
@@ -73,11 +77,13 @@ class KingdeeAdapter(StockAdapter):
         # The session lives in the client's cookie jar (kdservice-sessionid, ASP.NET_SessionId).
         self.logged_in = True
 
-    def query_page(self, start: int, limit: int) -> list[list]:
+    def query_page(self, start: int, limit: int, codes: list[str] | None = None) -> list[list]:
         stock = self.options.get("stock_number", "")
         filters = ["FBaseQty<>0"]
         if stock:
-            filters.append("FStockId.FNumber='{}'".format(stock.replace("'", "''")))
+            filters.append(f"FStockId.FNumber={quoted(stock)}")
+        if codes is not None:
+            filters.append(f"FMaterialId.FNumber in ({','.join(quoted(c) for c in codes)})")
         body = {"data": {
             "FormId": "STK_Inventory", "FieldKeys": FIELD_KEYS,
             "FilterString": " and ".join(filters), "OrderString": "FMaterialId.FNumber",
@@ -90,12 +96,22 @@ class KingdeeAdapter(StockAdapter):
         return rows
 
     def fetch_on_hand(self) -> dict[str, int]:
+        return self._read(None)
+
+    def fetch_on_hand_for(self, codes: list[str]) -> dict[str, int]:
+        if not codes:
+            return {}
+        figures = self._read(sorted(set(codes)))
+        # The query skips zero rows: a code it did not list holds nothing.
+        return {code: figures.get(code, 0) for code in codes}
+
+    def _read(self, codes: list[str] | None) -> dict[str, int]:
         if not self.logged_in:
             self.login()
         limit = max(1, min(int(self.options.get("page_size", 2000)), 2000))
         totals: dict[str, int] = defaultdict(int)
         for page in range(MAX_PAGES):
-            rows = self.query_page(page * limit, limit)
+            rows = self.query_page(page * limit, limit, codes)
             for n, row in enumerate(rows):
                 if not isinstance(row, list) or len(row) < 2 or not row[0]:
                     raise StockSourceError(f"Kingdee row {page * limit + n}: unexpected {row!r}")
@@ -103,6 +119,11 @@ class KingdeeAdapter(StockAdapter):
             if len(rows) < limit:
                 return dict(totals)
         raise StockSourceError("Kingdee kept sending pages; stopped")
+
+
+def quoted(value: str) -> str:
+    """A string literal for Kingdee's SQL-like FilterString."""
+    return "'{}'".format(str(value).replace("'", "''"))
 
 
 def raise_for_errors(payload) -> None:

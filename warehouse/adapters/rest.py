@@ -31,14 +31,16 @@ from warehouse.adapters.base import (
 class RestAdapter(StockAdapter):
     def _headers(self) -> dict:
         headers = {"Accept": "application/json"}
-        if self.source.secret:
+        secret = self.secret
+        if secret:
             name = self.options.get("auth_header", "Authorization")
-            headers[name] = self.options.get("auth_prefix", "Bearer ") + self.source.secret
+            headers[name] = self.options.get("auth_prefix", "Bearer ") + secret
         return headers
 
     def _get(self, url: str, params: dict | None):
         try:
-            response = self.client.get(url, params=params, headers=self._headers())
+            response = self.client.get(url, params=params, headers=self._headers(),
+                                       **self.request_timeout("Stock API"))
         except httpx.HTTPError as exc:
             raise unreachable("Stock API", exc) from exc
         if response.status_code != 200:

@@ -503,11 +503,19 @@ def order_allocate(*, order: Order | int, warehouse: Warehouse, actor: Actor) ->
     """Reserve a paid (or out-of-stock) order in ``warehouse`` and move it on.
 
     Success: ``paid`` → ``ready_to_pick`` (``out_of_stock`` → ``restock``).
+    With the warehouse's ERP set to confirm each order, its SKUs are first read
+    from the ERP (``external.erp_check_order_stock``; the mirror on failure).
     Short: ``paid`` → ``out_of_stock``, and ``stock_insufficient`` tells the
     warehouse's purchasing contact which SKUs are missing. Unknown SKUs and
     other errors propagate (the order stays where it was).
     """
     order_id = order.pk if isinstance(order, Order) else order
+    # Optional per-order ERP confirmation (StockSource.check_each_order), before any
+    # stock row is locked: the ERP round trip must not hold up other allocations.
+    # Imported here because external.py builds on this module.
+    from warehouse.services.external import erp_check_order_stock
+
+    erp_check_order_stock(order=order, warehouse=warehouse, actor=actor)
     try:
         with transaction.atomic():
             order = _lock_order(order_id)
