@@ -245,7 +245,8 @@ README_PAGES: list[tuple[str, str, str]] = [
      "customer-service tickets (created by stalled parcels, pick problems, intercepts, out "
      "of stock, sync problems, or by hand)"),
     ("`/shipping/`", "shipping:waybills",
-     "waybills: booking status and attempts, retry, label PDFs (100×150 mm)"),
+     "waybills: booking status and attempts, retry, label PDFs (100×150 mm); Kuaidi100 gets "
+     "phones in its documented forms (the mainland number, `+86` dropped)"),
     ("`/messages/`", "notifications:log",
      "SMS and team alerts sent through the outbox, with resend"),
     ("`/track/`", "shipping:track",
@@ -257,6 +258,7 @@ README_PAGES: list[tuple[str, str, str]] = [
     ("`/scan/pack/`", "pack", "pack-verify at the bench, print the parcel's label"),
     ("`/warehouse/stock/`, `/warehouse/picklists/`, `/warehouse/dashboard/`", "warehouse-stock",
      "stock levels and ledger, adjustments, stock counts, pick-list and seal-label PDFs, "
+     "a wave's shipping labels in one PDF (pick order; orders without one on a cover page), "
      "the lead's board"),
     ("`/dashboard/`, `/dashboard/wall/`", "dashboard",
      "KPI cards with thresholds and drill-down to the orders, charts, wall screen"),
