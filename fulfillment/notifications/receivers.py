@@ -27,6 +27,7 @@ from fulfillment.notifications.models import (
     Event,
     Gateway,
     Language,
+    MessageTemplate,
     WarehouseContact,
     default_buyer_gateway,
 )
@@ -138,7 +139,11 @@ def _on_status_changed(order_id, transition, from_status, to_status, actor):
     elif to_status == "picked":
         # Pre-shipment confirmation: packed and waiting for the carrier. Opt-in
         # (buyer_sms sends it only while an active template exists); one per order,
-        # even when a hold or a re-pick brings it back to "picked".
+        # even when a hold or a re-pick brings it back to "picked". Most sellers leave it
+        # off: find that out (one query) before loading the order.
+        if not MessageTemplate.objects.filter(event=Event.READY_TO_SHIP, audience="buyer",
+                                              active=True).exists():
+            return
         order = _order(order_id)
         if order is None:
             return
