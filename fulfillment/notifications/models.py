@@ -169,8 +169,11 @@ def parameter_map_problem(mapping, variables: tuple[str, ...]) -> str:
         if not isinstance(name, str) or not PARAMETER_NAME.match(name):
             return _("“%(name)s” is not a valid template parameter name (letters, digits and "
                      "_, up to 40, not starting with a digit).") % {"name": name}
+    # A name may not be used twice, nor be the own name of a variable left unmapped
+    # (both would go out under it and one would overwrite the other).
     names = list(mapping.values())
-    duplicate = next((n for n in names if names.count(n) > 1), None)
+    unmapped = [v for v in variables if v not in mapping]
+    duplicate = next((n for n in names if names.count(n) > 1 or n in unmapped), None)
     if duplicate:
         return _("Two variables are mapped to the same parameter “%(name)s”.") % {
             "name": duplicate}

@@ -122,6 +122,7 @@ def test_a_mapped_variable_the_body_does_not_use_is_still_sent():
     ({"order_number": "order-no"}, "not a valid template parameter name"),
     ({"order_number": 7}, "not a valid template parameter name"),
     ({"order_number": "x", "tracking_number": "x"}, "same parameter"),
+    ({"shop": "carrier"}, "same parameter"),
     (["order_number", "order"], "JSON object"),
 ])
 def test_a_bad_mapping_is_refused_with_the_reason(mapping, problem):
