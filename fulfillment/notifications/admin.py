@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.notifications import services
@@ -15,6 +19,7 @@ from fulfillment.notifications.models import (
     MessageAttempt,
     MessageTemplate,
     WarehouseContact,
+    default_buyer_gateway,
 )
 from fulfillment.notifications.templatetags.notifications_ui import mask_one
 from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOnlyAdmin
@@ -61,13 +66,51 @@ class GatewayAdmin(CredentialsAdminMixin, admin.ModelAdmin):
     ]
 
 
+class SendTestForm(forms.Form):
+    gateway = forms.ModelChoiceField(
+        label=_("gateway"), queryset=Gateway.objects.filter(kind__in=Gateway.SMS_KINDS),
+        help_text=_("The SMS gateway to send through (its real adapter and credentials)."))
+    phone = forms.CharField(label=_("phone"), max_length=32,
+                            help_text=_("Your own phone: the test uses sample values."))
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
     list_display = ["event", "audience", "language", "active", "sms_template_code", "updated_at"]
     list_filter = ["event", "audience", "language", "active"]
-    readonly_fields = ["variables_help"]
+    readonly_fields = ["variables_help", "send_test_link"]
     fields = ["event", "audience", "language", "active", "variables_help", "subject", "body",
-              "sms_template_code", "sms_sign_name"]
+              "sms_template_code", "parameter_map", "sms_sign_name", "send_test_link"]
+
+    def get_urls(self):
+        return [path("<int:template_id>/send-test/", self.admin_site.admin_view(self.send_test),
+                     name="notifications_messagetemplate_send_test"), *super().get_urls()]
+
+    @admin.display(description=_("test"))
+    def send_test_link(self, obj):
+        if not obj or not obj.pk:
+            return _("Save the template first.")
+        url = reverse("admin:notifications_messagetemplate_send_test", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Send test SMS"))
+
+    def send_test(self, request, template_id):
+        template = get_object_or_404(MessageTemplate, pk=template_id)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        result = None
+        initial = {"gateway": default_buyer_gateway()}
+        form = SendTestForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.template_send_test(
+                    template=template, gateway=form.cleaned_data["gateway"],
+                    phone=form.cleaned_data["phone"], actor=request.user)
+            except services.NotificationError as exc:
+                form.add_error(None, exc.message)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "original": template, "form": form, "result": result,
+                   "title": _("Send a test SMS")}
+        return render(request, "notifications/admin/send_test.html", context)
 
     @admin.display(description=_("variables you may use"))
     def variables_help(self, obj):

@@ -20,7 +20,8 @@ from warehouse.models import Warehouse
 
 # Sandbox Aliyun template codes for the buyer templates (the real ones come from
 # the seller's Aliyun console).
-SANDBOX_TEMPLATE_CODES = {"shipped": "SMS_SANDBOX_SHIPPED", "delayed": "SMS_SANDBOX_DELAYED"}
+SANDBOX_TEMPLATE_CODES = {"shipped": "SMS_SANDBOX_SHIPPED", "delayed": "SMS_SANDBOX_DELAYED",
+                          "ready_to_ship": "SMS_SANDBOX_READY"}
 
 
 def _base() -> str:

@@ -25,6 +25,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 from django.core.mail import EmailMessage
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels.crypto import CredentialsUnreadable
 from fulfillment.notifications.models import Gateway
@@ -39,6 +40,10 @@ WECOM_TEXT_LIMIT = 2048  # bytes
 ALIYUN_RETRYABLE = {"isv.BUSINESS_LIMIT_CONTROL", "InvalidTimeStamp.Expired",
                     "SignatureNonceUsed", "Throttling", "Throttling.User", "ServiceUnavailable",
                     "InternalError", "isp.SYSTEM_ERROR", "isv.DAY_LIMIT_CONTROL"}
+# Aliyun codes that mean "the template and our parameters do not match": the admin
+# must fix the mapping, so they get a message that says where (never retried).
+ALIYUN_TEMPLATE_MISMATCH = {"isv.TEMPLATE_MISSING_PARAMETERS", "isv.SMS_TEMPLATE_ILLEGAL",
+                            "isv.INVALID_JSON_PARAM"}
 WECOM_RETRYABLE = {-1, 45009}
 DINGTALK_RETRYABLE = {-1, 130101, 130102, 410100}
 
@@ -223,6 +228,15 @@ class AliyunSms(GatewayAdapter):
         if code == "OK":
             return SendResult(provider_id=str(data.get("BizId", "")),
                               status_code=response.status_code)
+        if code in ALIYUN_TEMPLATE_MISMATCH:
+            raise GatewayError(
+                _("Aliyun %(code)s: %(detail)s — the approved SMS template %(template)s expects "
+                  "parameters the hub did not send (sent: %(sent)s). Map the hub's variables to "
+                  "the template's parameter names on the message template.") % {
+                    "code": code, "detail": str(data.get("Message", ""))[:200],
+                    "template": message.template_code,
+                    "sent": ", ".join(message.template_params) or "—"},
+                retryable=False, status_code=response.status_code)
         retryable = code in ALIYUN_RETRYABLE or code.startswith("Throttling")
         raise GatewayError(f"Aliyun {code or response.status_code}: "
                            f"{str(data.get('Message', ''))[:300]}",

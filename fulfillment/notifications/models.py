@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -27,6 +28,8 @@ from orderhub.crypto import EncryptedCredentials
 class Event(models.TextChoices):
     # Buyer SMS events.
     SHIPPED = "shipped", _("Shipped")
+    # Sent when the order is picked and packed, before the carrier collects it.
+    READY_TO_SHIP = "ready_to_ship", _("Packed, about to ship")
     DELAYED = "delayed", _("Parcel delayed")
     # Team alert events.
     OUT_OF_STOCK = "out_of_stock", _("Out of stock")
@@ -43,7 +46,9 @@ class Event(models.TextChoices):
 # The variables each event's template may use. A template naming any other
 # variable is refused at save, so a typo never reaches a buyer as an empty gap.
 EVENT_VARIABLES: dict[str, tuple[str, ...]] = {
-    Event.SHIPPED: ("order_number", "buyer_name", "shop", "carrier", "tracking_number"),
+    Event.SHIPPED: ("order_number", "buyer_name", "shop", "carrier", "tracking_number",
+                    "estimated_delivery", "tracking_url"),
+    Event.READY_TO_SHIP: ("order_number", "buyer_name", "shop", "carrier", "tracking_url"),
     Event.DELAYED: ("order_number", "buyer_name", "shop", "carrier", "tracking_number",
                     "last_event_at"),
     Event.OUT_OF_STOCK: ("order_number", "warehouse", "shortages", "contact_name"),
@@ -57,7 +62,13 @@ EVENT_VARIABLES: dict[str, tuple[str, ...]] = {
     Event.WAYBILL_FAILED: ("order_number", "error"),
 }
 
-BUYER_EVENTS = (Event.SHIPPED, Event.DELAYED)
+BUYER_EVENTS = (Event.SHIPPED, Event.READY_TO_SHIP, Event.DELAYED)
+# Buyer events sent only while an admin keeps an active template for them (no
+# fallback text): the pre-shipment SMS is opt-in, its templates are seeded inactive.
+OPT_IN_EVENTS = (Event.READY_TO_SHIP,)
+
+# What Aliyun (and Tencent) accept as a template parameter name: ${name}.
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 
 
 class Language(models.TextChoices):
@@ -88,6 +99,13 @@ class MessageTemplate(models.Model):
         help_text=_("E.g. SMS_71390007: the template approved in the Aliyun console. Its "
                     "${…} parameters are filled from the variables of the same name."),
     )
+    parameter_map = models.JSONField(
+        _("template parameter names"), default=dict, blank=True,
+        help_text=_("When the approved SMS template names its parameters differently, map the "
+                    "hub's variables to them, e.g. {\"order_number\": \"order\", "
+                    "\"tracking_number\": \"waybill\"}. Variables not listed keep their own "
+                    "names."),
+    )
     sms_sign_name = models.CharField(
         _("Aliyun sign name"), max_length=40, blank=True,
         help_text=_("The approved SMS signature (签名); empty uses the gateway's."),
@@ -116,6 +134,10 @@ class MessageTemplate(models.Model):
     def variables(self) -> tuple[str, ...]:
         return EVENT_VARIABLES.get(self.event, ())
 
+    def parameter_name(self, variable: str) -> str:
+        """The SMS template's name for the hub's ``variable`` (its own name when unmapped)."""
+        return (self.parameter_map or {}).get(variable) or variable
+
     def clean(self):
         super().clean()
         errors = {}
@@ -125,9 +147,37 @@ class MessageTemplate(models.Model):
             except TemplateProblem as exc:
                 errors[field] = exc.message
         if self.audience == Audience.BUYER and self.event not in BUYER_EVENTS:
-            errors["audience"] = _("Buyers are only sent SMS for shipped and delayed parcels.")
+            errors["audience"] = _("Buyers are only sent SMS for packed, shipped and delayed "
+                                   "parcels.")
+        problem = parameter_map_problem(self.parameter_map, self.variables)
+        if problem:
+            errors["parameter_map"] = problem
         if errors:
             raise ValidationError(errors)
+
+
+def parameter_map_problem(mapping, variables: tuple[str, ...]) -> str:
+    """Why ``mapping`` (hub variable → template parameter) is unusable; "" when it is fine."""
+    if mapping in (None, ""):
+        return ""
+    if not isinstance(mapping, dict):
+        return _("Enter a JSON object: {\"hub variable\": \"template parameter\"}.")
+    for variable, name in mapping.items():
+        if variable not in variables:
+            return _("“%(name)s” is not a variable of this event. It offers: %(allowed)s.") % {
+                "name": variable, "allowed": ", ".join(variables) or "—"}
+        if not isinstance(name, str) or not PARAMETER_NAME.match(name):
+            return _("“%(name)s” is not a valid template parameter name (letters, digits and "
+                     "_, up to 40, not starting with a digit).") % {"name": name}
+    # A name may not be used twice, nor be the own name of a variable left unmapped
+    # (both would go out under it and one would overwrite the other).
+    names = list(mapping.values())
+    unmapped = [v for v in variables if v not in mapping]
+    duplicate = next((n for n in names if names.count(n) > 1 or n in unmapped), None)
+    if duplicate:
+        return _("Two variables are mapped to the same parameter “%(name)s”.") % {
+            "name": duplicate}
+    return ""
 
 
 class Gateway(EncryptedCredentials, models.Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +27,7 @@ from fulfillment.notifications.models import (
     Event,
     Gateway,
     Language,
+    MessageTemplate,
     WarehouseContact,
     default_buyer_gateway,
 )
@@ -37,6 +39,7 @@ from fulfillment.notifications.services import (
     contacts_for_warehouses,
     team_alert,
 )
+from fulfillment.shipping.models import Waybill
 from fulfillment.signals import UrgentOrder
 from fulfillment.tickets.models import Ticket
 from fulfillment.tickets.services import ticket_open
@@ -90,8 +93,37 @@ def on_status_changed(sender, order_id, transition, from_status, to_status, acto
         # arrives this way by the thousand. The warehouse side is
         # ``on_order_shipped_on_platform``.
         return
-    if to_status == "shipped" or transition == "intercept":
+    if to_status in ("shipped", "picked") or transition == "intercept":
         _on_status_changed(order_id, transition, from_status, to_status, actor)
+
+
+def tracking_url(order) -> str:
+    """The public tracking page with the order number filled in (absolute, for SMS)."""
+    base = (getattr(settings, "SITE_URL", "") or "").rstrip("/")
+    return f"{base}/track/?{urlencode({'number': order.number})}"
+
+
+# Where carriers put their delivery promise in the booking answer we keep
+# (``Waybill.label_data``): Kuaidi100's ``arrivalTime``, SF's ``promiseTm``,
+# or our own normalised key. None of today's adapters fills one in for every
+# booking, so templates must read well without it.
+ESTIMATE_KEYS = ("estimated_delivery", "arrivalTime", "promiseTm")
+
+
+def estimated_delivery(order) -> str:
+    """The carrier's estimated delivery for the order's booked parcel; "" when unknown."""
+    data = (Waybill.objects.filter(order=order, status=Waybill.Status.BOOKED)
+            .order_by("-booked_at", "-pk").values_list("label_data", flat=True).first())
+    if not isinstance(data, dict):
+        return ""
+    return next((str(data[key]).strip() for key in ESTIMATE_KEYS if data.get(key)), "")
+
+
+def buyer_context(order) -> dict:
+    """What every buyer SMS may say about ``order`` (each event uses its own subset)."""
+    return {"order_number": order.number, "buyer_name": order.buyer_name,
+            "shop": order.channel.name if order.channel_id else "", "carrier": order.carrier,
+            "tracking_number": order.tracking_number, "tracking_url": tracking_url(order)}
 
 
 @_safe
@@ -102,9 +134,22 @@ def _on_status_changed(order_id, transition, from_status, to_status, actor):
             return
         buyer_sms(event=Event.SHIPPED, order=order, actor=ACTOR,
                   dedupe_key=f"sms:shipped:order:{order.pk}",
-                  context={"order_number": order.number, "buyer_name": order.buyer_name,
-                           "shop": order.channel.name, "carrier": order.carrier,
-                           "tracking_number": order.tracking_number})
+                  context={**buyer_context(order),
+                           "estimated_delivery": estimated_delivery(order)})
+    elif to_status == "picked":
+        # Pre-shipment confirmation: packed and waiting for the carrier. Opt-in
+        # (buyer_sms sends it only while an active template exists); one per order,
+        # even when a hold or a re-pick brings it back to "picked". Most sellers leave it
+        # off: find that out (one query) before loading the order.
+        if not MessageTemplate.objects.filter(event=Event.READY_TO_SHIP, audience="buyer",
+                                              active=True).exists():
+            return
+        order = _order(order_id)
+        if order is None:
+            return
+        buyer_sms(event=Event.READY_TO_SHIP, order=order, actor=ACTOR,
+                  dedupe_key=f"sms:ready_to_ship:order:{order.pk}",
+                  context=buyer_context(order))
     elif transition == "intercept":
         order = _order(order_id)
         if order is None:

@@ -31,6 +31,15 @@ DINGTALK_TOKEN = "sandbox-dingtalk-token"
 DINGTALK_SECRET = "SECsandbox-dingtalk-secret"
 HTTP_SMS_TOKEN = "Bearer sandbox-sms-token"
 INBOX_KEY = "notifications:sandbox:inbox"
+# The sandbox's "approved" templates and the ${parameters} each declares. As on
+# Aliyun, a TemplateParam lacking one of them is refused with
+# isv.TEMPLATE_MISSING_PARAMETERS; codes not listed here accept any parameters.
+SANDBOX_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "SMS_SANDBOX_SHIPPED": ("order_number", "carrier", "tracking_number"),
+    "SMS_SANDBOX_DELAYED": ("order_number", "carrier", "tracking_number"),
+    # Approved with its own names: the hub's variables must be mapped to these.
+    "SMS_SANDBOX_MAPPED": ("order", "waybill"),
+}
 
 
 def _enabled():
@@ -70,6 +79,17 @@ def aliyun_sms(request):
     phone = params.get("PhoneNumbers", "")
     if not phone.isdigit():
         return JsonResponse({"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "invalid number",
+                             "RequestId": request_id})
+    try:
+        template_param = json.loads(params.get("TemplateParam") or "{}")
+    except ValueError:
+        template_param = None
+    if not isinstance(template_param, dict):
+        return JsonResponse({"Code": "isv.INVALID_JSON_PARAM",
+                             "Message": "JSON参数不合法，只接受字符串值", "RequestId": request_id})
+    declared = SANDBOX_TEMPLATES.get(params["TemplateCode"], ())
+    if any(name not in template_param for name in declared):
+        return JsonResponse({"Code": "isv.TEMPLATE_MISSING_PARAMETERS", "Message": "模板缺少变量",
                              "RequestId": request_id})
     biz_id = f"{int(time.time())}^{uuid.uuid4().int % 10**10}"
     _keep("aliyun", {"phone": phone[-4:], "template": params.get("TemplateCode"),

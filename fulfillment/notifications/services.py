@@ -29,6 +29,7 @@ from django.utils.translation import override
 from fulfillment.notifications.gateways import GatewayError, OutgoingMessage, adapter_for
 from fulfillment.notifications.models import (
     EVENT_VARIABLES,
+    OPT_IN_EVENTS,
     AlertRoute,
     Audience,
     Event,
@@ -136,6 +137,14 @@ def template_for(event: str, audience: str, language: str) -> MessageTemplate | 
     return rows.get(language) or next(iter(rows.values()), None)
 
 
+def template_params(template: MessageTemplate, context: dict) -> dict:
+    """The SMS template's parameters: what the body uses plus every mapped variable,
+    under the approved template's own names (unmapped ones keep the hub's names)."""
+    names = used_variables(template.body)
+    names += [name for name in (template.parameter_map or {}) if name not in names]
+    return {template.parameter_name(name): str(context.get(name) or "") for name in names}
+
+
 @dataclass
 class Rendered:
     subject: str
@@ -154,7 +163,7 @@ def render_event(event: str, audience: str, language: str, context: dict) -> Ren
         try:
             body = render_text(template.body, context, allowed)
             subject = render_text(template.subject, context, allowed)
-            params = {name: str(context.get(name) or "") for name in used_variables(template.body)}
+            params = template_params(template, context)
             return Rendered(subject=subject, body=body, language=template.language,
                             template_code=template.sms_template_code,
                             sign_name=template.sms_sign_name, params=params)
@@ -170,9 +179,16 @@ def render_event(event: str, audience: str, language: str, context: dict) -> Ren
 
 def buyer_sms(*, event: str, order, context: dict, dedupe_key: str,
               actor: Actor) -> Message | None:
-    """Queue a buyer SMS for ``order`` through the buyer gateway; None when none applies."""
+    """Queue a buyer SMS for ``order`` through the buyer gateway; None when none applies.
+
+    Opt-in events (the pre-shipment SMS) are sent only while an active template
+    exists for them: no template means the seller has not switched them on.
+    """
     phone = order.buyer_phone or order.ship_phone
     if not phone:
+        return None
+    if event in OPT_IN_EVENTS and not MessageTemplate.objects.filter(
+            event=event, audience=Audience.BUYER, active=True).exists():
         return None
     gateway = default_buyer_gateway()
     if gateway is None:
@@ -188,6 +204,58 @@ def buyer_sms(*, event: str, order, context: dict, dedupe_key: str,
         template_params=rendered.params, order=order, dedupe_key=dedupe_key, actor=actor,
     )
     return message
+
+
+# Sample values for "send test": what an admin sees in the test SMS, per hub variable.
+SAMPLE_VALUES = {
+    "order_number": "TEST-0001", "buyer_name": "张三", "shop": "OrderHub",
+    "carrier": "SF", "tracking_number": "SF1234567890", "estimated_delivery": "2026-01-02",
+    "tracking_url": "https://example.com/track/?number=TEST-0001",
+    "last_event_at": "2026-01-01 09:00",
+}
+
+
+@dataclass
+class SendTestResult:
+    ok: bool
+    detail: str  # the gateway's message id, or its error code and message
+    params: dict
+
+
+def template_send_test(*, template: MessageTemplate, gateway: Gateway, phone: str,
+                       actor: Actor, client=None) -> SendTestResult:
+    """Send ``template`` with sample values to ``phone`` through ``gateway``, now.
+
+    No order and no outbox row: the admin waits for the gateway's answer, which is
+    returned (and logged) whatever it is; nothing is retried.
+    """
+    if not isinstance(actor, str) and not actor.has_perm("notifications.change_messagetemplate"):
+        raise NotPermitted(_("You are not allowed to test message templates."))
+    phone = (phone or "").strip()
+    if not phone:
+        raise NotificationError(_("Enter the phone number to send the test to."))
+    if not gateway.is_sms:
+        raise NotificationError(_("Choose an SMS gateway for the test."))
+    context = {name: SAMPLE_VALUES.get(name, name) for name in template.variables}
+    params = template_params(template, context)
+    outgoing = OutgoingMessage(
+        recipient=phone, body=render_text(template.body, context, template.variables),
+        template_code=template.sms_template_code, sign_name=template.sms_sign_name,
+        template_params=params, reference=f"test{template.pk}",
+    )
+    adapter = None
+    try:
+        adapter = adapter_for(gateway, client=client)
+        result = adapter.send(outgoing)
+        outcome = SendTestResult(ok=True, detail=result.provider_id, params=params)
+    except GatewayError as exc:
+        outcome = SendTestResult(ok=False, detail=exc.message, params=params)
+    finally:
+        if adapter is not None and client is None:
+            adapter.close()
+    logger.info("test SMS of template %s through gateway %s by %s: %s %s", template.pk,
+                gateway.pk, _label(actor), "ok" if outcome.ok else "failed", outcome.detail[:300])
+    return outcome
 
 
 def order_language(order) -> str:
