@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet
 
+from fulfillment.changes import notify
 from fulfillment.changes.models import ApprovalDecision, ChangeRequest
 from fulfillment.changes.services import can_decide
 
@@ -11,6 +15,11 @@ from fulfillment.changes.services import can_decide
 # Python against the step copied into each request. Beyond this many, the oldest
 # are still listed under "Open".
 MAX_PENDING_SCAN = 2000
+# The menu badge is on every page: each user's count is computed at most this
+# often, and again as soon as any request moves (``notify.waiting_changed``).
+WAITING_CACHE_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 
 def _base() -> QuerySet:
@@ -37,3 +46,25 @@ def change_list(*, status: str = "", q: str = "", mine_for=None) -> list | Query
 
 def change_detail(change_id: int) -> ChangeRequest | None:
     return _base().select_related("order__channel", "chain").filter(pk=change_id).first()
+
+
+def waiting_for_me_count(user) -> int | None:
+    """How many pending requests ``user`` may decide now, for the menu badge.
+
+    Cached per user and badge generation (see ``WAITING_CACHE_SECONDS``), so a
+    page costs one cache read. None when the cache is down: the page shows no
+    badge rather than scanning pending requests on every view.
+    """
+    if not user.is_authenticated or not user.has_perm("changes.approve_changerequest"):
+        return 0
+    try:
+        key = f"changes:waiting:{notify.waiting_generation()}:{user.pk}"
+        count = cache.get(key)
+        if count is None:
+            count = len(change_list(mine_for=user))
+            cache.set(key, count, WAITING_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001 - a badge must never fail a page
+        logger.warning("could not count change requests waiting for user %s", user.pk,
+                       exc_info=True)
+        return None
+    return count
