@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from fulfillment.changes import notify
 from fulfillment.changes.models import ApprovalDecision, ChangeRequest
@@ -18,6 +20,8 @@ MAX_PENDING_SCAN = 2000
 # The menu badge is on every page: each user's count is computed at most this
 # often, and again as soon as any request moves (``notify.waiting_changed``).
 WAITING_CACHE_SECONDS = 60
+# A requester's own requests decided this recently show as a badge ("My requests").
+DECIDED_NOTICE = dt.timedelta(hours=24)
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +32,15 @@ def _base() -> QuerySet:
                                        queryset=ApprovalDecision.objects.select_related("user"))))
 
 
-def change_list(*, status: str = "", q: str = "", mine_for=None) -> list | QuerySet:
-    """Requests for the list page, newest first; ``mine_for``: only those that user may decide."""
+def change_list(*, status: str = "", q: str = "", mine_for=None,
+                filed_by=None) -> list | QuerySet:
+    """Requests for the list page, newest first.
+
+    ``mine_for``: only those that user may decide; ``filed_by``: only that user's own.
+    """
     qs = _base()
+    if filed_by is not None:
+        qs = qs.filter(requested_by=filed_by)
     if status == "open":
         qs = qs.filter(status__in=ChangeRequest.OPEN)
     elif status:
@@ -48,23 +58,45 @@ def change_detail(change_id: int) -> ChangeRequest | None:
     return _base().select_related("order__channel", "chain").filter(pk=change_id).first()
 
 
-def waiting_for_me_count(user) -> int | None:
-    """How many pending requests ``user`` may decide now, for the menu badge.
+def _cached_count(name: str, user, count) -> int | None:
+    """``count()`` cached per user and badge generation (see ``WAITING_CACHE_SECONDS``).
 
-    Cached per user and badge generation (see ``WAITING_CACHE_SECONDS``), so a
-    page costs one cache read. None when the cache is down: the page shows no
-    badge rather than scanning pending requests on every view.
+    A page costs one cache read. None when the cache is down: the page shows no
+    badge rather than counting on every view.
     """
-    if not user.is_authenticated or not user.has_perm("changes.approve_changerequest"):
-        return 0
     try:
-        key = f"changes:waiting:{notify.waiting_generation()}:{user.pk}"
-        count = cache.get(key)
-        if count is None:
-            count = len(change_list(mine_for=user))
-            cache.set(key, count, WAITING_CACHE_SECONDS)
+        key = f"changes:{name}:{notify.waiting_generation()}:{user.pk}"
+        value = cache.get(key)
+        if value is None:
+            value = count()
+            cache.set(key, value, WAITING_CACHE_SECONDS)
     except Exception:  # noqa: BLE001 - a badge must never fail a page
-        logger.warning("could not count change requests waiting for user %s", user.pk,
+        logger.warning("could not count change requests (%s) for user %s", name, user.pk,
                        exc_info=True)
         return None
-    return count
+    return value
+
+
+def waiting_for_me_count(user) -> int | None:
+    """How many pending requests ``user`` may decide now, for the menu badge."""
+    if not user.is_authenticated or not user.has_perm("changes.approve_changerequest"):
+        return 0
+    return _cached_count("waiting", user, lambda: len(change_list(mine_for=user)))
+
+
+def decided_for_me_count(user) -> int | None:
+    """How many of ``user``'s own requests were decided lately (``DECIDED_NOTICE``).
+
+    The requester's in-app notice of an outcome; one count on the requester's
+    index, cached like the waiting badge.
+    """
+    if not user.is_authenticated or not user.has_perm("changes.add_changerequest"):
+        return 0
+    since = timezone.now() - DECIDED_NOTICE
+
+    def count():
+        return (ChangeRequest.objects.filter(requested_by=user, needs_approval=True,
+                                             decided_at__gte=since)
+                .exclude(status=ChangeRequest.Status.WITHDRAWN).count())
+
+    return _cached_count("decided", user, count)

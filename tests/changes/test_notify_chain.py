@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from fulfillment.changes import notify
 from fulfillment.changes.models import ApprovalChain, ApprovalStep, ChangeRequest
-from fulfillment.changes.selectors import waiting_for_me_count
+from fulfillment.changes.selectors import decided_for_me_count, waiting_for_me_count
 from fulfillment.changes.services import (
     ChangeConflict,
     change_request_create,
@@ -272,3 +272,34 @@ def test_badge_costs_no_query_once_cached(order_on_pick_list, gateways, chain, p
 
     with django_assert_num_queries(0):
         assert waiting_for_me_count(user) == 1
+
+
+def test_requester_sees_the_outcome_in_the_menu_and_in_their_list(
+        order_on_pick_list, gateways, chain, people, enqueued, client,
+        django_capture_on_commit_callbacks):
+    order, _ = order_on_pick_list(S.PICKING)
+    with django_capture_on_commit_callbacks(execute=True):
+        change = change_request_create(order=order, actor=people["requester"], proposed=MOVE,
+                                       reason="buyer moved")
+    requester = people["requester"]
+    assert decided_for_me_count(requester) == 0  # pending: nothing decided yet
+
+    # when: step 1 rejects it
+    with django_capture_on_commit_callbacks(execute=True):
+        change_request_decide(change=change.pk, actor=people["sales"], decision="reject",
+                              comment="no")
+
+    # then: the requester's menu shows it, linking to their own requests
+    assert decided_for_me_count(requester) == 1
+    assert decided_for_me_count(people["sales"]) == 0  # decided it, did not file it
+    client.login(username=requester.username, password=PASSWORD)
+    page = client.get(reverse("orders:list"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'id="nav-decided"' in page and "我的申请" in page
+    assert "您有 1 个变更申请在过去24小时内已有结果" in page
+    listing = client.get(reverse("changes:list"), {"filed": "on"}).content.decode()
+    assert f'data-change="{change.pk}"' in listing
+
+    # and: another user's "filed by me" list does not show it
+    client.login(username=people["wh"].username, password=PASSWORD)
+    listing = client.get(reverse("changes:list"), {"filed": "on"}).content.decode()
+    assert f'data-change="{change.pk}"' not in listing
