@@ -303,3 +303,27 @@ def test_requester_sees_the_outcome_in_the_menu_and_in_their_list(
     client.login(username=people["wh"].username, password=PASSWORD)
     listing = client.get(reverse("changes:list"), {"filed": "on"}).content.decode()
     assert f'data-change="{change.pk}"' not in listing
+
+
+def test_a_change_before_picking_tells_the_warehouse_lead_of_the_reprint(
+        order_on_pick_list, gateways, people, warehouse, enqueued):
+    # given: a ready-to-pick order on a pick list; the lead is reached by e-mail
+    WarehouseContact.objects.create(warehouse=warehouse, role="lead", name="王主管",
+                                    email="lead@wh.example", gateway=gateways["mail"],
+                                    language="zh-hans")
+    order, pick_list = order_on_pick_list(S.READY_TO_PICK)
+
+    # when: the change is applied at once (no approval before picking)
+    change = change_request_create(order=order, actor=people["requester"], proposed=MOVE,
+                                   reason="buyer moved")
+
+    # then: no approver was asked; the lead and the warehouse manager hear of the reprint
+    assert change.status == ChangeRequest.Status.APPLIED
+    assert not _rows(change, "step") and not _rows(change, "outcome")
+    new_list = PickList.objects.get(original=pick_list)
+    reprint = {m.recipient: m for m in _rows(change, "reprint")}
+    assert sorted(reprint) == ["lead@wh.example", "wh@shop.example"]
+    lead = reprint["lead@wh.example"]
+    assert lead.language == "zh-hans"
+    assert f"拣货单{pick_list.number}已作废，请改用重印单{new_list.number}。" in lead.body
+    assert order.number in lead.subject and "重印" in lead.subject
