@@ -18,6 +18,7 @@ notifications app to add.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.conf import settings
@@ -97,6 +98,7 @@ def _send(change: ChangeRequest, targets: list[Target], key: str, render) -> lis
 
 def _guarded(func):
     """Write the messages in a savepoint: a failing notification never undoes a decision."""
+    @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             with transaction.atomic():
@@ -104,8 +106,6 @@ def _guarded(func):
         except Exception:  # noqa: BLE001 - the request moved on; a lost alert must not stop it
             logger.exception("change request notification %s failed", func.__name__)
             return []
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
     return wrapper
 
 
