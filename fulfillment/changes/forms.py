@@ -61,5 +61,6 @@ class ChangeFilterForm(forms.Form):
     STATUS_CHOICES = [("", _("All")), ("open", _("Open")), *ChangeRequest.Status.choices]
     status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
     mine = forms.BooleanField(label=_("Waiting for me"), required=False)
+    filed = forms.BooleanField(label=_("Filed by me"), required=False)
     q = forms.CharField(label=_("Order number"), max_length=64, required=False)
     page = forms.IntegerField(min_value=1, required=False)

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fulfillment.changes import notify
 from fulfillment.changes.models import (
     ApprovalChain,
     ApprovalDecision,
@@ -92,6 +93,7 @@ def _announce(change: ChangeRequest, actor) -> None:
     step = change.step["name"] if change.step else None
 
     def send():
+        notify.waiting_changed()
         for receiver, error in change_request_updated.send_robust(
                 sender=ChangeRequest, change_id=change_id, order_id=order_id, status=status,
                 step=step, actor=label):
@@ -201,6 +203,7 @@ def _create(order, user, kind, proposed, reason, expected_status) -> ChangeReque
            _("%(kind)s request #%(id)s waits for approval: %(reason)s")
            % {"kind": change.get_kind_display(), "id": change.pk, "reason": reason},
            user, {"change_id": change.pk})
+    notify.notify_step_entered(change)
     _announce(change, user)
     return change
 
@@ -257,6 +260,7 @@ def _apply(change: ChangeRequest, *, actor) -> None:
             copy = picklist_reprint(pick_list=pick_list, actor=actor)
             report["pick_lists"].append({"voided": pick_list.number, "printed": copy.number,
                                          "printed_id": copy.pk})
+        notify.notify_pick_lists_reprinted(change, report["pick_lists"])
     after = Order.objects.get(pk=order.pk)
     report["after"] = order_snapshot(after)
     report["rows"] = compute_diff(report["before"], {
@@ -376,12 +380,14 @@ def change_request_decide(
             _event(change.order, "change_rejected",
                    _("Change request #%(id)s rejected at “%(step)s” by %(user)s") % label
                    + (f": {comment}" if comment else ""), who.user, {"change_id": change.pk})
+            notify.notify_outcome(change, by=who.label, step=step["name"], comment=comment)
         elif change.current_step + 1 < len(change.steps):
             change.current_step += 1
             change.save(update_fields=["current_step"])
             _event(change.order, "change_approved_step",
                    _("Change request #%(id)s: “%(step)s” approved by %(user)s") % label
                    + (f": {comment}" if comment else ""), who.user, {"change_id": change.pk})
+            notify.notify_step_entered(change)
         else:
             _finish(change, who.user, label)
         _announce(change, who.user)
@@ -420,10 +426,12 @@ def _finish(change: ChangeRequest, user, label: dict) -> None:
         _event(change.order, "change_apply_failed",
                _("Change request #%(id)s was approved but could not be applied: %(error)s")
                % {"id": change.pk, "error": message}, user, {"change_id": change.pk})
+        notify.notify_outcome(change)
         return
     _event(change.order, "change_applied",
            _("Change request #%(id)s approved by %(approvers)s and applied")
            % {"id": change.pk, "approvers": approvers}, user, {"change_id": change.pk})
+    notify.notify_outcome(change)
 
 
 def change_request_withdraw(

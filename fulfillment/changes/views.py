@@ -64,7 +64,8 @@ def change_list(request):
     data = form.cleaned_data if form.is_valid() else {}
     mine = bool(data.get("mine"))
     rows = selectors.change_list(status=data.get("status", ""), q=data.get("q", ""),
-                                 mine_for=request.user if mine else None)
+                                 mine_for=request.user if mine else None,
+                                 filed_by=request.user if data.get("filed") else None)
     page = Paginator(rows, PER_PAGE).get_page(data.get("page") or 1)
     context = {"form": form, "page": page, "changes": page.object_list, "mine": mine,
                "can_approve": request.user.has_perm("changes.approve_changerequest")}

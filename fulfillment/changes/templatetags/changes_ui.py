@@ -10,6 +10,7 @@ from django import template
 from django.utils.translation import gettext, gettext_noop
 
 from fulfillment.changes.models import ChangeRequest
+from fulfillment.changes.selectors import decided_for_me_count, waiting_for_me_count
 from orderhub.models import Order
 from orderhub.privacy import field_shown
 
@@ -82,3 +83,26 @@ def changes_order_panel(context, order=None):
     if order is None or user is None or not user.is_authenticated:
         return None
     return order_panel_data(order=order, user=user)
+
+
+@register.simple_tag(takes_context=True)
+def changes_waiting_count(context):
+    """``{% changes_waiting_count as n %}``: requests waiting for this user (menu badge).
+
+    0 for users who approve nothing; None when it cannot be told (cache down).
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    return waiting_for_me_count(user)
+
+
+@register.simple_tag(takes_context=True)
+def changes_decided_count(context):
+    """``{% changes_decided_count as n %}``: this user's requests decided lately (menu badge)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    return decided_for_me_count(user)
