@@ -10,10 +10,9 @@ Texts are rendered per recipient in their language (robots and warehouse
 contacts carry their own, people get the site language) and stored rendered:
 the outbox sends exactly what it holds.
 
-There is no notification event for approvals yet: the messages travel as team
-alerts of the intercept event (the kind every warehouse already routes) and the
-robot posts go to that event's robot routes. A dedicated event is for the
-notifications app to add.
+Each kind of message is a team alert of its own event (a request waiting for a
+step, a request decided, a pick list reprinted), so the message list names it and
+robots get it only through that event's routes, never through intercept routes.
 """
 
 from __future__ import annotations
@@ -42,8 +41,10 @@ from fulfillment.notifications.services import (
 logger = logging.getLogger(__name__)
 
 ACTOR = "system:changes"
-# The team alert the messages travel as (see the module docstring).
-EVENT = Event.INTERCEPT
+# The team alert event each kind of message travels as.
+EVENT_WAITING = Event.CHANGE_WAITING
+EVENT_DECIDED = Event.CHANGE_DECIDED
+EVENT_REPRINTED = Event.PICKLIST_REPRINTED
 WAREHOUSE_MANAGER_ROLE = "warehouse_manager"
 
 
@@ -62,8 +63,9 @@ def _email_gateway() -> Gateway | None:
             .order_by("id").first())
 
 
-def _robot_targets(warehouse_id) -> list[Target]:
-    return [t for t in routes_for(EVENT, warehouse_id) if t.gateway.kind in ROBOT_KINDS]
+def _robot_targets(event: str, warehouse_id) -> list[Target]:
+    """The robots ``event`` is routed to (people are told by e-mail, not through routes)."""
+    return [t for t in routes_for(event, warehouse_id) if t.gateway.kind in ROBOT_KINDS]
 
 
 def _user_targets(users) -> list[Target]:
@@ -76,18 +78,23 @@ def _user_targets(users) -> list[Target]:
             for user in users if (user.email or "").strip()]
 
 
-def _send(change: ChangeRequest, targets: list[Target], key: str, render) -> list[Message]:
+def _send(change: ChangeRequest, event: str, targets: list[Target], key: str,
+          render) -> list[Message]:
     """One outbox row per target; ``render(language)`` gives ``(subject, body)``."""
     messages = []
     seen: set[tuple] = set()
     for target in targets:
-        if (target.gateway.pk, target.recipient) in seen:
-            continue  # a lead listed twice (contact and role) hears it once
-        seen.add((target.gateway.pk, target.recipient))
+        # A lead listed twice (contact and role) hears it once; a robot group gets one
+        # post (the first target's, so a lead's @mention is kept over a bare route).
+        slot = ((target.gateway.pk,) if target.gateway.kind in ROBOT_KINDS
+                else (target.gateway.pk, target.recipient))
+        if slot in seen:
+            continue
+        seen.add(slot)
         with override(target.language):
             subject, body = render()
         message, _created = message_enqueue(
-            kind=Message.Kind.TEAM, event=EVENT, gateway=target.gateway,
+            kind=Message.Kind.TEAM, event=event, gateway=target.gateway,
             recipient=target.recipient, subject=subject, body=body, language=target.language,
             order=change.order, dedupe_key=f"{key}:{target.gateway.pk}:{target.key}",
             actor=ACTOR,
@@ -184,8 +191,10 @@ def notify_step_entered(change: ChangeRequest) -> list[Message]:
                  "Decide it here: %(url)s") % values
         return subject, body
 
-    targets = _robot_targets(change.order.warehouse_id) + _user_targets(step_approvers(change))
-    return _send(change, targets, f"change:{change.pk}:step:{change.current_step}", render)
+    targets = (_robot_targets(EVENT_WAITING, change.order.warehouse_id)
+               + _user_targets(step_approvers(change)))
+    return _send(change, EVENT_WAITING, targets,
+                 f"change:{change.pk}:step:{change.current_step}", render)
 
 
 @_guarded
@@ -216,8 +225,9 @@ def notify_outcome(change: ChangeRequest, *, by: str = "", step: str = "",
                      "approved but could not be applied: %(error)s %(url)s") % values
         return subject, body
 
-    targets = _robot_targets(change.order.warehouse_id) + _user_targets([change.requested_by])
-    return _send(change, targets, f"change:{change.pk}:outcome:{status}", render)
+    targets = (_robot_targets(EVENT_DECIDED, change.order.warehouse_id)
+               + _user_targets([change.requested_by]))
+    return _send(change, EVENT_DECIDED, targets, f"change:{change.pk}:outcome:{status}", render)
 
 
 @_guarded
@@ -246,5 +256,8 @@ def notify_pick_lists_reprinted(change: ChangeRequest, pick_lists: list[dict]) -
         return subject, body
 
     voided = "-".join(str(p["voided"]) for p in pick_lists)
-    return _send(change, warehouse_leads(change.order.warehouse_id),
+    # The leads always hear it; a robot only when an admin routes the event to one.
+    targets = (warehouse_leads(change.order.warehouse_id)
+               + _robot_targets(EVENT_REPRINTED, change.order.warehouse_id))
+    return _send(change, EVENT_REPRINTED, targets,
                  f"change:{change.pk}:reprint:{voided}", render)

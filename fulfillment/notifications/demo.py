@@ -65,7 +65,8 @@ def seed(stdout) -> None:
     if not AlertRoute.objects.exists():
         wecom, dingtalk = gateways[Gateway.Kind.WECOM], gateways[Gateway.Kind.DINGTALK]
         for event in (Event.INTERCEPT, Event.CHANNEL_PAUSED, Event.SPIKE, Event.PARCEL_STALLED,
-                      Event.WAYBILL_FAILED, Event.PICK_PROBLEM):
+                      Event.WAYBILL_FAILED, Event.PICK_PROBLEM, Event.CHANGE_WAITING,
+                      Event.CHANGE_DECIDED):
             AlertRoute.objects.create(event=event, gateway=wecom)
         for event in (Event.URGENT_ORDER, Event.STOCK_LOW, Event.OUT_OF_STOCK,
                       Event.PICK_PROBLEM):

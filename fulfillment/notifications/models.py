@@ -41,6 +41,10 @@ class Event(models.TextChoices):
     CHANNEL_PAUSED = "channel_paused", _("Channel sync paused")
     PARCEL_STALLED = "parcel_stalled", _("Parcel stalled")
     WAYBILL_FAILED = "waybill_failed", _("Waybill booking failed")
+    # Change request (approval chain) events; their texts come from the changes app.
+    CHANGE_WAITING = "change_waiting", _("Change request waiting for approval")
+    CHANGE_DECIDED = "change_decided", _("Change request decided")
+    PICKLIST_REPRINTED = "picklist_reprinted", _("Pick list voided and reprinted")
 
 
 # The variables each event's template may use. A template naming any other
@@ -61,6 +65,10 @@ EVENT_VARIABLES: dict[str, tuple[str, ...]] = {
     Event.PARCEL_STALLED: ("order_number", "carrier", "tracking_number", "last_event_at"),
     Event.WAYBILL_FAILED: ("order_number", "error"),
 }
+
+# Events whose texts the hub writes itself (per recipient, with links and lists no
+# template variable could carry): they have no templates and accept none.
+UNTEMPLATED_EVENTS = (Event.CHANGE_WAITING, Event.CHANGE_DECIDED, Event.PICKLIST_REPRINTED)
 
 BUYER_EVENTS = (Event.SHIPPED, Event.READY_TO_SHIP, Event.DELAYED)
 # Buyer events sent only while an admin keeps an active template for them (no
@@ -140,6 +148,10 @@ class MessageTemplate(models.Model):
 
     def clean(self):
         super().clean()
+        if self.event in UNTEMPLATED_EVENTS:
+            raise ValidationError({"event": _(
+                "Change request messages are written by the hub and have no template; "
+                "route them to a robot under alert routes.")})
         errors = {}
         for field in ("subject", "body"):
             try:
