@@ -50,14 +50,9 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     if not ids:
         return
     for start in range(0, len(ids), TASK_CHUNK):
-        chunk = ids[start:start + TASK_CHUNK]
-        try:
-            enqueue("fulfillment.tasks.automate_orders", chunk)
-        except Exception:
-            # The broker is down: the orders stay paid and the straggler sweep
-            # enqueues them again within minutes.
-            logger.exception("could not queue automation for %s orders (first %s)",
-                             len(chunk), chunk[0])
+        # Never raises on a dead broker (it logs): the orders stay paid and the
+        # straggler sweep queues them again within a minute.
+        enqueue("fulfillment.tasks.automate_orders", ids[start:start + TASK_CHUNK])
 
 
 def _release_credit(order_ids: list[int], actor: str) -> None:
@@ -87,7 +82,4 @@ def on_order_edited(sender, *, order_id, fields, actor, status, **kwargs):
     except Exception:
         # The edit is saved and must not fail because of this: the worker retries.
         logger.exception("re-processing order %s after an edit failed; queued", order_id)
-        try:
-            enqueue("fulfillment.tasks.reprocess_order", order_id)
-        except Exception:
-            logger.exception("could not queue re-processing for order %s", order_id)
+        enqueue("fulfillment.tasks.reprocess_order", order_id)

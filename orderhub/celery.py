@@ -101,6 +101,12 @@ app.conf.beat_schedule = {
         "schedule": 24 * 3600.0,
         "kwargs": {"rebuild_all": True},
     },
+    # Safety net: export jobs whose task was lost are queued again; ones whose builder died fail.
+    "reporting-sweep-exports": {
+        "task": "reporting.tasks.sweep_exports",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "reporting-check-spikes": {
         "task": "reporting.tasks.check_spikes",
         # Daily; judges yesterday (local) and raises each alert once, so the hour does not matter.

@@ -32,6 +32,7 @@ from django.db.models import DateTimeField, Func
 from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from openpyxl import Workbook
 
 from orderhub.exports import csv_row, xlsx_row
@@ -48,6 +49,19 @@ CHUNK_SIZE = 5000
 XLSX_SYNC_MAX_ROWS = 50_000
 # Progress is written every this many rows: one UPDATE per ~1 s of work.
 PROGRESS_EVERY = 10_000
+# The export sweep (beat, every 5 min): a job still waiting after this long lost its task
+# (broker down at enqueue, worker killed before it started) and is queued again.
+REQUEUE_AFTER = dt.timedelta(minutes=5)
+# A job running this long has lost its builder: the task's hard time limit (55 min) ends
+# any build before, and a million rows take 1-2 min. Failed, with a reason.
+STUCK_AFTER = dt.timedelta(hours=1)
+# A job still waiting after this long will not be built (every try failed): failed.
+GIVE_UP_AFTER = dt.timedelta(hours=24)
+# Stored untranslated, translated on the page in the reader's language.
+STUCK_REASON = gettext_noop("It stopped before finishing (the worker building it was "
+                            "restarted). Please start the export again.")
+NOT_STARTED_REASON = gettext_noop("It could not be started within a day. Please start the "
+                                  "export again.")
 SUMMARY_KINDS = ("daily", "platforms", "sales", "categories")
 FORMATS = ("csv", "xlsx")
 
@@ -328,13 +342,26 @@ def export_job_start(*, kind: str, fmt: str, params, actor) -> ExportJob:
     return job
 
 
+def export_job_claim(job_id: int) -> bool:
+    """Take a waiting job for building; False when another builder has it or it is over.
+
+    One conditional UPDATE: of two copies of the task (a re-queued job whose first task
+    arrived after all), exactly one wins.
+    """
+    return bool(ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.PENDING).update(
+        status=ExportJob.Status.RUNNING, rows_done=0, started_at=timezone.now()))
+
+
 def export_job_run(*, job_id: int) -> ExportJob:
-    """Build the job's file under MEDIA_ROOT/exports. Safe to call again: a finished job
-    is left alone, a half-written one is rebuilt from the start."""
+    """Build the job's file under MEDIA_ROOT/exports, if this call claims it.
+
+    Safe to call again: a job that is running, finished or failed is left alone. An
+    unexpected error (database, disk) puts the job back to waiting before it is raised,
+    so the task's retry or the sweep claims it again and rebuilds it from the start.
+    """
+    if not export_job_claim(job_id):
+        return ExportJob.objects.get(pk=job_id)
     job = ExportJob.objects.get(pk=job_id)
-    if job.status == ExportJob.Status.DONE:
-        return job
-    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, rows_done=0)
     try:
         plan = plan_export(kind=job.kind, fmt=job.format,
                            params=_params_querydict(job.params))
@@ -353,9 +380,46 @@ def export_job_run(*, job_id: int) -> ExportJob:
                                                    finished_at=timezone.now())
         job.refresh_from_db()
         return job
+    except Exception:
+        ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
+            status=ExportJob.Status.PENDING, started_at=None, rows_done=0)
+        raise
     ExportJob.objects.filter(pk=job.pk).update(
         status=ExportJob.Status.DONE, rows_done=written, rows_total=written,
         file=f"exports/{name}", finished_at=timezone.now(),
     )
     job.refresh_from_db()
     return job
+
+
+@dataclass
+class ExportSweep:
+    requeued: list[int]
+    failed: list[int]
+
+
+def export_jobs_sweep(now: dt.datetime | None = None) -> ExportSweep:
+    """Nothing waits forever after an outage: queue waiting jobs whose task was lost, fail
+    jobs whose builder died mid-way (or that never started) with a reason the owner sees.
+
+    Idempotent: a job queued twice is built once (``export_job_claim``); failing is a
+    conditional UPDATE, so a job that finished meanwhile stays finished.
+    """
+    now = now or timezone.now()
+    Status = ExportJob.Status
+    failed: list[int] = []
+    for status, field, age, reason in (
+        (Status.RUNNING, "started_at", STUCK_AFTER, STUCK_REASON),
+        (Status.PENDING, "created_at", GIVE_UP_AFTER, NOT_STARTED_REASON),
+    ):
+        stale = ExportJob.objects.filter(status=status, **{f"{field}__lt": now - age})
+        ids = list(stale.values_list("pk", flat=True))
+        if ids:
+            ExportJob.objects.filter(pk__in=ids, status=status).update(
+                status=Status.FAILED, error=reason, finished_at=now)
+            failed += ids
+    requeued = list(ExportJob.objects.filter(
+        status=Status.PENDING, created_at__lt=now - REQUEUE_AFTER).values_list("pk", flat=True))
+    for job_id in requeued:
+        enqueue("reporting.tasks.build_export", job_id)
+    return ExportSweep(requeued=requeued, failed=failed)

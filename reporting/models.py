@@ -122,6 +122,8 @@ class ExportJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                    related_name="+")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # When a builder claimed the job: the sweep fails a job running far longer than any build.
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from reporting.exports import export_job_run
+from reporting.exports import export_job_run, export_jobs_sweep
 from reporting.rollup import rollup_refresh
 from reporting.spikes import spike_rules_evaluate
 
@@ -16,6 +16,14 @@ from reporting.spikes import spike_rules_evaluate
 def build_export(job_id: int) -> str:
     """Write an export job's file. A million rows ≈ 1–2 min and < 200 MB RSS."""
     return export_job_run(job_id=job_id).status
+
+
+@shared_task(name="reporting.tasks.sweep_exports", ignore_result=True,
+             autoretry_for=(OperationalError,), max_retries=3, retry_backoff=True)
+def sweep_exports() -> int:
+    """Every 5 min: queue export jobs whose task was lost; fail ones whose builder died."""
+    sweep = export_jobs_sweep()
+    return len(sweep.requeued) + len(sweep.failed)
 
 
 @shared_task(name="reporting.tasks.check_spikes", ignore_result=True,

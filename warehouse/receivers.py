@@ -3,6 +3,7 @@
 import logging
 
 from orderhub.models import OrderStatus
+from orderhub.queue import enqueue
 from warehouse import tasks
 from warehouse.services.picklists import OFF_QUEUE, SHIPPED_ON_PLATFORM
 
@@ -31,9 +32,10 @@ def on_order_status_changed(sender, *, order_id, transition, from_status, to_sta
     except Exception:
         # The order already changed state and must not fail because of stock
         # bookkeeping: hand the work to the worker, which retries with backoff.
+        # ``enqueue`` never raises on a dead broker; the reservation sweep covers a lost task.
         logger.exception("stock update for order %s after %s failed; queued", order_id,
                          transition)
-        job.delay(order_id)
+        enqueue(job.name, order_id)
 
 
 def on_orders_status_changed(sender, *, changes, **kwargs):
@@ -60,7 +62,7 @@ def on_orders_status_changed(sender, *, changes, **kwargs):
     except Exception:
         # The orders already moved; a picker would be refused at claim time meanwhile.
         logger.exception("taking %s orders off pick lists failed; queued", len(ids))
-        tasks.drop_stale_pick_list_orders.delay(ids)
+        enqueue(tasks.drop_stale_pick_list_orders.name, ids)
 
 
 def _leave_warehouse(order_ids: list[int]) -> None:
@@ -72,4 +74,4 @@ def _leave_warehouse(order_ids: list[int]) -> None:
         # sweep catches any order still holding stock.
         logger.exception("taking %s platform-shipped orders out of the warehouse failed; "
                          "queued", len(order_ids))
-        tasks.leave_warehouse_shipped_on_platform.delay(order_ids)
+        enqueue(tasks.leave_warehouse_shipped_on_platform.name, order_ids)

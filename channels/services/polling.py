@@ -20,7 +20,13 @@ from channels.skus import SkuResolver
 
 logger = logging.getLogger(__name__)
 
-POLL_LOCK_SECONDS = 15 * 60
+# The per-channel poll lock lives this long and is renewed after every page. A poll
+# killed outright (SIGKILL, OOM, a lost host) cannot release it, so it must expire on
+# its own soon: with a 15-minute lock, beat's polls of that channel answered "busy" for
+# up to 15 minutes. A short, renewed lease is simpler and more robust than recording
+# the owner's hostname and pid: it needs no liveness check, works across hosts, and a
+# live poll keeps it as long as one page (fetch + store) takes less than this.
+POLL_LOCK_SECONDS = 90
 
 
 @dataclass
@@ -32,6 +38,18 @@ class PollOutcome:
 
 def _lock_key(channel_id: int) -> str:
     return f"channels:poll-lock:{channel_id}"
+
+
+def _lock_renew(channel_id: int, token: str) -> bool:
+    """Extend our poll lock; False when another poll holds it now (ours expired)."""
+    key = _lock_key(channel_id)
+    holder = cache.get(key)
+    if holder == token:
+        return bool(cache.touch(key, POLL_LOCK_SECONDS)) or cache.add(
+            key, token, POLL_LOCK_SECONDS)
+    if holder is None:
+        return cache.add(key, token, POLL_LOCK_SECONDS)
+    return False
 
 
 def _poll_start(channel: Channel, now: dt.datetime) -> dt.datetime:
@@ -99,6 +117,12 @@ def channel_poll(*, channel: Channel | int, connector=None, force: bool = False)
                     # ingest_items committed the page: the cursor may follow it now.
                     _move_cursor(channel, page.watermark, started)
                     watermarked = True
+                if not _lock_renew(channel_id, token):
+                    # A page took longer than the lease and another poll took over: stop
+                    # reading (what was stored stays) rather than run two polls at once.
+                    logger.warning("channel %s: poll lock taken over; this poll stops",
+                                   channel.code)
+                    return PollOutcome(status="busy", result=result)
         except ConnectorError as exc:
             _pin_first_sync(channel, since, started)
             _record_failure(channel, exc)
