@@ -27,7 +27,7 @@ def enqueue(name: str, *args, **options) -> bool:
     """Queue task ``name`` with positional ``args``; False when the broker refused it.
 
     ``options`` go to ``apply_async`` (``expires``, ``countdown``). In eager mode
-    the task runs here and its own errors propagate as usual.
+    the task runs here; its errors propagate only with ``task_eager_propagates`` on.
     """
     task = current_app.tasks.get(name)
     if task is None:
