@@ -4,9 +4,13 @@ Orders are built through the real services, so their logs and versions are
 the ones production would write.
 """
 
+import importlib
 import itertools
+import os
 import shutil
+import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings as settings_module
@@ -177,3 +181,16 @@ def pytest_collection_modifyitems(config, items):
     if bad:
         raise pytest.UsageError(
             "transaction=True needs serialized_rollback=True: " + ", ".join(bad))
+
+
+@pytest.fixture
+def fresh_settings():
+    """``orderhub.settings`` read again under a patched environment (a module copy)."""
+    def load(env):
+        with mock.patch.dict(os.environ, {**env, "DEBUG": "1"}):
+            saved = sys.modules.pop("orderhub.settings")
+            try:
+                return importlib.import_module("orderhub.settings")
+            finally:
+                sys.modules["orderhub.settings"] = saved
+    return load

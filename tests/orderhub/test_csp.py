@@ -1,12 +1,8 @@
 """Content-Security-Policy (django-csp) on every kind of page, the other security headers kept,
 and templates free of what the policy refuses (inline scripts, handlers, styles, eval)."""
 
-import importlib
-import os
 import re
-import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -102,19 +98,6 @@ def admin_client_csp(make_user):
     client = Client()
     client.force_login(make_user("admin", is_staff=True, is_superuser=True))
     return client
-
-
-@pytest.fixture
-def fresh_settings():
-    """``orderhub.settings`` read again under a patched environment (a module copy)."""
-    def load(env):
-        with mock.patch.dict(os.environ, {**env, "DEBUG": "1"}):
-            saved = sys.modules.pop("orderhub.settings")
-            try:
-                return importlib.import_module("orderhub.settings")
-            finally:
-                sys.modules["orderhub.settings"] = saved
-    return load
 
 
 def test_report_only_is_an_environment_switch(fresh_settings):

@@ -1,12 +1,8 @@
 """Login throttling (django-axes) on the staff login and the admin's: a username tried with
 wrong passwords from one address is refused for a cool-off, even with the right password."""
 
-import importlib
 import logging
-import os
-import sys
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from axes.models import AccessAttempt
@@ -141,19 +137,6 @@ def test_a_wrong_password_below_the_limit_gets_the_usual_form_error(client, staf
     response = post_login(client, "/login/", staff.username, "wrong-password")
     assert response.status_code == 200
     assert 'name="password"' in response.content.decode()
-
-
-@pytest.fixture
-def fresh_settings():
-    """``orderhub.settings`` read again under a patched environment (a module copy)."""
-    def load(env):
-        with mock.patch.dict(os.environ, {**env, "DEBUG": "1"}):
-            saved = sys.modules.pop("orderhub.settings")
-            try:
-                return importlib.import_module("orderhub.settings")
-            finally:
-                sys.modules["orderhub.settings"] = saved
-    return load
 
 
 def test_limit_and_cool_off_come_from_the_environment(fresh_settings):

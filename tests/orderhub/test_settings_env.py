@@ -1,29 +1,11 @@
 """The settings the README documents are read from the environment."""
 
-import importlib
-import os
-import sys
-from unittest import mock
 
-import pytest
 
 ENV = {"PAYMENT_TIMEOUT_MINUTES": "30", "TRACKING_STALL_HOURS": "36.5",
        "ORDER_COMPLETE_AFTER_DAYS": "14", "TRACK_RATE_LIMIT": "5/m",
        "SITE_URL": "https://orders.example.com", "GAP_CHECK_DAYS": "3",
        "CHANNEL_MAX_FAILURES": "9"}
-
-
-@pytest.fixture
-def fresh_settings():
-    """``orderhub.settings`` read again under a patched environment (a module copy)."""
-    def load(env):
-        with mock.patch.dict(os.environ, {**env, "DEBUG": "1"}):
-            saved = sys.modules.pop("orderhub.settings")
-            try:
-                return importlib.import_module("orderhub.settings")
-            finally:
-                sys.modules["orderhub.settings"] = saved
-    return load
 
 
 def test_documented_settings_come_from_the_environment(fresh_settings):
