@@ -8,6 +8,11 @@ complete) and then sent in chunks. An XLSX of more than ``XLSX_SYNC_MAX_ROWS``
 rows, or any export asked for with ``background=1``, runs as a Celery task
 (``ExportJob``) with progress and a download link.
 
+Buyer contact columns follow the pages' rule (``orderhub.privacy``, issue 15): in
+full only for a user with ``orderhub.view_buyer_contact``, masked with the pages'
+own mask functions for everyone else (finance, sales and warehouse managers). A
+background job reads its requester's rights when the worker builds it.
+
 Speed (a million orders, ``bench/export.py``): openpyxl writes through lxml
 when it is installed (about twice as fast as its pure-Python writer); on
 PostgreSQL the times arrive already in local time (``AT TIME ZONE``; parsing a
@@ -37,6 +42,7 @@ from openpyxl import Workbook
 
 from orderhub.exports import csv_row, xlsx_row
 from orderhub.forms import OrderFilterForm
+from orderhub.privacy import CONTACT_FIELDS, field_shown, sees_buyer_contact
 from orderhub.queue import enqueue
 from orderhub.selectors import order_list_queryset
 from reporting import selectors
@@ -157,14 +163,24 @@ def order_export_queryset(filters: dict):
     ])
 
 
-def _order_rows(filters: dict) -> Iterator[list]:
+# Columns holding the buyer's contact data: masked for a role without
+# ``orderhub.view_buyer_contact``, exactly as on the pages (``orderhub.privacy``).
+ORDER_CONTACT_COLUMNS = [(i, name) for i, (name, _label) in enumerate(ORDER_FIELDS)
+                         if name in CONTACT_FIELDS]
+
+
+def _order_rows(filters: dict, *, contact_full: bool = False) -> Iterator[list]:
     queryset = order_export_queryset(filters)
     connection = connections[router.db_for_read(queryset.model)]
     # In a transaction the cursor is not WITH HOLD: rows flow from the first fetch on.
     # A generator closed early (client gone) leaves the block and rolls the read back.
     with transaction.atomic(using=connection.alias):
         for row in queryset.iterator(chunk_size=CHUNK_SIZE):
-            yield [_local(value) for value in row]
+            cells = [_local(value) for value in row]
+            if not contact_full:
+                for i, name in ORDER_CONTACT_COLUMNS:
+                    cells[i] = field_shown(name, cells[i], full=False)
+            yield cells
 
 
 # --- summaries -----------------------------------------------------------------------------
@@ -206,16 +222,23 @@ def _summary(kind: str, filters) -> tuple[list[str], list[list]]:
 # --- plan and write ----------------------------------------------------------------------------
 
 
-def plan_export(*, kind: str, fmt: str, params: QueryDict) -> ExportPlan:
-    """Validate the request and say what will be written; nothing is read row by row yet."""
+def plan_export(*, kind: str, fmt: str, params: QueryDict, user=None) -> ExportPlan:
+    """Validate the request and say what will be written; nothing is read row by row yet.
+
+    Buyer contact columns follow ``user``'s rights as the pages do: in full only with
+    ``orderhub.view_buyer_contact``, masked otherwise (also when ``user`` is None, so a
+    caller that forgets the user leaks nothing).
+    """
     if fmt not in FORMATS:
         raise ExportError(_("Unknown format “%(fmt)s”; use csv or xlsx.") % {"fmt": fmt})
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if kind == "orders":
         filters = order_filters(params)
         count = order_export_queryset(filters).count()
+        contact_full = sees_buyer_contact(user)
         return ExportPlan(kind, fmt, [label for _name, label in ORDER_FIELDS],
-                          lambda: _order_rows(filters), count, f"orders-{stamp}.{fmt}")
+                          lambda: _order_rows(filters, contact_full=contact_full), count,
+                          f"orders-{stamp}.{fmt}")
     if kind in SUMMARY_KINDS:
         filters = _dashboard_filters(params)
         header, rows = _summary(kind, filters)
@@ -333,7 +356,7 @@ def _params_querydict(params: dict) -> QueryDict:
 def export_job_start(*, kind: str, fmt: str, params, actor) -> ExportJob:
     """Record the job and enqueue its task after commit; validates the filters first."""
     params = _params_dict(params)
-    plan = plan_export(kind=kind, fmt=fmt, params=_params_querydict(params))
+    plan = plan_export(kind=kind, fmt=fmt, params=_params_querydict(params), user=actor)
     job = ExportJob.objects.create(kind=kind, format=fmt, params=params,
                                    rows_total=plan.count, created_by=actor)
     # Enqueued by name: the task module imports this one, not the other way round.
@@ -363,8 +386,11 @@ def export_job_run(*, job_id: int) -> ExportJob:
         return ExportJob.objects.get(pk=job_id)
     job = ExportJob.objects.get(pk=job_id)
     try:
+        # The requester's rights as they are now, read fresh by the worker: the file masks
+        # buyer contact data exactly as the request would (and a role that lost the
+        # right since asking gets it masked).
         plan = plan_export(kind=job.kind, fmt=job.format,
-                           params=_params_querydict(job.params))
+                           params=_params_querydict(job.params), user=job.created_by)
         folder = Path(settings.MEDIA_ROOT) / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{job.pk}-{plan.filename}"

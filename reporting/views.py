@@ -122,7 +122,7 @@ def export_summary(request, kind: str, fmt: str):
 
 def _export(request, kind: str, fmt: str):
     try:
-        plan = exports.plan_export(kind=kind, fmt=fmt, params=request.GET)
+        plan = exports.plan_export(kind=kind, fmt=fmt, params=request.GET, user=request.user)
     except exports.ExportError as exc:
         return render(request, "error.html", {"message": exc.message, "status": 400},
                       status=400)
