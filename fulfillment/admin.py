@@ -103,8 +103,8 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
         fields = ["name", "position", "enabled", "mode", "shadow_share", "match", "warehouse",
-                  "carrier", "carrier_service", "priority", "add_tags", "hold_reason", "stop",
-                  "note"]
+                  "carrier", "carrier_service", "carrier_choice", "carrier_max_days",
+                  "carrier_candidates", "priority", "add_tags", "hold_reason", "stop", "note"]
 
     def clean(self):
         data = super().clean()
@@ -113,6 +113,9 @@ class RuleForm(forms.ModelForm):
             carrier_service=(data.get("carrier_service") or "").strip(),
             priority=data.get("priority"), add_tags=data.get("add_tags") or "",
             hold_reason=data.get("hold_reason") or "",
+            carrier_choice=data.get("carrier_choice") or "",
+            carrier_max_days=data.get("carrier_max_days"),
+            carrier_candidates=data.get("carrier_candidates") or "",
         )
         if errors:
             raise ValidationError(errors)
@@ -134,7 +137,8 @@ class RuleAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "position", "enabled", "mode", "shadow_share", "match"],
                 "description": RULES_HELP}),
-        (_("Actions"), {"fields": ["warehouse", "carrier", "carrier_service", "priority",
+        (_("Actions"), {"fields": ["warehouse", "carrier", "carrier_service", "carrier_choice",
+                                   "carrier_max_days", "carrier_candidates", "priority",
                                    "add_tags", "hold_reason", "stop"]}),
         (None, {"fields": ["note"]}),
     ]
@@ -155,6 +159,8 @@ class RuleAdmin(admin.ModelAdmin):
             parts.append(f"→ {obj.warehouse}")
         if obj.carrier:
             parts.append(f"{obj.carrier}/{obj.carrier_service or '-'}")
+        if obj.carrier_choice:
+            parts.append(str(obj.get_carrier_choice_display()))
         if obj.priority is not None:
             parts.append(str(obj.get_priority_display()))
         if obj.tag_list:

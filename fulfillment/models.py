@@ -73,6 +73,26 @@ class Rule(models.Model):
         _("carrier service code"), max_length=40, blank=True,
         help_text=_("E.g. standard, express. Needs a carrier."),
     )
+    # Carrier choice by rate table (fulfillment.shipping.rates); the carrier code above,
+    # if any, is its fallback when no rate applies.
+    carrier_choice = models.CharField(
+        _("choose carrier by rate"), max_length=20, blank=True, default="",
+        choices=[("", _("no: use the carrier code above")), ("cheapest", _("cheapest")),
+                 ("fastest", _("fastest")),
+                 ("cheapest_within", _("cheapest within N days"))],
+        help_text=_("Picks a carrier and service from the rate tables by the destination "
+                    "province and the chargeable weight. With no rate for the destination the "
+                    "carrier code above is used, else the default carrier account."),
+    )
+    carrier_max_days = models.PositiveSmallIntegerField(
+        _("within days (N)"), null=True, blank=True,
+        help_text=_("For “cheapest within N days”: the most promised days allowed."),
+    )
+    carrier_candidates = models.CharField(
+        _("choose among carriers"), max_length=255, blank=True,
+        help_text=_("Comma-separated carrier account codes; empty: every enabled account "
+                    "with a rate table."),
+    )
     priority = models.PositiveSmallIntegerField(
         _("set priority"), choices=Order.Priority.choices, null=True, blank=True,
         help_text=_("The most urgent priority of all matching rules wins."),
@@ -106,7 +126,8 @@ class Rule(models.Model):
         return [t.strip() for t in self.add_tags.replace("，", ",").split(",") if t.strip()]
 
     def has_action(self) -> bool:
-        return bool(self.warehouse_id or self.carrier or self.priority is not None
+        return bool(self.warehouse_id or self.carrier or self.carrier_choice
+                    or self.priority is not None
                     or self.tag_list or self.hold_reason.strip())
 
 
@@ -279,6 +300,9 @@ class OrderDecision(models.Model):
     warehouse_source = models.CharField(_("warehouse chosen by"), max_length=40, blank=True)
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
     carrier_service = models.CharField(_("carrier service"), max_length=40, blank=True)
+    # Why a "choose carrier" rule picked the carrier: costs, days, weights
+    # (``fulfillment.shipping.rates.choose_carrier``); empty for a fixed carrier.
+    carrier_reason = models.JSONField(_("carrier choice"), default=dict, blank=True)
     priority = models.PositiveSmallIntegerField(
         _("priority"), choices=Order.Priority.choices, default=Order.Priority.NORMAL
     )
@@ -307,6 +331,13 @@ class OrderDecision(models.Model):
     @property
     def reason_codes(self) -> list[str]:
         return [r.get("code", "") for r in self.review_reasons]
+
+    @property
+    def carrier_reason_text(self) -> str:
+        """Why the carrier was chosen, in the reader's language ("" for a fixed carrier)."""
+        from fulfillment.shipping.rates import explain
+
+        return explain(self.carrier_reason)
 
 
 

@@ -85,7 +85,7 @@ VIEW_NOTIFICATIONS = [f"notifications.{c}" for c in (
 
 VIEW_SHIPPING = [f"shipping.{c}" for c in (
     "view_waybill", "view_waybillattempt", "view_trackingevent", "view_carrieraccount",
-    "view_carrierservice")]
+    "view_carrierservice", "view_ratezone")]
 
 ALL_TICKETS = [f"tickets.{c}" for c in (
     "view_ticket", "add_ticket", "change_ticket", "delete_ticket", "view_ticketevent",

@@ -39,6 +39,7 @@ from fulfillment.services import risk as risk_service
 from fulfillment.services.rules import (
     OrderFacts,
     RuleOutcome,
+    choose_carriers,
     facts_for_orders,
     load_ruleset,
     order_lines,
@@ -166,6 +167,7 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
                                             actions=actions))
         plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons + holds,
                           rules=outcome, credit_approved=risk_service.CREDIT in skip))
+    choose_carriers([(p.facts, p.rules) for p in plans])
     _precheck_credit(plans)
     if shadow_rows:
         ShadowResult.objects.bulk_create(shadow_rows, batch_size=1000)
@@ -333,8 +335,8 @@ def _set_fields(order: Order, plan: Plan, actor: Actor, warehouse, tags: dict):
 
 
 DECISION_FIELDS = ["result", "warehouse", "warehouse_source", "carrier", "carrier_service",
-                   "priority", "tags_added", "matched_rules", "review_reasons", "credit_hold",
-                   "runs", "decided_at"]
+                   "carrier_reason", "priority", "tags_added", "matched_rules",
+                   "review_reasons", "credit_hold", "runs", "decided_at"]
 
 
 def _finish(order: Order, plan: Plan, *, result: str, reasons: list, priority: int,
@@ -375,6 +377,7 @@ def _record(order_id: int, plan: Plan, *, result: str, reasons: list, priority: 
     decision.warehouse_source = plan.warehouse_source
     decision.carrier = rules.carrier
     decision.carrier_service = rules.carrier_service
+    decision.carrier_reason = rules.carrier_reason
     decision.priority = priority
     decision.tags_added = list(rules.tags)
     decision.matched_rules = list(rules.matched)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fulfillment.services.rules import RuleSet, facts_for_orders
+from fulfillment.services.rules import RuleSet, choose_carriers, facts_for_orders
 from orderhub.models import Order
 from warehouse.models import Warehouse
 
@@ -38,9 +38,11 @@ def dry_run(*, ruleset: RuleSet, days: int, now: dt.datetime | None = None,
     facts = facts_for_orders(orders)
     names = dict(Warehouse.objects.values_list("pk", "name"))
     priorities = dict(Order.Priority.choices)
+    outcomes = {o.pk: ruleset.evaluate(facts[o.pk], shadow=False) for o in orders}
+    choose_carriers([(facts[pk], out) for pk, out in outcomes.items()])
     rows = []
     for order in orders:
-        outcome = ruleset.evaluate(facts[order.pk], shadow=False)
+        outcome = outcomes[order.pk]
         decision = getattr(order, "decision", None)
         actual_tags = sorted(t.name for t in order.tags.all())
         actual_holds = sorted(r.get("message", "") for r in (decision.review_reasons

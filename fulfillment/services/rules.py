@@ -6,8 +6,14 @@ Semantics (also shown as help text in the admin):
   when all (``match=all``) or any (``match=any``) of its conditions hold; a
   condition with "not" ticked holds when its test fails.
 - **Warehouse**: the first matching rule that names a warehouse wins.
-- **Carrier and service**: the first matching rule that names a carrier wins;
-  its service comes with it (a later rule cannot mix in another service).
+- **Carrier and service**: the first matching rule that names a carrier or a
+  carrier choice wins; its service comes with it (a later rule cannot mix in
+  another service).
+- **Choose carrier** (cheapest / fastest / cheapest within N days): picked from
+  the rate tables (``fulfillment.shipping.rates``) by ``choose_carriers`` after
+  the rules ran, for the whole batch at once; with no rate for the destination
+  the rule's own carrier code is used, else the default carrier account. Why is
+  recorded on the decision (``carrier_reason``).
 - **Priority**: the most urgent priority of all matching rules wins.
 - **Tags** and **hold reasons** accumulate over all matching rules.
 - **Stop**: once a matching rule has "stop" ticked, later active rules are not
@@ -86,6 +92,7 @@ class OrderFacts:
     presale: bool = False
     amount: Decimal = Decimal("0")
     weight: int = 0
+    volume_cm3: int = 0
     tier: str = ""
     message: str = ""
     tags: frozenset = frozenset()
@@ -222,8 +229,11 @@ def check_conditions(match: str, conditions: list[CompiledCondition]) -> list[st
 
 
 def check_actions(*, warehouse_id, carrier: str, carrier_service: str, priority,
-                  add_tags: str, hold_reason: str) -> list[str]:
-    errors = []
+                  add_tags: str, hold_reason: str, carrier_choice: str = "",
+                  carrier_max_days=None, carrier_candidates: str = "") -> list[str]:
+    errors = check_carrier_choice(carrier_choice=carrier_choice,
+                                  carrier_max_days=carrier_max_days,
+                                  carrier_candidates=carrier_candidates)
     if carrier and not CARRIER_CODE.match(carrier):
         errors.append(_("A carrier code is letters, digits, “-”, “_” or “.”, like SF or ZTO."))
     if carrier_service and not carrier:
@@ -231,11 +241,43 @@ def check_actions(*, warehouse_id, carrier: str, carrier_service: str, priority,
     if carrier_service and not CARRIER_CODE.match(carrier_service):
         errors.append(_("A service code is letters, digits, “-”, “_” or “.”, like standard."))
     tags = [t for t in split_values(add_tags)]
-    if not (warehouse_id or carrier or priority not in (None, "") or tags
+    if not (warehouse_id or carrier or carrier_choice or priority not in (None, "") or tags
             or (hold_reason or "").strip()):
         errors.append(_("A rule needs at least one action (warehouse, carrier, priority, tags "
                         "or hold for review)."))
     return errors
+
+
+def check_carrier_choice(*, carrier_choice: str, carrier_max_days,
+                         carrier_candidates: str) -> list[str]:
+    """What is wrong with a rule's "choose carrier" action (empty: fine)."""
+    from fulfillment.shipping.rates import CHEAPEST_WITHIN, MODES
+
+    errors = []
+    if carrier_choice and carrier_choice not in MODES:
+        errors.append(_("Unknown carrier choice “%(value)s”.") % {"value": carrier_choice})
+    if carrier_choice == CHEAPEST_WITHIN and not carrier_max_days:
+        errors.append(_("“Cheapest within N days” needs the number of days."))
+    if carrier_max_days and carrier_choice != CHEAPEST_WITHIN:
+        errors.append(_("The number of days only applies to “cheapest within N days”."))
+    codes = split_values(carrier_candidates)
+    if codes and not carrier_choice:
+        errors.append(_("Carriers to choose among need a carrier choice."))
+    if any(not CARRIER_CODE.match(c) for c in codes):
+        errors.append(_("A carrier code is letters, digits, “-”, “_” or “.”, like SF or ZTO."))
+    return errors
+
+
+@dataclass(frozen=True)
+class CarrierChoiceAction:
+    """A matching rule's "choose carrier" action, resolved by ``choose_carriers``."""
+
+    rule_id: int | None
+    mode: str
+    max_days: int | None = None
+    candidates: tuple = ()
+    fallback_carrier: str = ""
+    fallback_service: str = ""
 
 
 @dataclass(frozen=True)
@@ -253,6 +295,9 @@ class CompiledRule:
     tags: tuple = ()
     hold_reason: str = ""
     stop: bool = False
+    carrier_choice: str = ""
+    carrier_max_days: int | None = None
+    carrier_candidates: tuple = ()
 
     def matches(self, facts: OrderFacts) -> bool:
         if self.match == "any":
@@ -269,6 +314,12 @@ class CompiledRule:
         if self.carrier:
             out["carrier"] = self.carrier
             out["carrier_service"] = self.carrier_service
+        if self.carrier_choice:
+            out["carrier_choice"] = self.carrier_choice
+            if self.carrier_max_days:
+                out["carrier_max_days"] = self.carrier_max_days
+            if self.carrier_candidates:
+                out["carrier_candidates"] = list(self.carrier_candidates)
         if self.priority is not None:
             out["priority"] = self.priority
         if self.tags:
@@ -291,6 +342,8 @@ class RuleOutcome:
     holds: list = field(default_factory=list)  # [(rule_id, reason)]
     matched: list = field(default_factory=list)
     shadow: list = field(default_factory=list)  # [(rule_id, matched, actions)]
+    carrier_choice: CarrierChoiceAction | None = None
+    carrier_reason: dict = field(default_factory=dict)  # set by choose_carriers
 
 
 class RuleSet:
@@ -309,8 +362,15 @@ class RuleSet:
             out.matched.append(rule.id)
             if rule.warehouse_id and out.warehouse_id is None:
                 out.warehouse_id, out.warehouse_rule = rule.warehouse_id, rule.id
-            if rule.carrier and not out.carrier:
+            if (rule.carrier or rule.carrier_choice) and not out.carrier \
+                    and out.carrier_choice is None:
+                # A choice starts from its fallback; choose_carriers replaces it.
                 out.carrier, out.carrier_service = rule.carrier, rule.carrier_service
+                if rule.carrier_choice:
+                    out.carrier_choice = CarrierChoiceAction(
+                        rule_id=rule.id, mode=rule.carrier_choice,
+                        max_days=rule.carrier_max_days, candidates=rule.carrier_candidates,
+                        fallback_carrier=rule.carrier, fallback_service=rule.carrier_service)
             if rule.priority is not None:
                 out.priority = max(out.priority or 0, rule.priority)
             for tag in rule.tags:
@@ -338,6 +398,9 @@ def compile_rule(rule, conditions) -> CompiledRule:
         warehouse_id=rule.warehouse_id, carrier=rule.carrier.strip(),
         carrier_service=rule.carrier_service.strip(), priority=rule.priority,
         tags=tuple(rule.tag_list), hold_reason=rule.hold_reason.strip(), stop=rule.stop,
+        carrier_choice=getattr(rule, "carrier_choice", "") or "",
+        carrier_max_days=getattr(rule, "carrier_max_days", None),
+        carrier_candidates=tuple(split_values(getattr(rule, "carrier_candidates", ""))),
     )
 
 
@@ -404,10 +467,11 @@ def facts_for_orders(orders: list[Order], *, lines: dict | None = None
         lines = order_lines(ids)
     codes = {code for ls in lines.values() for code, _q in ls}
     skus = {
-        code: (category, cold, fragile, attrs or {}, weight or 0)
-        for code, category, cold, fragile, attrs, weight in SKU.objects.filter(
+        code: (category, cold, fragile, attrs or {}, weight or 0, volume or 0)
+        for code, category, cold, fragile, attrs, weight, volume in SKU.objects.filter(
             code__in=in_values(codes, db_type="text")
-        ).values_list("code", "category", "cold_chain", "fragile", "attributes", "weight_g")
+        ).values_list("code", "category", "cold_chain", "fragile", "attributes", "weight_g",
+                      "volume_cm3")
     }
     tags = defaultdict(set)
     for order_id, name in Order.tags.through.objects.filter(
@@ -416,12 +480,12 @@ def facts_for_orders(orders: list[Order], *, lines: dict | None = None
         tags[order_id].add(name)
     facts = {}
     for order in orders:
-        categories, attributes, weight = set(), set(), 0
+        categories, attributes, weight, volume = set(), set(), 0, 0
         for code, qty in lines.get(order.pk, ()):
             sku = skus.get(code)
             if sku is None:
                 continue
-            category, cold, fragile, attrs, grams = sku
+            category, cold, fragile, attrs, grams, cm3 = sku
             if category:
                 categories.add(category)
             if cold:
@@ -434,12 +498,39 @@ def facts_for_orders(orders: list[Order], *, lines: dict | None = None
                         attributes.add(str(key))
                     attributes.add(f"{key}={val}")
             weight += grams * qty
+            volume += cm3 * qty
         customer = order.customer
         facts[order.pk] = OrderFacts(
             order_id=order.pk, province=order.ship_province, city=order.ship_city,
             channel=order.channel.code, kind=order.kind, presale=order.presale,
-            amount=order.total, weight=weight, tier=customer.tier if customer else "",
+            amount=order.total, weight=weight, volume_cm3=volume,
+            tier=customer.tier if customer else "",
             message=order.buyer_message or "", tags=frozenset(tags[order.pk]),
             categories=frozenset(categories), attributes=frozenset(attributes),
         )
     return facts
+
+
+def choose_carriers(evaluated, *, cards=None) -> None:
+    """Resolve the "choose carrier" action of each ``(facts, outcome)`` pair in place.
+
+    Sets ``outcome.carrier`` / ``carrier_service`` to the chosen rate's account and
+    service (or the fallback) and ``outcome.carrier_reason`` to why. The rate tables
+    are read once for the whole batch (``cards``: already loaded ones), and only if
+    some outcome has a choice to make.
+    """
+    from fulfillment.shipping.rates import choose_carrier, load_rate_cards
+
+    todo = [(facts, out) for facts, out in evaluated if out.carrier_choice is not None]
+    if not todo:
+        return
+    if cards is None:
+        cards = load_rate_cards()
+    for facts, out in todo:
+        action = out.carrier_choice
+        out.carrier, out.carrier_service, out.carrier_reason = choose_carrier(
+            cards, mode=action.mode, province=facts.province, weight_g=facts.weight,
+            volume_cm3=facts.volume_cm3, max_days=action.max_days, carriers=action.candidates,
+            fallback_carrier=action.fallback_carrier,
+            fallback_service=action.fallback_service)
+        out.carrier_reason["rule"] = action.rule_id

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from fulfillment.shipping.models import (
     CarrierAccount,
     CarrierService,
+    RateZone,
     TrackingEvent,
     Waybill,
     WaybillAttempt,
@@ -50,6 +51,35 @@ class CarrierAccountForm(CredentialsForm):
 class CarrierServiceInline(admin.TabularInline):
     model = CarrierService
     extra = 1
+    fields = ["code", "name", "volumetric_divisor"]
+    show_change_link = True  # its rate table is edited on the service's own page
+
+
+class RateZoneInline(admin.TabularInline):
+    model = RateZone
+    extra = 1
+    fields = ["name", "provinces", "first_weight_kg", "first_price", "additional_weight_kg",
+              "additional_price", "promised_days"]
+
+
+@admin.register(CarrierService)
+class CarrierServiceAdmin(admin.ModelAdmin):
+    """A service and its rate table (zones by destination province), which the routing
+    rules' "choose carrier" action reads."""
+
+    list_display = ["__str__", "account", "code", "volumetric_divisor", "zone_count"]
+    list_filter = ["account"]
+    list_select_related = ["account"]
+    search_fields = ["code", "name", "account__code"]
+    fields = ["account", "code", "name", "volumetric_divisor"]
+    inlines = [RateZoneInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(zones_n=models.Count("zones"))
+
+    @admin.display(description=_("rate zones"), ordering="zones_n")
+    def zone_count(self, obj):
+        return obj.zones_n
 
 
 @admin.register(CarrierAccount)

@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -108,6 +112,11 @@ class CarrierService(models.Model):
                                 on_delete=models.CASCADE, related_name="services")
     code = models.CharField(_("code"), max_length=40)
     name = models.CharField(_("name"), max_length=120)
+    volumetric_divisor = models.PositiveIntegerField(
+        _("volumetric divisor"), null=True, blank=True,
+        validators=[MinValueValidator(1000)],
+        help_text=_("Volumetric weight (kg) = length × width × height (cm) ÷ this number, "
+                    "e.g. 6000 or 8000. Empty: this service charges actual weight only."))
 
     class Meta:
         ordering = ["account", "code"]
@@ -118,6 +127,73 @@ class CarrierService(models.Model):
 
     def __str__(self):
         return f"{self.account.code}/{self.code} {self.name}"
+
+
+class RateZone(models.Model):
+    """One line of a service's rate table: a group of destination provinces, its price
+    (first weight + each additional weight step) and the promised days.
+
+    ``fulfillment.shipping.rates`` reads these for the routing rules' "choose carrier"
+    action. A zone with no provinces is the service's "everywhere else".
+    """
+
+    service = models.ForeignKey(CarrierService, verbose_name=_("service"),
+                                on_delete=models.CASCADE, related_name="zones")
+    name = models.CharField(_("zone"), max_length=60,
+                            help_text=_("E.g. local, East China, remote."))
+    provinces = models.TextField(
+        _("destination provinces"), blank=True,
+        help_text=_("Comma-separated, e.g. 上海, 江苏, 浙江 (省/市/自治区 may be left off). "
+                    "Empty: every province not in another zone of this service."))
+    first_weight_kg = models.DecimalField(_("first weight (kg)"), max_digits=6,
+                                          decimal_places=2, default=Decimal("1"),
+                                          validators=[MinValueValidator(Decimal("0.01"))])
+    first_price = models.DecimalField(_("first weight price"), max_digits=10, decimal_places=2,
+                                      validators=[MinValueValidator(Decimal("0"))])
+    additional_weight_kg = models.DecimalField(
+        _("additional weight step (kg)"), max_digits=6, decimal_places=2, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Weight above the first weight is charged per started step."))
+    additional_price = models.DecimalField(_("price per additional step"), max_digits=10,
+                                           decimal_places=2, default=Decimal("0"),
+                                           validators=[MinValueValidator(Decimal("0"))])
+    promised_days = models.PositiveSmallIntegerField(
+        _("promised days"), validators=[MinValueValidator(1)],
+        help_text=_("Days from handover to delivery the carrier promises for this zone."))
+
+    class Meta:
+        ordering = ["service", "promised_days", "name"]
+        verbose_name = _("rate zone")
+        verbose_name_plural = _("rate zones")
+        constraints = [models.UniqueConstraint(fields=["service", "name"],
+                                               name="ratezone_unique_name")]
+
+    def __str__(self):
+        return f"{self.service.account.code}/{self.service.code} {self.name}"
+
+    @property
+    def province_list(self) -> list[str]:
+        from fulfillment.shipping.rates import split_provinces
+
+        return split_provinces(self.provinces)
+
+    def clean(self):
+        super().clean()
+        from fulfillment.shipping.rates import province_key
+
+        if not self.service_id:
+            return
+        mine = {province_key(p) for p in self.province_list}
+        others = RateZone.objects.filter(service_id=self.service_id).exclude(pk=self.pk)
+        if not mine and others.filter(provinces="").exists():
+            raise ValidationError({"provinces": _(
+                "This service already has an “everywhere else” zone.")})
+        for zone in others.exclude(provinces=""):
+            both = mine & {province_key(p) for p in zone.province_list}
+            if both:
+                raise ValidationError({"provinces": _(
+                    "Already in zone “%(zone)s”: %(provinces)s.") % {
+                    "zone": zone.name, "provinces": ", ".join(sorted(both))}})
 
 
 class WaybillQuerySet(models.QuerySet):
