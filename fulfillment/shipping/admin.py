@@ -18,7 +18,11 @@ from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOn
 
 CREDENTIAL_HELP = _(
     "Paste a JSON object: SF {\"partner_id\": …, \"check_word\": …}; Kuaidi100 "
-    "{\"key\": …, \"secret\": …, \"customer\": …, \"partner_key\": …, \"salt\": …}. "
+    "{\"key\": …, \"secret\": …, \"customer\": …, \"salt\": …} plus the carrier's "
+    "e-waybill account as Kuaidi100's parameter dictionary names it: \"partner_id\" (SF: "
+    "leave it out and fill in the monthly account no.), \"partner_key\" (ZTO, YTO: required), "
+    "and where the carrier asks for them \"partner_secret\", \"partner_name\", \"net\", "
+    "\"code\", \"check_man\". "
     "Leave empty to keep the stored credentials. Stored encrypted, never shown again."
 )
 

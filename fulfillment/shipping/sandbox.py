@@ -23,7 +23,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment.shipping.carriers.base import SHANGHAI
-from fulfillment.shipping.carriers.kuaidi100 import label_sign, query_sign
+from fulfillment.shipping.carriers.kuaidi100 import (
+    REQUIRED_PARTNER_FIELDS,
+    label_sign,
+    query_sign,
+)
 from fulfillment.shipping.carriers.sf import msg_digest
 
 # The demo accounts' credentials (public by design, like the demo logins).
@@ -144,6 +148,14 @@ def kuaidi100_label(request):
     method = request.GET.get("method") or form.get("method")
     if method == "cancel":
         return JsonResponse({"success": True, "code": 200, "message": "success"})
+    company = str(data.get("kuaidicom") or "")
+    if not company:
+        return JsonResponse({"success": False, "code": 30001, "message": "kuaidicom 不能为空"})
+    for name in REQUIRED_PARTNER_FIELDS.get(company, ("partnerId",)):
+        if not data.get(name):
+            return JsonResponse({"success": False, "code": 30001,
+                                 "message": f"{name} 不能为空"},
+                                json_dumps_params={"ensure_ascii": False})
     if not (data.get("recMan") or {}).get("printAddr"):
         return JsonResponse({"success": False, "code": 30001, "message": "收件人地址不能为空"})
     for party in ("recMan", "sendMan"):

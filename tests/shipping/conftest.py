@@ -39,8 +39,9 @@ def k100_account(db):
 
     account = CarrierAccount(code="zto", name="中通快递", kind="kuaidi100", base_url=K100_URL,
                              carrier_code="zhongtong", **SENDER)
+    # ZTO's e-waybill account as Kuaidi100's parameter dictionary asks: partnerId + partnerKey.
     account.credentials = {"key": "KEY123", "secret": "SECRET456", "customer": "CUST789",
-                           "salt": "SALT-abc"}
+                           "salt": "SALT-abc", "partner_id": "ZTO-ACCT", "partner_key": "ZTO-PWD"}
     account.save()
     return account
 

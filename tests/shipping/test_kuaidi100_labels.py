@@ -189,7 +189,8 @@ def test_a_waybill_without_a_number_says_so_on_a_page(picked, client, make_user)
 def test_the_sandbox_answers_with_a_label_link_like_the_docs(k100_account, settings):
     settings.SANDBOX_ENABLED = True
     k100_account.base_url = "http://testserver/sandbox/carriers/kuaidi100"
-    k100_account.credentials = {"key": "sandbox-key", "secret": "sandbox-secret"}
+    k100_account.credentials = {"key": "sandbox-key", "secret": "sandbox-secret",
+                                "partner_id": "SANDBOX_ZTO", "partner_key": "sandbox"}
     k100_account.save()
 
     booking = get_adapter(k100_account, client=wsgi_client()).book(PARCEL)
@@ -200,7 +201,8 @@ def test_the_sandbox_answers_with_a_label_link_like_the_docs(k100_account, setti
     assert image.startswith(b"\x89PNG\r\n\x1a\n") and booking.label_data[IMAGE_TYPE_KEY] == \
         "image/png"
 
-    k100_account.credentials = {"key": "sandbox-key", "secret": "wrong"}
+    k100_account.credentials = {"key": "sandbox-key", "secret": "wrong",
+                                "partner_id": "SANDBOX_ZTO", "partner_key": "sandbox"}
     k100_account.save()
     with pytest.raises(CarrierRefused) as info:
         get_adapter(k100_account, client=wsgi_client()).book(PARCEL)

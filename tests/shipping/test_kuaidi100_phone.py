@@ -145,7 +145,8 @@ def test_the_sandbox_label_order_refuses_plus86(client, settings, db):
     from fulfillment.shipping.carriers.kuaidi100 import dumps, label_sign
 
     settings.SANDBOX_ENABLED = True
-    param = dumps({"kuaidicom": "zhongtong", "orderId": "X1",
+    param = dumps({"kuaidicom": "zhongtong", "orderId": "X1", "partnerId": "SANDBOX_ZTO",
+                   "partnerKey": "sandbox",
                    "recMan": {"name": "李四", "mobile": "+8613912345678", "printAddr": "北京"},
                    "sendMan": {"name": "仓库", "tel": "02169580000", "printAddr": "上海"}})
     answer = client.post("/sandbox/carriers/kuaidi100/label/order?method=order", {

@@ -47,11 +47,11 @@ def sandbox_accounts(db, settings, keep_db_connection):
         demo.seed(type("Out", (), {"write": lambda self, s: None})())  # idempotent
     finally:
         del os.environ["ORDERHUB_SANDBOX_URL"]
-    assert CarrierAccount.objects.count() == 3
+    assert CarrierAccount.objects.count() == 5
     return {a.code: a for a in CarrierAccount.objects.all()}
 
 
-@pytest.mark.parametrize("code", ["sf-demo", "zto-kuaidi100"])
+@pytest.mark.parametrize("code", ["sf-demo", "zto-kuaidi100", "yto-kuaidi100", "sf-kuaidi100"])
 def test_demo_accounts_book_and_track_through_the_sandbox(sandbox_accounts, make_order, code,
                                                           settings, tmp_path,
                                                           django_capture_on_commit_callbacks):

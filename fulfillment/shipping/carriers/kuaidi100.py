@@ -20,6 +20,18 @@ answer's ``data.label`` a short link to the label image; we download it with the
 same client right after booking so the waybill stores the carrier's own label
 (like SF's stored PDF). A failed download never fails the booking: the link is
 kept and ``label_image`` is tried again when the label is stored or opened.
+
+One Kuaidi100 account books for one carrier (``carrier_code``: shunfeng, zhongtong,
+yuantong...). Each carrier's e-waybill account travels in ``partnerId`` /
+``partnerKey`` / ``partnerSecret`` / ``partnerName`` / ``net`` / ``code`` /
+``checkMan``, with the meaning Kuaidi100's parameter dictionary
+(https://api.kuaidi100.com/document/5f0ff6e82977d50a94e10237) gives per carrier:
+SF 月结账号 in ``partnerId``; ZTO 电子面单账号 + 打单密钥 (``partnerId`` +
+``partnerKey``); YTO 商家代码 + 商家密钥. ``PARTNER_CREDENTIALS`` maps our credential
+keys to those fields; ``REQUIRED_PARTNER_FIELDS`` refuses a booking the carrier would
+refuse anyway, before any call. Error answers come as labelV2's ``{"success": false,
+"code": 30002, "message": …}`` or the older ``{"result": false, "returnCode": …}``;
+both map to the carrier base's errors (30002, the signature, is an auth error).
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from fulfillment.shipping.carriers.base import (
     OUT_FOR_DELIVERY,
     Booking,
     CarrierAdapter,
+    CarrierAuthError,
     CarrierError,
     CarrierRefused,
     Parcel,
@@ -66,6 +79,27 @@ STATUS_MILESTONES = {
 }
 # Query return codes worth trying later (server busy); others need a person.
 RETRYABLE_CODES = {"500", "502", "503"}
+# E-waybill: the signature (key/secret) was refused.
+SIGNATURE_ERROR = "30002"
+
+# Credential key (the account's JSON) -> e-waybill ``param`` field. ``partner_id`` falls
+# back to the account's monthly account number (SF's 月结账号).
+PARTNER_CREDENTIALS = {
+    "partner_id": "partnerId", "partner_key": "partnerKey", "partner_secret": "partnerSecret",
+    "partner_name": "partnerName", "net": "net", "code": "code", "check_man": "checkMan",
+    "tb_net": "tbNet",
+}
+# The fields the parameter dictionary marks required ("*") for each carrier.
+REQUIRED_PARTNER_FIELDS = {
+    "shunfeng": ("partnerId",),
+    "shunfengkuaiyun": ("partnerId",),
+    "zhongtong": ("partnerId", "partnerKey"),
+    "yuantong": ("partnerId", "partnerKey"),
+    "yunda": ("partnerId", "partnerKey"),
+    "jd": ("partnerId",),
+    "ems": ("partnerId", "partnerKey"),
+    "jtexpress": ("partnerId", "partnerKey"),
+}
 
 # E-waybill return codes -> what a person should do, shown in the UI language.
 # 30002 / 30001 are the documented signature and parameter errors; 5xx is Kuaidi100 busy.
@@ -224,6 +258,29 @@ class Kuaidi100Adapter(CarrierAdapter):
 
     # --- e-waybill ----------------------------------------------------------------------
 
+    def partner_fields(self) -> dict:
+        """The carrier's e-waybill account fields for ``param`` (only those set).
+
+        Raises ``CarrierRefused`` naming the missing credentials when the parameter
+        dictionary requires more for this carrier: no call is made.
+        """
+        fields = {}
+        for key, name in PARTNER_CREDENTIALS.items():
+            value = str(self.credentials.get(key) or "").strip()
+            if value:
+                fields[name] = value
+        if self.account.monthly_account:
+            fields["partnerId"] = self.account.monthly_account
+        required = REQUIRED_PARTNER_FIELDS.get(self.company, ("partnerId",))
+        missing = [name for name in required if not fields.get(name)]
+        if missing:
+            keys = {v: k for k, v in PARTNER_CREDENTIALS.items()}
+            raise CarrierRefused(
+                f"kuaidi100: {self.company} e-waybills need "
+                f"{', '.join(keys[name] for name in missing)} in the account's credentials "
+                "(or the monthly account no. for partner_id).")
+        return fields
+
     def _label_call(self, method: str, param: dict) -> dict:
         body = dumps(param)
         t = str(int(time.time() * 1000))
@@ -231,14 +288,26 @@ class Kuaidi100Adapter(CarrierAdapter):
         form = {"method": method, "key": key, "t": t, "param": body,
                 "sign": label_sign(body, t, key, self.credential("secret"))}
         data = self.json(self.post_form(self._api_url(f"/label/order?method={method}"), form))
-        # labelV2 answers carry ``code`` (200 = ok); some also carry ``success``.
-        if data.get("success") is False or str(data.get("code")) != "200":
-            code = str(data.get("code") or "")
+        if not isinstance(data, Mapping):
+            raise CarrierError("kuaidi100: the answer is not a JSON object")
+        # labelV2 answers carry ``success`` + ``code`` (200 = ok); the older e-waybill
+        # answers ``result`` + ``returnCode``.
+        ok = data.get("success", data.get("result"))
+        code = str(data.get("code") or data.get("returnCode") or "")
+        if ok is False or code != "200":
             message = f"kuaidi100: {code} {data.get('message') or ''}".strip()
-            error = (CarrierError if code in RETRYABLE_CODES else CarrierRefused)(message)
+            if code in RETRYABLE_CODES:
+                error = CarrierError(message)
+            elif code == SIGNATURE_ERROR:
+                error = CarrierAuthError(message)
+            else:
+                error = CarrierRefused(message)
             error.code = code
             raise error
-        return data.get("data") or {}
+        result = data.get("data") or {}
+        if isinstance(result, list):  # some carriers answer a list of one
+            result = result[0] if result and isinstance(result[0], Mapping) else {}
+        return result if isinstance(result, Mapping) else {}
 
     def label_image(self, url: str) -> tuple[bytes, str]:
         """(bytes, content type) of the label behind ``data.label``'s short link."""
@@ -261,8 +330,7 @@ class Kuaidi100Adapter(CarrierAdapter):
                     "printAddr": party.full_address, "company": party.company}
 
         param = {
-            "partnerId": self.account.monthly_account or self.credentials.get("partner_id", ""),
-            "partnerKey": self.credentials.get("partner_key", ""),
+            **self.partner_fields(),
             "kuaidicom": self.company,
             "recMan": man(parcel.recipient),
             "sendMan": man(parcel.sender),
@@ -297,9 +365,9 @@ class Kuaidi100Adapter(CarrierAdapter):
                        label_data=label)
 
     def cancel(self, *, tracking_number: str, reference: str = "") -> None:
+        # ``orderId``: the kdComOrderNum the order answer gave (required when it gave one).
         self._label_call("cancel", {
-            "partnerId": self.account.monthly_account or self.credentials.get("partner_id", ""),
-            "kuaidicom": self.company, "kuaidinum": tracking_number,
+            **self.partner_fields(), "kuaidicom": self.company, "kuaidinum": tracking_number,
             "orderId": reference, "reason": "order intercepted"})
 
     # --- tracking -------------------------------------------------------------------------
