@@ -45,6 +45,7 @@ from collections.abc import Mapping
 
 import httpx
 import phonenumbers
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.shipping.carriers.base import (
@@ -275,10 +276,10 @@ class Kuaidi100Adapter(CarrierAdapter):
         missing = [name for name in required if not fields.get(name)]
         if missing:
             keys = {v: k for k, v in PARTNER_CREDENTIALS.items()}
-            raise CarrierRefused(
-                f"kuaidi100: {self.company} e-waybills need "
-                f"{', '.join(keys[name] for name in missing)} in the account's credentials "
-                "(or the monthly account no. for partner_id).")
+            raise CarrierRefused(gettext(
+                "Kuaidi100: %(carrier)s e-waybills need %(fields)s in the carrier account's "
+                "credentials (partner_id may instead be the monthly account no.).") % {
+                "carrier": self.company, "fields": ", ".join(keys[n] for n in missing)})
         return fields
 
     def _label_call(self, method: str, param: dict) -> dict:
