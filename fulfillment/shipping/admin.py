@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.shipping.models import (
@@ -14,6 +16,7 @@ from fulfillment.shipping.models import (
     Waybill,
     WaybillAttempt,
 )
+from fulfillment.shipping.rates import province_key, split_provinces
 from orderhub.admin_mixins import CredentialsAdminMixin, CredentialsForm, ReadOnlyAdmin
 
 CREDENTIAL_HELP = _(
@@ -59,8 +62,34 @@ class CarrierServiceInline(admin.TabularInline):
     show_change_link = True  # its rate table is edited on the service's own page
 
 
+class RateZoneFormSet(BaseInlineFormSet):
+    """A province in at most one zone of the service, one "everywhere else" zone: checked
+    across the rows being saved together (``RateZone.clean`` checks against saved rows)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        seen: dict[str, str] = {}
+        elsewhere = 0
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE"):
+                continue
+            keys = {province_key(p) for p in split_provinces(data.get("provinces") or "")}
+            elsewhere += not keys
+            for key in keys:
+                if key in seen and seen[key] != data.get("name"):
+                    raise ValidationError(_("Already in zone “%(zone)s”: %(provinces)s.") % {
+                        "zone": seen[key], "provinces": key})
+                seen[key] = data.get("name")
+        if elsewhere > 1:
+            raise ValidationError(_("This service already has an “everywhere else” zone."))
+
+
 class RateZoneInline(admin.TabularInline):
     model = RateZone
+    formset = RateZoneFormSet
     extra = 1
     fields = ["name", "provinces", "first_weight_kg", "first_price", "additional_weight_kg",
               "additional_price", "promised_days"]

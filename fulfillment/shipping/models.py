@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -134,7 +133,9 @@ class RateZone(models.Model):
     (first weight + each additional weight step) and the promised days.
 
     ``fulfillment.shipping.rates`` reads these for the routing rules' "choose carrier"
-    action. A zone with no provinces is the service's "everywhere else".
+    action. A zone with no provinces is the service's "everywhere else". The admin's
+    inline formset keeps a province in one zone per service (all zones are edited
+    together there, so a province can move between zones in one save).
     """
 
     service = models.ForeignKey(CarrierService, verbose_name=_("service"),
@@ -176,24 +177,6 @@ class RateZone(models.Model):
         from fulfillment.shipping.rates import split_provinces
 
         return split_provinces(self.provinces)
-
-    def clean(self):
-        super().clean()
-        from fulfillment.shipping.rates import province_key
-
-        if not self.service_id:
-            return
-        mine = {province_key(p) for p in self.province_list}
-        others = RateZone.objects.filter(service_id=self.service_id).exclude(pk=self.pk)
-        if not mine and others.filter(provinces="").exists():
-            raise ValidationError({"provinces": _(
-                "This service already has an “everywhere else” zone.")})
-        for zone in others.exclude(provinces=""):
-            both = mine & {province_key(p) for p in zone.province_list}
-            if both:
-                raise ValidationError({"provinces": _(
-                    "Already in zone “%(zone)s”: %(provinces)s.") % {
-                    "zone": zone.name, "provinces": ", ".join(sorted(both))}})
 
 
 class WaybillQuerySet(models.QuerySet):

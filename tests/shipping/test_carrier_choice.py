@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from fulfillment.models import OrderDecision
@@ -87,21 +86,46 @@ def test_zone_lookup_by_province_with_or_without_suffix_then_everywhere_else():
                     zones=card.zones).zone_for("西藏自治区") is None
 
 
-def test_a_province_cannot_be_in_two_zones_of_one_service(db):
+def zone_formset(service, rows):
+    from django.forms import inlineformset_factory
+
+    from fulfillment.shipping.admin import RateZoneFormSet
+
+    formset_class = inlineformset_factory(
+        CarrierService, RateZone, formset=RateZoneFormSet, extra=0, can_delete=True,
+        fields=["name", "provinces", "first_weight_kg", "first_price", "additional_weight_kg",
+                "additional_price", "promised_days"])
+    existing = list(service.zones.order_by("pk"))
+    data = {"zones-TOTAL_FORMS": str(len(rows)), "zones-INITIAL_FORMS": str(len(existing)),
+            "zones-MIN_NUM_FORMS": "0", "zones-MAX_NUM_FORMS": "1000"}
+    for i, (name, provinces) in enumerate(rows):
+        data.update({f"zones-{i}-name": name, f"zones-{i}-provinces": provinces,
+                     f"zones-{i}-first_weight_kg": "1", f"zones-{i}-first_price": "10",
+                     f"zones-{i}-additional_weight_kg": "1",
+                     f"zones-{i}-additional_price": "2", f"zones-{i}-promised_days": "2"})
+        if i < len(existing):
+            data[f"zones-{i}-id"] = str(existing[i].pk)
+            data[f"zones-{i}-service"] = str(service.pk)
+    return formset_class(data, instance=service, prefix="zones")
+
+
+def test_a_province_is_in_one_zone_of_a_service_and_may_move_between_them(db):
     account = CarrierAccount.objects.create(code="sf", name="SF", kind="sf")
     service = CarrierService.objects.create(account=account, code="std", name="标快")
-    RateZone.objects.create(service=service, name="east", provinces="上海, 江苏",
-                            first_price=D("12"), promised_days=1)
-    clash = RateZone(service=service, name="near", provinces="江苏省、浙江", first_price=D("10"),
-                     promised_days=2)
-    with pytest.raises(ValidationError) as err:
-        clash.full_clean()
-    assert "江苏" in str(err.value)
-    RateZone.objects.create(service=service, name="rest", provinces="", first_price=D("20"),
-                            promised_days=4)
-    with pytest.raises(ValidationError):
-        RateZone(service=service, name="rest2", provinces="", first_price=D("1"),
-                 promised_days=3).full_clean()
+
+    clash = zone_formset(service, [("east", "上海, 江苏"), ("near", "江苏省、浙江")])
+    assert not clash.is_valid()
+    assert "江苏" in str(clash.non_form_errors())
+    assert not zone_formset(service, [("rest", ""), ("rest2", "")]).is_valid()
+
+    saved = zone_formset(service, [("east", "上海, 江苏"), ("near", "浙江")])
+    assert saved.is_valid(), saved.errors
+    saved.save()
+    # 江苏 moves from east to near in one save.
+    moved = zone_formset(service, [("east", "上海"), ("near", "浙江, 江苏")])
+    assert moved.is_valid(), (moved.errors, moved.non_form_errors())
+    moved.save()
+    assert RateZone.objects.get(name="near").provinces == "浙江, 江苏"
 
 
 # --- choosing -------------------------------------------------------------------------------
@@ -316,3 +340,17 @@ def test_the_order_page_shows_why(make_order, bulky, rate_tables, client, make_u
     page = client.get(reverse("orders:detail", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="en")
     assert "Carrier choice" in page.content.decode()
     assert "zto/标准快递, ¥6.00" in page.content.decode()
+
+
+def test_the_rules_dry_run_shows_the_chosen_carrier(make_order, bulky, rate_tables):
+    from fulfillment.services.dryrun import dry_run
+    from fulfillment.services.rules import ruleset_from_db
+
+    make_rule("by rate", conditions=[("province", "in", "上海市")], carrier_choice="fastest")
+    order = make_order(S.PAID)
+
+    rows = dry_run(ruleset=ruleset_from_db(), days=7)
+
+    row = next(r for r in rows if r.order.pk == order.pk)
+    carrier = next(c for c in row.changes if str(c[0]) == "Carrier")
+    assert carrier[1:] == ("—", "sf")
