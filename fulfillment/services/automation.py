@@ -310,6 +310,9 @@ def _field_changes(order: Order, plan: Plan, warehouse) -> tuple[dict, int]:
     changes = {}
     if rules.carrier and order.carrier != rules.carrier:
         changes["carrier"] = rules.carrier
+    elif rules.carrier_choice is not None and not rules.carrier and order.carrier:
+        # A carrier choice that fell back to the default account: forget an earlier run's pick.
+        changes["carrier"] = ""
     if priority != order.priority:
         changes["priority"] = priority
     if warehouse is not None and order.warehouse_id != warehouse.pk:

@@ -354,3 +354,63 @@ def test_the_rules_dry_run_shows_the_chosen_carrier(make_order, bulky, rate_tabl
     row = next(r for r in rows if r.order.pk == order.pk)
     carrier = next(c for c in row.changes if str(c[0]) == "Carrier")
     assert carrier[1:] == ("—", "sf")
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user("admin", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_action_is_saved_and_refused_through_the_rule_admin(admin_client):
+    from django.urls import reverse
+
+    from fulfillment.models import Rule
+    from tests.fulfillment.test_rules_admin import rule_post
+
+    url = reverse("admin:fulfillment_rule_add")
+    bad = admin_client.post(url, rule_post([("province", "in", "广东省")], carrier="",
+                                           carrier_service="",
+                                           carrier_choice="cheapest_within"))
+    assert bad.status_code == 200 and "needs the number of days" in bad.content.decode()
+    assert not Rule.objects.exists()
+
+    good = admin_client.post(url, rule_post([("province", "in", "广东省")], carrier="",
+                                            carrier_service="",
+                                            carrier_choice="cheapest_within",
+                                            carrier_max_days="2",
+                                            carrier_candidates="sf, zto"))
+    assert good.status_code == 302, good.content.decode()[:2000]
+    rule = Rule.objects.get()
+    assert (rule.carrier_choice, rule.carrier_max_days) == ("cheapest_within", 2)
+    listing = admin_client.get(reverse("admin:fulfillment_rule_changelist")).content.decode()
+    assert "cheapest within N days" in listing
+
+
+def test_rate_tables_are_edited_on_the_service_admin(admin_client, rate_tables):
+    from django.urls import reverse
+
+    page = admin_client.get(reverse("admin:shipping_carrierservice_change",
+                                    args=[rate_tables["zto"].pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "上海市，江苏省" in html and "volumetric_divisor" in html
+
+
+def test_reprocessing_forgets_an_earlier_pick_when_no_rate_applies_any_more(
+        make_order, bulky, rate_tables, make_user):
+    from fulfillment.services.automation import order_reprocess
+    from fulfillment.shipping.selectors import account_for_order
+
+    make_rule("by rate", conditions=[("province", "in", "上海市")], carrier_choice="cheapest")
+    order = make_order(S.PAID)
+    order_automate(order=order)
+    order.refresh_from_db()
+    assert order.carrier == "zto"
+
+    RateZone.objects.all().delete()
+    order_reprocess(order=order.pk, actor=make_user("ops"), expected_status=S.READY_TO_PICK)
+
+    order.refresh_from_db()
+    assert order.carrier == "" and order.decision.carrier_reason["problem"] == NO_RATE
+    assert account_for_order(order)[0].code == "sf"  # the default account books it
