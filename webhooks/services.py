@@ -413,6 +413,8 @@ def notify_owner_paused(subscription_id: int) -> None:
 
 def subscription_resume(*, subscription: Subscription, actor) -> Subscription:
     """Resume deliveries: waiting ones go out now, the failure count starts again."""
+    if not isinstance(actor, str) and not actor.has_perm("webhooks.change_subscription"):
+        raise NotPermitted(_("You are not allowed to change webhook subscriptions."))
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
         subscription.paused = False

@@ -11,10 +11,10 @@ from django.utils import timezone
 from freezegun import freeze_time
 from httpx import Response
 
+from tests.webhooks.conftest import URL
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Subscription
 from webhooks.services import MAX_ATTEMPTS, NewDelivery, deliveries_record
-from tests.webhooks.conftest import URL
 
 pytestmark = pytest.mark.django_db
 
@@ -206,6 +206,8 @@ def test_resuming_sends_what_waited(make_subscription, make_user, queued,
 
     assert ("webhooks.tasks.send_due_deliveries",) in queued
     assert services.deliveries_due() == [delivery.pk]
+    with pytest.raises(services.NotPermitted):
+        services.subscription_resume(subscription=subscription, actor=make_user("ops"))
     respx.post(URL).mock(return_value=Response(200))
     assert services.delivery_send(delivery_id=delivery.pk) == "succeeded"
 

@@ -10,9 +10,9 @@ import pytest
 import respx
 from httpx import Response
 
+from tests.webhooks.conftest import SECRET, URL
 from webhooks import services, signing
 from webhooks.services import NewDelivery, deliveries_record
-from tests.webhooks.conftest import SECRET, URL
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
