@@ -1,9 +1,10 @@
 """Order and stock events become webhook deliveries.
 
 Every signal here is sent after the transaction that caused it committed. Each
-receiver looks up the interested subscriptions first (one query; nothing more
-when no subscription wants the event) and writes all its deliveries in one
-transaction of its own, queued after that commit (``services.deliveries_record``).
+receiver looks up the interested subscriptions first (one query, no transaction;
+nothing more when no subscription wants the event) and writes all its deliveries
+in one transaction of its own, queued after that commit
+(``services.deliveries_record``).
 Batches (a bulk import) cost a constant number of queries, not one per order.
 Receivers never raise: the event has happened; a failure is logged.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.db import transaction
 from django.utils import timezone
 
 from orderhub.models import Order
@@ -31,8 +31,9 @@ def _safe(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            with transaction.atomic():
-                func(*args, **kwargs)
+            # No transaction here: most events interest no subscription, and finding that
+            # out must not take a write lock. ``deliveries_record`` writes in one.
+            func(*args, **kwargs)
         except Exception:  # noqa: BLE001 - the event happened; a failed webhook must not undo it
             logger.exception("webhook receiver %s failed", func.__name__)
     return wrapper
