@@ -11,6 +11,8 @@ from celery import shared_task
 
 from webhooks import services
 
+SWEEP_BATCH = 500
+
 
 @shared_task(name="webhooks.tasks.send_delivery", ignore_result=True)
 def send_delivery(delivery_id: int) -> str:
@@ -22,10 +24,13 @@ def send_due_deliveries() -> int:
     """Beat (every minute): queue deliveries that are due and not in flight.
 
     Cost: one indexed query on (status, next_attempt_at) and one UPDATE marking
-    them queued; at most 500 per run, the rest follow on the next run.
+    them queued; at most ``SWEEP_BATCH`` per run. A full batch (a bulk import's
+    deliveries) queues the sweep again at once for the rest.
     """
-    ids = services.deliveries_due()
+    ids = services.deliveries_due(limit=SWEEP_BATCH)
     expires = int(services.QUEUED_FOR.total_seconds())
     for delivery_id in ids:
         send_delivery.apply_async((delivery_id,), expires=expires)
+    if len(ids) == SWEEP_BATCH:
+        send_due_deliveries.apply_async(expires=expires)
     return len(ids)

@@ -276,6 +276,24 @@ def test_the_sweep_task_queues_due_deliveries(make_subscription, queued, monkeyp
     assert sent == [((delivery.pk,), {"expires": 600})]
 
 
+def test_a_full_sweep_queues_itself_again_for_the_rest(make_subscription, queued, monkeypatch):
+    from webhooks import tasks
+
+    subscription = make_subscription()
+    deliveries = [record(subscription) for _ in range(3)]
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 2)
+    sent, again = [], []
+    monkeypatch.setattr(tasks.send_delivery, "apply_async",
+                        lambda args, **options: sent.append(args[0]))
+    monkeypatch.setattr(tasks.send_due_deliveries, "apply_async",
+                        lambda *args, **options: again.append(options))
+    assert tasks.send_due_deliveries() == 2
+    assert len(again) == 1
+    assert tasks.send_due_deliveries() == 1
+    assert len(again) == 1
+    assert sorted(sent) == sorted(d.pk for d in deliveries)
+
+
 def test_an_inactive_subscription_sends_nothing(make_subscription, queued):
     subscription = make_subscription()
     delivery = record(subscription)
