@@ -6,6 +6,8 @@ from io import StringIO
 import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.utils import timezone
 
 from webhooks import demo, services, signing
@@ -18,9 +20,18 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def in_process():
-    """An httpx client that hands requests to this Django app (no sockets)."""
-    with httpx.Client(transport=httpx.WSGITransport(app=WSGIHandler())) as client:
-        yield client
+    """An httpx client that hands requests to this Django app (no sockets).
+
+    Like Django's test client, the request must not close the test's connection.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        with httpx.Client(transport=httpx.WSGITransport(app=WSGIHandler())) as client:
+            yield client
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def test_the_demo_subscription_delivers_to_the_sandbox_receiver(settings, in_process, queued):
