@@ -28,6 +28,8 @@ app.conf.update(
         "channels.tasks.*": {"queue": "ingest"},
         "warehouse.tasks.*": {"queue": "fulfillment"},
         "fulfillment.notifications.tasks.*": {"queue": "notify"},
+        # Outbound webhooks are outbox deliveries too: slow outside calls, off "default".
+        "webhooks.tasks.*": {"queue": "notify"},
         "fulfillment.*": {"queue": "fulfillment"},
     },
     # Our tasks are idempotent, so a task whose worker died mid-way is safely redelivered.
@@ -153,6 +155,12 @@ app.conf.beat_schedule = {
     },
     "notifications-deliver-due": {
         "task": "fulfillment.notifications.tasks.deliver_due_messages",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Outbound webhooks: retries that are due, and deliveries whose task was lost.
+    "webhooks-send-due": {
+        "task": "webhooks.tasks.send_due_deliveries",
         "schedule": 60.0,
         "options": {"expires": 55},
     },

@@ -19,7 +19,7 @@ from django.contrib.auth.management import create_permissions
 
 # Apps whose permissions the table governs (app labels, not module paths).
 APP_LABELS = ("orderhub", "channels", "warehouse", "fulfillment", "changes", "notifications",
-              "shipping", "tickets", "reporting")
+              "shipping", "tickets", "reporting", "webhooks")
 
 # --- building blocks ----------------------------------------------------------------
 
@@ -87,6 +87,11 @@ VIEW_SHIPPING = [f"shipping.{c}" for c in (
     "view_waybill", "view_waybillattempt", "view_trackingevent", "view_carrieraccount",
     "view_carrierservice", "view_ratezone")]
 
+# Outbound webhooks (Admin → Webhook subscriptions): managers set them up and re-send.
+WEBHOOKS = [f"webhooks.{c}" for c in (
+    "view_subscription", "add_subscription", "change_subscription", "view_delivery",
+    "view_deliveryattempt", "resend_delivery")]
+
 ALL_TICKETS = [f"tickets.{c}" for c in (
     "view_ticket", "add_ticket", "change_ticket", "delete_ticket", "view_ticketevent",
     "add_ticketevent")]
@@ -144,6 +149,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *ALL_TICKETS,
         *VIEW_WAREHOUSE, *WAREHOUSE_WORK, "warehouse.scan_pick", "warehouse.adjust_stock",
         "warehouse.view_warehouse_dashboard",
+        *WEBHOOKS,
     ],
     "finance": [
         *VIEW_CORE,

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "fulfillment.tickets",
     "fulfillment.changes",
     "reporting",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -410,6 +411,14 @@ GAP_CHECK_DAYS = env.int("GAP_CHECK_DAYS", default=7)
 FORMAT_DRIFT_STREAK = env.int("FORMAT_DRIFT_STREAK", default=5)
 FORMAT_DRIFT_WINDOW = env.int("FORMAT_DRIFT_WINDOW", default=50)
 FORMAT_DRIFT_PERCENT = env.float("FORMAT_DRIFT_PERCENT", default=20.0)
+# Outbound webhooks (webhooks/): a subscription pauses after this many deliveries in a row
+# failed for good (each after its retries), and its owner is told.
+WEBHOOK_MAX_FAILURES = env.int("WEBHOOK_MAX_FAILURES", default=5)
+# Seconds one delivery attempt may take (connecting: at most 5 of them).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Refuse webhook URLs on private, loopback, link-local or reserved addresses (SSRF):
+# on unless DEBUG, so a demo can post to a receiver on localhost.
+WEBHOOK_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOK_BLOCK_PRIVATE_ADDRESSES", default=not DEBUG)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
 ORDER_PAGE_PANELS = [

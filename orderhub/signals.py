@@ -33,6 +33,11 @@ orders_status_changed = Signal()
 # actor (label), status (the order's status at the edit)
 order_edited = Signal()
 
+# Sent after the transaction that created orders commits: one order entered by hand,
+# or a bulk create's whole batch (before that batch's ``orders_status_changed``).
+# kwargs: order_ids (list of int), actor (label)
+orders_created = Signal()
+
 
 def announce_status_changes(changes: list[StatusChange], actor: str) -> None:
     """Send the batch signal, then one ``order_status_changed`` per change.
@@ -55,3 +60,17 @@ def announce_status_changes(changes: list[StatusChange], actor: str) -> None:
                 logger.error("order_status_changed receiver %r failed for order %s (%s)",
                              receiver, change.order_id, change.transition,
                              exc_info=(type(error), error, error.__traceback__))
+
+
+def announce_orders_created(order_ids: list[int], actor: str) -> None:
+    """Send ``orders_created`` for orders whose creating transaction committed.
+
+    A failing receiver is logged and does not keep the others from hearing it.
+    """
+    if not order_ids:
+        return
+    for receiver, error in orders_created.send_robust(sender=Order, order_ids=list(order_ids),
+                                                      actor=actor):
+        if error is not None:
+            logger.error("orders_created receiver %r failed", receiver,
+                         exc_info=(type(error), error, error.__traceback__))

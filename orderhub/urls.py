@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("fulfillment.notifications.urls")),
     path("", include("fulfillment.tickets.urls")),
     path("", include("fulfillment.changes.urls")),
+    path("", include("webhooks.urls")),
     path("sandbox/", include("channels.urls_sandbox")),
 ]

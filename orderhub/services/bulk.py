@@ -60,7 +60,12 @@ from orderhub.services.orders import (
     actor_info,
     reserve_order_numbers,
 )
-from orderhub.signals import StatusChange, announce_status_changes, order_edited
+from orderhub.signals import (
+    StatusChange,
+    announce_orders_created,
+    announce_status_changes,
+    order_edited,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +264,8 @@ def order_bulk_create(*, channel, actor: Actor, orders: Sequence[NewOrder],
                    for item in prepared for step in item.steps]
         # One bump for the whole batch: the per-order path bumps once per write.
         transaction.on_commit(_bump_counts_generation)
+        created_ids = [item.order.pk for item in prepared]
+        transaction.on_commit(lambda: announce_orders_created(created_ids, who.label))
         if changes:
             transaction.on_commit(lambda: announce_status_changes(changes, who.label))
         for item in prepared:

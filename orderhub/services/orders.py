@@ -40,7 +40,12 @@ from orderhub.models import (
     Tag,
     normalize_phone,
 )
-from orderhub.signals import StatusChange, announce_status_changes, order_edited
+from orderhub.signals import (
+    StatusChange,
+    announce_orders_created,
+    announce_status_changes,
+    order_edited,
+)
 
 Actor = AbstractBaseUser | str
 
@@ -399,6 +404,8 @@ def order_create(
             message=_("Order created"),
         )
         transaction.on_commit(_bump_counts_generation)
+        created_id = order.pk
+        transaction.on_commit(lambda: announce_orders_created([created_id], who.label))
     return order
 
 

@@ -131,6 +131,7 @@ def _one_of_each_model_the_demo_leaves_empty():
         PickTask,
         Warehouse,
     )
+    from webhooks.models import Delivery, Subscription
 
     user = get_user_model().objects.order_by("pk").first()
     channel = Channel.objects.order_by("pk").first()
@@ -170,6 +171,9 @@ def _one_of_each_model_the_demo_leaves_empty():
                         http_accept="*/*", path_info="/login/"),
         AccessFailureLog: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
                                http_accept="*/*", path_info="/login/"),
+        # The demo subscription's first delivery (outbound webhooks).
+        Delivery: dict(subscription=Subscription.objects.order_by("pk").first(),
+                       event="order.paid", order=order, body="{}"),
     }
     for model, fields in models.items():
         if not model._default_manager.exists():
