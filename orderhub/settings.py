@@ -410,6 +410,9 @@ GAP_CHECK_DAYS = env.int("GAP_CHECK_DAYS", default=7)
 FORMAT_DRIFT_STREAK = env.int("FORMAT_DRIFT_STREAK", default=5)
 FORMAT_DRIFT_WINDOW = env.int("FORMAT_DRIFT_WINDOW", default=50)
 FORMAT_DRIFT_PERCENT = env.float("FORMAT_DRIFT_PERCENT", default=20.0)
+# Presale orders enter picking this many days before their promised ship date (a
+# warehouse's own "presale lead time" wins); until then they wait in the deferred queue.
+PRESALE_LEAD_DAYS = env.int("PRESALE_LEAD_DAYS", default=1)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
 ORDER_PAGE_PANELS = [
