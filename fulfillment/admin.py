@@ -110,6 +110,16 @@ class RuleForm(forms.ModelForm):
                   "carrier", "carrier_service", "priority", "add_tags", "hold_reason", "stop",
                   "note"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "canary_share" in self.fields:
+            # Only canary rules use it: a form without it keeps the default.
+            self.fields["canary_share"].required = False
+
+    def clean_canary_share(self):
+        value = self.cleaned_data.get("canary_share")
+        return value if value is not None else Rule._meta.get_field("canary_share").default
+
     def clean(self):
         data = super().clean()
         errors = check_actions(

@@ -26,7 +26,7 @@ from warehouse.services.stock import stock_adjust
 
 S = OrderStatus
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # SKU-1 ships from 2026-12-10; with the default lead time of one day it is
 # released at 2026-12-09 00:00 Shanghai = 2026-12-08 16:00 UTC.
 SHIP = dt.date(2026, 12, 10)
@@ -273,3 +273,16 @@ def test_timeline_shows_deferred_and_released(client, presale_order, make_user, 
 def test_release_task_is_on_the_beat_schedule():
     tasks = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
     assert "warehouse.tasks.release_presale_orders" in tasks
+
+
+def test_presale_page_and_timeline_in_chinese(client, presale_order, make_user):
+    with freeze_time("2026-12-05 03:00:00"):
+        order_automate(order=presale_order)
+    client.force_login(make_user("ops"))
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("warehouse-presale"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "预售队列" in page.content.decode() and "承诺发货日期" in page.content.decode()
+    detail = client.get(reverse("orders:detail", args=[presale_order.pk]),
+                        HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "预售：已延迟" in detail
+    assert "预售：在延迟队列中等待至 2026-12-09 00:00（2026-12-10 发货）" in detail

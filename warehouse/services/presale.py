@@ -33,11 +33,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from orderhub.db import in_values
-from orderhub.models import Order, OrderEvent, OrderLine, OrderStatus
+from orderhub.models import Order, OrderLine, OrderStatus
 from orderhub.queue import enqueue
+from orderhub.services.events import order_event_record
 from orderhub.services.orders import Actor, actor_info
+from orderhub.stored_text import register_stored_texts
 from warehouse.models import SKU, PresaleDeferral, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,15 @@ DEFERRED, RELEASED = "presale_deferred", "presale_released"
 AUTOMATE_TASK = "fulfillment.tasks.automate_orders"
 # Orders released per sweep run (the beat runs every minute; more wait a minute).
 RELEASE_BATCH = 500
+
+
+# Timeline texts: stored in English, filled in, translated when shown.
+DEFERRED_TEXT = gettext_noop("Presale: waits in the deferred queue until %(at)s "
+                             "(ships %(date)s).")
+RELEASED_TEXT = gettext_noop("Presale: released from the deferred queue to allocation and "
+                             "picking (ships %(date)s).")
+DATE_SET_TEXT = gettext_noop("Presale: ship date set to %(date)s; released at %(at)s.")
+register_stored_texts(DEFERRED_TEXT, RELEASED_TEXT, DATE_SET_TEXT)
 
 
 class PresaleError(Exception):
@@ -120,10 +132,10 @@ def _lead_days(orders: list[Order]) -> dict[int, int]:
     return {o.pk: per_wh.get(o.warehouse_id, default) for o in orders}
 
 
-def _event(order_id: int, kind: str, message: str, data: dict, actor: Actor) -> OrderEvent:
-    who = actor_info(actor)
-    return OrderEvent(order_id=order_id, kind=kind, message=message, data=data,
-                      actor_user=who.user, actor=who.label)
+def _event(order_id: int, kind: str, text: str, params: dict, data: dict,
+           actor: Actor) -> None:
+    order_event_record(order=order_id, kind=kind, actor=actor, message=text % params,
+                       data=data)
 
 
 def _fmt(when: dt.datetime) -> str:
@@ -152,7 +164,7 @@ def orders_hold_presale(*, orders: list[Order], now: dt.datetime | None = None,
         return held
     dates = ship_dates(fresh)
     leads = _lead_days([o for o in fresh if o.pk in dates])
-    new_rows, events = [], []
+    new_rows = []
     for order in fresh:
         if order.pk not in dates:
             continue
@@ -162,19 +174,21 @@ def orders_hold_presale(*, orders: list[Order], now: dt.datetime | None = None,
             continue  # due already: nothing to wait for
         new_rows.append(PresaleDeferral(order_id=order.pk, ship_date=ship_date, source=source,
                                         release_at=at, created_at=now))
-        events.append(_event(order.pk, DEFERRED, _(
-            "Presale: waits in the deferred queue until %(at)s (ships %(date)s).")
-            % {"at": _fmt(at), "date": ship_date.isoformat()},
-            {"ship_date": ship_date.isoformat(), "source": source,
-             "release_at": at.isoformat()}, actor))
     if new_rows:
         with transaction.atomic():
-            # A concurrent run for the same order: the unique order column keeps one row.
+            # A concurrent run for the same order: the unique order column keeps one row,
+            # and only the run whose row it is writes the event.
             PresaleDeferral.objects.bulk_create(new_rows, ignore_conflicts=True)
             created = set(PresaleDeferral.objects.filter(
                 order_id__in=in_values(r.order_id for r in new_rows), created_at=now)
                 .values_list("order_id", flat=True))
-            OrderEvent.objects.bulk_create([e for e in events if e.order_id in created])
+            for row in new_rows:
+                if row.order_id in created:
+                    _event(row.order_id, DEFERRED,
+                           DEFERRED_TEXT, {"at": _fmt(row.release_at),
+                                           "date": row.ship_date.isoformat()},
+                           {"ship_date": row.ship_date.isoformat(), "source": row.source,
+                            "release_at": row.release_at.isoformat()}, actor)
         held.update(r.order_id for r in new_rows)
     return held
 
@@ -194,11 +208,10 @@ def _release(ids: list[int], *, now: dt.datetime, actor: Actor) -> list[int]:
             if not done:
                 continue
             released.append(deferral.order_id)
-            _event(deferral.order_id, RELEASED,
-                   _("Presale: released from the deferred queue to allocation and picking "
-                     "(ships %(date)s).") % {"date": deferral.ship_date.isoformat()},
+            _event(deferral.order_id, RELEASED, RELEASED_TEXT,
+                   {"date": deferral.ship_date.isoformat()},
                    {"ship_date": deferral.ship_date.isoformat(),
-                    "release_at": deferral.release_at.isoformat()}, actor).save()
+                    "release_at": deferral.release_at.isoformat()}, actor)
         if released:
             ids_now = list(released)
             transaction.on_commit(lambda: enqueue(AUTOMATE_TASK, ids_now))
@@ -249,11 +262,10 @@ def presale_set_date(*, order: Order | int, ship_date, actor: Actor,
         deferral.source = PresaleDeferral.Source.MANUAL
         deferral.release_at = release_time(ship_date, lead)
         deferral.save(update_fields=["ship_date", "source", "release_at"])
-        _event(order_id, DEFERRED, _(
-            "Presale: ship date set to %(date)s; released at %(at)s.")
-            % {"date": ship_date.isoformat(), "at": _fmt(deferral.release_at)},
-            {"ship_date": ship_date.isoformat(), "source": deferral.source,
-             "release_at": deferral.release_at.isoformat()}, actor).save()
+        _event(order_id, DEFERRED, DATE_SET_TEXT,
+               {"date": ship_date.isoformat(), "at": _fmt(deferral.release_at)},
+               {"ship_date": ship_date.isoformat(), "source": deferral.source,
+                "release_at": deferral.release_at.isoformat()}, actor)
         if deferral.release_at <= now:
             _release([deferral.pk], now=now, actor=actor)
             deferral.refresh_from_db()

@@ -34,10 +34,13 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from orderhub.models import Order, OrderEvent, OrderStatus
+from orderhub.models import Order, OrderStatus
 from orderhub.queue import enqueue
+from orderhub.services.events import order_event_record
 from orderhub.services.orders import Actor, actor_info
+from orderhub.stored_text import register_stored_texts
 from warehouse.models import (
     SKU,
     StockLevel,
@@ -54,6 +57,9 @@ ACTOR = "system:transfers"
 RETRY_TASK = "warehouse.tasks.retry_transfer_orders"
 S = TransferRequest.Status
 OPEN = (S.REQUESTED, S.CONFIRMED)
+# On the order's timeline: stored in English, translated when shown.
+REQUESTED_TEXT = gettext_noop("Transfer request T%(id)s: %(units)s asked from %(source)s.")
+register_stored_texts(REQUESTED_TEXT)
 
 
 class TransferError(StockError):
@@ -107,7 +113,6 @@ def transfer_for_shortage(*, order_id: int, warehouse_id: int, shortages: list[d
     missing = _missing(shortages)
     if not missing:
         return None
-    who = actor_info(actor)
     with transaction.atomic():
         target = Warehouse.objects.select_for_update().filter(pk=warehouse_id).first()
         if target is None:
@@ -138,9 +143,9 @@ def transfer_for_shortage(*, order_id: int, warehouse_id: int, shortages: list[d
             else:
                 TransferLine.objects.create(request=request, sku_id=sku_id, quantity=units)
         TransferOrder.objects.create(request=request, order_id=order_id)
-        OrderEvent.objects.create(
-            order_id=order_id, kind="transfer_requested", actor_user=who.user, actor=who.label,
-            message=_("Transfer request T%(id)s: %(units)s asked from %(source)s.") % {
+        order_event_record(
+            order=order_id, kind="transfer_requested", actor=actor,
+            message=REQUESTED_TEXT % {
                 "id": request.pk, "source": source.name,
                 "units": ", ".join(f"{code} × {n}" for code, n in sorted(missing.items()))},
             data={"transfer_id": request.pk, "from_warehouse_id": source.pk,
