@@ -149,8 +149,9 @@ def orders_hold_presale(*, orders: list[Order], now: dt.datetime | None = None,
     New waiting presale orders get their deferral row and a timeline event here
     (in their own transaction, before automation decides for the others). An
     order whose deferral is due but not released yet is left waiting for the
-    release sweep, so it is released exactly once. At most four queries for a
-    batch without presale orders: none.
+    release sweep, so it is released exactly once. A batch without presale
+    orders costs no query; one with them a few reads, plus the inserts of the
+    new waiting orders (row and event).
     """
     presale = [o for o in orders if o.presale and o.status == OrderStatus.PAID]
     if not presale:
