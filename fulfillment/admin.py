@@ -31,6 +31,7 @@ from fulfillment.models import (
     Rule,
     ShadowResult,
 )
+from fulfillment.services.canary import canary_comparison
 from fulfillment.services.dryrun import dry_run
 from fulfillment.services.rules import (
     RuleSet,
@@ -47,7 +48,9 @@ RULES_HELP = _(
     "Enabled active rules run from the lowest position up. Warehouse and carrier: the first "
     "matching rule that names one wins. Priority: the most urgent wins. Tags and review "
     "reasons accumulate. “Stop” ends the evaluation after that rule. Shadow rules never act: "
-    "they record what they would do for their share of orders. With no rule naming a "
+    "they record what they would do for their share of orders. Canary rules act on their "
+    "share of the orders they match and record the rest as shadow results; the rule's page "
+    "compares the two groups. With no rule naming a "
     "warehouse, the order goes to the active warehouse serving its region that has all the "
     "stock, else any that has it, else it is out of stock."
 )
@@ -102,9 +105,19 @@ class ConditionInline(admin.TabularInline):
 class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
-        fields = ["name", "position", "enabled", "mode", "shadow_share", "match", "warehouse",
-                  "carrier", "carrier_service", "carrier_choice", "carrier_max_days",
+        fields = ["name", "position", "enabled", "mode", "shadow_share", "canary_share", "match",
+                  "warehouse", "carrier", "carrier_service", "carrier_choice", "carrier_max_days",
                   "carrier_candidates", "priority", "add_tags", "hold_reason", "stop", "note"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "canary_share" in self.fields:
+            # Only canary rules use it: a form without it keeps the default.
+            self.fields["canary_share"].required = False
+
+    def clean_canary_share(self):
+        value = self.cleaned_data.get("canary_share")
+        return value if value is not None else Rule._meta.get_field("canary_share").default
 
     def clean(self):
         data = super().clean()
@@ -135,7 +148,8 @@ class RuleAdmin(admin.ModelAdmin):
     change_list_template = "admin/fulfillment/rule/change_list.html"
     change_form_template = "admin/fulfillment/rule/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "position", "enabled", "mode", "shadow_share", "match"],
+        (None, {"fields": ["name", "position", "enabled", "mode", "shadow_share", "canary_share",
+                           "match"],
                 "description": RULES_HELP}),
         (_("Actions"), {"fields": ["warehouse", "carrier", "carrier_service", "carrier_choice",
                                    "carrier_max_days", "carrier_candidates", "priority",
@@ -170,6 +184,15 @@ class RuleAdmin(admin.ModelAdmin):
         if obj.stop:
             parts.append(str(_("stop")))
         return " · ".join(parts)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The rule's page; a canary rule's shows its applied-vs-shadow comparison."""
+        extra_context = dict(extra_context or {})
+        rule = Rule.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if rule is not None and (rule.mode == Rule.Mode.CANARY
+                                 or ShadowResult.objects.filter(rule=rule, applied=True).exists()):
+            extra_context["canary"] = canary_comparison(rule)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         urls = [path("dry-run/", self.admin_site.admin_view(self.dry_run_view),
@@ -285,8 +308,8 @@ class OrderDecisionAdmin(ReadOnlyAdmin):
 
 @admin.register(ShadowResult)
 class ShadowResultAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "rule", "order", "matched", "actions"]
-    list_filter = ["rule", "matched"]
+    list_display = ["created_at", "rule", "order", "matched", "applied", "actions"]
+    list_filter = ["rule", "matched", "applied"]
     list_select_related = ["rule", "order"]
 
 

@@ -35,6 +35,7 @@ class Rule(models.Model):
     class Mode(models.TextChoices):
         ACTIVE = "active", _("Active: acts on orders")
         SHADOW = "shadow", _("Shadow: only records what it would do")
+        CANARY = "canary", _("Canary: acts on a share of orders, shadow on the rest")
 
     class Match(models.TextChoices):
         ALL = "all", _("all conditions hold")
@@ -51,6 +52,13 @@ class Rule(models.Model):
         _("shadow share (%)"), default=100,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text=_("Shadow mode only: the share of orders the rule is tried on."),
+    )
+    canary_share = models.PositiveSmallIntegerField(
+        _("canary share (%)"), default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text=_("Canary mode only: the share of matching orders the rule acts on (chosen "
+                    "by order, so a re-run agrees); the rest are recorded as shadow results "
+                    "for the comparison."),
     )
     match = models.CharField(
         _("match when"), max_length=3, choices=Match.choices, default=Match.ALL,
@@ -181,6 +189,9 @@ class ShadowResult(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
     matched = models.BooleanField(_("matched"))
     actions = models.JSONField(_("would do"), default=dict, blank=True)
+    # Canary rules: True for an order the rule acted on, False for one it only
+    # recorded (the comparison's shadow group). Always False for shadow rules.
+    applied = models.BooleanField(_("applied (canary)"), default=False)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:

@@ -12,6 +12,7 @@ from collections import Counter
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
+from django.db.models import Q
 from django.utils import timezone
 
 from fulfillment.queue import RETRY_BACKOFF, RETRY_BACKOFF_MAX, retry_or_raise
@@ -74,9 +75,13 @@ def automate_stragglers(limit: int = 500) -> int:
 
     A paid order normally leaves ``paid`` within seconds; one still there had
     its task lost (dead broker, crashed worker). One indexed query, one task.
+    Presale orders waiting in the deferred queue are left out: they stay paid
+    on purpose until ``warehouse.tasks.release_presale_orders`` releases them.
     """
     cutoff = timezone.now() - dt.timedelta(minutes=STRAGGLER_MINUTES)
     ids = list(Order.objects.filter(status=OrderStatus.PAID, updated_at__lt=cutoff)
+               .filter(Q(presale_deferral__isnull=True)
+                       | Q(presale_deferral__released_at__isnull=False))
                .order_by("paid_at", "pk").values_list("pk", flat=True)[:limit])
     if ids:
         automate_orders.delay(ids)

@@ -45,6 +45,8 @@ PACK = _roles("picker", "ops", "manager", "admin")
 MONEY = _roles("manager", "finance", "admin")
 EXPORT = _roles("ops", "manager", "finance", "admin")
 REVIEW = EXPORT  # risk (ops, managers) and credit (finance) reviews
+ROUTING = _roles("ops", "manager", "warehouse_manager", "admin")
+WAREHOUSE_LEADS = _roles("manager", "warehouse_manager", "admin")
 APPROVERS = _roles("manager", "finance", "sales_manager", "warehouse_manager", "admin")
 
 OPEN = Access(PUBLIC)
@@ -97,6 +99,14 @@ ACCESS: dict[str, Access] = {
     "warehouse-picklist-create": Access(OPS),
     "warehouse-picklist-pdf": Access(OPS),
     "warehouse-picklist-reprint": post(OPS),
+    # Presale deferred queue and transfer requests: warehouse leads confirm/receive.
+    "warehouse-presale": Access(ROUTING),
+    "warehouse-presale-date": post(OPS),
+    "warehouse-transfers": Access(ROUTING),
+    "warehouse-transfer": Access(ROUTING),
+    "warehouse-transfer-confirm": post(WAREHOUSE_LEADS),
+    "warehouse-transfer-reject": post(WAREHOUSE_LEADS),
+    "warehouse-transfer-receive": post(WAREHOUSE_LEADS),
     # Channels.
     "channel-webhook": OPEN_POST,
     "channels:health": Access(OPS),
@@ -260,6 +270,13 @@ README_PAGES: list[tuple[str, str, str]] = [
      "stock levels and ledger, adjustments, stock counts, pick-list and seal-label PDFs, "
      "a wave's shipping labels in one PDF (pick order; orders without one on a cover page), "
      "the lead's board"),
+    ("`/warehouse/presale/`", "warehouse-presale",
+     "presale orders waiting in the deferred queue with their promised ship date and release "
+     "time (and those released); ops and managers set a ship date by hand"),
+    ("`/warehouse/transfers/`", "warehouse-transfers",
+     "transfer requests made when an order is short in its warehouse and another has the "
+     "stock: source, lines, waiting orders; warehouse leads (manager, warehouse_manager) "
+     "confirm, reject or mark received, which books the stock and allocates the orders again"),
     ("`/dashboard/`, `/dashboard/wall/`", "dashboard",
      "KPI cards with thresholds and drill-down to the orders, charts, wall screen"),
     ("`/reports/reconciliation/`", "reporting-reconciliation",

@@ -87,6 +87,12 @@ app.conf.beat_schedule = {
         "schedule": 600.0,
         "options": {"expires": 590},
     },
+    # Presale orders whose release time has come leave the deferred queue for picking.
+    "warehouse-release-presale-orders": {
+        "task": "warehouse.tasks.release_presale_orders",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Safety net for cancel/ship stock updates whose receiver failed.
     "warehouse-sweep-reservations": {
         "task": "warehouse.tasks.sweep_reservations",

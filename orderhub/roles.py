@@ -70,6 +70,12 @@ VIEW_WAREHOUSE = [f"warehouse.{c}" for c in (
     "view_stocklevel", "view_stockmovement", "view_reservation", "view_picklist",
     "view_picktask", "view_pickproblem", "view_packcheck", "view_packscan")]
 WAREHOUSE_WORK = ["warehouse.print_picklist", "warehouse.add_pickproblem", "warehouse.pack_verify"]
+# Presale deferred queue (/warehouse/presale/) and transfer requests (/warehouse/transfers/):
+# ops and managers see both and set presale dates; the warehouse leads (manager,
+# warehouse_manager) confirm, reject and receive transfers.
+VIEW_ROUTING = ["warehouse.view_presaledeferral", "warehouse.view_transferrequest",
+                "warehouse.view_transferline", "warehouse.view_transferorder"]
+HANDLE_TRANSFERS = ["warehouse.handle_transfer"]
 
 VIEW_RULES = [f"fulfillment.{c}" for c in (
     "view_rule", "view_condition", "view_shadowresult", "view_riskrule", "view_blacklist",
@@ -113,6 +119,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # and count stock, watch the warehouse board (README pages table).
         "channels.poll_channel", "channels.pause_channel",
         "warehouse.adjust_stock", "warehouse.view_warehouse_dashboard",
+        *VIEW_ROUTING, "warehouse.set_presale_date",
     ],
     # Pickers reach only /scan/ (pick and pack): no order pages (buyer phone,
     # e-mail, street) and no order transition endpoint; claim/finish go through
@@ -150,6 +157,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_WAREHOUSE, *WAREHOUSE_WORK, "warehouse.scan_pick", "warehouse.adjust_stock",
         "warehouse.view_warehouse_dashboard",
         *WEBHOOKS,
+        *VIEW_ROUTING, "warehouse.set_presale_date", *HANDLE_TRANSFERS,
     ],
     "finance": [
         *VIEW_CORE,
@@ -169,6 +177,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "warehouse_manager": [
         *VIEW_ORDER_FOR_APPROVAL, *VIEW_CHANGES, *APPROVE, "warehouse.view_picklist",
         "warehouse.view_picktask", "warehouse.view_reservation", "warehouse.view_sku",
+        *VIEW_ROUTING, *HANDLE_TRANSFERS,
     ],
     # Admins are also superusers in practice; the group gives every permission of
     # every app so an admin account without the superuser flag still works.

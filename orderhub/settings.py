@@ -419,6 +419,9 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Refuse webhook URLs on private, loopback, link-local or reserved addresses (SSRF):
 # on unless DEBUG, so a demo can post to a receiver on localhost.
 WEBHOOK_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOK_BLOCK_PRIVATE_ADDRESSES", default=not DEBUG)
+# Presale orders enter picking this many days before their promised ship date (a
+# warehouse's own "presale lead time" wins); until then they wait in the deferred queue.
+PRESALE_LEAD_DAYS = env.int("PRESALE_LEAD_DAYS", default=1)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
 ORDER_PAGE_PANELS = [

@@ -17,11 +17,14 @@ from warehouse.models import (
     PickProblem,
     PickTask,
     PickTaskLine,
+    PresaleDeferral,
     Reservation,
     SkuLocation,
     StockLevel,
     StockMovement,
     StockSource,
+    TransferLine,
+    TransferRequest,
     Warehouse,
 )
 from warehouse.services.stock import stock_set_safety
@@ -97,7 +100,7 @@ class WarehouseAdmin(admin.ModelAdmin):
     inlines = [BinInline, StockSourceInline]
     fieldsets = [
         (None, {"fields": ["code", "name", "address", "active"]}),
-        (_("Service"), {"fields": ["service_regions", "cold_chain"]}),
+        (_("Service"), {"fields": ["service_regions", "cold_chain", "presale_lead_days"]}),
         (_("Purchasing contact"), {"fields": ["purchasing_contact_name",
                                               "purchasing_contact_phone",
                                               "purchasing_contact_email"]}),
@@ -270,3 +273,33 @@ class PackScanAdmin(ReadOnlyAdmin):
     list_select_related = ["pack_check__order"]
     list_filter = ["result"]
     search_fields = ["pack_check__order__number", "barcode"]
+
+
+@admin.register(PresaleDeferral)
+class PresaleDeferralAdmin(ReadOnlyAdmin):
+    """The presale deferred queue (set dates on /warehouse/presale/)."""
+
+    list_display = ["order", "ship_date", "source", "release_at", "released_at"]
+    list_filter = ["source"]
+    search_fields = ["order__number"]
+    list_select_related = ["order"]
+
+
+class TransferLineInline(admin.TabularInline):
+    model = TransferLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["sku", "quantity", "received_quantity"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TransferRequest)
+class TransferRequestAdmin(ReadOnlyAdmin):
+    """Read-only: confirm, reject and receive on /warehouse/transfers/ (stock moves there)."""
+
+    list_display = ["pk", "from_warehouse", "to_warehouse", "status", "created_at"]
+    list_filter = ["status", "to_warehouse"]
+    list_select_related = ["from_warehouse", "to_warehouse"]
+    inlines = [TransferLineInline]

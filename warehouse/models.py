@@ -48,6 +48,11 @@ class Warehouse(models.Model):
     stock_sync_error = models.CharField(
         _("last stock sync error"), max_length=500, blank=True, editable=False
     )
+    presale_lead_days = models.PositiveSmallIntegerField(
+        _("presale lead time (days)"), null=True, blank=True,
+        help_text=_("Presale orders from this warehouse enter picking this many days before "
+                    "their promised ship date. Empty: the PRESALE_LEAD_DAYS setting."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -113,6 +118,11 @@ class SKU(models.Model):
         help_text=_("Never reserve the safety stock of this SKU."),
     )
     active = models.BooleanField(_("active"), default=True)
+    presale_ship_date = models.DateField(
+        _("presale ship date"), null=True, blank=True,
+        help_text=_("Presale SKUs: the date orders for it are promised to ship. Presale "
+                    "orders wait in the deferred queue until shortly before it."),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -274,6 +284,8 @@ class StockMovement(models.Model):
         PICK = "pick", _("Pick")
         SHIP = "ship", _("Ship")
         RETURN = "return", _("Return")
+        TRANSFER_OUT = "transfer_out", _("Transfer out")
+        TRANSFER_IN = "transfer_in", _("Transfer in")
 
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
     sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="movements")
@@ -656,3 +668,138 @@ class StockSource(models.Model):
     @secret.setter
     def secret(self, value: str) -> None:
         self.secret_encrypted = encrypt_text(value) if value else ""
+
+
+class PresaleDeferral(models.Model):
+    """A presale order waiting in the deferred queue until its release time.
+
+    Written when automation first meets a presale order whose promised ship
+    date is further away than the lead time; ``released_at`` is set exactly
+    once (``warehouse.services.presale``), after which automation allocates the
+    order as usual.
+    """
+
+    class Source(models.TextChoices):
+        PLATFORM = "platform", _("Platform")
+        SKU = "sku", _("SKU presale date")
+        MANUAL = "manual", _("Set by hand")
+
+    order = models.OneToOneField(
+        "orderhub.Order", on_delete=models.CASCADE, related_name="presale_deferral"
+    )
+    ship_date = models.DateField(_("promised ship date"))
+    source = models.CharField(_("ship date from"), max_length=10, choices=Source.choices)
+    release_at = models.DateTimeField(_("release to picking at"))
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    released_by = models.CharField(_("released by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("deferred"), default=timezone.now)
+
+    class Meta:
+        ordering = ["release_at", "id"]
+        verbose_name = _("presale deferral")
+        verbose_name_plural = _("presale deferrals")
+        indexes = [
+            # The release sweep: still waiting, due first.
+            models.Index(fields=["release_at"], name="presale_waiting_idx",
+                         condition=Q(released_at__isnull=True)),
+        ]
+        permissions = [
+            ("set_presale_date", _("Can set the promised ship date of presale orders")),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.release_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def waiting(self) -> bool:
+        return self.released_at is None
+
+
+class TransferRequest(models.Model):
+    """Stock asked from another warehouse because orders are short in theirs.
+
+    Created by ``warehouse.services.transfers`` when an allocation is short
+    and another warehouse has the units; the warehouse lead confirms (the units
+    leave the source), or rejects; receiving books them into the destination
+    and tries the waiting orders again.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        CONFIRMED = "confirmed", _("Confirmed, in transit")
+        RECEIVED = "received", _("Received")
+        REJECTED = "rejected", _("Rejected")
+
+    from_warehouse = models.ForeignKey(
+        Warehouse, verbose_name=_("from warehouse"), on_delete=models.PROTECT, related_name="+"
+    )
+    to_warehouse = models.ForeignKey(
+        Warehouse, verbose_name=_("to warehouse"), on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.REQUESTED)
+    orders = models.ManyToManyField("orderhub.Order", through="TransferOrder",
+                                    related_name="transfer_requests", verbose_name=_("orders"))
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), null=True, blank=True)
+    rejected_at = models.DateTimeField(_("rejected"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("transfer request")
+        verbose_name_plural = _("transfer requests")
+        indexes = [models.Index(fields=["status", "to_warehouse"], name="transfer_status_idx")]
+        permissions = [
+            ("handle_transfer", _("Can confirm, reject and receive transfer requests")),
+        ]
+
+    def __str__(self):
+        return f"T{self.pk} {self.from_warehouse_id}→{self.to_warehouse_id} {self.status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.REQUESTED, self.Status.CONFIRMED)
+
+
+class TransferLine(models.Model):
+    request = models.ForeignKey(TransferRequest, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(_("requested"), validators=[MinValueValidator(1)])
+    received_quantity = models.PositiveIntegerField(_("received"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "sku__code"]
+        verbose_name = _("transfer line")
+        verbose_name_plural = _("transfer lines")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "sku"], name="transfer_line_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.sku_id} × {self.quantity}"
+
+
+class TransferOrder(models.Model):
+    """An order waiting on a transfer request (its shortage is in the lines)."""
+
+    request = models.ForeignKey(TransferRequest, on_delete=models.CASCADE,
+                                related_name="waiting")
+    order = models.ForeignKey("orderhub.Order", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        ordering = ["request", "id"]
+        verbose_name = _("order waiting on a transfer")
+        verbose_name_plural = _("orders waiting on transfers")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "order"], name="transfer_order_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.request_id}: {self.order_id}"

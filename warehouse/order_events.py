@@ -8,4 +8,7 @@ register_event_kinds({
     "pick_problem": _("Picking problem"),
     "pack_verified": _("Verified at packing"),
     "erp_unreachable": _("ERP unreachable at allocation"),
+    "presale_deferred": _("Presale: deferred"),
+    "presale_released": _("Presale: released to picking"),
+    "transfer_requested": _("Transfer requested"),
 })

@@ -75,3 +75,19 @@ def _leave_warehouse(order_ids: list[int]) -> None:
         logger.exception("taking %s platform-shipped orders out of the warehouse failed; "
                          "queued", len(order_ids))
         enqueue(tasks.leave_warehouse_shipped_on_platform.name, order_ids)
+
+
+def on_stock_insufficient(sender, *, order_id, warehouse_id, shortages, **kwargs):
+    """A short allocation asks another warehouse for the units (a transfer request).
+
+    Sent after commit: a failure here is logged and never fails the allocation;
+    the out-of-stock sweep allocates the order again later, which sends this
+    signal again (the service adds nothing for an order already waiting).
+    """
+    from warehouse.services.transfers import transfer_for_shortage
+
+    try:
+        transfer_for_shortage(order_id=order_id, warehouse_id=warehouse_id,
+                              shortages=shortages)
+    except Exception:
+        logger.exception("transfer request for order %s failed", order_id)

@@ -10,7 +10,9 @@ from warehouse.models import Reservation
 from warehouse.services.external import external_stock_import, sources_due
 from warehouse.services.picklists import picklists_drop_stale
 from warehouse.services.platform_shipped import order_leave_warehouse, orders_leave_warehouse
+from warehouse.services.presale import presale_release_due
 from warehouse.services.stock import StockError, order_allocate, stock_consume, stock_release
+from warehouse.services.transfers import transfer_retry_orders
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +111,15 @@ def import_all_external_stock() -> int:
     for wh_id in ids:
         import_external_stock.delay(wh_id)
     return len(ids)
+
+
+@shared_task(name="warehouse.tasks.release_presale_orders", ignore_result=True, **RETRY)
+def release_presale_orders() -> int:
+    """Beat: release the presale orders whose time has come (idempotent)."""
+    return len(presale_release_due())
+
+
+@shared_task(name="warehouse.tasks.retry_transfer_orders", ignore_result=True, **RETRY)
+def retry_transfer_orders(transfer_id: int) -> int:
+    """Allocate again the orders a received transfer request was waited on by."""
+    return len(transfer_retry_orders(transfer_id=transfer_id))

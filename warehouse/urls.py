@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from warehouse.views import pack, picklists, scan, stock
+from warehouse.views import pack, picklists, routing, scan, stock
 
 urlpatterns = [
     path("scan/", scan.scan_page, name="scan"),
@@ -30,6 +30,17 @@ urlpatterns = [
          name="warehouse-picklist-pdf"),
     path("warehouse/picklists/<int:pk>/reprint/", picklists.picklist_reprint_view,
          name="warehouse-picklist-reprint"),
+    path("warehouse/presale/", routing.presale_list, name="warehouse-presale"),
+    path("warehouse/presale/<int:deferral_id>/date/", routing.presale_set,
+         name="warehouse-presale-date"),
+    path("warehouse/transfers/", routing.transfer_list, name="warehouse-transfers"),
+    path("warehouse/transfers/<int:pk>/", routing.transfer_detail, name="warehouse-transfer"),
+    path("warehouse/transfers/<int:pk>/confirm/", routing.transfer_confirm_view,
+         name="warehouse-transfer-confirm"),
+    path("warehouse/transfers/<int:pk>/reject/", routing.transfer_reject_view,
+         name="warehouse-transfer-reject"),
+    path("warehouse/transfers/<int:pk>/receive/", routing.transfer_receive_view,
+         name="warehouse-transfer-receive"),
     path("warehouse/orders/<int:order_id>/seal.pdf", picklists.seal_label_view,
          name="warehouse-seal-label"),
 ]

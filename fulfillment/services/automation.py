@@ -58,6 +58,7 @@ from orderhub.services.orders import (
     order_update,
 )
 from warehouse.models import SKU, StockLevel, Warehouse
+from warehouse.services import presale as presale_service
 from warehouse.services import stock as stock_service
 from warehouse.signals import stock_insufficient
 
@@ -70,6 +71,8 @@ REPROCESS_FROM = (S.READY_TO_PICK, S.OUT_OF_STOCK, S.REVIEW)
 REPROCESS_ON_EDIT = (S.PAID, S.READY_TO_PICK, S.OUT_OF_STOCK)
 # order_transition stores "<name>: <reason>" as the history change reason (100 chars).
 TRANSITION_REASON_MAX = 80
+# The outcome of a presale order left waiting in the deferred queue.
+DEFERRED = "deferred"
 # Batches at least this big reserve stock per warehouse in one go.
 GROUP_MIN = 2
 
@@ -89,7 +92,7 @@ class Plan:
 @dataclass
 class Outcome:
     order_id: int
-    result: str  # ready_to_pick / review / out_of_stock / skipped / error
+    result: str  # ready_to_pick / review / out_of_stock / deferred / skipped / error
     reasons: list = field(default_factory=list)
     warehouse_id: int | None = None
     error: str = ""
@@ -111,6 +114,15 @@ def orders_automate(*, order_ids, actor: Actor = ACTOR, raise_errors: bool = Fal
                   .select_related("customer", "channel").order_by("paid_at", "pk"))
     if not orders:
         return results
+    # Presale orders whose promised ship date is still far off wait in the
+    # deferred queue (``warehouse.services.presale``); they stay ``paid``.
+    held = presale_service.orders_hold_presale(orders=orders, now=now)
+    if held:
+        for order_id in held:
+            results[order_id] = Outcome(order_id, DEFERRED)
+        orders = [o for o in orders if o.pk not in held]
+        if not orders:
+            return results
     plans = plan_orders(orders, now=now)
     _accept_credit(plans, actor)
     tags: dict = {}
@@ -165,6 +177,9 @@ def plan_orders(orders: list[Order], *, now=None, ruleset=None, record_shadow=Tr
         for rule_id, matched, actions in outcome.shadow:
             shadow_rows.append(ShadowResult(rule_id=rule_id, order=order, matched=matched,
                                             actions=actions))
+        for rule_id, applied, actions in outcome.canary:
+            shadow_rows.append(ShadowResult(rule_id=rule_id, order=order, matched=True,
+                                            actions=actions, applied=applied))
         plans.append(Plan(order=order, facts=facts[order.pk], reasons=reasons + holds,
                           rules=outcome, credit_approved=risk_service.CREDIT in skip))
     choose_carriers([(p.facts, p.rules) for p in plans])

@@ -286,6 +286,7 @@ class CompiledRule:
     name: str
     mode: str = "active"
     shadow_share: int = 100
+    canary_share: int = 0
     match: str = "all"
     conditions: tuple = ()
     warehouse_id: int | None = None
@@ -306,6 +307,15 @@ class CompiledRule:
 
     def sampled(self, order_id: int) -> bool:
         return zlib.crc32(f"{self.id}:{order_id}".encode()) % 100 < self.shadow_share
+
+    def in_canary(self, order_id: int) -> bool:
+        """Canary rules: does the rule act on this order (else it is only recorded)?
+
+        A hash of the rule and the order, not a random draw: every re-run
+        (task retry, re-process, straggler sweep) puts an order in the same
+        group, and about ``canary_share`` % of orders land in the acting one.
+        """
+        return zlib.crc32(f"canary:{self.id}:{order_id}".encode()) % 100 < self.canary_share
 
     def actions(self) -> dict:
         out = {}
@@ -344,11 +354,14 @@ class RuleOutcome:
     shadow: list = field(default_factory=list)  # [(rule_id, matched, actions)]
     carrier_choice: CarrierChoiceAction | None = None
     carrier_reason: dict = field(default_factory=dict)  # set by choose_carriers
+    # Canary rules that matched: [(rule_id, applied, actions)]; applied False = shadow group.
+    canary: list = field(default_factory=list)
 
 
 class RuleSet:
     def __init__(self, rules: list[CompiledRule]):
-        self.active = [r for r in rules if r.mode == "active"]
+        # Canary rules run in position among the active ones; each acts only on its share.
+        self.active = [r for r in rules if r.mode in ("active", "canary")]
         self.shadow = [r for r in rules if r.mode == "shadow"]
 
     def __len__(self):
@@ -359,6 +372,12 @@ class RuleSet:
         for rule in self.active:
             if not rule.matches(facts):
                 continue
+            if rule.mode == "canary":
+                applied = rule.in_canary(facts.order_id)
+                if shadow:
+                    out.canary.append((rule.id, applied, rule.actions()))
+                if not applied:
+                    continue
             out.matched.append(rule.id)
             if rule.warehouse_id and out.warehouse_id is None:
                 out.warehouse_id, out.warehouse_rule = rule.warehouse_id, rule.id
@@ -392,6 +411,7 @@ def compile_rule(rule, conditions) -> CompiledRule:
     """``rule`` a Rule (saved or not), ``conditions`` its Condition objects."""
     return CompiledRule(
         id=rule.pk, name=rule.name, mode=rule.mode, shadow_share=rule.shadow_share or 0,
+        canary_share=rule.canary_share or 0,
         match=rule.match,
         conditions=tuple(compile_condition(c.field, c.operator, c.value, c.negate)
                          for c in conditions),

@@ -129,6 +129,8 @@ def _one_of_each_model_the_demo_leaves_empty():
         PickList,
         PickProblem,
         PickTask,
+        PresaleDeferral,
+        TransferRequest,
         Warehouse,
     )
     from webhooks.models import Delivery, Subscription
@@ -163,6 +165,9 @@ def _one_of_each_model_the_demo_leaves_empty():
         SpikeAlert: dict(rule=SpikeRule.objects.first(), day=today, sku_code="SKU-1",
                          province="上海市", payment_success_percent=Decimal("90")),
         ExportJob: dict(kind="orders", format="csv", created_by=user),
+        PresaleDeferral: dict(order=order, ship_date=today, source="sku",
+                              release_at=timezone.now()),
+        TransferRequest: dict(from_warehouse=warehouse, to_warehouse=warehouse),
         # Login throttling (django-axes): a failed try, a login, a failure log row.
         AccessAttempt: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
                             http_accept="*/*", path_info="/login/", get_data="",

@@ -632,6 +632,47 @@ def stock_set_safety(*, warehouse: Warehouse, sku: SKU, safety, actor: Actor) ->
     return level
 
 
+def stock_transfer(*, warehouse: Warehouse, quantities: Mapping[int, int], actor: Actor,
+                   outgoing: bool, reason: str) -> list[StockMovement]:
+    """Units leave (``outgoing``) or arrive in ``warehouse`` for a transfer request.
+
+    ``quantities``: ``{sku id: units}``, each above zero. Leaving takes only free
+    units (on hand minus reserved); a short SKU raises ``InsufficientStock`` and
+    nothing moves. Call inside the caller's transaction (the transfer row locked
+    first); the levels are locked here by pk like every other writer.
+    """
+    who = actor_info(actor)
+    wanted = {sku_id: int(qty) for sku_id, qty in quantities.items() if int(qty) > 0}
+    if not wanted:
+        return []
+    with transaction.atomic():
+        skus = SKU.objects.in_bulk(wanted)
+        if not outgoing:
+            for sku_id in sorted(wanted):
+                StockLevel.objects.get_or_create(warehouse=warehouse, sku=skus[sku_id])
+        levels = _lock_levels(warehouse.pk, wanted)
+        if outgoing:
+            shortages = []
+            for sku_id, qty in sorted(wanted.items()):
+                level = levels.get(sku_id)
+                free = level.on_hand - level.reserved if level else 0
+                if free < qty:
+                    shortages.append(Shortage(skus[sku_id].code, qty, max(free, 0)))
+            if shortages:
+                raise InsufficientStock(warehouse=warehouse, shortages=shortages)
+        kind = Kind.TRANSFER_OUT if outgoing else Kind.TRANSFER_IN
+        sign = -1 if outgoing else 1
+        movements, low = [], []
+        for sku_id, qty in sorted(wanted.items()):
+            level = levels[sku_id]
+            level.sku = skus[sku_id]
+            movements.append(_move(level, kind=kind, on_hand=sign * qty, actor=who,
+                                   reason=reason, low_alerts=low))
+        StockMovement.objects.bulk_create(movements)
+        _announce_low(low)
+    return movements
+
+
 # --- checking ---------------------------------------------------------------------
 
 
