@@ -52,7 +52,7 @@ COLUMNS = [
     "ship_district", "ship_street", "ship_postcode", "currency", "subtotal", "shipping_fee",
     "discount", "total", "placed_at", "paid_at", "shipped_at", "delivered_at", "completed_at",
     "cancelled_at", "warehouse_id", "carrier", "tracking_number", "created_at", "updated_at",
-    "presale", "buyer_ip",
+    "presale", "buyer_ip", "carrier_company", "platform_data",
 ]
 PLACES = [
     ("上海市", "上海市", "浦东新区"), ("北京市", "北京市", "朝阳区"),
@@ -98,7 +98,7 @@ def generate_rows(count, channel_ids, warehouse_ids, rng):
             district, f"幸福路{rng.randrange(1, 999)}号", "200000", "CNY", total, "0.00", "0.00",
             total, placed, paid, shipped, delivered, completed, cancelled, warehouse,
             "sf" if shipped else "", f"SF{rng.randrange(10**12):012d}" if shipped else "",
-            placed, placed, False, None,
+            placed, placed, False, None, "SF" if shipped else "", "{}",
         )
 
 
