@@ -127,8 +127,9 @@ def order_list(request):
 
     sort = filters["sort"]
     sort_key = sort.lstrip("-")
-    tabs = [("", _("All"), counts["all"])] + [
-        (value, label, counts.get(value, selectors.TabCount(0)))
+    # (status, label, count, more): "more" means the count stopped at the bound.
+    tabs = [("", _("All"), counts["all"].n, counts["all"].more)] + [
+        (value, label, counts[value].n, counts[value].more)
         for value, label in OrderStatus.choices
     ]
     context = {
@@ -151,7 +152,6 @@ def order_list(request):
             for key, label in SORT_FIELDS.items()
         },
         "page_range": page_range,
-        "count_bound": selectors.COUNT_BOUND,
         "page_total": page_total,
         "has_filters": any(k != "sort" for k in filters),
     }
