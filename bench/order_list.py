@@ -21,6 +21,15 @@ another process (``bench._common.live_hub()``), with the counters' compaction
 running every ``COMPACT_EVERY`` seconds as beat would run it; without that
 script in the tree the run says so and measures an idle hub.
 
+Last run (issue 17, 1,000,000 orders, idle hub: live_ingest.py was not in the tree;
+2 cores shared with 7 other sessions, load average 15-19 during the whole run, so
+every figure is several times an idle machine's): page p95 500-1,200 ms in every
+case, FAIL; the tab counts' share p95 38-131 ms (counters 38-73, bounded 65-131).
+Same machine, same minute: the old GROUP BY of all orders 930-1,440 ms, the
+counters' read 0.6-17 ms; "paid in period" p50 1,499 -> 298 ms once paid/shipped
+dates counted a sample instead of per status (a status with no match read every
+order of that status). A figure against the goal needs a quiet machine.
+
 Not part of the test run. The database named in DATABASE_URL is created if missing.
 """
 
