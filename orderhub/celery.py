@@ -55,6 +55,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Folds the order status counters' pending changes (orderhub.counters.COMPACT_EVERY).
+    "orderhub-compact-order-counters": {
+        "task": "orderhub.tasks.compact_order_counters",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "channels-poll-due": {
         "task": "channels.tasks.poll_due_channels",
         "schedule": 60.0,

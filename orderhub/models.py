@@ -528,3 +528,49 @@ class OrderNumberSequence(models.Model):
 
     def __str__(self):
         return f"{self.day}: {self.last}"
+
+
+# --- status counters (orderhub.counters) ----------------------------------------------
+# Kept by database triggers, never written by Django code except orderhub.counters'
+# compact and rebuild. Channel and warehouse are plain ids (0 = no warehouse), not
+# foreign keys: a key must be NOT NULL to be unique, and counts outlive nothing.
+
+
+class _CounterKey(models.Model):
+    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices)
+    channel_id = models.BigIntegerField(_("channel id"))
+    warehouse_id = models.BigIntegerField(_("warehouse id"), default=0)
+    kind = models.CharField(_("kind"), max_length=12, choices=Order.Kind.choices)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Order.Priority.choices)
+    n = models.BigIntegerField(_("orders"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class OrderStatusCounter(_CounterKey):
+    """How many orders have one (status, channel, warehouse, kind, priority)."""
+
+    class Meta:
+        verbose_name = _("order status counter")
+        verbose_name_plural = _("order status counters")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status", "channel_id", "warehouse_id", "kind", "priority"],
+                name="order_status_counter_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.status}/{self.channel_id}/{self.warehouse_id}: {self.n}"
+
+
+class OrderStatusCounterDelta(_CounterKey):
+    """A change to a counter not yet folded into it (insert-only, so writers never wait)."""
+
+    class Meta:
+        verbose_name = _("order status counter change")
+        verbose_name_plural = _("order status counter changes")
+
+    def __str__(self):
+        return f"{self.status}/{self.channel_id}/{self.warehouse_id}: {self.n:+d}"

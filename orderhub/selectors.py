@@ -9,21 +9,19 @@ on millions of orders.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import time
+from collections import Counter
+from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Q, QuerySet
+from django.db import connections
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from orderhub import counters
 from orderhub.events import event_kind_label
 from orderhub.models import Order, OrderEvent, OrderStatus, OrderTransitionLog, normalize_phone
-from orderhub.services.orders import order_counts_generation
 from orderhub.stored_text import translate_stored
 
 # URL sort key -> ORDER BY. The id tie-breaker keeps pages stable when values repeat.
@@ -101,49 +99,84 @@ def order_list_queryset(filters: dict) -> QuerySet[Order]:
     return _filtered(filters).select_related("channel", "warehouse").order_by(*order_by)
 
 
-def _counts_cache_key(filters: dict) -> str:
-    def plain(value):
-        return getattr(value, "pk", value)
-
-    relevant = {
-        k: plain(v) for k, v in sorted(filters.items()) if k not in ("status", "sort", "page")
-    }
-    digest = hashlib.sha256(
-        json.dumps(relevant, sort_keys=True, default=str).encode()
-    ).hexdigest()[:32]
-    return f"orderhub:status-counts:{digest}"
+# Past this many orders a count that would read the orders stops and says "1,000+".
+COUNT_BOUND = 1000
 
 
-def order_status_counts(filters: dict) -> dict[str, int]:
+@dataclass(frozen=True)
+class TabCount:
+    """A status tab's count: exact, or (``more``) at least ``n`` ("1,000+", "312+")."""
+
+    n: int
+    more: bool = False
+
+
+# Non-counter filters that an index answers together with a status (order no. and
+# the like: a handful of rows; placed dates: the (status, placed_at) index), so one
+# bounded count per status reads at most ~1,001 index entries each.
+PER_STATUS_FILTERS = frozenset({"q", "date_from", "date_to"})
+
+
+def order_status_counts(filters: dict) -> dict[str, TabCount]:
     """How many orders each status tab holds under the other filters, plus ``"all"``.
 
-    One GROUP BY query, cached per filter set. Each cached entry remembers the
-    counts generation it was computed in (every order change starts a new one):
-    an entry of the current generation is exact; an older one is still served
-    for ``ORDER_COUNTS_MAX_STALE_SECONDS``, so a busy ingest cannot force a
-    full recount on every page view (a million orders take ~0.5 s to count).
+    Filters on counter dimensions (channel, platform, warehouse, kind, priority)
+    are answered exactly from the status counters (``orderhub.counters``): a
+    few hundred rows summed, never the orders, and exact the moment a change
+    commits. Any other filter needs the orders, and no count reads more than
+    ~``COUNT_BOUND`` of them per status:
+
+    - a search and/or placed dates alone: one ``COUNT(*)`` over a ``LIMIT 1001``
+      subquery per status, in one statement, each an index range; a status
+      that reaches the bound shows "1,000+", and so does "all";
+    - anything else (a tag, paid or shipped dates, or those with a counter
+      filter, where a status with no match would make its count read every
+      order of the status): the first 1,001 matching orders' statuses. Fewer
+      than that: every count exact. Else "all" shows "1,000+" and each tab the
+      lower bound the sample gives ("312+"; "?" for a status not in it).
     """
-    key = _counts_cache_key(filters)
-    generation = order_counts_generation()
-    entry = cache.get(key)
-    fresh = entry is not None and (
-        entry["generation"] == generation
-        or time.time() - entry["at"] < settings.ORDER_COUNTS_MAX_STALE_SECONDS
-    )
-    if not fresh:
-        rows = (
-            _filtered(filters, with_status=False)
-            .order_by()
-            .values_list("status")
-            .annotate(n=Count("id"))
-        )
-        counts = {status: 0 for status in OrderStatus.values}
-        counts.update(dict(rows))
-        entry = {"generation": generation, "at": time.time(), "counts": counts}
-        cache.set(key, entry, settings.ORDER_COUNTS_CACHE_SECONDS)
-    counts = dict(entry["counts"])
-    counts["all"] = sum(n for status, n in counts.items() if status != "all")
+    if counters.answers(filters):
+        exact = counters.status_counts(filters)
+        counts = {status: TabCount(n) for status, n in exact.items()}
+        counts["all"] = TabCount(sum(exact.values()))
+        return counts
+    narrowing = set(filters) - counters.NOT_FILTERS - {"status"}
+    if narrowing <= PER_STATUS_FILTERS:
+        counts = _bounded_status_counts(filters)
+    else:
+        counts = _sampled_status_counts(filters)
+    if any(count.more for count in counts.values()):
+        counts["all"] = TabCount(COUNT_BOUND, more=True)
+    else:
+        counts["all"] = TabCount(sum(count.n for count in counts.values()))
     return counts
+
+
+def _bounded_status_counts(filters: dict) -> dict[str, TabCount]:
+    base = _filtered(filters, with_status=False).order_by()
+    parts, params = [], []
+    for status in OrderStatus.values:
+        inner, inner_params = (base.filter(status=status).values("pk")[:COUNT_BOUND + 1]
+                               .query.sql_with_params())
+        parts.append(f"SELECT %s, COUNT(*) FROM ({inner}) AS bounded_{len(parts)}")
+        params += [status, *inner_params]
+    with connections[base.db].cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    return {status: TabCount(min(n, COUNT_BOUND), more=n > COUNT_BOUND) for status, n in rows}
+
+
+def _sampled_status_counts(filters: dict) -> dict[str, TabCount]:
+    sample = list(_filtered(filters, with_status=False).order_by()
+                  .values_list("status", flat=True)[:COUNT_BOUND + 1])
+    more = len(sample) > COUNT_BOUND
+    seen = Counter(sample[:COUNT_BOUND])
+    return {status: TabCount(seen[status], more=more) for status in OrderStatus.values}
+
+
+def bounded_count(queryset: QuerySet, bound: int) -> int:
+    """``queryset``'s row count if it is at most ``bound``, else ``bound + 1``."""
+    return queryset.order_by().values("pk")[:bound + 1].count()
 
 
 class KnownCountPaginator(Paginator):
@@ -158,16 +191,103 @@ class KnownCountPaginator(Paginator):
         return self._known_count
 
     def _get_page(self, object_list, number, paginator):
-        # Deferred join: page 500 means skipping 12,475 rows. Skipping them in an
-        # index-only scan of ids costs a few ms; skipping whole rows reads every
-        # one of them from the table (~60 ms on a million orders).
-        if isinstance(object_list, QuerySet) and object_list.query.low_mark:
-            query = object_list.query
-            ids = list(
-                self.object_list.values_list("pk", flat=True)[query.low_mark:query.high_mark]
-            )
-            object_list = list(self.object_list.filter(pk__in=ids))
-        return super()._get_page(object_list, number, paginator)
+        return super()._get_page(_page_rows(self.object_list, object_list), number, paginator)
+
+
+def _page_rows(queryset, sliced):
+    # Deferred join: page 500 means skipping 12,475 rows. Skipping them in an
+    # index-only scan of ids costs a few ms; skipping whole rows reads every
+    # one of them from the table (~60 ms on a million orders).
+    if isinstance(sliced, QuerySet) and sliced.query.low_mark:
+        query = sliced.query
+        ids = list(queryset.values_list("pk", flat=True)[query.low_mark:query.high_mark])
+        return list(queryset.filter(pk__in=ids))
+    return list(sliced)
+
+
+class OpenEndedPaginator:
+    """Pages of a list whose total was not counted (known: more than ``more_than`` rows).
+
+    Each page reads one row past its end to know whether a next page exists; so
+    paging costs what the page costs, never a count. ``page()`` returns None for
+    a page past the end; the caller then counts that far (``bounded_count``) and
+    shows the last page instead.
+    """
+
+    ELLIPSIS = Paginator.ELLIPSIS
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, more_than: int):
+        self.object_list = object_list
+        self.per_page = per_page
+        self.more_than = more_than
+
+    def page(self, number: int) -> OpenEndedPage | None:
+        offset = (number - 1) * self.per_page
+        rows = _page_rows(self.object_list,
+                          self.object_list[offset:offset + self.per_page + 1])
+        if not rows and number > 1:
+            return None
+        return OpenEndedPage(rows[:self.per_page], number, self,
+                             has_next=len(rows) > self.per_page)
+
+
+class OpenEndedPage:
+    """What the list template reads of a Django ``Page``, for ``OpenEndedPaginator``."""
+
+    def __init__(self, object_list: list, number: int, paginator: OpenEndedPaginator, *,
+                 has_next: bool):
+        self.object_list = object_list
+        self.number = number
+        self.paginator = paginator
+        self._has_next = has_next
+        end = (number - 1) * paginator.per_page + len(object_list)
+        # With no next page the total is known after all: it ends here. Else
+        # ``total`` is what the total is known to exceed.
+        self.open_ended = has_next
+        self.total = max(end, paginator.more_than) if has_next else end
+        self.num_pages = max(-(-(self.total + has_next) // paginator.per_page),
+                             number + has_next)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    def has_next(self) -> bool:
+        return self._has_next
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_next() or self.has_previous()
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def start_index(self) -> int:
+        if not self.object_list:
+            return 0
+        return (self.number - 1) * self.paginator.per_page + 1
+
+    def end_index(self) -> int:
+        return (self.number - 1) * self.paginator.per_page + len(self.object_list)
+
+    def page_range(self, *, on_each_side: int = 2, on_ends: int = 1) -> list:
+        """Like ``Paginator.get_elided_page_range``, with an open end while there is one."""
+        last = self.num_pages
+        pages = [n for n in range(1, last + 1)
+                 if n <= on_ends or abs(n - self.number) <= on_each_side
+                 or (not self.open_ended and n > last - on_ends)]
+        shown: list = []
+        for n in pages:
+            if shown and n - shown[-1] > 1:
+                shown.append(self.paginator.ELLIPSIS)
+            shown.append(n)
+        if self.open_ended:
+            shown.append(self.paginator.ELLIPSIS)
+        return shown
 
 
 # --- order detail -----------------------------------------------------------------

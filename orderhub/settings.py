@@ -380,11 +380,6 @@ RATELIMIT_IP_META_KEY = "orderhub.net.client_ip"
 
 # --- OrderHub -----------------------------------------------------------------------
 ORDERS_PER_PAGE = 25
-# Status-tab counts are cached: counting a million orders on every list request
-# would break the list's 100 ms budget. An entry is exact until the next order
-# change, and may lag a change by at most ORDER_COUNTS_MAX_STALE_SECONDS.
-ORDER_COUNTS_CACHE_SECONDS = env.int("ORDER_COUNTS_CACHE_SECONDS", default=300)
-ORDER_COUNTS_MAX_STALE_SECONDS = env.int("ORDER_COUNTS_MAX_STALE_SECONDS", default=10)
 # Seconds the dashboard keeps tracking, complaint and SLA figures (they read waybills
 # and tickets, which change without touching orders); 0 computes them on every request.
 DASHBOARD_FULFILLMENT_CACHE_SECONDS = env.int("DASHBOARD_FULFILLMENT_CACHE_SECONDS", default=60)

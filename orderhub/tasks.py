@@ -17,3 +17,11 @@ def heartbeat() -> None:
 def echo(value):
     """Return what it was given: proves a round trip through broker and worker."""
     return value
+
+
+@shared_task(name="orderhub.tasks.compact_order_counters", ignore_result=True)
+def compact_order_counters() -> None:
+    """Fold pending status-counter changes into the counters (orderhub.counters)."""
+    from orderhub import counters
+
+    counters.compact()

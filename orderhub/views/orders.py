@@ -96,23 +96,41 @@ def order_list(request):
     filters = form.filters()
     counts = selectors.order_status_counts(filters)
     statuses = filters.get("status") or []
-    total = sum(counts[s] for s in statuses) if statuses else counts["all"]
-    paginator = selectors.KnownCountPaginator(
-        selectors.order_list_queryset(filters), settings.ORDERS_PER_PAGE, count=total
-    )
-    notice = ""
+    chosen = [counts[s] for s in statuses] if statuses else [counts["all"]]
+    queryset = selectors.order_list_queryset(filters)
+    per_page = settings.ORDERS_PER_PAGE
     number = form.cleaned_data.get("page") or 1
-    if number > paginator.num_pages:
-        notice = _("Page %(asked)s does not exist; this is the last page, %(last)s.") % {
-            "asked": number, "last": paginator.num_pages,
-        }
-        number = paginator.num_pages
-    page = paginator.page(number)
+    notice = ""
+    page = None
+    if any(count.more for count in chosen):
+        # Too many to count: page without a total (one row past the page tells if
+        # there is a next one); only a page past the end costs a count that far.
+        page = selectors.OpenEndedPaginator(
+            queryset, per_page, more_than=selectors.COUNT_BOUND).page(number)
+        total = None if page else selectors.bounded_count(queryset, (number - 1) * per_page)
+    else:
+        total = sum(count.n for count in chosen)
+    if page is None:
+        paginator = selectors.KnownCountPaginator(queryset, per_page, count=total)
+        if number > paginator.num_pages:
+            notice = _("Page %(asked)s does not exist; this is the last page, %(last)s.") % {
+                "asked": number, "last": paginator.num_pages,
+            }
+            number = paginator.num_pages
+        page = paginator.page(number)
+        page_range = paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+    else:
+        page_range = page.page_range(on_each_side=2, on_ends=1)
+    # An open-ended page's total is a lower bound ("of more than 1,250").
+    open_ended = isinstance(page, selectors.OpenEndedPage)
+    page_total = page.total if open_ended else page.paginator.count
 
     sort = filters["sort"]
     sort_key = sort.lstrip("-")
-    tabs = [("", _("All"), counts["all"])] + [
-        (value, label, counts.get(value, 0)) for value, label in OrderStatus.choices
+    # (status, label, count, more): "more" means the count stopped at the bound.
+    tabs = [("", _("All"), counts["all"].n, counts["all"].more)] + [
+        (value, label, counts[value].n, counts[value].more)
+        for value, label in OrderStatus.choices
     ]
     context = {
         "form": form,
@@ -133,7 +151,8 @@ def order_list(request):
                   "next": key if sort == f"-{key}" else f"-{key}"}
             for key, label in SORT_FIELDS.items()
         },
-        "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "page_range": page_range,
+        "page_total": page_total,
         "has_filters": any(k != "sort" for k in filters),
     }
     partial = request.htmx and not request.htmx.history_restore_request
