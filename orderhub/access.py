@@ -112,6 +112,7 @@ ACCESS: dict[str, Access] = {
     # Reporting.
     "dashboard": Access(MONEY),
     "dashboard-wall": Access(MONEY),
+    "reporting-sla-late": Access(MONEY),
     "reporting-alert-ack": post(MONEY),
     "reporting-export-orders": Access(EXPORT),
     "reporting-export-summary": Access(MONEY),
@@ -260,8 +261,9 @@ README_PAGES: list[tuple[str, str, str]] = [
      "stock levels and ledger, adjustments, stock counts, pick-list and seal-label PDFs, "
      "a wave's shipping labels in one PDF (pick order; orders without one on a cover page), "
      "the lead's board"),
-    ("`/dashboard/`, `/dashboard/wall/`", "dashboard",
-     "KPI cards with thresholds and drill-down to the orders, charts, wall screen"),
+    ("`/dashboard/`, `/dashboard/wall/`, `/dashboard/sla/late/`", "dashboard",
+     "KPI cards with thresholds and drill-down to the orders, charts, wall screen, the "
+     "orders over an SLA's window"),
     ("`/reports/reconciliation/`", "reporting-reconciliation",
      "settlement file against the hub's orders, differences report"),
     ("`/admin/`", "admin:index",

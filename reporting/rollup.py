@@ -33,6 +33,7 @@ from orderhub.models import Order
 from reporting.models import DailyRollup, RollupDay
 from reporting.selectors import (
     DashboardFilters,
+    buyer_samples_live,
     category_groups,
     order_categories,
     range_groups,
@@ -78,28 +79,32 @@ def _day_category_rows(day: dt.date) -> list[DailyRollup]:
 def _day_tracking_rows(day: dt.date, rows: list[DailyRollup]) -> list[DailyRollup]:
     """Fill the shipped rows' samples (shipped → first tracking info, for the tracking
     return rate) and return the day's SLA rows (kind ``sla``: the orders whose first valid
-    tracking info came that day), for all orders and per category, from the same live
+    tracking info came that day; kind ``buyer``: the orders whose first valid tracking info
+    reached the buyer that day), for all orders and per category, from the same live
     queries the dashboard runs for days that are not rolled up."""
     filters = DashboardFilters(date_from=day, date_to=day)
     sla = sla_samples_live(filters)
+    buyer = buyer_samples_live(filters)
     lags = tracking_lags(filters)
-    categories = order_categories(sorted({r[0] for r in sla} | {r[0] for r in lags}))
+    categories = order_categories(sorted({r[0] for r in sla} | {r[0] for r in lags}
+                                         | {r[0] for r in buyer}))
     shipped = {(r.category, r.channel_id, r.warehouse_id, r.currency): r
                for r in rows if r.kind == "shipped"}
     for pk, channel_id, warehouse_id, currency, seconds in lags:
         for category in ("", *categories.get(pk, ())):
             shipped[(category, channel_id, warehouse_id, currency)].samples.append(seconds)
     out: dict[tuple, DailyRollup] = {}
-    for pk, channel_id, warehouse_id, _day, seconds in sla:
-        for category in ("", *categories.get(pk, ())):
-            key = (category, channel_id, warehouse_id)
-            row = out.get(key)
-            if row is None:
-                row = out[key] = DailyRollup(day=day, kind="sla", category=category,
-                                             channel_id=channel_id,
-                                             warehouse_id=warehouse_id, currency="")
-            row.n += 1
-            row.samples.append(seconds)
+    for kind, samples in (("sla", sla), ("buyer", buyer)):
+        for pk, channel_id, warehouse_id, _day, seconds in samples:
+            for category in ("", *categories.get(pk, ())):
+                key = (kind, category, channel_id, warehouse_id)
+                row = out.get(key)
+                if row is None:
+                    row = out[key] = DailyRollup(day=day, kind=kind, category=category,
+                                                 channel_id=channel_id,
+                                                 warehouse_id=warehouse_id, currency="")
+                row.n += 1
+                row.samples.append(seconds)
     for row in [*shipped.values(), *out.values()]:
         row.samples.sort()
     return list(out.values())
@@ -145,10 +150,10 @@ def rollup_refresh(*, days_back: int = REBUILD_DAYS, rebuild_all: bool = False) 
 
 
 def on_orders_status_changed(sender, changes, **kwargs):
-    """Receiver (one per committed batch): the changed orders' placed, paid and
-    shipped days are no longer rolled up. One query however many orders changed."""
+    """Receiver (one per committed batch): the changed orders' placed, paid, shipped and
+    buyer-tracking days are no longer rolled up. One query however many orders changed."""
     rows = Order.objects.filter(pk__in=[c.order_id for c in changes]).values_list(
-        "placed_at", "paid_at", "shipped_at")
+        "placed_at", "paid_at", "shipped_at", "buyer_tracking__at")
     # Only closed days are rolled up; today's figures are always read live, and most
     # changes (every freshly ingested order) touch only today: skip the write then.
     today = timezone.localdate()

@@ -168,6 +168,16 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
     # Neither the order list nor the waybill list can filter by tracking time, so the SLA
     # cards point at the dashboard's own SLA table (per channel and warehouse).
     sla_link = "#sla" if sla["orders"] else ""
+    buyer = fulfillment["buyer_sla"]["all"]
+    buyer_window = fulfillment["buyer_sla"]["window_hours"]
+    buyer_link = "#buyer-sla" if buyer["orders"] else ""
+    # The share cards list the orders over the window (a reporting page: it takes the
+    # category filter too, so it may link while one is set).
+    late_base = f"{reverse('reporting-sla-late')}?{filters.query_string()}"
+    sla_late_link = f"{late_base}&kind=paid" if sla["orders"] else ""
+    buyer_late_link = f"{late_base}&kind=buyer" if buyer["orders"] else ""
+    buyer_hint = _("%(n)s orders whose buyer got valid tracking info in the range") % {
+        "n": buyer["orders"]}
     try:
         # The waybill list's "stalled" tab and the ticket queue take the same scope (and,
         # for complaints, the order's placed dates and "linked to an order") as the
@@ -220,11 +230,20 @@ def kpi_cards(filters: DashboardFilters, numbers: dict | None = None,
              hint=sla_hint, orders=sla["orders"]),
         card(Kpi.SLA_P90, sla["p90_hours"], sla_link, scope_kind="range", unit="h",
              hint=sla_hint, orders=sla["orders"]),
-        card(Kpi.SLA_WITHIN, sla["within_pct"], sla_link, scope_kind="range", unit="%",
+        card(Kpi.SLA_WITHIN, sla["within_pct"], sla_late_link, scope_kind="range", unit="%",
              hint=_("%(within)s of %(n)s within %(hours)s h of payment") % {
                  "within": sla["within"], "n": sla["orders"],
                  "hours": _hours_text(sla_window)},
              orders=sla["orders"]),
+        card(Kpi.BUYER_SLA_MEDIAN, buyer["median_hours"], buyer_link, scope_kind="range",
+             unit="h", hint=buyer_hint, orders=buyer["orders"]),
+        card(Kpi.BUYER_SLA_P90, buyer["p90_hours"], buyer_link, scope_kind="range", unit="h",
+             hint=buyer_hint, orders=buyer["orders"]),
+        card(Kpi.BUYER_SLA_WITHIN, buyer["within_pct"], buyer_late_link, scope_kind="range",
+             unit="%", hint=_("%(within)s of %(n)s within %(hours)s h of placing") % {
+                 "within": buyer["within"], "n": buyer["orders"],
+                 "hours": _hours_text(buyer_window)},
+             orders=buyer["orders"]),
     ]
 
 

@@ -63,7 +63,7 @@ def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
     return qs.filter(category=filters.category)
 
 
-# The rollup kinds that count orders by one of their timestamps (the other, "sla", holds
-# the SLA samples of a day's first tracking info).
+# The rollup kinds that count orders by one of their timestamps (the others, "sla" and
+# "buyer", hold the two SLAs' samples of a day's first tracking info, scanned or sent).
 ORDER_KINDS = ("placed", "paid", "shipped")
 

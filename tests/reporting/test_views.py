@@ -189,7 +189,8 @@ def test_dashboard_numbers_are_cached_until_an_order_changes(
     # Only the fulfillment numbers (tracking, complaints on the placed orders: not in the
     # order cache) are read.
     assert not [q for q in queries if "orderhub_order" in q["sql"]
-                and "shipping_waybill" not in q["sql"] and "tickets_ticket" not in q["sql"]]
+                and "shipping_waybill" not in q["sql"] and "tickets_ticket" not in q["sql"]
+                and "reporting_buyertrackinginfo" not in q["sql"]]
 
     # A new order starts a new counts generation on commit: the next view is exact.
     with django_capture_on_commit_callbacks(execute=True):
