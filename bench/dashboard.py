@@ -84,8 +84,10 @@ def column_defaults() -> None:
 
     with connection.cursor() as cursor:
         for model_field in Order._meta.concrete_fields:
-            if (model_field.primary_key or model_field.column in COLUMNS
-                    or model_field.null or not model_field.has_default()):
+            if model_field.primary_key or model_field.column in COLUMNS or model_field.null:
+                continue
+            # A blank text column without a default is "" (what the model saves).
+            if not model_field.has_default() and not model_field.empty_strings_allowed:
                 continue
             value = model_field.get_db_prep_save(model_field.get_default(), connection)
             cursor.execute(

@@ -33,6 +33,7 @@ from django.utils import timezone
 from fulfillment.shipping.models import Waybill, WaybillQuerySet
 from orderhub.models import Order
 from reporting.models import BuyerTrackingInfo, BuyerTrackingSent
+from reporting.rollup import rollup_days_mark_changed
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,6 @@ def buyer_tracking_stamp(*, order_id: int) -> BuyerTrackingInfo | None:
         return None
     day = timezone.localdate(at)
     if day < timezone.localdate():
-        from reporting.rollup import rollup_days_mark_changed
-
         transaction.on_commit(lambda: rollup_days_mark_changed(days={day}))
     return info
 
