@@ -75,10 +75,15 @@ def rollup_day_build(*, day: dt.date) -> int:
     rows = _day_rows(day) + _day_category_rows(day)
     rows += _day_tracking_rows(day, rows)
     with transaction.atomic():
+        # One build of a day writes at a time (the live refresh every few seconds and the
+        # 10-minute refresh may meet): the day's row is the lock, taken before the delete,
+        # so a second builder deletes the first one's rows instead of adding to them.
+        RollupDay.objects.get_or_create(day=day, defaults={"built_at": started,
+                                                           "categories": categories})
+        RollupDay.objects.select_for_update().filter(day=day).first()
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(rows, batch_size=1000)
-        RollupDay.objects.update_or_create(day=day, defaults={"built_at": started,
-                                                              "categories": categories})
+        RollupDay.objects.filter(day=day).update(built_at=started, categories=categories)
     return len(rows)
 
 
