@@ -56,5 +56,7 @@ def complete_days_only(settings):
     """Reporting tests read the rollup's complete days only (a day changed or not yet over
     is read from the orders), so each figure is exact at once; the live rows, used while
     younger than DASHBOARD_MAX_STALE_SECONDS, are tested with it set
-    (tests/reporting/test_rollup.py)."""
+    (tests/reporting/test_rollup.py), the page cache in tests/reporting/test_views.py."""
     settings.DASHBOARD_MAX_STALE_SECONDS = 0
+    # ... and each request computes its figures (the page cache has its own test).
+    settings.DASHBOARD_CACHE_SECONDS = 0
