@@ -2,10 +2,17 @@
 
 Fills the database with ``--orders`` orders through COPY (the order-list
 benchmark's generator; later runs reuse them) and one line per order, builds
-the daily rollup of the closed days (what the 10-minute task keeps current), then
-measures the server time of the full dashboard page for today, the last 7
-days and the last 30 days, and of the wall screen's card refresh. Prints
-p50/p95 per case and the query count. Goal: p95 < 300 ms.
+the daily rollup of the closed days (what the 10-minute task keeps current), then,
+on the analysed database, builds today's live rows (what beat does every
+``DASHBOARD_LIVE_REFRESH_SECONDS``, and keeps doing in a thread while measuring) and
+measures the server time of the full dashboard page for today, the last 7 and 30 days,
+with a platform or category filter, and of the wall screen's card refresh: warm (the
+page's cache kept), cold (the cache emptied before every request) and freshly filtered
+(each request a filter combination not asked for before). Prints p50/p95/p99
+(nearest rank) and one ``VERDICT`` line per case. Goal (issue 17): p95 < 200 ms for
+every range and filter, at 1M and 5M orders, on a live hub: ``--live`` runs
+``bench/live_ingest.py`` alongside (``bench._common.live_hub``; measured idle, and said
+so, while that script does not exist).
 
 Each line sells one of 500 SKUs spread over 10 categories, so the category
 table has data and the category filter can be measured ("1 category" cases).
@@ -19,7 +26,7 @@ late, every 50th open parcel stalled), 2–5 tracking events per scanned waybill
 and complaint tickets on ~0.5 % of the orders (a few orders with two).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderhub_bench_reporting \\
-        .venv/bin/python bench/dashboard.py --orders 1000000
+        .venv/bin/python bench/dashboard.py --orders 1000000 [--live]
 
 Generate once without the benchmark lock, then measure under it:
 
@@ -47,11 +54,23 @@ Python; order groups ~35), page rendering ~60; with a category, the backlog card
 Twice on the merged code with nothing else running (load 1.5–1.8, the bench's own): cold
 p95 97 / 86, 123 / 139, 177 / 169, 160 / 127, 173 / 180, 203 / 184, 46 / 91 ms; warm
 12–31 ms: the goal is met for every case on a machine the benchmark has to itself.
+Issue 17 (live rows for today and changed days, no order-generation key; 1,000,000
+orders, 760,402 buyer-tracking stamps, idle hub: live_ingest.py did not exist yet), run
+with eight sessions sharing the 2 cores (load average 13 → 9 during the run, so every
+figure is several times a quiet machine's: the warm page alone, 11 queries, took
+250–450 ms): warm p95 314, 291, 798, 420, 586, 842, 204; cold 786, 1212, 2122, 1166,
+1060, 1523, 319; freshly filtered 1 / 7 / 30 days 556, 740, 864 ms: no verdict passed
+and the figures say nothing about the design until rerun on a quiet machine. Where a cold
+request went (same load): today 505 ms, of which SQL 291 ms in 31 queries and no query
+over today's orders any more (range groups and the category table read the live rows);
+the largest are the "now" backlog cards (43–75 ms), the live tracking rate of the last
+24 h (45–68), stalled parcels (29–35) and the complaint cohort (63 on 30 days).
 
 Not part of the test run. The database named in DATABASE_URL is created if missing.
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -67,7 +86,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 os.environ.setdefault("DATABASE_URL",
                       "postgres://postgres@127.0.0.1:5432/orderhub_bench_reporting")
 
-GOAL_MS = 300
+# Issue 17: "dashboard, 1M and 5M, live hub: p95 < 200 ms for every range and filter".
+GOAL_MS = 200
 
 
 def column_defaults() -> None:
@@ -84,8 +104,10 @@ def column_defaults() -> None:
 
     with connection.cursor() as cursor:
         for model_field in Order._meta.concrete_fields:
-            if (model_field.primary_key or model_field.column in COLUMNS
-                    or model_field.null or not model_field.has_default()):
+            if model_field.primary_key or model_field.column in COLUMNS or model_field.null:
+                continue
+            # A blank text column without a default is "" (what the model saves).
+            if not model_field.has_default() and not model_field.empty_strings_allowed:
                 continue
             value = model_field.get_db_prep_save(model_field.get_default(), connection)
             cursor.execute(
@@ -107,8 +129,10 @@ def fill_lines() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO orderhub_orderline "
-            "(order_id, sku_code, name, quantity, unit_price, is_gift, external_line_id) "
-            "SELECT id, 'SKU-' || (id % 500), 'bench item', 1 + id % 3, total, false, '' "
+            "(order_id, sku_code, name, quantity, unit_price, is_gift, external_line_id, "
+            "shipped_quantity, gift_for) "
+            "SELECT id, 'SKU-' || (id % 500), 'bench item', 1 + id % 3, total, false, '', "
+            "0, '' "
             "FROM orderhub_order"
         )
         cursor.execute("ANALYZE orderhub_orderline")
@@ -288,6 +312,40 @@ def fill_tickets() -> None:
           flush=True)
 
 
+def fill_buyer_tracking() -> None:
+    """The buyer-SLA stamps: for ~97 % of the scanned waybills the buyer was told the
+    number 5 min after shipping (SMS or platform write-back), so the stamp is the later
+    of that and the first scan; skipped when any exist."""
+    from django.db import connection
+
+    from fulfillment.shipping.models import Waybill
+    from reporting.models import BuyerTrackingInfo
+
+    if BuyerTrackingInfo.objects.exists():
+        return
+    print("adding buyer tracking stamps ...", flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {BuyerTrackingInfo._meta.db_table}
+                (order_id, at, tracking_number, via, recorded_at)
+            SELECT w.order_id,
+                   GREATEST(w.first_event_at, o.shipped_at + interval '5 minutes'),
+                   w.tracking_number,
+                   CASE WHEN w.order_id %% 2 = 0 THEN 'message' ELSE 'platform' END, now()
+            FROM {Waybill._meta.db_table} w JOIN orderhub_order o ON o.id = w.order_id
+            WHERE w.first_event_at IS NOT NULL AND w.order_id %% 33 <> 0
+              AND GREATEST(w.first_event_at, o.shipped_at + interval '5 minutes') <= now()
+            """,
+            [],
+        )
+        count = cursor.rowcount
+        cursor.execute(f"VACUUM ANALYZE {BuyerTrackingInfo._meta.db_table}")
+    print(f"{count:,} buyer tracking stamps added in {time.perf_counter() - started:.1f} s",
+          flush=True)
+
+
 def vacuum_analyze() -> None:
     """VACUUM ANALYZE every table the generator bulk-loads, once it is filled: index-only
     scans (the category lines, the backlog ids, the waybills' first scans) skip the table
@@ -298,37 +356,65 @@ def vacuum_analyze() -> None:
     from fulfillment.shipping.models import TrackingEvent, Waybill
     from fulfillment.tickets.models import Ticket
     from orderhub.models import Order, OrderLine
-    from reporting.models import DailyRollup, RollupDay
+    from reporting.models import BuyerTrackingInfo, DailyRollup, RollupDay
     from warehouse.models import SKU
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
         for model in (Order, OrderLine, SKU, Waybill, TrackingEvent, Ticket, DailyRollup,
-                      RollupDay):
+                      RollupDay, BuyerTrackingInfo):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     print(f"vacuum analyze: {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def measure(cases, repeat: int, *, cold: bool) -> bool:
-    """Time each case; ``cold`` empties the cache before every request (a changed hub)."""
+def _client():
     from django.contrib.auth.models import Group, User
-    from django.core.cache import cache
-    from django.db import connection, reset_queries
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     user, _ = User.objects.get_or_create(username="bench-dashboard")
     user.groups.add(Group.objects.get(name="manager"))
     client = Client()
     client.force_login(user)
+    return client
+
+
+def _time(client, url, params, headers) -> float:
+    started = time.perf_counter()
+    response = client.get(url, params, headers=headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"{url} {params}: HTTP {response.status_code}")
+    return elapsed
+
+
+def _row(label: str, timings: list[float], queries: int | str) -> tuple[float, float]:
+    from bench._common import nearest_rank
+
+    p95, p99 = nearest_rank(timings, 95), nearest_rank(timings, 99)
+    print(f"{label:<34}{statistics.median(timings):>9.1f}{p95:>9.1f}{p99:>9.1f}"
+          f"{max(timings):>9.1f}{queries:>9}", flush=True)
+    return p95, p99
+
+
+HEADER = f"{'case':<34}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'queries':>9}"
+
+
+def measure(cases, repeat: int, *, mode: str, scale: str, hub: str) -> bool:
+    """Time each case. ``mode``: ``warm`` (the page's cache kept), ``cold`` (the cache
+    emptied before every request: a new answer for every view). One verdict per case."""
+    from django.core.cache import cache
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from bench._common import verdict
+
+    client = _client()
     ok = True
-    print(f"-- {'cold (cache emptied before each request)' if cold else 'warm (cached)'}")
-    print(f"{'case':<30}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'queries':>9}")
+    print(f"-- {mode}: {'cache emptied before each request' if mode == 'cold' else 'cached'}")
+    print(HEADER)
     for label, url, params, headers in cases:
-        response = client.get(url, params, headers=headers)  # warm-up
-        if response.status_code != 200:
-            raise SystemExit(f"{label}: HTTP {response.status_code}")
-        if cold:
+        _time(client, url, params, headers)  # warm-up
+        if mode == "cold":
             cache.clear()
         # The client's request_started signal empties the query log; start from empty
         # so the count below is this request's queries.
@@ -337,17 +423,94 @@ def measure(cases, repeat: int, *, cold: bool) -> bool:
             client.get(url, params, headers=headers)
         timings = []
         for _ in range(repeat):
-            if cold:
+            if mode == "cold":
                 cache.clear()
-            started = time.perf_counter()
-            client.get(url, params, headers=headers)
-            timings.append((time.perf_counter() - started) * 1000)
-        timings.sort()
-        p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
-        ok &= p95 < GOAL_MS
-        print(f"{label:<30}{statistics.median(timings):>10.1f}{p95:>10.1f}"
-              f"{timings[-1]:>10.1f}{len(queries):>9}", flush=True)
+            timings.append(_time(client, url, params, headers))
+        p95, _p99 = _row(label, timings, len(queries))
+        ok &= verdict(f"dashboard {scale} {hub}: {label}, {mode} p95", f"{p95:.0f} ms",
+                      f"< {GOAL_MS} ms", p95 < GOAL_MS)
     return ok
+
+
+def measure_fresh_filters(repeat: int, *, scale: str, hub: str) -> bool:
+    """Freshly filtered: every request asks for a filter combination nobody asked for
+    before (a new channel, warehouse, platform or category on a new range), so no cache
+    entry can answer it; the cache is not emptied (other entries stay, as on a real hub)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from bench._common import verdict
+    from channels.models import Channel
+
+    client = _client()
+    today = timezone.localdate()
+    channels = list(Channel.objects.values_list("code", flat=True)) or [""]
+    platforms = sorted(set(Channel.objects.values_list("platform", flat=True))) or [""]
+    combos = []
+    for n in (1, 7, 30):
+        for i in range(repeat):
+            params = {"from": (today - dt.timedelta(days=n - 1)).isoformat(),
+                      "to": today.isoformat()}
+            pick = i % 4
+            if pick == 0:
+                params["channel"] = channels[i % len(channels)]
+            elif pick == 1:
+                params["platform"] = platforms[i % len(platforms)]
+            elif pick == 2:
+                params["category"] = f"cat-{i % CATEGORIES}"
+            combos.append((n, params))
+    print("-- freshly filtered: each request a filter combination not cached yet")
+    print(HEADER)
+    ok = True
+    seen = set()
+    for n in (1, 7, 30):
+        timings = []
+        for days_n, params in combos:
+            if days_n != n:
+                continue
+            key = tuple(sorted(params.items()))
+            if key in seen:
+                cache.clear()  # asked before: make sure no entry answers it
+            seen.add(key)
+            timings.append(_time(client, "/dashboard/", params, {}))
+        label = f"fresh filter, {n} day{'s' if n > 1 else ''}"
+        p95, _p99 = _row(label, timings, "-")
+        ok &= verdict(f"dashboard {scale} {hub}: {label} p95", f"{p95:.0f} ms",
+                      f"< {GOAL_MS} ms", p95 < GOAL_MS)
+    return ok
+
+
+class LiveRowsRefresher:
+    """What beat does on a live hub: rebuild the dashboard's live rows (today, changed
+    days) every ``DASHBOARD_LIVE_REFRESH_SECONDS``, in a thread of its own."""
+
+    def __init__(self, every: float):
+        import threading
+
+        self.every = every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.runs = 0
+
+    def _run(self):
+        from django.db import connection
+
+        from reporting.rollup import rollup_refresh_live
+
+        try:
+            while not self.stop.wait(self.every):
+                rollup_refresh_live()
+                self.runs += 1
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=60)
 
 
 def main() -> None:
@@ -359,6 +522,10 @@ def main() -> None:
                              "(run this without the benchmark lock)")
     parser.add_argument("--measure-only", action="store_true",
                         help="measure a database --generate-only has filled and rolled up")
+    parser.add_argument("--live", action="store_true",
+                        help="measure while bench/live_ingest.py ingests orders (a live hub)")
+    parser.add_argument("--rate", type=int, default=50,
+                        help="orders per second the live hub ingests (with --live)")
     args = parser.parse_args()
 
     url = os.environ["DATABASE_URL"]
@@ -380,6 +547,7 @@ def main() -> None:
         fill_waybills()
         fill_tracking_events()
         fill_tickets()
+        fill_buyer_tracking()
 
         from reporting.rollup import rollup_refresh
 
@@ -393,7 +561,22 @@ def main() -> None:
     if args.generate_only:
         return
 
+    from django.conf import settings
+    from django.db import connection
     from django.utils import timezone
+
+    from bench._common import analyse, live_hub, machine_line
+    from reporting.rollup import rollup_refresh, rollup_refresh_live
+
+    print(machine_line(), flush=True)
+    # An analysed database, as production's autovacuum keeps it; closed days complete
+    # (what the 10-minute refresh keeps) and today's live rows built (what beat does).
+    analyse(connection)
+    rollup_refresh()
+    started = time.perf_counter()
+    rollup_refresh_live()
+    print(f"live rows (today + changed days) built in {time.perf_counter() - started:.2f} s",
+          flush=True)
 
     today = timezone.localdate()
 
@@ -402,20 +585,27 @@ def main() -> None:
 
     htmx = {"HX-Request": "true"}
     cases = [
-        ("dashboard today", "/dashboard/", days(1), {}),
-        ("dashboard last 7 days", "/dashboard/", days(7), {}),
-        ("dashboard last 30 days", "/dashboard/", days(30), {}),
-        ("dashboard 30 days, 1 platform", "/dashboard/",
-         {**days(30), "platform": "shopify"}, {}),
-        ("dashboard 7 days, 1 category", "/dashboard/", {**days(7), "category": "cat-3"}, {}),
-        ("dashboard 30 days, 1 category", "/dashboard/", {**days(30), "category": "cat-3"}, {}),
+        ("today", "/dashboard/", days(1), {}),
+        ("last 7 days", "/dashboard/", days(7), {}),
+        ("last 30 days", "/dashboard/", days(30), {}),
+        ("30 days, 1 platform", "/dashboard/", {**days(30), "platform": "shopify"}, {}),
+        ("7 days, 1 category", "/dashboard/", {**days(7), "category": "cat-3"}, {}),
+        ("30 days, 1 category", "/dashboard/", {**days(30), "category": "cat-3"}, {}),
         ("wall cards refresh", "/dashboard/wall/", days(1), htmx),
     ]
-    warm = measure(cases, args.repeat, cold=False)
-    cold = measure(cases, args.repeat, cold=True)
-    print(f"goal: p95 < {GOAL_MS} ms: warm {'ok' if warm else 'FAILED'}, "
-          f"cold {'ok' if cold else 'FAILED'}")
-    ok = warm and cold
+    scale = f"{args.orders // 1_000_000}M" if args.orders >= 1_000_000 else f"{args.orders:,}"
+    live_script = ROOT / "bench" / "live_ingest.py"
+    if args.live and not live_script.exists():
+        print("bench/live_ingest.py does not exist yet: measuring an idle hub", flush=True)
+    live = args.live and live_script.exists()
+    hub = "live hub" if live else "idle hub"
+    context = (live_hub(rate=args.rate, database_url=os.environ["DATABASE_URL"]) if live
+               else contextlib.nullcontext())
+    with context, LiveRowsRefresher(settings.DASHBOARD_LIVE_REFRESH_SECONDS) as refresher:
+        ok = measure(cases, args.repeat, mode="warm", scale=scale, hub=hub)
+        ok &= measure(cases, args.repeat, mode="cold", scale=scale, hub=hub)
+        ok &= measure_fresh_filters(args.repeat, scale=scale, hub=hub)
+    print(f"live rows rebuilt {refresher.runs} times while measuring", flush=True)
     sys.exit(0 if ok else 1)
 
 

@@ -122,6 +122,7 @@ ACCESS: dict[str, Access] = {
     # Reporting.
     "dashboard": Access(MONEY),
     "dashboard-wall": Access(MONEY),
+    "reporting-sla-late": Access(MONEY),
     "reporting-alert-ack": post(MONEY),
     "reporting-export-orders": Access(EXPORT),
     "reporting-export-summary": Access(MONEY),
@@ -277,8 +278,9 @@ README_PAGES: list[tuple[str, str, str]] = [
      "transfer requests made when an order is short in its warehouse and another has the "
      "stock: source, lines, waiting orders; warehouse leads (manager, warehouse_manager) "
      "confirm, reject or mark received, which books the stock and allocates the orders again"),
-    ("`/dashboard/`, `/dashboard/wall/`", "dashboard",
-     "KPI cards with thresholds and drill-down to the orders, charts, wall screen"),
+    ("`/dashboard/`, `/dashboard/wall/`, `/dashboard/sla/late/`", "dashboard",
+     "KPI cards with thresholds and drill-down to the orders, charts, wall screen, the "
+     "orders over an SLA's window"),
     ("`/reports/reconciliation/`", "reporting-reconciliation",
      "settlement file against the hub's orders, differences report"),
     ("`/admin/`", "admin:index",

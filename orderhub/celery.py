@@ -110,6 +110,14 @@ app.conf.beat_schedule = {
         "schedule": 600.0,
         "options": {"expires": 590},
     },
+    # The dashboard's live rows: today and changed days (reporting/rollup.py).
+    "reporting-refresh-rollup-live": {
+        "task": "reporting.tasks.refresh_rollup_live",
+        # The same environment variable as settings.DASHBOARD_LIVE_REFRESH_SECONDS.
+        "schedule": float(os.environ.get("DASHBOARD_LIVE_REFRESH_SECONDS") or 20),
+        "options": {"expires": max(1.0, float(
+            os.environ.get("DASHBOARD_LIVE_REFRESH_SECONDS") or 20) - 1)},
+    },
     "reporting-rebuild-rollup": {
         "task": "reporting.tasks.refresh_rollup",
         "schedule": 24 * 3600.0,

@@ -383,6 +383,13 @@ ORDERS_PER_PAGE = 25
 # Seconds the dashboard keeps tracking, complaint and SLA figures (they read waybills
 # and tickets, which change without touching orders); 0 computes them on every request.
 DASHBOARD_FULFILLMENT_CACHE_SECONDS = env.int("DASHBOARD_FULFILLMENT_CACHE_SECONDS", default=60)
+# The dashboard's today and changed days come from rollup rows rebuilt every
+# DASHBOARD_LIVE_REFRESH_SECONDS (beat) and used while younger than
+# DASHBOARD_MAX_STALE_SECONDS (0: only complete days, the rest read live); a page is
+# cached DASHBOARD_CACHE_SECONDS per filter (0: not at all). See reporting/rollup.py.
+DASHBOARD_LIVE_REFRESH_SECONDS = env.int("DASHBOARD_LIVE_REFRESH_SECONDS", default=20)
+DASHBOARD_MAX_STALE_SECONDS = env.int("DASHBOARD_MAX_STALE_SECONDS", default=60)
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=10)
 # Processes a large order import runs in parallel (import_orders --workers).
 INGEST_WORKERS = env.int("INGEST_WORKERS", default=min(4, os.cpu_count() or 1))
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)

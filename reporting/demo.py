@@ -1,6 +1,7 @@
 """Demo waybills, tracking events and complaints, so the dashboard's fulfillment cards
-(tracking return rate, SLA "paid → first tracking info", stalled parcels, complaint
-ratio) show realistic numbers after ``manage.py seed_demo``.
+(tracking return rate, SLA "paid → first tracking info", SLA "placed → tracking sent to
+the buyer", stalled parcels, complaint ratio) show realistic numbers after
+``manage.py seed_demo``.
 
 The core demo ships, delivers and completes orders but books no waybills. For each
 such order without a waybill this books one on a demo carrier account (see
@@ -34,6 +35,8 @@ from fulfillment.tickets.models import Ticket
 from fulfillment.tickets.services import ticket_open
 from orderhub.models import Order
 from orderhub.models import OrderStatus as S
+from reporting.buyer_tracking import tracking_sent_record
+from reporting.models import BuyerTrackingSent
 
 ACTOR = "system:seed_demo"
 SEED = 20261122
@@ -98,7 +101,7 @@ def seed(stdout) -> None:
          and firsts[o.pk] < now - dt.timedelta(hours=30)),
         key=lambda o: firsts[o.pk])[:STALLED]}
     made = 0
-    for order in orders:
+    for i, order in enumerate(orders):
         first = firsts[order.pk]
         booked = min(first, order.shipped_at) - dt.timedelta(minutes=30)
         stalled = order.pk in stalled_ids
@@ -113,6 +116,12 @@ def seed(stdout) -> None:
             if stalled:
                 Waybill.objects.filter(pk=waybill.pk).update(
                     stalled_at=first + dt.timedelta(hours=24))
+            # The buyer was given the number a few minutes after shipping (the shipped
+            # SMS or the platform write-back): the buyer SLA's stamp (first one wins).
+            tracking_sent_record(
+                order_id=order.pk, tracking_number=waybill.tracking_number,
+                sent_at=min(order.shipped_at + dt.timedelta(minutes=15), now),
+                via=BuyerTrackingSent.Via.MESSAGE if i % 2 else BuyerTrackingSent.Via.PLATFORM)
         made += 1
     complaints = _complaints([o for o in orders if o.pk in stalled_ids], orders[:half])
     stdout.write(f"Reporting demo: {made} waybill(s) with tracking, {len(stalled_ids)} "

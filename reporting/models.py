@@ -31,6 +31,11 @@ class Kpi(models.TextChoices):
     SLA_MEDIAN = "sla_median_hours", _("SLA paid → first tracking, median (hours)")
     SLA_P90 = "sla_p90_hours", _("SLA paid → first tracking, p90 (hours)")
     SLA_WITHIN = "sla_within_pct", _("SLA paid → first tracking, share in time (%)")
+    BUYER_SLA_MEDIAN = "buyer_sla_median_hours", _(
+        "SLA placed → tracking sent to buyer, median (hours)")
+    BUYER_SLA_P90 = "buyer_sla_p90_hours", _("SLA placed → tracking sent to buyer, p90 (hours)")
+    BUYER_SLA_WITHIN = "buyer_sla_within_pct", _(
+        "SLA placed → tracking sent to buyer, share in time (%)")
 
 
 class KpiThreshold(models.Model):
@@ -50,7 +55,8 @@ class KpiThreshold(models.Model):
                               null=True, blank=True,
                               help_text=_("Empty: the card never turns red."))
     # Only for the KPIs that measure "within a time": tracking return rate (first tracking
-    # event within this many hours of shipping) and the SLA's share in time (of payment).
+    # event within this many hours of shipping) and the SLAs' shares in time (of payment;
+    # of placing, for the buyer SLA).
     window_hours = models.DecimalField(
         _("time window (hours)"), max_digits=6, decimal_places=1, null=True, blank=True,
         validators=[MinValueValidator(Decimal("0.1"))],
@@ -267,7 +273,10 @@ class DailyRollup(models.Model):
     ``samples``: shipped → first valid tracking info in seconds of the scanned ones, for
     the tracking return rate) or first tracking info (kind ``sla``, currency blank: ``n``
     orders whose first valid tracking info came that day, ``samples`` their paid → first
-    tracking info in seconds, so the SLA's median and p90 stay exact).
+    tracking info in seconds, so the SLA's median and p90 stay exact) or first valid tracking
+    info sent to the buyer (kind ``buyer``, currency blank: ``n`` orders whose
+    ``BuyerTrackingInfo.at`` fell on that day, ``samples`` their placed → that moment in
+    seconds).
     Built by ``reporting.rollup.rollup_day_build``; see ``RollupDay`` for validity.
     """
 
@@ -323,3 +332,54 @@ class RollupDay(models.Model):
 
     def __str__(self):
         return str(self.day)
+
+
+class BuyerTrackingSent(models.Model):
+    """When a tracking number was first SENT to an order's buyer: a buyer message (the
+    shipped SMS or e-mail, the delay notice) carrying it reached the gateway (outbox row
+    ``sent``), or the platform write-back carrying it succeeded (the buyer sees it in the
+    platform's app). One row per (order, tracking number); the first send wins.
+    Written by ``reporting.buyer_tracking`` receivers, read only to stamp
+    ``BuyerTrackingInfo``."""
+
+    class Via(models.TextChoices):
+        MESSAGE = "message", _("Buyer message")
+        PLATFORM = "platform", _("Platform write-back")
+
+    order = models.ForeignKey("orderhub.Order", on_delete=models.CASCADE, related_name="+")
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    sent_at = models.DateTimeField(_("sent"))
+    via = models.CharField(_("sent by"), max_length=10, choices=Via.choices)
+
+    class Meta:
+        verbose_name = _("tracking number sent to the buyer")
+        verbose_name_plural = _("tracking numbers sent to buyers")
+        constraints = [models.UniqueConstraint(fields=["order", "tracking_number"],
+                                               name="buyertrackingsent_unique")]
+
+    def __str__(self):
+        return f"{self.order_id} {self.tracking_number} {self.via}"
+
+
+class BuyerTrackingInfo(models.Model):
+    """An order's first valid tracking info sent to the buyer: the first moment the buyer
+    held a tracking number (``BuyerTrackingSent``) of a valid waybill that has a carrier
+    event, i.e. the later of the send and the waybill's first event. Stored once (the
+    first one wins, later sends or scans never move it) for the SLA "placed → first valid
+    tracking info sent to the buyer" and its rollup (``reporting.selectors.sla``)."""
+
+    order = models.OneToOneField("orderhub.Order", on_delete=models.CASCADE, primary_key=True,
+                                 related_name="buyer_tracking")
+    at = models.DateTimeField(_("first valid tracking info sent"))
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    via = models.CharField(_("sent by"), max_length=10, choices=BuyerTrackingSent.Via.choices)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("first tracking info sent to the buyer")
+        verbose_name_plural = _("first tracking info sent to buyers")
+        # The SLA of a few days (today, days not rolled up): the stamps in those days.
+        indexes = [models.Index(fields=["at"], name="buyertracking_at_idx")]
+
+    def __str__(self):
+        return f"{self.order_id} {self.at:%Y-%m-%d %H:%M}"

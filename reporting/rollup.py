@@ -1,14 +1,28 @@
-"""The daily rollup: the dashboard's grouped counts for closed days, kept in a table.
+"""The daily rollup: the dashboard's grouped counts per day, kept in a table.
 
-A closed day (before today, local) is built once by ``rollup_day_build`` from
-the same grouped queries the dashboard runs live, so a rolled-up day and a
-fresh aggregate cannot disagree (``tests/reporting/test_rollup.py`` proves
-it). It stays in use only while valid: every order transition marks the
-days it touches (placed, paid and shipped day) as changed, and a changed day
-is read live again until ``rollup_refresh`` (every 10 minutes) rebuilds it.
+A day is built by ``rollup_day_build`` from the same grouped queries the dashboard runs
+live, so a rolled-up day and a fresh aggregate cannot disagree
+(``tests/reporting/test_rollup.py`` proves it, after transitions, bulk transitions and
+edits too). Which rows are read (``reporting.selectors.rolled.valid_days``):
 
-Edits that are not transitions (total, warehouse) of orders from past days
-are picked up by the nightly rebuild of the last ``REBUILD_DAYS`` days.
+- *Complete* days: built after the day ended and not marked changed since the build
+  started. Exact. Every order transition marks the days it touches (placed, paid,
+  shipped day and the day its buyer got tracking info) as changed, and so does an edit
+  (``on_order_edited``); ``rollup_refresh`` (every 10 minutes) rebuilds changed and
+  missing closed days, the nightly run every day of the last ``REBUILD_DAYS``.
+- *Live rows* (issue 17): today, and closed days changed since their build, are rebuilt
+  by ``rollup_refresh_live`` every ``DASHBOARD_LIVE_REFRESH_SECONDS`` (beat, default 20 s)
+  and read from the rollup while built less than ``DASHBOARD_MAX_STALE_SECONDS`` ago
+  (default 60 s). Each build is an exact aggregate of the orders as they were when it
+  started (one transaction replaces the day's rows), so on a live hub the dashboard
+  shows exact figures at most that old and never reads a day's orders on a request; if
+  the refresh falls behind (no worker), the day is read live from the orders again.
+  This replaces keying the dashboard cache on the order-change generation, which made
+  every view cold on a hub whose orders change every second; the page's own cache
+  (``DASHBOARD_CACHE_SECONDS``, default 10 s) only saves repeated views of one filter.
+  Rebuilding rather than applying deltas keeps one definition of every figure (an
+  incremental counter would need each order's previous contribution for every kind of
+  change, creation and edits included, and would drift on any missed signal).
 
 Each day is rolled up once for all orders (category blank) and once per SKU
 category, with the dashboard's own category filter, so the category filter
@@ -16,9 +30,10 @@ and the category table read closed days from here too. A day built before a
 category existed is read live for that category (``RollupDay.categories``);
 changing a SKU's category or gift flag marks every day changed (``on_sku_saved``).
 
-The SLA and the tracking return rate also read waybills, which change without an
-order transition (a scan arriving, a booking cancelled): saving a waybill's first
-scan time or status marks the days it moves numbers on (``on_waybill_saved``).
+The SLAs and the tracking return rate also read waybills and the buyer-tracking stamps,
+which change without an order transition (a scan arriving, a booking cancelled, the
+buyer told): saving a waybill's first scan time or status marks the days it moves
+numbers on (``on_waybill_saved``), a new stamp its day (``reporting.buyer_tracking``).
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ from orderhub.models import Order
 from reporting.models import DailyRollup, RollupDay
 from reporting.selectors import (
     DashboardFilters,
+    buyer_samples_live,
     category_groups,
     order_categories,
     range_groups,
@@ -50,18 +66,24 @@ REBUILD_DAYS = 40
 
 
 def rollup_day_build(*, day: dt.date) -> int:
-    """(Re)build one closed day's rows; returns how many. Safe to run any time, twice."""
-    if day >= timezone.localdate():
-        raise ValueError("only closed days (before today) are rolled up")
+    """(Re)build one day's rows (today's too: live rows, see above); returns how many.
+    Safe to run any time, twice."""
+    if day > timezone.localdate():
+        raise ValueError("days to come have nothing to roll up")
     started = timezone.now()
     categories = sku_categories()
     rows = _day_rows(day) + _day_category_rows(day)
     rows += _day_tracking_rows(day, rows)
     with transaction.atomic():
+        # One build of a day writes at a time (the live refresh every few seconds and the
+        # 10-minute refresh may meet): the day's row is the lock, taken before the delete,
+        # so a second builder deletes the first one's rows instead of adding to them.
+        RollupDay.objects.get_or_create(day=day, defaults={"built_at": started,
+                                                           "categories": categories})
+        RollupDay.objects.select_for_update().filter(day=day).first()
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(rows, batch_size=1000)
-        RollupDay.objects.update_or_create(day=day, defaults={"built_at": started,
-                                                              "categories": categories})
+        RollupDay.objects.filter(day=day).update(built_at=started, categories=categories)
     return len(rows)
 
 
@@ -78,28 +100,32 @@ def _day_category_rows(day: dt.date) -> list[DailyRollup]:
 def _day_tracking_rows(day: dt.date, rows: list[DailyRollup]) -> list[DailyRollup]:
     """Fill the shipped rows' samples (shipped → first tracking info, for the tracking
     return rate) and return the day's SLA rows (kind ``sla``: the orders whose first valid
-    tracking info came that day), for all orders and per category, from the same live
+    tracking info came that day; kind ``buyer``: the orders whose first valid tracking info
+    reached the buyer that day), for all orders and per category, from the same live
     queries the dashboard runs for days that are not rolled up."""
     filters = DashboardFilters(date_from=day, date_to=day)
     sla = sla_samples_live(filters)
+    buyer = buyer_samples_live(filters)
     lags = tracking_lags(filters)
-    categories = order_categories(sorted({r[0] for r in sla} | {r[0] for r in lags}))
+    categories = order_categories(sorted({r[0] for r in sla} | {r[0] for r in lags}
+                                         | {r[0] for r in buyer}))
     shipped = {(r.category, r.channel_id, r.warehouse_id, r.currency): r
                for r in rows if r.kind == "shipped"}
     for pk, channel_id, warehouse_id, currency, seconds in lags:
         for category in ("", *categories.get(pk, ())):
             shipped[(category, channel_id, warehouse_id, currency)].samples.append(seconds)
     out: dict[tuple, DailyRollup] = {}
-    for pk, channel_id, warehouse_id, _day, seconds in sla:
-        for category in ("", *categories.get(pk, ())):
-            key = (category, channel_id, warehouse_id)
-            row = out.get(key)
-            if row is None:
-                row = out[key] = DailyRollup(day=day, kind="sla", category=category,
-                                             channel_id=channel_id,
-                                             warehouse_id=warehouse_id, currency="")
-            row.n += 1
-            row.samples.append(seconds)
+    for kind, samples in (("sla", sla), ("buyer", buyer)):
+        for pk, channel_id, warehouse_id, _day, seconds in samples:
+            for category in ("", *categories.get(pk, ())):
+                key = (kind, category, channel_id, warehouse_id)
+                row = out.get(key)
+                if row is None:
+                    row = out[key] = DailyRollup(day=day, kind=kind, category=category,
+                                                 channel_id=channel_id,
+                                                 warehouse_id=warehouse_id, currency="")
+                row.n += 1
+                row.samples.append(seconds)
     for row in [*shipped.values(), *out.values()]:
         row.samples.sort()
     return list(out.values())
@@ -138,18 +164,46 @@ def rollup_refresh(*, days_back: int = REBUILD_DAYS, rebuild_all: bool = False) 
     today = timezone.localdate()
     first = today - dt.timedelta(days=days_back)
     wanted = {first + dt.timedelta(days=i) for i in range(days_back)}
-    todo = wanted if rebuild_all else wanted - valid_days(first, today)
+    todo = wanted if rebuild_all else wanted - valid_days(first, today, max_stale=0)
     for day in sorted(todo):
         rollup_day_build(day=day)
     return sorted(todo)
 
 
+def rollup_refresh_live(*, days_back: int = REBUILD_DAYS) -> list:
+    """Rebuild the live rows: today, and the closed days of the last ``days_back`` days
+    that changed since they were built (or were built before they ended). Run every
+    ``DASHBOARD_LIVE_REFRESH_SECONDS``; costs one day's build (~50–100 ms at 3,000 orders
+    a day) per day touched since the last run."""
+    today = timezone.localdate()
+    first = today - dt.timedelta(days=days_back)
+    built = RollupDay.objects.filter(day__gte=first, day__lt=today).values_list("day",
+                                                                                flat=True)
+    # Only days built before: missing days are the 10-minute refresh's (a first build
+    # of 40 days is no job for a task that runs every few seconds).
+    stale = set(built) - valid_days(first, today - dt.timedelta(days=1), max_stale=0)
+    todo = [*sorted(stale), today]
+    for day in todo:
+        rollup_day_build(day=day)
+    return todo
+
+
 def on_orders_status_changed(sender, changes, **kwargs):
-    """Receiver (one per committed batch): the changed orders' placed, paid and
-    shipped days are no longer rolled up. One query however many orders changed."""
-    rows = Order.objects.filter(pk__in=[c.order_id for c in changes]).values_list(
-        "placed_at", "paid_at", "shipped_at")
-    # Only closed days are rolled up; today's figures are always read live, and most
+    """Receiver (one per committed batch): the changed orders' placed, paid, shipped and
+    buyer-tracking days are no longer complete. One query however many orders changed."""
+    _orders_days_mark_changed([c.order_id for c in changes])
+
+
+def on_order_edited(sender, order_id, **kwargs):
+    """Receiver (after commit): an edit (total, warehouse, lines...) may move any of the
+    order's numbers on its days: mark them changed, as for a transition."""
+    _orders_days_mark_changed([order_id])
+
+
+def _orders_days_mark_changed(order_ids) -> None:
+    rows = Order.objects.filter(pk__in=order_ids).values_list(
+        "placed_at", "paid_at", "shipped_at", "buyer_tracking__at")
+    # Today's rows are live rows (rebuilt every few seconds whatever changed), and most
     # changes (every freshly ingested order) touch only today: skip the write then.
     today = timezone.localdate()
     days = {day for times in rows for t in times

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from reporting.exports import export_job_run, export_jobs_sweep
-from reporting.rollup import rollup_refresh
+from reporting.rollup import rollup_refresh, rollup_refresh_live
 from reporting.spikes import spike_rules_evaluate
 
 
@@ -39,3 +39,10 @@ def refresh_rollup(rebuild_all: bool = False) -> int:
     """Every 10 min: build missing or changed closed days of the dashboard rollup;
     nightly with ``rebuild_all`` to pick up edits that were not transitions."""
     return len(rollup_refresh(rebuild_all=rebuild_all))
+
+
+@shared_task(name="reporting.tasks.refresh_rollup_live", ignore_result=True)
+def refresh_rollup_live() -> int:
+    """Every ``DASHBOARD_LIVE_REFRESH_SECONDS``: rebuild today's and changed days' rollup
+    rows (the dashboard's live rows). Not retried: the next run is seconds away."""
+    return len(rollup_refresh_live())

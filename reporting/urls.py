@@ -6,6 +6,7 @@ from reporting import views
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/wall/", views.dashboard_wall, name="dashboard-wall"),
+    path("dashboard/sla/late/", views.sla_late, name="reporting-sla-late"),
     path("dashboard/alerts/<int:alert_id>/ack/", views.alert_acknowledge,
          name="reporting-alert-ack"),
     path("reports/export/orders.<str:fmt>", views.export_orders, name="reporting-export-orders"),

@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orderhub.dbrouter import replica_reads
@@ -57,6 +58,7 @@ def dashboard(request):
         numbers, fulfillment = context["numbers"], context["fulfillment"]
         context.update({
             "sla": fulfillment["sla"],
+            "buyer_sla": fulfillment["buyer_sla"],
             "stalled_per_carrier": fulfillment["stalled_per_carrier"],
             "by_day": numbers["by_day"],
             "by_platform": numbers["by_platform"],
@@ -96,6 +98,34 @@ def dashboard_wall(request):
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@require_GET
+@staff_view("reporting.view_dashboard")
+@replica_reads()
+def sla_late(request):
+    """Drill-down of an SLA share card: the orders of the range over the SLA's window
+    (``?kind=paid|buyer`` and the dashboard's own filters)."""
+    kind = request.GET.get("kind", "buyer")
+    form = DashboardFilterForm(request.GET or None)
+    if kind not in selectors.SLA_KINDS or (request.GET and not form.is_valid()):
+        errors = _form_errors(form) if form.is_bound and form.errors else []
+        return render(request, "error.html", {
+            "message": " ".join(errors) or _("Unknown SLA."), "status": 400}, status=400)
+    if not request.GET or not form.is_bound:
+        today = timezone.localdate().isoformat()
+        form = DashboardFilterForm({"from": today, "to": today})
+        form.is_valid()
+    filters = form.dashboard_filters()
+    key = "sla_within_pct" if kind == "paid" else "buyer_sla_within_pct"
+    window = selectors.thresholds().get(key)
+    late = selectors.sla_late_orders(filters, kind=kind,
+                                     window_hours=window.window_hours if window else None)
+    return render(request, "reporting/sla_late.html", {
+        "kind": kind, "late": late, "filters": filters,
+        "dashboard_query": filters.query_string(),
+        "can_see_orders": filters.can_drill_down,
+    })
 
 
 def _recent_alerts():

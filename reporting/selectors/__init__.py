@@ -16,7 +16,8 @@ The read models live in modules by responsibility (each imports only the ones ab
 - ``rolled``: which days come from the daily rollup (``valid_days``) and how it is scoped;
 - ``sales``: placed / paid / shipped counts, sales, paid → shipped time, per day and platform;
 - ``categories``: the per-category table and the rollup's per-category grouping;
-- ``sla``: paid → first valid tracking info;
+- ``sla``: paid → first valid tracking info, placed → first valid tracking info sent to the
+  buyer, and the orders over either's window;
 - ``fulfillment``: tracking return rate, complaints, stalled parcels, ``fulfillment_numbers``;
 - ``cards``: the KPI cards and the cached ``dashboard_numbers``.
 
@@ -81,9 +82,13 @@ from reporting.selectors.scope import (
 )
 from reporting.selectors.sla import (
     DEFAULT_WINDOW_HOURS,
+    SLA_KINDS,
     SLA_LOOKBACK_DAYS,
+    buyer_samples_live,
     percentile,
+    sla_late_orders,
     sla_paid_to_first_tracking,
+    sla_placed_to_buyer_tracking,
     sla_samples_live,
     sla_trend_chart,
 )
@@ -118,9 +123,13 @@ __all__ = [
     "category_groups",
     "order_categories",
     "DEFAULT_WINDOW_HOURS",
+    "SLA_KINDS",
     "SLA_LOOKBACK_DAYS",
+    "buyer_samples_live",
     "percentile",
+    "sla_late_orders",
     "sla_paid_to_first_tracking",
+    "sla_placed_to_buyer_tracking",
     "sla_samples_live",
     "sla_trend_chart",
     "complaint_ratio",

@@ -2,14 +2,16 @@
 ratio, stalled parcels, and ``fulfillment_numbers`` which gathers them with the SLA.
 
 Fulfillment metrics (tracking return rate, complaint ratio, stalled parcels, the
-SLA "paid → first valid tracking info") read waybills and tickets, which change
+SLAs "paid → first valid tracking info" and "placed → first valid tracking info sent to
+the buyer") read waybills and tickets, which change
 without touching orders, so ``fulfillment_numbers`` caches them for a short while
 (``DASHBOARD_FULFILLMENT_CACHE_SECONDS``, default 60 s). The stalled card links
 to the waybill list's stalled filter and the complaint card to the ticket
 queue's complaint filter,
 each with the same scope, so they list exactly what was counted; no page can
 filter by tracking time, so the tracking card links to the orders shipped in
-the range and the SLA cards to the dashboard's SLA table.
+the range, the SLA median and p90 cards to the dashboard's SLA tables and the SLA
+share cards to the list of the orders over the SLA's window (``sla_late_orders``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from reporting.selectors.sla import (
     _pct,
     _window,
     sla_paid_to_first_tracking,
+    sla_placed_to_buyer_tracking,
     sla_trend_chart,
 )
 
@@ -193,6 +196,7 @@ def fulfillment_numbers(filters: DashboardFilters, *, full: bool = True,
     # The thresholds only matter here through their time windows.
     key = _cache_key(filters, f"fulfillment:{full}:{placed}:"
                      f"{_window(limits, 'sla_within_pct')}:"
+                     f"{_window(limits, 'buyer_sla_within_pct')}:"
                      f"{_window(limits, 'tracking_return_rate')}")
     numbers = cache.get(key)
     if numbers is None:
@@ -207,6 +211,8 @@ def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
     split = _split_days(filters, True)
     sla = sla_paid_to_first_tracking(filters, window_hours=_window(limits, "sla_within_pct"),
                                      split=split)
+    buyer_sla = sla_placed_to_buyer_tracking(
+        filters, window_hours=_window(limits, "buyer_sla_within_pct"), split=split)
     stalled = stalled_parcels_per_carrier(filters)
     numbers = {
         "tracking": tracking_return_rate(
@@ -215,10 +221,12 @@ def _fulfillment_numbers(filters: DashboardFilters, *, full: bool, limits: dict,
         "stalled": sum(r["parcels"] for r in stalled),
         "stalled_per_carrier": stalled,
         "sla": sla,
+        "buyer_sla": buyer_sla,
     }
     if full:
         numbers["charts"] = {
             "sla_trend": sla_trend_chart(sla),
+            "buyer_sla_trend": sla_trend_chart(buyer_sla),
             "stalled": {"labels": [r["carrier"] for r in stalled],
                         "data": [r["parcels"] for r in stalled]},
         }

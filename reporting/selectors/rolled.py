@@ -9,24 +9,42 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import F, Q
+from django.conf import settings
 from django.utils import timezone
 
 from reporting.models import RollupDay
-from reporting.selectors.scope import DashboardFilters
+from reporting.selectors.scope import DashboardFilters, local_midnight
 
 
-def valid_days(first: dt.date, last: dt.date, categories=()) -> set[dt.date]:
+def valid_days(first: dt.date, last: dt.date, categories=(), *,
+               max_stale: float | None = None) -> set[dt.date]:
     """The days in ``first..last`` whose rollup rows may be used now, for all orders and
-    for each of ``categories`` (SKU categories; empty: only the all-orders rows)."""
-    last = min(last, timezone.localdate() - dt.timedelta(days=1))
+    for each of ``categories`` (SKU categories; empty: only the all-orders rows).
+
+    A day's rows are used when they are *complete*: built after the day ended and not
+    marked changed since the build started; or when they are *fresh*: built less than
+    ``max_stale`` seconds ago (default ``settings.DASHBOARD_MAX_STALE_SECONDS``; 0: only
+    complete days), which is how today and changed days are read on a live hub
+    (``reporting.rollup``, "live rows")."""
+    today = timezone.localdate()
+    last = min(last, today)
     if last < first:
         return set()
+    if max_stale is None:
+        max_stale = settings.DASHBOARD_MAX_STALE_SECONDS
+    fresh_after = timezone.now() - dt.timedelta(seconds=max_stale) if max_stale > 0 else None
     wanted = set(categories)
-    rows = RollupDay.objects.filter(day__gte=first, day__lte=last).filter(
-        Q(dirty_at__isnull=True) | Q(dirty_at__lt=F("built_at"))
-    ).values_list("day", "categories")
-    return {day for day, built in rows if wanted <= set(built or ())}
+    rows = RollupDay.objects.filter(day__gte=first, day__lte=last).values_list(
+        "day", "built_at", "dirty_at", "categories")
+    out = set()
+    for day, built_at, dirty_at, built in rows:
+        if not wanted <= set(built or ()):
+            continue
+        complete = (day < today and built_at >= local_midnight(day + dt.timedelta(days=1))
+                    and (dirty_at is None or dirty_at < built_at))
+        if complete or (fresh_after is not None and built_at >= fresh_after):
+            out.add(day)
+    return out
 
 
 def _split_days(filters: DashboardFilters, use_rollup: bool,
@@ -63,7 +81,7 @@ def _scoped_rollup(qs, filters: DashboardFilters, *, by_category: bool = False):
     return qs.filter(category=filters.category)
 
 
-# The rollup kinds that count orders by one of their timestamps (the other, "sla", holds
-# the SLA samples of a day's first tracking info).
+# The rollup kinds that count orders by one of their timestamps (the others, "sla" and
+# "buyer", hold the two SLAs' samples of a day's first tracking info, scanned or sent).
 ORDER_KINDS = ("placed", "paid", "shipped")
 

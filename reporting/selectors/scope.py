@@ -33,7 +33,6 @@ from django.utils.translation import get_language
 
 from channels.models import Channel
 from orderhub.models import Order, OrderLine
-from orderhub.services.orders import order_counts_generation
 from reporting.models import KpiThreshold
 from warehouse.models import SKU
 
@@ -168,7 +167,9 @@ def _cache_key(filters: DashboardFilters, part: str) -> str:
              str(getattr(filters.channel, "pk", "")), filters.platform,
              str(getattr(filters.warehouse, "pk", "")), filters.category, settings.TIME_ZONE,
              get_language() or ""]
-    return f"reporting:dashboard:{order_counts_generation()}:{part}:{'|'.join(parts)}"
+    # Not keyed on the order-change generation: on a live hub that made every view cold.
+    # Entries live a few seconds (DASHBOARD_CACHE_SECONDS; reporting.rollup, "live rows").
+    return f"reporting:dashboard:{part}:{'|'.join(parts)}"
 
 
 def _channels() -> dict[int, tuple[str, str]]:

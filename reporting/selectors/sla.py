@@ -1,5 +1,8 @@
-"""SLA "paid → first valid tracking info": median, p90 and share within the window, overall
-and per channel, warehouse and day (``sla_paid_to_first_tracking``).
+"""The dashboard's two SLAs, each as median, p90 and share within its window, overall and per
+channel, warehouse and day: "paid → first valid tracking info" (the carrier's first scan,
+``sla_paid_to_first_tracking``) and "placed → first valid tracking info sent to the buyer"
+(``sla_placed_to_buyer_tracking``; what "sent" means: ``reporting.buyer_tracking``), with
+``sla_late_orders`` listing the orders over either's window.
 
 Cold, the SLA and the tracking return rate read closed days from the daily rollup
 too: per day it keeps every sample (paid → first tracking info of the orders first
@@ -31,6 +34,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 
 from fulfillment.shipping.models import Waybill, WaybillQuerySet
+from orderhub.models import Order
 from reporting.models import DailyRollup
 from reporting.selectors.rolled import (
     _scoped_rollup,
@@ -283,6 +287,11 @@ def sla_paid_to_first_tracking(filters: DashboardFilters, *,
     else:
         groups = (_sla_groups_postgres if use_sql else _sla_groups_python)(filters, window_s)
 
+    return _sla_result(filters, window_hours, groups)
+
+
+def _sla_result(filters: DashboardFilters, window_hours: Decimal, groups: list[tuple]) -> dict:
+    """The SLA dict (``sla_paid_to_first_tracking``'s shape) from ``_sla_groups_*`` rows."""
     empty = _sla_row(0, None, None, 0)
     result = {"window_hours": window_hours, "all": empty, "by_channel": [],
               "by_warehouse": [], "by_day": []}
@@ -305,6 +314,90 @@ def sla_paid_to_first_tracking(filters: DashboardFilters, *,
     result["by_warehouse"].sort(key=lambda r: (r["warehouse_id"] is None, r["label"]))
     result["by_day"] = [{**per_day.get(day, empty), "day": day} for day in filters.days]
     return result
+
+
+# --- SLA "placed → first valid tracking info sent to the buyer" -------------------------------
+# The moment is stamped once per order (``reporting.models.BuyerTrackingInfo``, see
+# ``reporting.buyer_tracking``), so a day's samples are the stamps that fell on it: the
+# live days read them by the stamp's index, closed days from the rollup (kind ``buyer``).
+
+
+def buyer_samples_live(filters: DashboardFilters) -> list[tuple]:
+    """``(order id, channel_id, warehouse_id, local day, seconds)`` per order in scope whose
+    first valid tracking info reached the buyer in the range (the stamp's day), seconds
+    from placing to that moment."""
+    took = ExpressionWrapper(F("buyer_tracking__at") - F("placed_at"),
+                             output_field=DurationField())
+    rows = (scoped_orders(filters).filter(filters.in_range("buyer_tracking__at"))
+            .annotate(took=took, d=TruncDate("buyer_tracking__at", tzinfo=local_tz()))
+            .values_list("pk", "channel_id", "warehouse_id", "d", "took"))
+    return [(pk, channel_id, warehouse_id, day, delta.total_seconds())
+            for pk, channel_id, warehouse_id, day, delta in rows]
+
+
+def _buyer_groups(filters: DashboardFilters, window_s: float, use_rollup: bool,
+                  split: tuple | None) -> list[tuple]:
+    rolled, live_runs = split or _split_days(filters, use_rollup)
+    if not use_rollup:
+        rolled, live_runs = set(), [(filters.date_from, filters.date_to)]
+    samples = defaultdict(list)
+    for start, end in live_runs:
+        part = replace(filters, date_from=start, date_to=end)
+        for _pk, channel_id, warehouse_id, day, seconds in buyer_samples_live(part):
+            samples[(channel_id, warehouse_id, day)].append(seconds)
+    if rolled:
+        rows = _scoped_rollup(DailyRollup.objects.filter(kind="buyer", day__in=rolled),
+                              filters).values_list("channel_id", "warehouse_id", "day",
+                                                   "samples")
+        for channel_id, warehouse_id, day, values in rows:
+            samples[(channel_id, warehouse_id, day)] += values
+    return _sla_groups_of(samples, window_s)
+
+
+def sla_placed_to_buyer_tracking(filters: DashboardFilters, *,
+                                 window_hours: Decimal | None = None,
+                                 use_rollup: bool = True, split: tuple | None = None) -> dict:
+    """SLA "order placed → first valid tracking info sent to the buyer" of the orders whose
+    buyer got it in the range, in ``sla_paid_to_first_tracking``'s shape (median, p90,
+    share within ``window_hours`` of placing; overall, per channel, warehouse, day).
+
+    Rolled-up days from the rollup's per-day samples (exact), the others live;
+    ``use_rollup=False``: every day live (the fresh aggregate the rollup is tested on)."""
+    window_hours = window_hours or DEFAULT_WINDOW_HOURS
+    window_s = float(window_hours) * 3600
+    return _sla_result(filters, window_hours,
+                       _buyer_groups(filters, window_s, use_rollup, split))
+
+
+SLA_KINDS = ("paid", "buyer")
+LATE_LIST_LIMIT = 500
+
+
+def sla_late_orders(filters: DashboardFilters, *, kind: str, window_hours: Decimal | None = None,
+                    limit: int = LATE_LIST_LIMIT) -> dict:
+    """The drill-down of an SLA: the orders counted in the range that took longer than
+    ``window_hours`` (kind ``paid``: paid → first valid tracking info; ``buyer``: placed →
+    first valid tracking info sent to the buyer), slowest first, at most ``limit``:
+    ``{"count", "window_hours", "rows": [{"order", "hours", "at"}]}``. The same samples as
+    the figures (read live), so ``count`` is the figure's ``orders - within``."""
+    if kind not in SLA_KINDS:
+        raise ValueError(kind)
+    window_hours = window_hours or DEFAULT_WINDOW_HOURS
+    window_s = float(window_hours) * 3600
+    samples = (sla_samples_live if kind == "paid" else buyer_samples_live)(filters)
+    late = sorted(((seconds, pk) for pk, *_key, seconds in samples if seconds > window_s),
+                  reverse=True)
+    shown = late[:limit]
+    orders = Order.objects.select_related("channel", "warehouse").in_bulk(
+        [pk for _s, pk in shown])
+    at_field = "buyer_tracking__at" if kind == "buyer" else None
+    stamps = {}
+    if at_field:
+        stamps = dict(Order.objects.filter(pk__in=[pk for _s, pk in shown])
+                      .values_list("pk", at_field))
+    rows = [{"order": orders[pk], "hours": _hours(seconds), "at": stamps.get(pk)}
+            for seconds, pk in shown if pk in orders]
+    return {"count": len(late), "window_hours": window_hours, "rows": rows}
 
 
 def sla_trend_chart(sla: dict) -> dict:

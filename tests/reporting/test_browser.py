@@ -134,7 +134,7 @@ def test_wall_fits_every_card_and_chart_on_one_screen(page, live_server, busy_da
     assert page.evaluate(
         "Chart.getChart('chart-per-channel').data.datasets.length") == 2
     result = page.evaluate(FITS)
-    assert result["cards"] == 12
+    assert result["cards"] == 15
     assert result["problems"] == []
     # Still readable: the numbers are not shrunk to fit.
     value_px = page.evaluate(

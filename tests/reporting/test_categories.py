@@ -331,7 +331,8 @@ def test_building_a_day_costs_the_same_queries_whatever_the_categories(
     shop, catalog, django_assert_num_queries
 ):
     rollup_day_build(day=D20)  # the first build also creates the RollupDay row
-    # 16 for the order counts, 3 for the SLA and tracking samples (and their categories).
+    # 15 for the order counts and the locked write, 4 for the two SLAs' and the tracking
+    # samples (and their categories).
     with django_assert_num_queries(19) as few:
         rollup_day_build(day=D20)
     SKU.objects.bulk_create([SKU(code=f"X-{i}", name="x", category=f"extra-{i}")

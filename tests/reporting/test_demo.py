@@ -49,6 +49,9 @@ def test_seed_demo_books_tracked_waybills_once_and_fills_the_sla():
     assert sla["orders"] == shipped.count()
     assert sla["median_hours"] is not None and sla["p90_hours"] is not None
     assert numbers["tracking"]["orders"] > 0
+    # Every scanned demo parcel's number reached its buyer: the buyer SLA has them all.
+    buyer = numbers["buyer_sla"]["all"]
+    assert buyer["orders"] == shipped.count() and buyer["median_hours"] is not None
     # No scan lies in the future.
     assert not TrackingEvent.objects.filter(occurred_at__gt=timezone.now()).exists()
 
