@@ -7,8 +7,12 @@ class WarehouseConfig(AppConfig):
     verbose_name = _("Warehouse")
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
         from orderhub.signals import order_status_changed, orders_status_changed
         from warehouse import receivers
+        from warehouse.models import StockSource
+        from warehouse.services.stock import erp_check_cache_clear
 
         order_status_changed.connect(
             receivers.on_order_status_changed, dispatch_uid="warehouse.stock_on_status"
@@ -16,3 +20,7 @@ class WarehouseConfig(AppConfig):
         orders_status_changed.connect(
             receivers.on_orders_status_changed, dispatch_uid="warehouse.picklists_on_status"
         )
+        # The single-order allocation caches which warehouses confirm each order with the ERP.
+        for signal in (post_save, post_delete):
+            signal.connect(erp_check_cache_clear, sender=StockSource,
+                           dispatch_uid=f"warehouse.erp_check_cache_{signal is post_save}")
