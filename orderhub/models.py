@@ -278,7 +278,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
                          condition=Q(buyer_ip__isnull=False)),
             # Search box and public tracking page by tracking number.
             models.Index(fields=["tracking_number"], name="order_tracking_idx"),
-            # Search box by legacy id; CSV import's known legacy orders.
+            # Search box by legacy id.
             models.Index(fields=["legacy_id"], name="order_legacy_id_idx"),
             # The list's sort orders (placed is covered above).
             models.Index(F("total").desc(), F("id").desc(), name="order_total_idx"),
