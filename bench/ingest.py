@@ -18,6 +18,13 @@ its own:
              cost queries per order that are theirs), to see the ingest's own cost;
   copy     : ``COPY`` of the same order and line rows (the physical limit).
 
+Scale run (issue 17): ``--sizes 10000,50000 --base 1000000`` first makes the
+database hold 1M orders (half in the importing channel) and ANALYZEs it, then
+imports each file into that same non-empty channel and COPYs the same rows in
+the same run, and prints ``VERDICT`` lines (>= 3,000 orders/s, >= 0.25 x COPY,
+per-order cost flat within 10 %) and the order table's index usage
+(pg_stat_user_indexes, reset before the run).
+
 Prints orders/s and peak RSS per phase, the pipeline's RSS as the import goes on
 (flat = streaming), and checks the rows the pipeline wrote. The goal (Channels
 issue): pipeline >= 3,000 orders/s, >= 10x naive, peak RSS < 500 MB. The
@@ -108,15 +115,15 @@ def order_payload(n: int, rnd: random.Random) -> dict:
     }
 
 
-def generate(path: Path, count: int, fmt: str, seed: int = 1) -> None:
+def generate(path: Path, count: int, fmt: str, seed: int = 1, offset: int = 0) -> None:
     rnd = random.Random(seed)  # noqa: S311 - test data
     with path.open("w") as fh:
         if fmt == "json":
             fh.write("[\n")
-        for n in range(count):
+        for n in range(offset, offset + count):
             text = json.dumps(order_payload(n, rnd), ensure_ascii=False)
             if fmt == "json":
-                fh.write(("," if n else "") + text + "\n")
+                fh.write(("," if n > offset else "") + text + "\n")
             else:
                 fh.write(text + "\n")
         if fmt == "json":
@@ -191,7 +198,9 @@ def _copy_row(fields, values: dict) -> tuple:
         if f.attname in values:
             row.append(values[f.attname])
         elif f.has_default():
-            row.append(f.get_default())
+            default = f.get_default()
+            # JSON defaults ({} for platform_data) go in as their text.
+            row.append(json.dumps(default) if isinstance(default, (dict, list)) else default)
         elif f.null:
             row.append(None)
         else:
@@ -336,6 +345,107 @@ def run_phase(phase: str, path: Path, code: str, batch: int, quiet: bool, worker
     raise SystemExit(f"phase {phase} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
+# --- the scale run (issue 17): a big analysed database, a non-empty channel ----------
+
+SCALE_CHANNEL = "bench-scale"
+
+
+def seed_base(total: int) -> None:
+    """Make the database hold ``total`` orders (half in the importing channel), then ANALYZE.
+
+    Cloned in SQL from one template order (no lines: the known-orders check and
+    the indexes are what a big table changes), 100,000 rows per statement.
+    """
+    from django.db import connection, transaction
+
+    from orderhub.models import Order
+
+    scale = fresh_channel(SCALE_CHANNEL)
+    other = fresh_channel("bench-scale-other")
+    have = Order.objects.count()
+    if have < total:
+        template = Order.objects.create(number=f"TPL{int(time.time())}", channel=other,
+                                        external_id=f"TPL{int(time.time())}", status="paid")
+        table = Order._meta.db_table
+        columns = [f.column for f in Order._meta.concrete_fields
+                   if f.column not in ("id", "number", "channel_id", "external_id")]
+        cols = ", ".join(f'"{c}"' for c in columns)
+        start = have
+        t = time.perf_counter()
+        while start < total:
+            count = min(100_000, total - start)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f'INSERT INTO {table} ({cols}, "number", "channel_id", "external_id") '
+                    f"SELECT {cols}, 'BASE' || g, CASE WHEN g %% 2 = 0 THEN %s ELSE %s END, "
+                    f"'BASE' || g FROM {table}, generate_series(%s, %s) AS g WHERE id = %s",
+                    [scale.pk, other.pk, start, start + count - 1, template.pk])
+            start += count
+            print(f"  seeded {start:,} orders ({time.perf_counter() - t:.0f}s)", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def index_usage() -> list[tuple[str, int, int]]:
+    """(index, scans, size in MB) of the order table, from pg_stat_user_indexes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelname, idx_scan, pg_relation_size(indexrelid) / 1048576 "
+            "FROM pg_stat_user_indexes WHERE relname = 'orderhub_order' ORDER BY idx_scan, 1")
+        return cursor.fetchall()
+
+
+def scale_run(args) -> None:
+    """Import files of each size into the same non-empty channel of an analysed database,
+    COPY the same rows into another channel in the same run, print the verdicts."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import machine_line, verdict
+    from django.db import connection
+
+    print(machine_line())
+    t = time.perf_counter()
+    seed_base(args.base)
+    print(f"base: {args.base:,} orders, analysed ({time.perf_counter() - t:.0f}s)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_reset()")
+    connection.close()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    offset = 20_000_000 + int(time.time()) % 1_000_000 * 100  # fresh platform ids per run
+    per_order, rates, copy_rates = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"orders-{size}.{args.format}"
+            generate(path, size, args.format, offset=offset)
+            offset += size
+            out = run_phase("pipeline", path, SCALE_CHANNEL, args.batch, False, args.workers)
+            cp = run_phase("copy", path, f"bench-scale-copy-{offset}", args.batch, False, 1)
+            rates[size] = out["count"] / out["seconds"]
+            copy_rates[size] = cp["count"] / cp["seconds"] if cp["count"] else 0
+            per_order[size] = out["seconds"] / out["count"] * 1e6
+            print(f"file {size:,}: pipeline {rates[size]:,.0f} orders/s "
+                  f"({per_order[size]:.0f} us/order, rejected {out['rejected']}), "
+                  f"COPY {copy_rates[size]:,.0f} orders/s; wrote {out['check']}", flush=True)
+    big, small = max(sizes), min(sizes)
+    label = f"{args.base / 1e6:g}M-order analysed DB"
+    verdict(f"ingest {big:,}-order file into a {label}", f"{rates[big]:,.0f} orders/s",
+            ">= 3,000 orders/s", rates[big] >= 3000)
+    if copy_rates[big]:
+        ratio = rates[big] / copy_rates[big]
+        verdict(f"ingest vs COPY of the same rows ({big:,})", f"{ratio:.2f} x COPY",
+                ">= 0.25 x COPY", ratio >= 0.25)
+    if big != small:
+        growth = per_order[big] / per_order[small] - 1
+        verdict(f"per-order cost {small:,} vs {big:,} file",
+                f"{per_order[small]:.0f} vs {per_order[big]:.0f} us ({growth:+.0%})",
+                "within 10 %", abs(growth) <= 0.10)
+    time.sleep(1)  # statistics are flushed by the backends within a second
+    print("order table indexes after the run (pg_stat_user_indexes: scans, MB):")
+    for name, scans, mb in index_usage():
+        print(f"  {name:40s} {scans:10d} {mb:8d}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100_000)
@@ -351,6 +461,12 @@ def main() -> None:
     parser.add_argument("--phases", default=",".join(PHASES),
                         help="comma-separated; pipeline-quiet = the pipeline with other "
                              "apps' order_status_changed receivers disconnected")
+    parser.add_argument("--sizes", default="",
+                        help="scale run (issue 17), e.g. 10000,50000: each file into the same "
+                             "non-empty channel of an analysed --base-order database, with a "
+                             "COPY of the same rows; verdict lines")
+    parser.add_argument("--base", type=int, default=1_000_000,
+                        help="scale run: orders in the database first (cloned in SQL)")
     parser.add_argument("--quiet-receivers", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -361,6 +477,9 @@ def main() -> None:
         return
 
     ensure_database()
+    if args.sizes:
+        scale_run(args)
+        return
     tag = str(int(time.time()))
     print(f"pipeline workers: {args.workers}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "

@@ -154,9 +154,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
         ASN = 3, _("ASN")
 
     number = models.CharField(_("hub order number"), max_length=24, unique=True, editable=False)
+    # No index of its own (db_index=False): order_channel_placed_idx leads with it (see Meta).
     channel = models.ForeignKey(
         "channels.Channel", verbose_name=_("channel"), on_delete=models.PROTECT,
-        related_name="orders",
+        related_name="orders", db_index=False,
     )
     external_id = models.CharField(_("platform order id"), max_length=64, blank=True)
     legacy_id = models.CharField(_("legacy id"), max_length=64, blank=True)
@@ -213,9 +214,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 
+    # No index of its own (db_index=False): order_wh_placed_idx leads with it (see Meta).
     warehouse = models.ForeignKey(
         "warehouse.Warehouse", verbose_name=_("warehouse"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="orders",
+        on_delete=models.PROTECT, related_name="orders", db_index=False,
     )
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
     # Which company carries the parcel, in the hub's words (SF, ZTO, YTO, STO, YUNDA,
@@ -239,36 +241,49 @@ class Order(ConcurrentTransitionMixin, models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-placed_at", "-id"]
+        # Index audit (issue 17; evidence: bench/README.md "Order indexes"). Each index
+        # names the query that needs it; an index no measured query used was dropped
+        # (migration 0013_order_index_audit): the FK indexes on channel and warehouse
+        # (each led by a composite below), external_id alone (led by the unique
+        # index), and order_shipped_idx / order_backlog_idx (reporting's covering
+        # indexes reporting_order_shipped_cover_idx / reporting_order_backlog_idx have
+        # the same keys and conditions). Also on the table, made elsewhere: pk,
+        # number (unique, + its LIKE index), customer FK (a customer's orders, credit),
+        # paid_at sorts (0004), reporting's two covering indexes.
         constraints = [
+            # Ingest's known-orders probe (channels.ingest.batch.known_orders_sql),
+            # upsert by (channel, external id), reconciliation's per-channel ids, and
+            # the search box / tracking page's exact platform id (external_id first,
+            # so one index serves all four; the plain external_id index is gone).
             models.UniqueConstraint(
-                fields=["channel", "external_id"],
+                fields=["external_id", "channel"],
                 condition=~Q(external_id=""),
                 name="order_unique_channel_external_id",
             ),
         ]
         indexes = [
+            # The order list's default sort, and "newest first" everywhere.
             models.Index(fields=["-placed_at", "-id"], name="order_placed_idx"),
+            # The list filtered by status (each queue page), newest first.
             models.Index(fields=["status", "-placed_at", "-id"], name="order_status_placed_idx"),
+            # The list filtered by channel; a channel's orders in a period (gaps,
+            # payment timeout sweep); Channel's on_delete=PROTECT check.
             models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
+            # The list filtered by warehouse; Warehouse's on_delete=PROTECT check.
             models.Index(fields=["warehouse", "-placed_at"], name="order_wh_placed_idx"),
+            # Search box by phone; risk's orders-per-phone count.
             models.Index(fields=["buyer_phone"], name="order_buyer_phone_idx"),
             # Risk's IP velocity check: orders from one IP in the last hours.
             models.Index(fields=["buyer_ip", "placed_at"], name="order_buyer_ip_placed_idx",
                          condition=Q(buyer_ip__isnull=False)),
+            # Search box and public tracking page by tracking number.
             models.Index(fields=["tracking_number"], name="order_tracking_idx"),
-            models.Index(fields=["external_id"], name="order_external_id_idx"),
+            # Search box by legacy id.
             models.Index(fields=["legacy_id"], name="order_legacy_id_idx"),
             # The list's sort orders (placed is covered above).
             models.Index(F("total").desc(), F("id").desc(), name="order_total_idx"),
             models.Index(F("priority").desc(), F("placed_at").desc(), F("id").desc(),
                          name="order_priority_placed_idx"),
-            # The dashboard: shipped in a period, and the open backlog's cards.
-            models.Index(fields=["shipped_at"], name="order_shipped_idx",
-                         condition=Q(shipped_at__isnull=False)),
-            models.Index(fields=["status", "priority", "channel", "warehouse"],
-                         name="order_backlog_idx",
-                         condition=Q(status__in=["paid", "review", "out_of_stock", "ready_to_pick",
-                                                 "picking", "picked", "on_hold"])),
             # Sorting by paid time puts unpaid orders last (NULLS LAST); SQLite cannot
             # index that, so those two indexes are made for PostgreSQL in migration 0004.
         ]

@@ -7,9 +7,13 @@ class WarehouseConfig(AppConfig):
     verbose_name = _("Warehouse")
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
         from orderhub.signals import order_status_changed, orders_status_changed
         from warehouse import receivers
         from warehouse.signals import stock_insufficient
+        from warehouse.models import StockSource
+        from warehouse.services.stock import erp_check_cache_clear
 
         order_status_changed.connect(
             receivers.on_order_status_changed, dispatch_uid="warehouse.stock_on_status"
@@ -20,3 +24,7 @@ class WarehouseConfig(AppConfig):
         stock_insufficient.connect(
             receivers.on_stock_insufficient, dispatch_uid="warehouse.transfer_on_shortage"
         )
+        # The single-order allocation caches which warehouses confirm each order with the ERP.
+        for signal in (post_save, post_delete):
+            signal.connect(erp_check_cache_clear, sender=StockSource,
+                           dispatch_uid=f"warehouse.erp_check_cache_{signal is post_save}")

@@ -141,26 +141,39 @@ def ingest_batch(*, channel: Channel, items: list, source: str, normalizer,
 def _known_external_ids(channel: Channel, external_ids: set[str]) -> set[str]:
     """Which of these platform order ids the hub already holds for ``channel``.
 
-    Hand-written SQL on purpose, and only here: ``orderhub.db`` has no writer or
-    reader for it. On PostgreSQL it is one LATERAL probe of the unique (channel,
-    external id) index per id; an ``IN`` list lets the planner read every order
-    of the channel instead (stale statistics of a growing channel), a cost that
-    grows with the channel, batch after batch.
+    Hand-written SQL on PostgreSQL (``known_orders_sql``); the ORM elsewhere.
     """
     external_ids.discard("")  # an order without one takes the per-order path anyway
     if not external_ids:
         return set()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT o.external_id FROM unnest(%s::text[]) AS v(external_id) "
-                f"CROSS JOIN LATERAL (SELECT external_id FROM {Order._meta.db_table} "
-                f"WHERE channel_id = %s AND external_id = v.external_id "
-                f"AND external_id <> '' LIMIT 1) AS o",
-                [list(external_ids), channel.pk])
+            cursor.execute(*known_orders_sql(channel.pk, sorted(external_ids)))
             return {row[0] for row in cursor.fetchall()}
     return set(Order.objects.filter(channel=channel, external_id__in=list(external_ids))
                .values_list("external_id", flat=True))
+
+
+def known_orders_sql(channel_id: int, external_ids: list[str]) -> tuple[str, list]:
+    """The known-orders probe (PostgreSQL): one unique-index lookup per id.
+
+    Each id is looked up as the pair ``(channel_id, external_id)`` with
+    ``ROW(...) = ROW(...)`` against a pair unnested from two arrays: both
+    columns are equalities on the joined row, so the only index matching both
+    is the unique (channel, external id) one, which answers each id with one
+    descent whatever the channel's size. An index on the channel alone would
+    read the channel's whole order list per id; the planner took it on an
+    analysed database whose statistics had the channel small (a new or growing
+    channel), 45.5M index entries for 10k orders (issue 17). There is no such
+    index any more (``orderhub`` migration ``order_index_audit``), and
+    ``tests/channels/test_known_orders_plan.py`` checks the plan on skewed,
+    analysed data.
+    """
+    table = Order._meta.db_table
+    sql = (f"SELECT o.external_id FROM unnest(%s::bigint[], %s::text[]) AS v(channel_id, "
+           f"external_id) JOIN {table} AS o ON (o.channel_id, o.external_id) = "
+           f"(v.channel_id, v.external_id) WHERE o.external_id <> ''")
+    return sql, [[channel_id] * len(external_ids), list(external_ids)]
 
 
 def _create_in_bulk(channel: Channel, entries: list[Entry], resolver: SkuResolver,

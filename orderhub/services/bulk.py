@@ -620,7 +620,9 @@ def orders_edit_and_transition(
     now = timezone.now()
     for order in written.values():
         order.updated_at = now  # auto_now, as save() would set it
-    with transaction.atomic():
+    # No savepoint: nothing here is caught and retried inside the caller's
+    # transaction, and the single-order allocation counts its statements.
+    with transaction.atomic(savepoint=False):
         update_rows(Order, list(written.values()), sorted(dirty | {"updated_at"}))
         insert_rows(history_order, versions)
         insert_rows(OrderEvent, events)

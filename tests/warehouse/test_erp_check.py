@@ -14,7 +14,12 @@ from orderhub.models import OrderEvent, OrderStatus
 from orderhub.selectors import order_timeline
 from warehouse.models import Reservation, StockLevel, StockMovement, StockSource, Warehouse
 from warehouse.services.external import erp_check_order_stock
-from warehouse.services.stock import order_allocate, stock_drift, stock_reserve_batch
+from warehouse.services.stock import (
+    erp_check_cache_clear,
+    order_allocate,
+    stock_drift,
+    stock_reserve_batch,
+)
 
 S = OrderStatus
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kingdee"
@@ -195,8 +200,10 @@ def test_erp_below_what_other_orders_hold_keeps_their_units(
     first = make_order(S.PAID, lines=[
         {"sku_code": "SKU-1", "name": "杯", "quantity": 3, "unit_price": "1"}])
     StockSource.objects.filter(pk=source.pk).update(check_each_order=False)
+    erp_check_cache_clear()  # update() sends no post_save: the flag is cached
     assert order_allocate(order=first, warehouse=warehouse, actor="system:test").ok
     StockSource.objects.filter(pk=source.pk).update(check_each_order=True)
+    erp_check_cache_clear()
     erp.query.mock(return_value=httpx.Response(200, json=[["SKU-1", 2.0, "CK001"]]))
     second = make_order(S.PAID, lines=[
         {"sku_code": "SKU-1", "name": "杯", "quantity": 1, "unit_price": "1"}])

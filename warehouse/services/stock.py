@@ -25,13 +25,15 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orderhub.db import add_to_rows, in_values, insert_rows
 from orderhub.models import Order, OrderLine, OrderStatus
+from orderhub.services.bulk import orders_edit_and_transition
 from orderhub.services.orders import Actor, actor_info, order_transition, order_update
 from warehouse.models import (
     SKU,
@@ -39,6 +41,7 @@ from warehouse.models import (
     Reservation,
     StockLevel,
     StockMovement,
+    StockSource,
     Warehouse,
 )
 from warehouse.signals import stock_insufficient, stock_low
@@ -508,22 +511,30 @@ def order_allocate(*, order: Order | int, warehouse: Warehouse, actor: Actor) ->
     Short: ``paid`` → ``out_of_stock``, and ``stock_insufficient`` tells the
     warehouse's purchasing contact which SKUs are missing. Unknown SKUs and
     other errors propagate (the order stays where it was).
+
+    The single-order (webhook) path: a system actor's allocation of an order
+    holding no stock yet costs 7 statements on PostgreSQL (``_allocate_fresh``;
+    + 1 probe for pick lists after commit, by the warehouse receiver); a person's
+    goes through ``stock_reserve`` + ``order_transition`` (permission checks).
     """
     order_id = order.pk if isinstance(order, Order) else order
     # Optional per-order ERP confirmation (StockSource.check_each_order), before any
     # stock row is locked: the ERP round trip must not hold up other allocations.
-    # Imported here because external.py builds on this module.
-    from warehouse.services.external import erp_check_order_stock
+    # Whether any warehouse asks for it is cached: no query when none does.
+    if warehouse.pk in erp_check_warehouse_ids():
+        # Imported here because external.py builds on this module.
+        from warehouse.services.external import erp_check_order_stock
 
-    erp_check_order_stock(order=order, warehouse=warehouse, actor=actor)
+        erp_check_order_stock(order=order, warehouse=warehouse, actor=actor)
+    who = actor_info(actor)
     try:
         with transaction.atomic():
+            if who.user is None:
+                done = _allocate_fresh(order_id, warehouse, who.label)
+                if done is not None:
+                    return done
             order = _lock_order(order_id)
-            if order.status not in (OrderStatus.PAID, OrderStatus.OUT_OF_STOCK):
-                raise StockError(
-                    _("Order %(number)s is %(status)s; only paid orders are allocated.")
-                    % {"number": order.number, "status": order.get_status_display()}
-                )
+            _check_allocatable(order)
             if order.warehouse_id != warehouse.pk:
                 order = order_update(order=order, actor=actor,
                                      changes={"warehouse": warehouse}, reason="allocate")
@@ -547,6 +558,189 @@ def order_allocate(*, order: Order | int, warehouse: Warehouse, actor: Actor) ->
         }
         transaction.on_commit(lambda: stock_insufficient.send(sender=Order, **payload))
         return AllocationResult(ok=False, order=order, error=exc)
+
+
+def _check_allocatable(order: Order) -> None:
+    if order.status not in (OrderStatus.PAID, OrderStatus.OUT_OF_STOCK):
+        raise StockError(
+            _("Order %(number)s is %(status)s; only paid orders are allocated.")
+            % {"number": order.number, "status": order.get_status_display()}
+        )
+
+
+def _allocate_fresh(order_id: int, warehouse: Warehouse, actor: str) -> AllocationResult | None:
+    """``order_allocate`` for a system actor, in few statements. Call inside a transaction.
+
+    Returns None (nothing written, the order's row lock held) when the order
+    already holds reservations: the general path returns them as they are.
+    Raises ``InsufficientStock`` before writing anything. The statements, in
+    the locking order of this module (order, then levels by pk):
+
+    1. the order, locked, with whether it holds stock;
+    2. its lines with their SKUs (kits take ``orders_stock_needs``'s path);
+    3. the levels, locked, with their SKUs;
+    4. ``reserved +=``, the movements and the reservations (one statement on
+       PostgreSQL, three elsewhere: ``_reserve_rows``);
+    5-7. the order's row, its version and transition log
+       (``orders_edit_and_transition``: the rows ``order_update`` +
+       ``order_transition`` write, without re-reading the locked row).
+    """
+    active = Reservation.objects.filter(order_id=OuterRef("pk"),
+                                        status=Reservation.Status.ACTIVE)
+    order = (Order.objects.select_for_update(of=("self",))
+             .annotate(holds_stock=Exists(active)).get(pk=order_id))
+    _check_allocatable(order)
+    if order.holds_stock:
+        return None
+    needs = _stock_needs_one(order_id)
+    levels = {lvl.sku_id: lvl for lvl in StockLevel.objects.select_for_update(of=("self",))
+              .select_related("sku").filter(warehouse_id=warehouse.pk, sku_id__in=sorted(needs))
+              .order_by("pk")}
+    shortages = []
+    for sku_id, qty in sorted(needs.items()):
+        level = levels.get(sku_id)
+        free = 0 if level is None else level.on_hand - level.reserved - (
+            level.safety if level.sku.stop_selling_at_safety else 0)
+        if free < qty:
+            shortages.append((sku_id, qty, max(free, 0)))
+    if shortages:
+        missing = SKU.objects.in_bulk([sku_id for sku_id, _q, _f in shortages
+                                       if sku_id not in levels])
+        raise InsufficientStock(warehouse=warehouse, shortages=[
+            Shortage((levels[sku_id].sku if sku_id in levels else missing[sku_id]).code, qty, free)
+            for sku_id, qty, free in shortages])
+    now = timezone.now()
+    reason = (_("order %(number)s") % {"number": order.number})[:255]
+    movements, reservations, low = [], [], []
+    for sku_id, qty in sorted(needs.items()):
+        level = levels[sku_id]
+        before = level.available
+        level.reserved += qty
+        if before > 0 >= level.available:
+            low.append(level)
+        movements.append(dict(zip(MOVEMENT_COLUMNS, (
+            warehouse.pk, sku_id, Kind.RESERVATION.value, 0, qty, level.on_hand, level.reserved,
+            order_id, reason, None, actor, now), strict=True)))
+        reservations.append(Reservation(order_id=order_id, warehouse=warehouse, sku_id=sku_id,
+                                        quantity=qty, created_at=now))
+    _reserve_rows({levels[sku_id].pk: qty for sku_id, qty in needs.items()}, movements,
+                  reservations, now)
+    _announce_low(low)
+    name = "mark_ready" if order.status == OrderStatus.PAID else "restock"
+    changes = ({order_id: {"warehouse": warehouse}} if order.warehouse_id != warehouse.pk
+               else None)
+    orders_edit_and_transition(orders=[order], actor=actor, changes_by_id=changes,
+                               edit_reason="allocate", transition_by_id={order_id: (name, "")})
+    return AllocationResult(ok=True, order=order, reservations=reservations)
+
+
+def _reserve_rows(deltas: dict[int, int], movements: list[dict],
+                  reservations: list[Reservation], now) -> None:
+    """``reserved += delta`` on levels the caller locked, their movements, the reservations.
+
+    On PostgreSQL one statement (data-modifying CTEs; every part runs, in one
+    snapshot, on rows the caller holds locked): the single-order path is
+    round-trip bound. The reservations get their ids. Elsewhere three statements.
+    """
+    if connection.vendor != "postgresql":
+        _add_reserved(deltas)
+        insert_rows(StockMovement, movements)
+        Reservation.objects.bulk_create(reservations)
+        return
+    qn = connection.ops.quote_name
+
+    def rows(count: int, width: int) -> str:
+        return ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * count)
+
+    res_columns = ["order_id", "warehouse_id", "sku_id", "quantity", "status", "created_at"]
+    sql = (
+        f"WITH moved AS (UPDATE {qn(StockLevel._meta.db_table)} AS t "
+        f"SET reserved = t.reserved + d.delta, updated_at = %s "
+        f"FROM (VALUES {rows(len(deltas), 2)}) AS d(id, delta) WHERE t.id = d.id), "
+        f"logged AS (INSERT INTO {qn(StockMovement._meta.db_table)} "
+        f"({', '.join(qn(c) for c in MOVEMENT_COLUMNS)}) "
+        f"VALUES {rows(len(movements), len(MOVEMENT_COLUMNS))}) "
+        f"INSERT INTO {qn(Reservation._meta.db_table)} ({', '.join(qn(c) for c in res_columns)}) "
+        f"VALUES {rows(len(reservations), len(res_columns))} RETURNING id")
+    params = [now, *(v for pk, delta in deltas.items() for v in (pk, delta)),
+              *(row[c] for row in movements for c in MOVEMENT_COLUMNS),
+              *(v for r in reservations for v in (r.order_id, r.warehouse_id, r.sku_id,
+                                                   r.quantity, str(r.status), r.created_at))]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for reservation, (pk,) in zip(reservations, cursor.fetchall(), strict=True):
+            reservation.pk = pk
+            reservation._state.adding = False
+            reservation._state.db = connection.alias
+
+
+def _stock_needs_one(order_id: int) -> dict[int, int]:
+    """``order_stock_needs`` for one order in one query (its lines with their SKUs).
+
+    An unknown SKU or a kit takes ``order_stock_needs`` (which raises, or
+    expands the kit): the one place those rules live.
+    """
+    sku = SKU.objects.filter(code=OuterRef("sku_code"))
+    needs: dict[int, int] = defaultdict(int)
+    for qty, shipped, sku_id, kind in (
+            OrderLine.objects.filter(order_id=order_id).order_by()
+            .annotate(sku_pk=Subquery(sku.values("pk")[:1]),
+                      sku_kind=Subquery(sku.values("kind")[:1]))
+            .values_list("quantity", "shipped_quantity", "sku_pk", "sku_kind")):
+        units = units_to_ship(qty, shipped)
+        if not units:
+            continue
+        if sku_id is None or kind == SKU.Kind.KIT:
+            return order_stock_needs(order_id)
+        needs[sku_id] += units
+    return dict(needs)
+
+
+# Warehouse ids whose stock source confirms each order with the ERP, cached so the
+# single-order path asks the database only when the cache is cold (a StockSource
+# change clears it: ``erp_check_cache_clear``, connected in WarehouseConfig.ready).
+ERP_CHECK_CACHE_KEY = "warehouse:erp-check-warehouses"
+ERP_CHECK_CACHE_SECONDS = 300
+
+
+def erp_check_warehouse_ids() -> frozenset[int]:
+    """Warehouses with an enabled stock source set to ``check_each_order``.
+
+    A cache outage costs one query, never a failure.
+    """
+    try:
+        ids = cache.get(ERP_CHECK_CACHE_KEY)
+    except Exception:  # the cache is a shortcut: the database answers
+        logger.warning("cache unavailable; reading the ERP check flag from the database")
+        ids, cacheable = None, False
+    else:
+        cacheable = True
+    if ids is None:
+        ids = frozenset(StockSource.objects.filter(enabled=True, check_each_order=True)
+                        .values_list("warehouse_id", flat=True))
+        if cacheable:
+            try:
+                cache.set(ERP_CHECK_CACHE_KEY, ids, ERP_CHECK_CACHE_SECONDS)
+            except Exception:
+                logger.warning("cache unavailable; ERP check flag not cached")
+    return ids
+
+
+def erp_check_cache_clear(**kwargs) -> None:
+    """Forget the cached ERP check flag (a StockSource was saved or deleted).
+
+    Cleared at once and again after commit, so a reader between the two cannot
+    keep the old answer. Should the cache be down, the entry expires by itself.
+    """
+    def clear():
+        try:
+            cache.delete(ERP_CHECK_CACHE_KEY)
+        except Exception:
+            logger.warning("cache unavailable; the ERP check flag expires in %s s",
+                           ERP_CHECK_CACHE_SECONDS)
+
+    clear()
+    transaction.on_commit(clear)
 
 
 # --- adjustments ------------------------------------------------------------------
