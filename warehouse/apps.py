@@ -11,9 +11,9 @@ class WarehouseConfig(AppConfig):
 
         from orderhub.signals import order_status_changed, orders_status_changed
         from warehouse import receivers
-        from warehouse.signals import stock_insufficient
         from warehouse.models import StockSource
         from warehouse.services.stock import erp_check_cache_clear
+        from warehouse.signals import stock_insufficient
 
         order_status_changed.connect(
             receivers.on_order_status_changed, dispatch_uid="warehouse.stock_on_status"
