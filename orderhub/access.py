@@ -167,7 +167,9 @@ ADMIN_SITE = Access(_roles("admin"))
 
 # Unnamed patterns: the sandbox (platform-shaped demo APIs, checking their own
 # signatures). Matched by route prefix.
-PUBLIC_PREFIXES = ("sandbox/",)
+# The open API (/api/v1/): no login; every endpoint but its schema and docs wants an API
+# token (401 without one), which the API checks itself.
+PUBLIC_PREFIXES = ("sandbox/", "api/")
 
 
 def access_for(name: str | None, route: str) -> Access | None:

@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("fulfillment.tickets.urls")),
     path("", include("fulfillment.changes.urls")),
     path("sandbox/", include("channels.urls_sandbox")),
+    path("api/", include("api.urls")),
 ]
