@@ -11,7 +11,7 @@ from typing import Annotated
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Query
+from ninja import NinjaAPI, Query, Status
 from pydantic import Field
 
 from api import errors, selectors
@@ -123,7 +123,7 @@ def create_order(request, response: HttpResponse, payload: OrderIn):
         order = api_order_create(user=user, data=payload.model_dump())
         return 201, _jsonable(selectors.order_detail(user=user, number=order.number))
 
-    return run_idempotent(request, response, work)
+    return Status(*run_idempotent(request, response, work))
 
 
 @api.post("/orders/{number}/notes", response={201: NoteOut, **ERRORS}, tags=["orders"])
@@ -140,7 +140,7 @@ def add_note(request, response: HttpResponse, number: str, payload: NoteIn):
                                "text": event.message, "actor": event.actor,
                                "time": event.created_at})
 
-    return run_idempotent(request, response, work)
+    return Status(*run_idempotent(request, response, work))
 
 
 @api.post("/orders/{number}/change-requests", response={201: ChangeRequestOut, **ERRORS},
@@ -168,7 +168,7 @@ def request_change(request, response: HttpResponse, number: str, payload: Change
                                "reason": change.reason, "diff": change.diff,
                                "created_at": change.created_at})
 
-    return run_idempotent(request, response, work)
+    return Status(*run_idempotent(request, response, work))
 
 
 @api.post("/wms/outbound", response={201: WmsCallbackOut, **ERRORS}, tags=["wms"])
@@ -181,7 +181,7 @@ def wms_outbound(request, response: HttpResponse, payload: WmsOutboundIn):
         callback = wms_outbound_record(token=request.auth, data=payload.model_dump(), raw=raw)
         return 201, _jsonable(selectors.wms_callback_out(callback))
 
-    return run_idempotent(request, response, work)
+    return Status(*run_idempotent(request, response, work))
 
 
 def _jsonable(value):
