@@ -14,10 +14,8 @@ automation are those of any other write.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -152,8 +150,3 @@ def wms_outbound_record(*, token: ApiToken, data: dict, raw: str) -> WmsCallback
         "photo_url": data.get("photo_url") or "", "event": event})
     return callback
 
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and timezone.is_naive(value):
-        return timezone.make_aware(value)
-    return value

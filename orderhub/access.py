@@ -271,6 +271,9 @@ README_PAGES: list[tuple[str, str, str]] = [
      "past orders), carriers, message templates and gateways, approval chains, thresholds, "
      "users and roles"),
     ("`/hooks/<channel>/`", "channel-webhook", "platforms' signed webhooks"),
+    ("`/api/v1/`", "api/v1/", "the open API for ERP, WMS, CRM and audit systems: every call "
+     "but the schema (`/api/v1/openapi.json`) and the docs (`/api/v1/docs`) needs an API token "
+     "(README \"Open API\")"),
     ("`/sandbox/`", "sandbox/", "the demo: Shopify-, WooCommerce-, Amazon-, Taobao-, "
      "Pinduoduo-, Douyin- and Youzan-shaped APIs, SF Express and Kuaidi100, Aliyun SMS, "
      "WeCom and DingTalk robots, checking signatures like the real ones (`SANDBOX_ENABLED`)"),

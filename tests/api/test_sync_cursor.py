@@ -41,10 +41,9 @@ def run_sync(fetch, orders_pks):
     """Page to the end, editing orders between page fetches.
 
     ``fetch(cursor) -> (list of (pk, updated_at), next_cursor, has_more)``.
-    Returns what was seen and which orders were edited when.
+    Returns every (order, updated_at) delivered, in order.
     """
     seen: list[tuple[int, dt.datetime]] = []
-    edited_after_seen: dict[int, int] = {}
     cursor, pages = None, 0
     while True:
         items, cursor, more = fetch(cursor)
