@@ -25,6 +25,7 @@ from orderhub.forms_new_order import MARK_PAID_PERM, LineFormSet, NewOrderForm, 
 from orderhub.models import Customer, Order, OrderStatus
 from orderhub.services.events import order_event_record
 from orderhub.services.orders import order_create, order_transition
+from warehouse.models import PickTask
 
 ENTER_PERMS = ("orderhub.add_order", "orderhub.change_order")
 S = OrderStatus
@@ -135,6 +136,10 @@ def wms_outbound_record(*, token: ApiToken, data: dict, raw: str) -> WmsCallback
                                  scan_flow=True,
                                  set_fields=set_fields if name == "ship" and set_fields
                                  else None)
+    if "finish" in steps:
+        # A hub pick task someone opened meanwhile is done: the WMS picked the order.
+        PickTask.objects.filter(order=order, status=PickTask.Status.OPEN).update(
+            status=PickTask.Status.DONE, finished_at=timezone.now())
     weight = data.get("weight_kg")
     callback = WmsCallback.objects.create(
         order=order, token=token, source_system=source, event=event,

@@ -136,3 +136,15 @@ def test_the_order_page_shows_the_callback_and_its_source(client, api_as, wms, m
     assert 'id="wms-panel"' in page
     assert "WMS: Jushuitan WMS" in page and "张师傅" in page
     assert "WMS outbound callback" in page  # the timeline's event label
+
+
+def test_an_open_hub_pick_task_is_closed_when_the_wms_picked(api_as, wms, make_order,
+                                                            make_user, warehouse):
+    from warehouse.models import PickTask
+
+    _token, raw = wms
+    order = make_order("picking")
+    task = PickTask.objects.create(order=order, warehouse=warehouse, picker=make_user("picker"))
+    assert api_as(raw).post("/wms/outbound", payload(order)).status_code == 201
+    task.refresh_from_db()
+    assert task.status == PickTask.Status.DONE and task.finished_at is not None
