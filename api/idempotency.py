@@ -3,8 +3,8 @@
 The record is written in the write's own transaction: a write that failed (or rolled
 back) left none, so a retry does the work then; a write that succeeded is never done
 twice. The same key with a different request is refused (422). Two requests racing
-with one key: the second waits on the unique index, rolls its work back and answers
-the first one's result.
+with one key: the second waits on the key's unique index before doing anything and
+answers the first one's result.
 """
 
 from __future__ import annotations
@@ -61,14 +61,19 @@ def run_idempotent(request, response, work: Callable[[], tuple[int, dict]]) -> t
         return _replay(existing, fingerprint, response)
     try:
         with transaction.atomic():
-            status, body = work()
+            # The key is taken first: a second request with it waits here on the unique
+            # index until this one commits (then answers its result) or rolls back
+            # (then does the work itself). The work never runs twice.
             try:
                 with transaction.atomic():
-                    IdempotencyRecord.objects.create(
-                        token=token, key=key, method=request.method, path=request.path[:255],
-                        request_hash=fingerprint, status_code=status, response=body)
+                    record = IdempotencyRecord.objects.create(
+                        token=token, key=key, method=request.method,
+                        path=request.path[:255], request_hash=fingerprint, status_code=0)
             except IntegrityError as exc:
                 raise _KeyTaken from exc
+            status, body = work()
+            record.status_code, record.response = status, body
+            record.save(update_fields=["status_code", "response"])
     except _KeyTaken:
         return _replay(IdempotencyRecord.objects.get(token=token, key=key), fingerprint,
                        response)

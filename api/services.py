@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -94,7 +95,14 @@ def api_order_create(*, user, data: dict) -> Order:
     fields["customer"] = Customer.objects.filter(phone=fields["buyer_phone"]).first()
     if external_id:
         fields["external_id"] = external_id
-    order = order_create(channel=channel, actor=user, lines=lines.lines, **fields)
+    try:
+        with transaction.atomic():
+            order = order_create(channel=channel, actor=user, lines=lines.lines, **fields)
+    except IntegrityError as exc:
+        # The same external id committed by a concurrent request a moment ago.
+        raise ApiError(409, "duplicate_order",
+                       _("Channel %(channel)s already has an order with the id %(id)s.")
+                       % {"channel": channel.code, "id": external_id}) from exc
     if data["paid"]:
         order = order_transition(order=order, name="pay", actor=user,
                                  reason=_("Paid (entered through the API)"))
