@@ -26,7 +26,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def api_token(transactional_db, make_user, make_order, channel):
+def api_token(make_user, make_order, channel):
     SKU.objects.create(code="SKU-1", name="cup", attributes={"price": "59.00"})
     make_order("ready_to_pick")
     make_order("paid")
@@ -36,6 +36,7 @@ def api_token(transactional_db, make_user, make_order, channel):
 
 
 @pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_api_against_its_schema(live_server, api_token):
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {api_token}"}
