@@ -178,7 +178,9 @@ ADMIN_SITE = Access(_roles("admin"))
 
 # Unnamed patterns: the sandbox (platform-shaped demo APIs, checking their own
 # signatures). Matched by route prefix.
-PUBLIC_PREFIXES = ("sandbox/",)
+# The open API (/api/v1/): no login; every endpoint but its schema and docs wants an API
+# token (401 without one), which the API checks itself.
+PUBLIC_PREFIXES = ("sandbox/", "api/")
 
 
 def access_for(name: str | None, route: str) -> Access | None:
@@ -288,6 +290,9 @@ README_PAGES: list[tuple[str, str, str]] = [
      "past orders), carriers, message templates and gateways, approval chains, thresholds, "
      "users and roles"),
     ("`/hooks/<channel>/`", "channel-webhook", "platforms' signed webhooks"),
+    ("`/api/v1/`", "api/v1/", "the open API for ERP, WMS, CRM and audit systems: every call "
+     "but the schema (`/api/v1/openapi.json`) and the docs (`/api/v1/docs`) needs an API token "
+     "(README \"Open API\")"),
     ("`/sandbox/`", "sandbox/", "the demo: Shopify-, WooCommerce-, Amazon-, Taobao-, "
      "Pinduoduo-, Douyin- and Youzan-shaped APIs, SF Express and Kuaidi100, Aliyun SMS, "
      "WeCom and DingTalk robots, checking signatures like the real ones (`SANDBOX_ENABLED`)"),

@@ -19,7 +19,7 @@ from django.contrib.auth.management import create_permissions
 
 # Apps whose permissions the table governs (app labels, not module paths).
 APP_LABELS = ("orderhub", "channels", "warehouse", "fulfillment", "changes", "notifications",
-              "shipping", "tickets", "reporting", "webhooks")
+              "shipping", "tickets", "reporting", "webhooks", "api")
 
 # --- building blocks ----------------------------------------------------------------
 

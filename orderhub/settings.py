@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "fulfillment.changes",
     "reporting",
     "webhooks",
+    # The open API (/api/v1/): django-ninja serves its schema and docs pages' static files.
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -434,4 +437,14 @@ ORDER_PAGE_PANELS = [
     "channels/order_panel.html",
     "tickets/order_panel.html",
     "notifications/order_panel.html",
+    "api/order_panel.html",
 ]
+
+# --- Open API (/api/v1/, app ``api``) -----------------------------------------------------
+# Requests per minute per token unless the token sets its own (fails open without the cache).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
+# A request body larger than this is refused with 413 before it is read.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
+# Incremental feeds (orders, audit) serve only rows older than this many seconds, so a
+# change still being committed is never passed by a cursor (no skip).
+API_SYNC_LAG_SECONDS = env.float("API_SYNC_LAG_SECONDS", default=2.0)

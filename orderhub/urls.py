@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("fulfillment.changes.urls")),
     path("", include("webhooks.urls")),
     path("sandbox/", include("channels.urls_sandbox")),
+    path("api/", include("api.urls")),
 ]

@@ -109,6 +109,7 @@ def _one_of_each_model_the_demo_leaves_empty():
     """The demo does not pick, pack, reconcile or export; one plain row of each."""
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
+    from api.models import ApiToken, WmsCallback
     from channels.models import Channel, DecryptAudit, GapAlert, LegacyOrder, RawPayload
     from fulfillment.models import CreditEntry, ReviewAction, Rule, ShadowResult
     from fulfillment.notifications.models import Gateway, Message
@@ -168,6 +169,11 @@ def _one_of_each_model_the_demo_leaves_empty():
         PresaleDeferral: dict(order=order, ship_date=today, source="sku",
                               release_at=timezone.now()),
         TransferRequest: dict(from_warehouse=warehouse, to_warehouse=warehouse),
+        # The open API: a token (no secret: the hash is made up) and a WMS callback.
+        ApiToken: dict(name="Admin walk ERP", user=user, prefix="adminwlk", key_hash="0" * 64),
+        WmsCallback: dict(order=order, source_system="WMS: walk", event="shipped",
+                          operator="walk", occurred_at=timezone.now(), package_count=1,
+                          raw="{}", from_status="picked", to_status="shipped"),
         # Login throttling (django-axes): a failed try, a login, a failure log row.
         AccessAttempt: dict(username="ops", ip_address="203.0.113.9", user_agent="walk",
                             http_accept="*/*", path_info="/login/", get_data="",
