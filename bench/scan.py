@@ -12,7 +12,8 @@ repeat. Each picker pauses --think-ms (mean) between scans, as a person does;
 with --think-ms 0 it is a throughput test instead. ``--live N`` keeps
 ``bench/live_ingest.py`` writing N orders/s meanwhile (a busy hub).
 
-Every scan is counted, the first ones on a cold worker included. Prints the
+Pickers arrive over --ramp seconds (log in, claim a task); every scan of the
+--seconds after that is counted, whatever worker serves it. Prints the
 nearest-rank p50/p95/p99 of the scan round-trip and VERDICT lines (goals: p95 <
 50 ms, p99 < 100 ms). Not part of the test run.
 """
@@ -103,9 +104,12 @@ def session_for(user) -> str:
 # --- the load generator (its own process) ----------------------------------------------
 
 async def _picker(client, session_key, base, wh_id, deadline, barcodes, latencies, errors,
-                  think_ms, rng):
+                  think_ms, rng, *, start_at: float, measure_from: float):
     import asyncio
     import uuid
+
+    # Pickers arrive over the ramp, as a shift does, not all in the same second.
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
 
     # As behind the TLS proxy (DEBUG off: secure cookies, HTTPS referer check); the
     # cookies go in the header, as a phone sends them over HTTPS.
@@ -136,7 +140,8 @@ async def _picker(client, session_key, base, wh_id, deadline, barcodes, latencie
                     f"/scan/task/{task['id']}/scan/", headers=headers,
                     data={"barcode": barcodes.get(line["sku"], line["sku"]),
                           "key": uuid.uuid4().hex})
-                latencies.append((time.perf_counter() - started) * 1000)
+                if time.monotonic() >= measure_from:  # after the ramp: steady state
+                    latencies.append((time.perf_counter() - started) * 1000)
                 if res.status_code != 200 or not res.json().get("ok"):
                     errors.append(res.text[:200])
         await client.post(f"/scan/task/{task['id']}/finish/", headers=headers)
@@ -154,14 +159,18 @@ def generator(spec_path: str) -> None:
 
     async def run():
         start = time.monotonic() + 0.5
-        deadline = start + spec["seconds"]
+        ramp = spec["ramp"]
+        measure_from = start + ramp
+        deadline = measure_from + spec["seconds"]
+        n = len(spec["sessions"])
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         clients = [httpx.AsyncClient(base_url=spec["base"], timeout=10, limits=limits,
                                      ) for _key in spec["sessions"]]
         try:
             await asyncio.gather(*(
                 _picker(c, key, spec["base"], spec["warehouse"], deadline, spec["barcodes"],
-                        latencies, errors, spec["think_ms"], random.Random(i))  # noqa: S311
+                        latencies, errors, spec["think_ms"], random.Random(i),  # noqa: S311
+                        start_at=start + ramp * i / n, measure_from=measure_from)
                 for i, (c, key) in enumerate(zip(clients, spec["sessions"], strict=True))))
         finally:
             for c in clients:
@@ -179,6 +188,9 @@ def main():
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--think-ms", type=float, default=1000,
                         help="mean pause between a picker's scans (0: flat out)")
+    parser.add_argument("--ramp", type=float, default=15,
+                        help="seconds over which pickers arrive (log in, claim); scans "
+                             "are measured for --seconds after it")
     parser.add_argument("--live", type=int, default=0,
                         help="orders/s bench/live_ingest.py writes meanwhile (0: none)")
     parser.add_argument("--generator", help=argparse.SUPPRESS)
@@ -226,7 +238,7 @@ def main():
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump({"base": base, "warehouse": wh.pk, "sessions": sessions,
                        "barcodes": barcodes, "seconds": args.seconds,
-                       "think_ms": args.think_ms}, fh)
+                       "think_ms": args.think_ms, "ramp": args.ramp}, fh)
         hub = live_hub(rate=args.live) if args.live else contextlib.nullcontext()
         with hub:
             load_before = os.getloadavg()[0]
