@@ -73,3 +73,33 @@ def live_hub(*, rate: int = 50, database_url: str | None = None):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def copy_defaults(connection) -> list[str]:
+    """Database defaults for the NOT NULL order and line columns a COPY/SQL generator
+    leaves out.
+
+    ``bench.order_list`` COPYs a fixed column list (and ``bench.dashboard`` writes
+    lines in SQL); a column added since (NOT NULL, its default given by Django: a
+    ``default=`` or a CharField's "") would reject every row. Only a benchmark
+    database is altered. Returns the columns given a default.
+    """
+    from orderhub.models import Order, OrderLine
+
+    done = []
+    with connection.cursor() as cursor:
+        for model in (Order, OrderLine):
+            table = model._meta.db_table
+            for field in model._meta.concrete_fields:
+                if field.primary_key or field.null:
+                    continue
+                if field.has_default():
+                    value = field.get_db_prep_save(field.get_default(), connection)
+                elif field.empty_strings_allowed:
+                    value = ""
+                else:
+                    continue
+                cursor.execute(
+                    f'ALTER TABLE {table} ALTER COLUMN "{field.column}" SET DEFAULT %s', [value])
+                done.append(f"{table}.{field.column}")
+    return done
