@@ -9,6 +9,7 @@ raise: a failure is logged, the cause has happened already.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from urllib.parse import urlencode
@@ -40,6 +41,7 @@ from fulfillment.notifications.services import (
     team_alert,
 )
 from fulfillment.shipping.models import Waybill
+from fulfillment.shipping.rates import promised_days
 from fulfillment.signals import UrgentOrder
 from fulfillment.tickets.models import Ticket
 from fulfillment.tickets.services import ticket_open
@@ -111,12 +113,29 @@ ESTIMATE_KEYS = ("estimated_delivery", "arrivalTime", "promiseTm")
 
 
 def estimated_delivery(order) -> str:
-    """The carrier's estimated delivery for the order's booked parcel; "" when unknown."""
-    data = (Waybill.objects.filter(order=order, status=Waybill.Status.BOOKED)
-            .order_by("-booked_at", "-pk").values_list("label_data", flat=True).first())
-    if not isinstance(data, dict):
+    """The carrier's estimated delivery for the order's booked parcel; "" when unknown.
+
+    The carrier's own promise in the booking answer wins; without one, the rate
+    table's promised days for the parcel's service and destination zone, counted
+    from the day it shipped (the same promise a "choose carrier" rule relied on).
+    """
+    waybill = (Waybill.objects.filter(order=order, status=Waybill.Status.BOOKED)
+               .select_related("account").order_by("-booked_at", "-pk").first())
+    if waybill is None:
         return ""
-    return next((str(data[key]).strip() for key in ESTIMATE_KEYS if data.get(key)), "")
+    data = waybill.label_data
+    if isinstance(data, dict):
+        promise = next((str(data[key]).strip() for key in ESTIMATE_KEYS if data.get(key)), "")
+        if promise:
+            return promise
+    if waybill.account is None:
+        return ""
+    days = promised_days(carrier=waybill.account.code, service=waybill.service,
+                         province=order.ship_province)
+    if days is None:
+        return ""
+    shipped = timezone.localdate(order.shipped_at or timezone.now())
+    return (shipped + dt.timedelta(days=days)).isoformat()
 
 
 def buyer_context(order) -> dict:

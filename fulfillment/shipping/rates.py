@@ -159,6 +159,19 @@ def load_rate_cards() -> list[RateCard]:
             for c in cards.values()]
 
 
+def promised_days(*, carrier: str, service: str, province: str) -> int | None:
+    """The rate table's promised days for one account's service to ``province``, or None.
+
+    A parcel booked without a service reads the account's only rated service.
+    """
+    cards = [card for card in load_rate_cards() if card.carrier.lower() == carrier.lower()
+             and (card.service == service or not service)]
+    if service == "" and len(cards) != 1:
+        return None
+    zones = [card.zone_for(province) for card in cards]
+    return next((zone.promised_days for zone in zones if zone is not None), None)
+
+
 def quotes_for(cards: list[RateCard], *, province: str, weight_g: int, volume_cm3: int,
                carriers: tuple | list | None = None) -> list[Quote]:
     """Every service's price and promise for this parcel, cheapest first.

@@ -1,5 +1,7 @@
 """Pre-shipment confirmation SMS (off by default) and the shipped SMS's estimate and link."""
 
+import datetime as dt
+
 import pytest
 
 from fulfillment.notifications.models import Message, MessageTemplate
@@ -103,3 +105,42 @@ def test_the_tracking_link_opens_the_page_with_the_number_filled_in(client, make
     order = make_order(S.SHIPPED, carrier="SF", tracking_number="SF9")
     page = client.get(f"/track/?number={order.number}").content.decode()
     assert f'value="{order.number}"' in page
+
+
+def test_without_the_carriers_promise_the_rate_tables_promised_days_give_the_estimate(
+        make_order, aliyun, enqueued, site, django_capture_on_commit_callbacks):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from fulfillment.shipping.models import CarrierAccount, CarrierService, RateZone
+
+    _shipped_template_with_estimate_and_link()
+    account = CarrierAccount.objects.create(code="zto", name="ZTO", kind="kuaidi100",
+                                            carrier_code="zhongtong")
+    service = CarrierService.objects.create(account=account, code="标准快递", name="中通标快")
+    RateZone.objects.create(service=service, name="华东", provinces="上海, 江苏",
+                            first_price=Decimal("5"), additional_price=Decimal("1"),
+                            promised_days=2)
+    RateZone.objects.create(service=service, name="其他", provinces="",
+                            first_price=Decimal("8"), additional_price=Decimal("2"),
+                            promised_days=4)
+    near = make_order(S.PICKED, carrier="zto", tracking_number="ZT300")
+    far = make_order(S.PICKED, carrier="zto", tracking_number="ZT301")
+    Order.objects.filter(pk=near.pk).update(ship_province="江苏省")
+    Order.objects.filter(pk=far.pk).update(ship_province="新疆维吾尔自治区")
+    for order, number in ((near, "ZT300"), (far, "ZT301")):
+        Waybill.objects.create(order=order, account=account, service="标准快递",
+                               status=Waybill.Status.BOOKED, tracking_number=number,
+                               label_data={})
+        with django_capture_on_commit_callbacks(execute=True):
+            order_transition(order=order.pk, name="ship", actor="system:test")
+    today = timezone.localdate()
+    near_sms = Message.objects.get(order=near, event="shipped")
+    far_sms = Message.objects.get(order=far, event="shipped")
+    assert near_sms.template_params["estimated_delivery"] == str(today + dt.timedelta(days=2))
+    assert far_sms.template_params["estimated_delivery"] == str(today + dt.timedelta(days=4))
+    # The carrier's own promise still wins over the table.
+    Waybill.objects.filter(order=near).update(label_data={"promiseTm": "2026-12-31 12"})
+    from fulfillment.notifications.receivers import estimated_delivery
+    assert estimated_delivery(near) == "2026-12-31 12"
