@@ -30,6 +30,7 @@ from channels.connectors.base import (
     text,
     timestamp,
 )
+from channels.connectors.presale import promised_ship
 
 # OrderStatus -> (hub status, how far the platform itself shipped it). The
 # descriptions are the Orders v0 model's.
@@ -126,6 +127,9 @@ class AmazonOrderMapping:
             ((it.get("ItemPrice") or {}).get("CurrencyCode") for it in items
              if (it.get("ItemPrice") or {}).get("CurrencyCode")), "USD"))
         marketplace = text(raw.get("MarketplaceId"))
+        # OrderType "Preorder": its LatestShipDate (end of the window the seller
+        # committed to ship in, ISO 8601) is the promised ship date.
+        preorder = text(raw.get("OrderType")) == "Preorder"
         extra = {"fulfillment_channel": text(raw.get("FulfillmentChannel")),
                  "marketplace_id": marketplace, "order_status": status_text}
         if self.pii_problem and not address.get("AddressLine1"):
@@ -158,7 +162,10 @@ class AmazonOrderMapping:
             extra=extra,
             # Amazon gives no tracking number in Orders v0: no shipments to report.
             platform_data={"marketplace_id": marketplace,
-                           "fulfillment_channel": text(raw.get("FulfillmentChannel"))},
+                           "fulfillment_channel": text(raw.get("FulfillmentChannel")),
+                           **(promised_ship(timestamp, raw.get("LatestShipDate"),
+                                            "LatestShipDate") if preorder else {})},
+            presale=preorder,
         )
 
     def orders_from_file(self, data) -> list[dict]:

@@ -153,6 +153,8 @@ class NormalizedOrder:
     # What the write-back needs later (Amazon: the order's marketplace id), kept on
     # ``Order.platform_data`` and handed back to ``push_shipment``.
     platform_data: dict = field(default_factory=dict)
+    # The platform says the order is a presale (pre-order): ``Order.presale``.
+    presale: bool = False
 
 
 @dataclass

@@ -74,6 +74,7 @@ from channels.connectors.cn import (
     shipped_lines,
     token_error,
 )
+from channels.connectors.presale import PROMISED_SHIP_DATE, promised_ship
 
 GATEWAY = "https://openapi-fxg.jinritemai.com"
 SUCCESS = 10000
@@ -101,6 +102,11 @@ FIELDS = {
     "post_amount": "post_amount",
     "promotion_amount": "promotion_amount",
     "buyer_words": "buyer_words",
+    # sku order: pre_sale_type 0 stock (现货), 1 full-payment presale (全款预售),
+    # 2 stepped shipping (阶梯发货); trade_type 2 deposit presale (定金预售).
+    "presale_type": "pre_sale_type",
+    "trade_type": "trade_type",
+    "exp_ship": "exp_ship_time",  # sku and shop order, UNIX seconds: 预计发货时间
     "address": "post_addr",
     "province": "province",
     "city": "city",
@@ -377,6 +383,7 @@ class DouyinConnector(WriteMixin, WindowedConnector):
                     "sku orders say which items left; the rest cannot be picked safely")
         region, street, detail = self._address(raw)
         placed = required_time(parse_cn_time(raw.get(f["created"]), f["created"]), f["created"])
+        presale, promised = self._presale(raw)
         return NormalizedOrder(
             external_id=order_id,
             status=status,
@@ -391,7 +398,8 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             buyer_message=text(raw.get(f["buyer_words"])),
             ship_name=as_sent(raw.get(f["mask_receiver"]) or raw.get(f["receiver"]), 120),
             ship_phone=clear_phone(raw.get(f["mask_tel"]) or raw.get(f["tel"])),
-            platform_data=masked_contact(raw.get(f["mask_tel"])),
+            platform_data={**masked_contact(raw.get(f["mask_tel"])), **promised},
+            presale=presale,
             ship_country="CN",
             ship_province=region["province"],
             ship_city=region["city"],
@@ -401,6 +409,25 @@ class DouyinConnector(WriteMixin, WindowedConnector):
             fulfillment=fulfillment,
             shipments=shipments,
         )
+
+    def _presale(self, raw: dict) -> tuple[bool, dict]:
+        """Whether a sku order is a presale (全款预售 or 定金预售), and its ship date.
+
+        The promised date is the latest ``exp_ship_time`` of the presale sku
+        orders, else the shop order's own.
+        """
+        f = FIELDS
+        items = [item for _, item in line_items(raw, f["lines"])]
+        presale = [item for item in items
+                   if int_or_none(item.get(f["presale_type"])) == 1
+                   or int_or_none(item.get(f["trade_type"])) == 2]
+        if not presale:
+            return False, {}
+        dates = [promised_ship(parse_cn_time, item.get(f["exp_ship"]), f["exp_ship"])
+                 for item in presale]
+        dates = [d for d in dates if d] or [
+            promised_ship(parse_cn_time, raw.get(f["exp_ship"]), f["exp_ship"])]
+        return True, max(dates, key=lambda d: d.get(PROMISED_SHIP_DATE, ""))
 
     def _address(self, raw: dict) -> tuple[dict[str, str], str, str]:
         """Regions, street and detail from ``post_addr`` / ``mask_post_addr``.

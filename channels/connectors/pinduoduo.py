@@ -53,6 +53,7 @@ from channels.connectors.cn import (
     shipped_lines,
     sorted_concat,
 )
+from channels.connectors.presale import promised_ship
 
 GATEWAY = "https://gw-api.pinduoduo.com/api/router"
 LIST_METHOD = "pdd.order.number.list.increment.get"
@@ -215,6 +216,7 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
         discount = sum((money(raw.get(key), key) for key in (
             "seller_discount", "platform_discount", "capital_free_discount")),
             start=money(0, ""))
+        presale = raw.get("is_pre_sale") in (1, "1", True)
         return NormalizedOrder(
             external_id=order_sn,
             status=status,
@@ -230,7 +232,14 @@ class PinduoduoConnector(WriteMixin, WindowedConnector):
             buyer_message=text(raw.get("buyer_memo")),
             ship_name=as_sent(raw.get("receiver_name_mask") or raw.get("receiver_name"), 120),
             ship_phone=clear_phone(raw.get("receiver_phone")),
-            platform_data=masked_contact(raw.get("receiver_phone_mask")),
+            # is_pre_sale 1: a presale order, to ship by pre_sale_time (预售时间),
+            # else last_ship_time (承诺发货时间), both Beijing time.
+            platform_data={**masked_contact(raw.get("receiver_phone_mask")),
+                           **(promised_ship(parse_cn_time, raw.get("pre_sale_time"),
+                                            "pre_sale_time")
+                              or promised_ship(parse_cn_time, raw.get("last_ship_time"),
+                                               "last_ship_time") if presale else {})},
+            presale=presale,
             ship_country="CN",
             ship_province=clear_region(raw.get("province"), "province"),
             ship_city=clear_region(raw.get("city"), "city"),

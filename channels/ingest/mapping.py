@@ -220,6 +220,8 @@ def platform_fields(norm: NormalizedOrder) -> dict:
         fields["platform_updated_at"] = norm.updated_at
     if norm.platform_data:
         fields["platform_data"] = norm.platform_data
+    if norm.presale:
+        fields["presale"] = True
     return fields
 
 
