@@ -148,6 +148,8 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
             models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub_idx"),
+            # The missed-event sweep's "which of these rows have deliveries already".
+            models.Index(fields=["source", "source_id"], name="webhook_delivery_source_idx"),
         ]
         permissions = [("resend_delivery", _("Can re-send a webhook delivery"))]
 
