@@ -184,6 +184,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Outbound webhooks: order events the live receivers missed (from the transition log).
+    "webhooks-missed-events": {
+        "task": "webhooks.tasks.record_missed_events",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 app.autodiscover_tasks()

@@ -107,6 +107,10 @@ class Delivery(models.Model):
 
     PENDING = (Status.QUEUED, Status.RETRYING)
 
+    class Source(models.TextChoices):
+        ORDER = "order", _("Order")
+        TRANSITION = "transition", _("Transition log entry")
+
     uuid = models.UUIDField(_("delivery id"), default=uuid.uuid4, unique=True, editable=False)
     subscription = models.ForeignKey(Subscription, verbose_name=_("subscription"),
                                      on_delete=models.CASCADE, related_name="deliveries")
@@ -125,14 +129,27 @@ class Delivery(models.Model):
     # When a send task was last queued for it: the sweep leaves rows in flight alone.
     enqueued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    # What recorded the event durably: an order (created) or a transition log row. The
+    # live receiver and the missed-event sweep use the same key, so an event gets one
+    # delivery per subscription whichever path writes it first.
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, blank=True)
+    source_id = models.BigIntegerField(_("source id"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event", "source", "source_id"],
+                condition=models.Q(source_id__isnull=False),
+                name="webhook_delivery_one_per_source"),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
             models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub_idx"),
+            # The missed-event sweep's "which of these rows have deliveries already".
+            models.Index(fields=["source", "source_id"], name="webhook_delivery_source_idx"),
         ]
         permissions = [("resend_delivery", _("Can re-send a webhook delivery"))]
 
@@ -161,3 +178,23 @@ class DeliveryAttempt(models.Model):
     def __str__(self):
         result = "ok" if self.ok else "error"
         return f"{self.delivery_id} @ {self.started_at:%Y-%m-%d %H:%M} ({result})"
+
+
+class WebhookCursor(models.Model):
+    """How far the missed-event sweep has read a durable record (one row per source).
+
+    ``last_id`` is the highest order / transition log id whose events have been
+    turned into deliveries (or found to have them). Not in the admin.
+    """
+
+    source = models.CharField(_("source"), max_length=10, choices=Delivery.Source.choices,
+                              unique=True)
+    last_id = models.BigIntegerField(_("last id read"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook event cursor")
+        verbose_name_plural = _("webhook event cursors")
+
+    def __str__(self):
+        return f"{self.source} > {self.last_id}"

@@ -6,7 +6,10 @@ nothing more when no subscription wants the event) and writes all its deliveries
 in one transaction of its own, queued after that commit
 (``services.deliveries_record``).
 Batches (a bulk import) cost a constant number of queries, not one per order.
-Receivers never raise: the event has happened; a failure is logged.
+Receivers never raise: the event has happened; a failure is logged. An order event
+they miss (a crash, an error) is written later by the minute sweep
+``services.missed_events_record`` from the order and its transition log rows; both
+paths key a delivery on that row, so an event never gets two.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import logging
 
 from django.utils import timezone
 
-from orderhub.models import Order
+from orderhub.models import Order, OrderTransitionLog
 from orderhub.signals import orders_created, orders_status_changed
 from warehouse import signals as warehouse_signals
 from warehouse.models import Warehouse
 from webhooks import payloads
-from webhooks.models import STATUS_EVENTS, EventType, Subscription
+from webhooks.models import STATUS_EVENTS, Delivery, EventType, Subscription
 from webhooks.services import NewDelivery, deliveries_record, subscriptions_for
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,8 @@ def on_orders_created(sender, order_ids, actor="", **kwargs):
         for subscription in subscriptions:
             items.append(NewDelivery(
                 subscription=subscription, event=EventType.ORDER_CREATED, occurred_at=now,
-                order_id=order.pk, data={"order": payloads.order_summary(
+                order_id=order.pk, source=Delivery.Source.ORDER, source_id=order.pk,
+                data={"order": payloads.order_summary(
                     order, buyer_data=subscription.include_buyer_data)}))
     deliveries_record(items)
 
@@ -72,6 +76,20 @@ def _events_for(to_status: str) -> list[str]:
     if to_status in STATUS_EVENTS:
         events.append(STATUS_EVENTS[to_status])
     return events
+
+
+def _log_ids(changes) -> dict[tuple[int, str, str], int]:
+    """The transition log row of each change (its newest matching row), in one query: the
+    key the missed-event sweep uses too, so the two never both write a delivery."""
+    rows = (OrderTransitionLog.objects
+            .filter(order_id__in={c.order_id for c in changes},
+                    to_status__in={c.to_status for c in changes})
+            .values_list("pk", "order_id", "transition", "to_status"))
+    found: dict[tuple[int, str, str], int] = {}
+    for pk, order_id, transition, to_status in rows:
+        key = (order_id, transition, to_status)
+        found[key] = max(pk, found.get(key, 0))
+    return found
 
 
 @_safe
@@ -86,15 +104,18 @@ def on_orders_status_changed(sender, changes, actor="", **kwargs):
         return
     now = timezone.now()
     orders = _orders(change.order_id for change in relevant)
+    log_ids = _log_ids(relevant)
     items = []
     for change in relevant:
         order = orders.get(change.order_id)
         if order is None:
             continue
+        log_id = log_ids.get((change.order_id, change.transition, change.to_status))
         for event in _events_for(change.to_status):
             for subscription in wanted[event]:
                 items.append(NewDelivery(
                     subscription=subscription, event=event, occurred_at=now, order_id=order.pk,
+                    source=Delivery.Source.TRANSITION if log_id else "", source_id=log_id,
                     data={"order": payloads.order_summary(
                               order, buyer_data=subscription.include_buyer_data),
                           "change": {"transition": change.transition,

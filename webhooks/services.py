@@ -30,14 +30,21 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import mail_admins, send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from orderhub.queue import enqueue
 from webhooks import payloads, signing
-from webhooks.models import Delivery, DeliveryAttempt, Subscription
+from webhooks.models import (
+    STATUS_EVENTS,
+    Delivery,
+    DeliveryAttempt,
+    EventType,
+    Subscription,
+    WebhookCursor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -170,13 +177,17 @@ class NewDelivery:
     data: dict
     occurred_at: dt.datetime
     order_id: int | None = None
+    source: str = ""
+    source_id: int | None = None
 
 
 def deliveries_record(items: Iterable[NewDelivery]) -> list[Delivery]:
     """Write the deliveries (in the caller's transaction) and queue them after commit.
 
     Each body carries its delivery's id, so a receiver can drop a delivery it has
-    already taken (retries and re-sends send the same id).
+    already taken (retries and re-sends send the same id). A delivery whose
+    (subscription, event, source, source id) already exists is not written again:
+    the live receivers and ``missed_events_record`` may both try.
     """
     rows = []
     for item in items:
@@ -185,11 +196,24 @@ def deliveries_record(items: Iterable[NewDelivery]) -> list[Delivery]:
             event=item.event, occurred_at=item.occurred_at, data=item.data)})
         rows.append(Delivery(uuid=delivery_id, subscription=item.subscription, event=item.event,
                              order_id=item.order_id, body=body, next_attempt_at=timezone.now(),
-                             created_at=timezone.now()))
+                             created_at=timezone.now(), source=item.source,
+                             source_id=item.source_id))
     if not rows:
         return []
     with transaction.atomic():
-        Delivery.objects.bulk_create(rows)
+        # A row already written by the other path is skipped (the unique key); its uuid
+        # is then in no row, so ``_queue_new`` does not queue it.
+        if any(row.source_id for row in rows):
+            Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            # Skipped rows have no id (nor do written ones, after ignore_conflicts).
+            ids = dict(Delivery.objects.filter(uuid__in=[row.uuid for row in rows])
+                       .values_list("uuid", "pk"))
+            for row in rows:
+                row.pk = ids.get(row.uuid)
+                row._state.adding = row.pk is None
+            rows = [row for row in rows if row.pk]
+        else:
+            Delivery.objects.bulk_create(rows)
         uuids = [row.uuid for row in rows]
         transaction.on_commit(lambda: _queue_new(uuids))
     return rows
@@ -482,3 +506,129 @@ def deliveries_due(now: dt.datetime | None = None, limit: int = 500) -> list[int
     if ids:
         Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
     return ids
+
+
+# --- missed events (the safety net behind the live receivers) ----------------------------
+
+# Rows younger than this are left to the live receivers (and to transactions that took an
+# id but have not committed yet: the cursor never passes a row it could not see).
+MISSED_GRACE = dt.timedelta(minutes=2)
+MISSED_BATCH = 500
+
+
+def _status_events(to_status: str) -> list[str]:
+    events = [EventType.ORDER_STATUS_CHANGED]
+    if to_status in STATUS_EVENTS:
+        events.append(STATUS_EVENTS[to_status])
+    return events
+
+
+def _locked_cursor(source: str, model) -> WebhookCursor | None:
+    """The source's cursor, locked; None when it had to be started (at today's newest row,
+    so nothing older is replayed)."""
+    cursor = WebhookCursor.objects.select_for_update().filter(source=source).first()
+    if cursor is None:
+        last = model.objects.aggregate(m=Max("id"))["m"] or 0
+        WebhookCursor.objects.get_or_create(source=source, defaults={"last_id": last})
+    return cursor
+
+
+def _ready(rows: list, now: dt.datetime) -> list:
+    """The rows (in id order) old enough to sweep: stop at the first young one."""
+    ready = []
+    for row in rows:
+        if row.created_at > now - MISSED_GRACE:
+            break
+        ready.append(row)
+    return ready
+
+
+def _existing(source: str, ids: list[int]) -> set[tuple[int, str, int]]:
+    return set(Delivery.objects.filter(source=source, source_id__in=ids)
+               .values_list("subscription_id", "event", "source_id"))
+
+
+def _sweep_created(active: list[Subscription], now: dt.datetime, limit: int) -> int:
+    from orderhub.models import Order
+
+    source = Delivery.Source.ORDER
+    with transaction.atomic():
+        cursor = _locked_cursor(source, Order)
+        if cursor is None:
+            return 0
+        orders = _ready(list(Order.objects.select_related("channel")
+                             .filter(pk__gt=cursor.last_id).order_by("pk")[:limit]), now)
+        if not orders:
+            return 0
+        subscriptions = subscriptions_for(EventType.ORDER_CREATED, active)
+        have = _existing(source, [order.pk for order in orders])
+        items = [
+            NewDelivery(subscription=subscription, event=EventType.ORDER_CREATED,
+                        occurred_at=order.created_at, order_id=order.pk, source=source,
+                        source_id=order.pk,
+                        data={"order": payloads.order_summary(
+                            order, buyer_data=subscription.include_buyer_data)})
+            for order in orders for subscription in subscriptions
+            if order.created_at >= subscription.created_at
+            and (subscription.pk, EventType.ORDER_CREATED, order.pk) not in have]
+        deliveries_record(items)
+        cursor.last_id = orders[-1].pk
+        cursor.save(update_fields=["last_id", "updated_at"])
+    return len(items)
+
+
+def _sweep_transitions(active: list[Subscription], now: dt.datetime, limit: int) -> int:
+    from orderhub.models import Order, OrderTransitionLog
+
+    source = Delivery.Source.TRANSITION
+    with transaction.atomic():
+        cursor = _locked_cursor(source, OrderTransitionLog)
+        if cursor is None:
+            return 0
+        logs = _ready(list(OrderTransitionLog.objects.filter(pk__gt=cursor.last_id)
+                           .order_by("pk")[:limit]), now)
+        if not logs:
+            return 0
+        wanted = {event: subscriptions_for(event, active) for event in EventType.values}
+        have = _existing(source, [log.pk for log in logs])
+        orders = Order.objects.select_related("channel").in_bulk({log.order_id for log in logs})
+        items = []
+        for log in logs:
+            order = orders.get(log.order_id)
+            if order is None:
+                continue
+            for event in _status_events(log.to_status):
+                for subscription in wanted[event]:
+                    if (log.created_at < subscription.created_at
+                            or (subscription.pk, event, log.pk) in have):
+                        continue
+                    items.append(NewDelivery(
+                        subscription=subscription, event=event, occurred_at=log.created_at,
+                        order_id=order.pk, source=source, source_id=log.pk,
+                        data={"order": payloads.order_summary(
+                                  order, buyer_data=subscription.include_buyer_data),
+                              "change": {"transition": log.transition,
+                                         "from_status": log.from_status,
+                                         "to_status": log.to_status, "actor": log.actor}}))
+        deliveries_record(items)
+        cursor.last_id = logs[-1].pk
+        cursor.save(update_fields=["last_id", "updated_at"])
+    return len(items)
+
+
+def missed_events_record(*, now: dt.datetime | None = None, limit: int = MISSED_BATCH) -> int:
+    """Write the deliveries the live receivers missed (a crash or an error between the
+    order's commit and theirs), from what the database records durably with the change:
+    new orders (order.created) and transition log rows (the status events).
+
+    Reads only rows past each source's cursor (at most ``limit`` per source, older than
+    ``MISSED_GRACE``), skips events from before a subscription existed and those that
+    already have their delivery, then moves the cursor in the same transaction.
+    Returns the number of deliveries written.
+    """
+    now = now or timezone.now()
+    active = [s for s in Subscription.objects.filter(active=True) if s.events]
+    written = _sweep_created(active, now, limit) + _sweep_transitions(active, now, limit)
+    if written:
+        logger.warning("webhooks: recorded %s missed deliveries", written)
+    return written

@@ -34,3 +34,13 @@ def send_due_deliveries() -> int:
     if len(ids) == SWEEP_BATCH:
         send_due_deliveries.apply_async(expires=expires)
     return len(ids)
+
+
+@shared_task(name="webhooks.tasks.record_missed_events", ignore_result=True)
+def record_missed_events() -> int:
+    """Beat (every minute): deliveries for order events the live receivers missed.
+
+    Cost: per source (orders, transition log) one read of at most ``MISSED_BATCH``
+    rows past the cursor, one lookup of their existing deliveries, one insert.
+    """
+    return services.missed_events_record()
