@@ -249,18 +249,25 @@ def _sla_groups_rollup(filters: DashboardFilters, window_s: float,
                        split: tuple | None = None) -> list[tuple]:
     """The same groups, rolled-up days from the rollup's samples, the others live."""
     rolled, live_runs = split or _split_days(filters, True)
+    return _sla_groups_of(_samples(filters, rolled, live_runs, sla_samples_live, "sla"),
+                          window_s)
+
+
+def _samples(filters: DashboardFilters, rolled, live_runs, live_samples, kind: str) -> dict:
+    """Seconds per (channel, warehouse, day): live runs from ``live_samples``, rolled-up
+    days from the rollup rows of ``kind`` (each keeps its samples, so both are exact)."""
     samples = defaultdict(list)
     for start, end in live_runs:
         part = replace(filters, date_from=start, date_to=end)
-        for _pk, channel_id, warehouse_id, day, seconds in sla_samples_live(part):
+        for _pk, channel_id, warehouse_id, day, seconds in live_samples(part):
             samples[(channel_id, warehouse_id, day)].append(seconds)
     if rolled:
-        rows = _scoped_rollup(DailyRollup.objects.filter(kind="sla", day__in=rolled),
+        rows = _scoped_rollup(DailyRollup.objects.filter(kind=kind, day__in=rolled),
                               filters).values_list("channel_id", "warehouse_id", "day",
                                                    "samples")
         for channel_id, warehouse_id, day, values in rows:
             samples[(channel_id, warehouse_id, day)] += values
-    return _sla_groups_of(samples, window_s)
+    return samples
 
 
 def sla_paid_to_first_tracking(filters: DashboardFilters, *,
@@ -340,18 +347,8 @@ def _buyer_groups(filters: DashboardFilters, window_s: float, use_rollup: bool,
     rolled, live_runs = split or _split_days(filters, use_rollup)
     if not use_rollup:
         rolled, live_runs = set(), [(filters.date_from, filters.date_to)]
-    samples = defaultdict(list)
-    for start, end in live_runs:
-        part = replace(filters, date_from=start, date_to=end)
-        for _pk, channel_id, warehouse_id, day, seconds in buyer_samples_live(part):
-            samples[(channel_id, warehouse_id, day)].append(seconds)
-    if rolled:
-        rows = _scoped_rollup(DailyRollup.objects.filter(kind="buyer", day__in=rolled),
-                              filters).values_list("channel_id", "warehouse_id", "day",
-                                                   "samples")
-        for channel_id, warehouse_id, day, values in rows:
-            samples[(channel_id, warehouse_id, day)] += values
-    return _sla_groups_of(samples, window_s)
+    return _sla_groups_of(_samples(filters, rolled, live_runs, buyer_samples_live, "buyer"),
+                          window_s)
 
 
 def sla_placed_to_buyer_tracking(filters: DashboardFilters, *,
