@@ -429,6 +429,11 @@ WEBHOOK_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOK_BLOCK_PRIVATE_ADDRESSES", de
 PRESALE_LEAD_DAYS = env.int("PRESALE_LEAD_DAYS", default=1)
 # Other apps' cards on the order page (each gets ``order`` and ``request``), so the
 # order core shows their data without importing them.
+# Called once as each web process starts (orderhub/wsgi.py); Celery workers run the same
+# warm-ups from their apps' worker_process_init hooks.
+PROCESS_WARMUPS = [
+    "warehouse.pdf.prewarm_in_background",
+]
 ORDER_PAGE_PANELS = [
     "fulfillment/order_panel.html",
     "changes/order_panel.html",
