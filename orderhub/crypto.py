@@ -111,3 +111,24 @@ class EncryptedCredentials:
             return masked(self.credentials)
         except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
             return {"error": "unreadable"}
+
+
+class EncryptedSecret:
+    """For a model with a ``secret_encrypted`` text field: one secret (a password, token or
+    signing key) read and written in clear, stored encrypted like the credentials."""
+
+    @property
+    def secret(self) -> str:
+        """The secret in clear ("" when none); raises ``CredentialsUnreadable``."""
+        return decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt_text(value) if value else ""
+
+    @property
+    def masked_secret(self) -> str:
+        try:
+            return mask_secret(self.secret)
+        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
+            return "unreadable"

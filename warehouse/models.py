@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orderhub.crypto import decrypt_text, encrypt_text
+from orderhub.crypto import EncryptedSecret
 
 
 class Warehouse(models.Model):
@@ -619,7 +619,7 @@ class PackScan(models.Model):
         return f"{self.barcode}: {self.result}"
 
 
-class StockSource(models.Model):
+class StockSource(EncryptedSecret, models.Model):
     """Where a warehouse's on-hand quantities come from when an ERP owns them."""
 
     class Kind(models.TextChoices):
@@ -659,15 +659,6 @@ class StockSource(models.Model):
     def __repr__(self):
         # The password must never reach a log line, even through repr().
         return f"<StockSource {self.pk} ({self.kind})>"
-
-    @property
-    def secret(self) -> str:
-        """The ERP password / secret / token in clear; raises ``CredentialsUnreadable``."""
-        return decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_encrypted = encrypt_text(value) if value else ""
 
 
 class PresaleDeferral(models.Model):

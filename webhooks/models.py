@@ -15,7 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orderhub.crypto import decrypt_text, encrypt_text, mask_secret
+from orderhub.crypto import EncryptedSecret
 
 
 class EventType(models.TextChoices):
@@ -38,7 +38,7 @@ STATUS_EVENTS = {
 }
 
 
-class Subscription(models.Model):
+class Subscription(EncryptedSecret, models.Model):
     """A receiver's URL, the events it wants and the secret its deliveries are signed with."""
 
     name = models.CharField(_("name"), max_length=100)
@@ -74,21 +74,6 @@ class Subscription(models.Model):
 
     def __repr__(self):
         return f"<Subscription {self.pk} {self.name!r}>"
-
-    @property
-    def secret(self) -> str:
-        return decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_encrypted = encrypt_text(value) if value else ""
-
-    @property
-    def masked_secret(self) -> str:
-        try:
-            return mask_secret(self.secret)
-        except Exception:  # noqa: BLE001 - an unreadable secret is shown as such, never raised
-            return "unreadable"
 
     @property
     def sending(self) -> bool:
